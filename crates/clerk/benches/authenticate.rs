@@ -1,0 +1,72 @@
+//! `authenticate_request` for a valid Bearer token and a valid cookie session, next to a bare
+//! RS256 signature check of the same token measured in the same run. The ratio is what matters:
+//! everything but the signature (parsing, cookie selection, claims, auth object) should add
+//! little (target: < 25 %). Keys come from a PEM, so no JWKS fetch is on the path.
+
+use clerk::mint::Signer;
+use clerk::{Clerk, ClerkOptions, KeySource, PublishableKey, SecretKey, VerifyOptions};
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::json;
+
+fn bench(c: &mut Criterion) {
+    let signer = Signer::from_pem("ins_bench", include_str!("../tests/fixtures/instance-private.pem")).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    // Long-lived so the benchmark never crosses expiry.
+    let token = signer.sign_session(&json!({"sub": "user_1", "sid": "sess_1", "iss": "https://clerk.example.com", "azp": "https://app.example.com", "iat": now - 5, "nbf": now - 15, "exp": now + 3600, "v": 2, "fea": "o:projects", "o": {"id": "org_1", "slg": "acme", "rol": "admin", "per": "manage,read", "fpm": "3"}}));
+    let clerk = Clerk::new(ClerkOptions {
+        publishable_key: PublishableKey::parse("pk_live_Y2xlcmsuZXhhbXBsZS5jb20k").unwrap(),
+        secret_key: SecretKey::parse("sk_live_bench").unwrap(),
+        keys: KeySource::from_pem(include_str!("../tests/fixtures/instance-public.pem")).unwrap(),
+        api: None,
+        proxy_url: None,
+        verify: VerifyOptions { authorized_parties: vec!["https://app.example.com".into()], ..Default::default() },
+        organization_sync: None,
+    });
+    let key = DecodingKey::from_rsa_pem(include_bytes!("../tests/fixtures/instance-public.pem")).unwrap();
+    let (signing_input, signature) = token.rsplit_once('.').unwrap();
+    let bearer = http::Request::builder()
+        .uri("/api/whoami")
+        .header("host", "app.example.com")
+        .header("authorization", format!("Bearer {token}"))
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    let cookie = http::Request::builder()
+        .uri("/app/dashboard")
+        .header("host", "app.example.com")
+        .header("sec-fetch-dest", "document")
+        .header("accept", "text/html")
+        .header("cookie", format!("_ga=GA1.1.1; __client_uat={}; __session={token}; theme=dark", now - 100))
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    assert!(rt.block_on(clerk.authenticate_request(&bearer)).unwrap().to_auth().is_some());
+    assert!(rt.block_on(clerk.authenticate_request(&cookie)).unwrap().to_auth().is_some());
+
+    let mut g = c.benchmark_group("authenticate");
+    g.bench_function("bare_rs256_verify", |b| {
+        b.iter(|| {
+            assert!(jsonwebtoken::crypto::verify(
+                black_box(signature),
+                black_box(signing_input.as_bytes()),
+                &key,
+                Algorithm::RS256
+            )
+            .unwrap())
+        })
+    });
+    g.bench_function("authenticate_request_bearer", |b| {
+        b.iter(|| rt.block_on(clerk.authenticate_request(black_box(&bearer))).unwrap())
+    });
+    g.bench_function("authenticate_request_cookie", |b| {
+        b.iter(|| rt.block_on(clerk.authenticate_request(black_box(&cookie))).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

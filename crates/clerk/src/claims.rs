@@ -1,0 +1,229 @@
+//! Session-token claims (v1 and v2) turned into one [`Auth`] (protocol §3.2–3.3).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// JWT header category of session tokens, and the "ignore" tag (protocol §3.1).
+pub const CAT_SESSION: &str = "cl_B7d4PD111AAA";
+pub const CAT_TEMPLATE: &str = "cl_B7d4PD222AAA";
+pub const CAT_M2M: &str = "cl_B7d4PD333AAA";
+pub const CAT_IGNORE: &str = "cl_I7d4PD111III";
+
+/// Who is making the request, as established by a verified session token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Auth {
+    pub user_id: String,
+    pub session_id: Option<String>,
+    pub session_status: Option<String>,
+    pub org: Option<ActiveOrg>,
+    /// Features from `fea` (v2), e.g. `o:dashboard`.
+    pub features: Vec<String>,
+    /// Plans from `pla` (v2), e.g. `u:free`.
+    pub plans: Vec<String>,
+    pub actor: Option<Value>,
+    pub factor_verification_age: Option<[i64; 2]>,
+}
+
+/// The organization active in the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveOrg {
+    pub id: String,
+    pub slug: Option<String>,
+    /// Always `org:`-prefixed, e.g. `org:admin`.
+    pub role: Option<String>,
+    pub permissions: Vec<String>,
+}
+
+impl Auth {
+    /// Claims → auth object, as the SDK's `signedInAuthObject` does.
+    pub fn from_claims(claims: &Value) -> Option<Self> {
+        let user_id = claims.get("sub")?.as_str()?.to_string();
+        let s = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
+        let is_v2 = claims.get("v").and_then(Value::as_i64) == Some(2);
+        let fea = s("fea");
+        let org = if is_v2 {
+            claims.get("o").and_then(|o| {
+                let id = o.get("id")?.as_str()?.to_string();
+                let os = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
+                let permissions = org_permissions_v2(fea.as_deref(), os("per").as_deref(), os("fpm").as_deref());
+                Some(ActiveOrg { id, slug: os("slg"), role: os("rol").map(|r| format!("org:{r}")), permissions })
+            })
+        } else {
+            s("org_id").map(|id| ActiveOrg {
+                id,
+                slug: s("org_slug"),
+                role: s("org_role"),
+                permissions: claims
+                    .get("org_permissions")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default(),
+            })
+        };
+        let fva =
+            claims.get("fva").and_then(Value::as_array).and_then(|a| Some([a.first()?.as_i64()?, a.get(1)?.as_i64()?]));
+        Some(Self {
+            user_id,
+            session_id: s("sid"),
+            session_status: s("sts"),
+            org,
+            features: split_list(fea.as_deref()),
+            plans: split_list(s("pla").as_deref()),
+            actor: claims.get("act").cloned(),
+            factor_verification_age: fva,
+        })
+    }
+
+    /// `sts: pending` sessions are treated as signed out by default (`treatPendingAsSignedOut`).
+    pub fn is_pending(&self) -> bool {
+        self.session_status.as_deref() == Some("pending")
+    }
+
+    pub fn org_id(&self) -> Option<&str> {
+        self.org.as_ref().map(|o| o.id.as_str())
+    }
+    pub fn org_role(&self) -> Option<&str> {
+        self.org.as_ref().and_then(|o| o.role.as_deref())
+    }
+    /// `has({ role })`: needs an active org; compares the `org:`-prefixed role.
+    pub fn has_role(&self, role: &str) -> bool {
+        let want = if role.starts_with("org:") { role.to_string() } else { format!("org:{role}") };
+        self.org_role() == Some(want.as_str())
+    }
+    /// `has({ permission })`: needs an active org; auto-prefixes `org:`.
+    pub fn has_permission(&self, permission: &str) -> bool {
+        let want = if permission.starts_with("org:") { permission.to_string() } else { format!("org:{permission}") };
+        self.org.as_ref().is_some_and(|o| o.permissions.iter().any(|p| *p == want))
+    }
+}
+
+fn split_list(v: Option<&str>) -> Vec<String> {
+    v.map(|s| s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect()).unwrap_or_default()
+}
+
+/// v2 permissions: pair the org-scoped features of `fea` with the `fpm` masks; bit k of a mask
+/// grants `per[k]`. Masks are decimal strings of any size (long division, no overflow).
+pub fn org_permissions_v2(fea: Option<&str>, per: Option<&str>, fpm: Option<&str>) -> Vec<String> {
+    let (Some(fea), Some(per), Some(fpm)) = (fea, per, fpm) else { return Vec::new() };
+    let org_features: Vec<&str> = fea
+        .split(',')
+        .map(str::trim)
+        .filter_map(|f| {
+            let (scope, name) = f.split_once(':')?;
+            scope.contains('o').then_some(name)
+        })
+        .collect();
+    let perms: Vec<&str> = per.split(',').map(str::trim).collect();
+    let masks: Vec<&str> = fpm.split(',').map(str::trim).collect();
+    let mut out = Vec::new();
+    for (feature, mask) in org_features.iter().zip(masks.iter()) {
+        let bits = decimal_to_bits_lsb_first(mask);
+        for (k, perm) in perms.iter().enumerate() {
+            if bits.get(k).copied().unwrap_or(false) {
+                out.push(format!("org:{feature}:{perm}"));
+            }
+        }
+    }
+    out
+}
+
+/// Bits of a non-negative decimal string, least significant first. Garbage → no bits.
+fn decimal_to_bits_lsb_first(decimal: &str) -> Vec<bool> {
+    if decimal.is_empty() || !decimal.bytes().all(|b| b.is_ascii_digit()) {
+        return Vec::new();
+    }
+    let mut digits: Vec<u8> = decimal.bytes().map(|b| b - b'0').collect();
+    let mut bits = Vec::new();
+    while digits.iter().any(|&d| d != 0) {
+        let mut rem = 0u8;
+        for d in digits.iter_mut() {
+            let cur = rem * 10 + *d;
+            *d = cur / 2;
+            rem = cur % 2;
+        }
+        bits.push(rem == 1);
+    }
+    bits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn set(v: Vec<String>) -> std::collections::BTreeSet<String> {
+        v.into_iter().collect()
+    }
+    fn strs(v: &[&str]) -> std::collections::BTreeSet<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn fpm_vectors_from_protocol_appendix() {
+        let row2 = ["org:impersonation:read", "org:memberships:read", "org:memberships:manage"];
+        let cases: Vec<(&str, &str, &str, Vec<&str>)> = vec![
+            (
+                "o:dashboard,o:teams",
+                "manage,read",
+                "3,2",
+                vec!["org:dashboard:manage", "org:dashboard:read", "org:teams:read"],
+            ),
+            ("o:impersonation,o:memberships", "read,manage", "1,3", row2.to_vec()),
+            ("o:impersonation", "read,manage", "3", vec!["org:impersonation:read", "org:impersonation:manage"]),
+            ("o:impersonation,o:memberships,o:feature3", "read,manage", "1,3,0", row2.to_vec()),
+            (
+                "uo:impersonation,o:memberships,uo:feature3",
+                "read,manage",
+                "1,3,1",
+                [&row2[..], &["org:feature3:read"]].concat(),
+            ),
+        ];
+        for (fea, per, fpm, want) in cases {
+            assert_eq!(set(org_permissions_v2(Some(fea), Some(per), Some(fpm))), strs(&want), "{fea} {per} {fpm}");
+        }
+        assert!(org_permissions_v2(Some("o:a"), None, Some("1")).is_empty());
+        assert!(org_permissions_v2(Some("o:a"), Some("x"), None).is_empty());
+    }
+
+    #[test]
+    fn order_is_feature_major() {
+        assert_eq!(
+            org_permissions_v2(Some("o:dashboard,o:teams"), Some("manage,read"), Some("3,2")),
+            vec!["org:dashboard:manage", "org:dashboard:read", "org:teams:read"]
+        );
+    }
+
+    #[test]
+    fn masks_beyond_64_bits() {
+        // 2^70 + 1: bits 0 and 70.
+        let perms: Vec<String> = (0..71).map(|i| format!("p{i}")).collect();
+        let got = org_permissions_v2(Some("o:f"), Some(&perms.join(",")), Some("1180591620717411303425"));
+        assert_eq!(got, vec!["org:f:p0", "org:f:p70"]);
+        // 2^53 + 1 would lose its low bit in a float.
+        let got = org_permissions_v2(Some("o:f"), Some(&perms.join(",")), Some("9007199254740993"));
+        assert_eq!(got, vec!["org:f:p0", "org:f:p53"]);
+    }
+
+    #[test]
+    fn v1_and_v2_claims() {
+        let v1 = json!({"sub":"user_1","sid":"sess_1","org_id":"org_1","org_slug":"acme","org_role":"org:admin","org_permissions":["org:x:y"]});
+        let a = Auth::from_claims(&v1).unwrap();
+        assert_eq!(a.org.as_ref().unwrap().role.as_deref(), Some("org:admin"));
+        assert!(a.has_permission("x:y") && a.has_role("admin"));
+        let v2 = json!({"sub":"user_1","sid":"sess_1","v":2,"fea":"o:dashboard,o:teams","o":{"id":"org_1","slg":"acme","rol":"admin","per":"manage,read","fpm":"3,2"}});
+        let a = Auth::from_claims(&v2).unwrap();
+        let org = a.org.clone().unwrap();
+        assert_eq!(
+            (org.id.as_str(), org.slug.as_deref(), org.role.as_deref()),
+            ("org_1", Some("acme"), Some("org:admin"))
+        );
+        assert_eq!(org.permissions, vec!["org:dashboard:manage", "org:dashboard:read", "org:teams:read"]);
+        // v2 without `o`: no org even if v1-style claims are present.
+        let v2_no_org = json!({"sub":"user_1","v":2,"org_id":"org_1","fea":"u:x"});
+        assert!(Auth::from_claims(&v2_no_org).unwrap().org.is_none());
+        assert!(Auth::from_claims(&json!({"sid":"x"})).is_none());
+        assert!(Auth::from_claims(&json!({"sub":"user_1","sts":"pending"})).unwrap().is_pending());
+    }
+}

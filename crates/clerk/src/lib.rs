@@ -1,0 +1,28 @@
+//! Clerk's backend protocol in Rust, deciding what the official `@clerk/backend` SDK decides.
+//!
+//! No web framework or database in here (the `axum` feature adds a middleware and extractors).
+//! The request path: [`keys`] → [`jwks`] key material → [`verify`] a session token → [`claims`]
+//! into an [`Auth`] → [`request::Clerk::authenticate_request`] runs the decision table, handshake
+//! included. [`bapi`] is the Backend API client, [`webhooks`] verifies svix-signed events.
+
+pub mod bapi;
+pub mod claims;
+pub mod jwks;
+pub mod keys;
+pub mod mint;
+pub mod orgsync;
+pub mod request;
+pub mod verify;
+pub mod webhooks;
+
+#[cfg(feature = "axum")]
+pub mod axum;
+
+pub use bapi::BackendApi;
+pub use claims::{ActiveOrg, Auth};
+pub use jwks::{JwksCache, JwksPolicy, KeySource};
+pub use keys::{InstanceType, PublishableKey, SecretKey};
+pub use orgsync::OrganizationSync;
+pub use request::{AuthStatus, Clerk, ClerkOptions, RequestState};
+pub use verify::{TokenError, TokenErrorReason, VerifyOptions};
+pub use webhooks::{WebhookError, WebhookEvent, WebhookVerifier};

@@ -1,0 +1,780 @@
+//! `authenticate_request`: the SDK's decision table (protocol §1.5) over an HTTP request's parts.
+
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CACHE_CONTROL, COOKIE, HOST, LOCATION, REFERER,
+    SET_COOKIE,
+};
+use http::request::Parts;
+use http::Method;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::bapi::{BackendApi, API_VERSION};
+use crate::claims::{Auth, CAT_IGNORE, CAT_SESSION};
+use crate::jwks::KeySource;
+use crate::keys::{InstanceType, PublishableKey, SecretKey};
+use crate::orgsync::{OrgSyncTarget, OrganizationSync};
+use crate::verify::{
+    decode_jwt, reject_m2m_category, verify_decoded, DecodedJwt, TokenError, TokenErrorReason, VerifyOptions,
+};
+
+pub const COOKIE_SESSION: &str = "__session";
+pub const COOKIE_CLIENT_UAT: &str = "__client_uat";
+pub const COOKIE_REFRESH: &str = "__refresh";
+pub const COOKIE_DEV_BROWSER: &str = "__clerk_db_jwt";
+pub const COOKIE_HANDSHAKE: &str = "__clerk_handshake";
+pub const COOKIE_HANDSHAKE_NONCE: &str = "__clerk_handshake_nonce";
+pub const COOKIE_REDIRECT_COUNT: &str = "__clerk_redirect_count";
+
+/// Everything `authenticate_request` needs about one Clerk instance.
+#[derive(Debug, Clone)]
+pub struct ClerkOptions {
+    pub publishable_key: PublishableKey,
+    pub secret_key: SecretKey,
+    pub keys: KeySource,
+    /// Backend API, for handshake nonces and server-side refresh.
+    pub api: Option<BackendApi>,
+    /// Frontend API base override (`CLERK_PROXY_URL`), absolute or a path on the app's origin.
+    pub proxy_url: Option<String>,
+    pub verify: VerifyOptions,
+    pub organization_sync: Option<OrganizationSync>,
+}
+
+/// Shared, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Clerk {
+    opts: Arc<ClerkOptions>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthStatus {
+    SignedIn,
+    SignedOut,
+    Handshake,
+}
+
+impl AuthStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthStatus::SignedIn => "signed-in",
+            AuthStatus::SignedOut => "signed-out",
+            AuthStatus::Handshake => "handshake",
+        }
+    }
+}
+
+/// The outcome for one request: status, reason, headers to add to the response, and who it is.
+#[derive(Debug, Clone)]
+pub struct RequestState {
+    pub status: AuthStatus,
+    pub reason: Option<String>,
+    pub message: String,
+    /// Response headers to apply: `Location` (handshake), `Set-Cookie`, debug headers.
+    pub headers: HeaderMap,
+    pub token: Option<String>,
+    auth: Option<Auth>,
+}
+
+impl RequestState {
+    /// The signed-in user; `None` when signed out, handshaking, or the session is `pending`
+    /// (the SDK's default `treatPendingAsSignedOut`).
+    pub fn to_auth(&self) -> Option<&Auth> {
+        self.auth.as_ref().filter(|a| !a.is_pending())
+    }
+    /// The auth object including pending sessions.
+    pub fn auth_including_pending(&self) -> Option<&Auth> {
+        self.auth.as_ref()
+    }
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get(LOCATION).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Not a state but a refusal to decide (the SDK throws, i.e. a 500).
+#[derive(Debug, thiserror::Error)]
+pub enum AuthenticateError {
+    #[error("Clerk: handshake token verification failed in development ({0}). If you switched Clerk keys, clear your cookies and try again.")]
+    HandshakeInDevelopment(TokenError),
+}
+
+/// Request facts the decision table reads (protocol §1.1).
+struct Ctx<'a> {
+    method: &'a Method,
+    url: url::Url,
+    headers: &'a HeaderMap,
+    header_token: Option<String>,
+    session_cookie: Option<String>,
+    client_uat: i64,
+    refresh_cookie: Option<String>,
+    dev_browser: Option<String>,
+    handshake_token: Option<String>,
+    handshake_nonce: Option<String>,
+    redirect_count: u32,
+    suffixed: bool,
+}
+
+impl Clerk {
+    pub fn new(opts: ClerkOptions) -> Self {
+        Self { opts: Arc::new(opts) }
+    }
+    pub fn options(&self) -> &ClerkOptions {
+        &self.opts
+    }
+    pub fn api(&self) -> Option<&BackendApi> {
+        self.opts.api.as_ref()
+    }
+
+    pub async fn authenticate_request(&self, parts: &Parts) -> Result<RequestState, AuthenticateError> {
+        let ctx = self.context(parts);
+        if let Some(token) = ctx.header_token.clone() {
+            return Ok(self.with_header_token(&ctx, &token).await);
+        }
+        self.with_cookies(&ctx).await
+    }
+
+    fn context<'a>(&self, parts: &'a Parts) -> Ctx<'a> {
+        let headers = &parts.headers;
+        let url = clerk_url(parts);
+        let cookies = parse_cookies(headers);
+        let suffix = self.opts.publishable_key.cookie_suffix();
+        let suffixed = self.uses_suffixed_cookies(&cookies, &suffix);
+        let pick = |base: &str| -> Option<String> {
+            let name = if suffixed { format!("{base}_{suffix}") } else { base.to_string() };
+            cookies.get(&name).cloned()
+        };
+        let query = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+        let header_token = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+            let v = v.trim();
+            match v.split_once(' ') {
+                Some((scheme, t)) if scheme == "Bearer" => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
+                Some(_) => None,
+                None => Some(v.to_string()).filter(|t| !t.is_empty()),
+            }
+        });
+        Ctx {
+            method: &parts.method,
+            header_token,
+            session_cookie: pick(COOKIE_SESSION),
+            client_uat: pick(COOKIE_CLIENT_UAT).and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(0),
+            refresh_cookie: cookies.get(&format!("{COOKIE_REFRESH}_{suffix}")).cloned(),
+            dev_browser: query(COOKIE_DEV_BROWSER).or_else(|| pick(COOKIE_DEV_BROWSER)),
+            handshake_token: query(COOKIE_HANDSHAKE).or_else(|| cookies.get(COOKIE_HANDSHAKE).cloned()),
+            handshake_nonce: query(COOKIE_HANDSHAKE_NONCE).or_else(|| cookies.get(COOKIE_HANDSHAKE_NONCE).cloned()),
+            redirect_count: cookies.get(COOKIE_REDIRECT_COUNT).and_then(|v| v.parse().ok()).unwrap_or(0),
+            suffixed,
+            url,
+            headers,
+        }
+    }
+
+    /// Which cookie family to read (protocol §1.2, first match wins).
+    fn uses_suffixed_cookies(&self, cookies: &HashMap<String, String>, suffix: &str) -> bool {
+        let session = cookies.get(COOKIE_SESSION).and_then(|t| decode_jwt(t).ok());
+        let suffixed_session = cookies.get(&format!("{COOKIE_SESSION}_{suffix}")).and_then(|t| decode_jwt(t).ok());
+        let has_session = cookies.contains_key(COOKIE_SESSION);
+        let has_suffixed_session = cookies.contains_key(&format!("{COOKIE_SESSION}_{suffix}"));
+        let uat = cookies.get(COOKIE_CLIENT_UAT);
+        let suffixed_uat = cookies.get(&format!("{COOKIE_CLIENT_UAT}_{suffix}"));
+        if has_session {
+            let iss = session.as_ref().and_then(|j| j.payload.get("iss")).and_then(Value::as_str);
+            match iss {
+                None => return false,
+                Some(iss) => {
+                    let host = iss.split_once("://").map(|(_, h)| h).unwrap_or(iss).trim_end_matches('/');
+                    if host != self.opts.publishable_key.frontend_api() {
+                        return true;
+                    }
+                }
+            }
+        }
+        if suffixed_uat.is_none() && !has_suffixed_session {
+            return false;
+        }
+        let is_zero = |v: Option<&String>| v.is_none_or(|v| v == "0");
+        let iat = |j: &Option<DecodedJwt>| j.as_ref().and_then(|j| j.claim_i64("iat")).unwrap_or(0);
+        if !is_zero(uat) && !is_zero(suffixed_uat) && iat(&session) > iat(&suffixed_session) {
+            return false;
+        }
+        if is_zero(suffixed_uat) && suffixed_uat.is_some() && !is_zero(uat) {
+            return false;
+        }
+        if self.opts.publishable_key.instance_type() != InstanceType::Production
+            && !is_zero(suffixed_uat)
+            && is_zero(uat)
+        {
+            let expired = suffixed_session
+                .as_ref()
+                .and_then(|j| j.claim_i64("exp"))
+                .is_some_and(|exp| exp * 1000 <= crate::verify::now_ms() as i64);
+            if expired {
+                return false;
+            }
+        }
+        if has_suffixed_session && suffixed_uat.is_none() {
+            return false;
+        }
+        true
+    }
+
+    /// Decode, category guards, key, verify. `Err` carries the SDK's token error reason.
+    pub async fn verify_session_token(&self, token: &str, verify: &VerifyOptions) -> Result<Value, TokenError> {
+        let jwt = decode_jwt(token)?;
+        reject_m2m_category(&jwt)?;
+        let key = self.opts.keys.key_for(jwt.kid()).await?;
+        verify_decoded(&jwt, &key, verify)?;
+        Ok(jwt.payload)
+    }
+
+    async fn with_header_token(&self, ctx: &Ctx<'_>, token: &str) -> RequestState {
+        if let Ok(jwt) = decode_jwt(token) {
+            if is_wrong_token_type(&jwt) {
+                return self.signed_out("token-type-mismatch", "The token is not a session token.");
+            }
+        }
+        match self.verify_session_token(token, &self.opts.verify).await {
+            Ok(claims) => self.signed_in(claims, token, HeaderMap::new()),
+            Err(e) => self.handle_token_error(ctx, e, Some(token)).await,
+        }
+    }
+
+    async fn with_cookies(&self, ctx: &Ctx<'_>) -> Result<RequestState, AuthenticateError> {
+        let dev = self.opts.publishable_key.instance_type() == InstanceType::Development;
+        // B0: a handshake payload came back from the Frontend API.
+        if ctx.handshake_nonce.is_some() || ctx.handshake_token.is_some() {
+            match self.resolve_handshake(ctx).await {
+                Ok(state) => return Ok(state),
+                Err(HandshakeFailure::Token(e)) if dev => return Err(AuthenticateError::HandshakeInDevelopment(e)),
+                Err(e) => tracing::error!(error = ?e, "Clerk: unable to resolve handshake"),
+            }
+        }
+        // B3/B4: development instances need the dev-browser token.
+        if dev && ctx.url.query_pairs().any(|(k, _)| k == COOKIE_DEV_BROWSER) {
+            return Ok(self.maybe_handshake(ctx, "dev-browser-sync", "", None, None));
+        }
+        if dev && ctx.dev_browser.is_none() {
+            return Ok(self.maybe_handshake(ctx, "dev-browser-missing", "", None, None));
+        }
+        let has_uat = ctx.client_uat > 0;
+        let Some(token) = ctx.session_cookie.as_deref() else {
+            if !has_uat {
+                return Ok(self.signed_out("session-token-and-uat-missing", ""));
+            }
+            return Ok(self.maybe_handshake(ctx, "client-uat-but-no-session-token", "", None, None));
+        };
+        if !has_uat {
+            return Ok(self.maybe_handshake(ctx, "session-token-but-no-client-uat", "", Some(token), None));
+        }
+        let jwt = match decode_jwt(token) {
+            Ok(j) => j,
+            Err(e) => return Ok(self.signed_out(e.reason.as_str(), &e.message)),
+        };
+        if is_wrong_token_type(&jwt) {
+            return Ok(self.signed_out("token-type-mismatch", "The token is not a session token."));
+        }
+        if jwt.claim_i64("iat").unwrap_or(0) < ctx.client_uat {
+            return Ok(self.maybe_handshake(ctx, "session-token-iat-before-client-uat", "", Some(token), None));
+        }
+        let claims = match self.verify_session_token(token, &self.opts.verify).await {
+            Ok(c) => c,
+            Err(e) => return Ok(self.handle_token_error(ctx, e, Some(token)).await),
+        };
+        if !claims.get("azp").is_some_and(Value::is_string) {
+            warn_missing_azp_once();
+        }
+        let state = self.signed_in(claims, token, HeaderMap::new());
+        // B13: a document navigation from a foreign site re-syncs once with the Frontend API.
+        if ctx.method == Method::GET
+            && sec_fetch_dest(ctx) == Some("document")
+            && ctx.redirect_count == 0
+            && self.is_cross_origin_referer(ctx)
+        {
+            return Ok(self.maybe_handshake(ctx, "primary-domain-cross-origin-sync", "", Some(token), None));
+        }
+        // B14: organization sync.
+        if let (Some(sync), Some(auth)) = (&self.opts.organization_sync, state.to_auth()) {
+            if let Some(target) = sync.target(ctx.url.path()) {
+                let mismatch = match &target {
+                    OrgSyncTarget::OrganizationId(id) => auth.org_id() != Some(id.as_str()),
+                    OrgSyncTarget::OrganizationSlug(slug) => {
+                        auth.org.as_ref().and_then(|o| o.slug.as_deref()) != Some(slug.as_str())
+                    }
+                    OrgSyncTarget::PersonalAccount => auth.org.is_some(),
+                };
+                if mismatch {
+                    // Past the loop guard the request is served with the current organization;
+                    // the page handles the mismatch (e.g. a 404).
+                    if ctx.redirect_count >= 3 {
+                        tracing::warn!("Clerk: Organization activation handshake loop detected. This is likely due to an invalid organization ID or slug. Skipping organization activation.");
+                    } else {
+                        let hs = self.maybe_handshake(
+                            ctx,
+                            "active-organization-mismatch",
+                            "",
+                            Some(token),
+                            Some(target.activation_value()),
+                        );
+                        if hs.status == AuthStatus::Handshake {
+                            return Ok(hs);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    async fn handle_token_error(&self, ctx: &Ctx<'_>, e: TokenError, token: Option<&str>) -> RequestState {
+        let refresh_error: Option<String> =
+            if e.reason == TokenErrorReason::TokenExpired && ctx.refresh_cookie.is_some() && *ctx.method == Method::GET
+            {
+                match self.attempt_refresh(ctx, token.unwrap_or_default()).await {
+                    Ok(state) => return state,
+                    Err(reason) => Some(reason),
+                }
+            } else if *ctx.method != Method::GET {
+                Some("non-eligible-non-get".into())
+            } else if ctx.refresh_cookie.is_none() {
+                Some("non-eligible-no-refresh-cookie".into())
+            } else {
+                None
+            };
+        let reason = match e.reason {
+            TokenErrorReason::TokenExpired => {
+                format!("session-token-expired-refresh-{}", refresh_error.as_deref().unwrap_or("null"))
+            }
+            TokenErrorReason::TokenNotActiveYet => "session-token-nbf".into(),
+            TokenErrorReason::TokenIatInTheFuture => "session-token-iat-in-the-future".into(),
+            other => return self.signed_out(other.as_str(), &e.message),
+        };
+        self.maybe_handshake(ctx, &reason, &e.message, token, None)
+    }
+
+    /// §1.6: BAPI `POST /sessions/{sid}/refresh` with the refresh cookie. `Err` = refresh reason.
+    async fn attempt_refresh(&self, ctx: &Ctx<'_>, expired: &str) -> Result<RequestState, String> {
+        let Some(api) = &self.opts.api else { return Err("missing-api-client".into()) };
+        let jwt = decode_jwt(expired).map_err(|_| "expired-session-token-decode-failed".to_string())?;
+        let sid = jwt.payload.get("sid").and_then(Value::as_str).ok_or("expired-session-token-missing-sid-claim")?;
+        let cookies = api
+            .refresh_session(
+                sid,
+                expired,
+                ctx.refresh_cookie.as_deref().unwrap_or_default(),
+                &origin_of(&ctx.url),
+                ctx.suffixed,
+            )
+            .await
+            .map_err(|e| match e.code() {
+                Some("unexpected_error") => "fetch-error".to_string(),
+                Some(code) => code.to_string(),
+                None => "unexpected-bapi-error".to_string(),
+            })?;
+        let mut headers = HeaderMap::new();
+        let mut token = None;
+        for c in &cookies {
+            if let Ok(v) = HeaderValue::from_str(c) {
+                headers.append(SET_COOKIE, v);
+            }
+            if let Some((name, value)) = directive_name_value(c) {
+                if name.starts_with(COOKIE_SESSION) {
+                    token = Some(value);
+                }
+            }
+        }
+        let token = token.ok_or("missing-session-token")?;
+        let claims = self
+            .verify_session_token(&token, &self.opts.verify)
+            .await
+            .map_err(|_| "invalid-session-token".to_string())?;
+        Ok(self.signed_in(claims, &token, headers))
+    }
+
+    async fn resolve_handshake(&self, ctx: &Ctx<'_>) -> Result<RequestState, HandshakeFailure> {
+        let directives: Vec<String> = if let Some(nonce) = &ctx.handshake_nonce {
+            match &self.opts.api {
+                Some(api) => match api.handshake_payload(nonce).await {
+                    Ok(p) => p.directives,
+                    Err(e) => {
+                        tracing::error!(error = %e, "Clerk: failed to fetch the handshake payload");
+                        Vec::new()
+                    }
+                },
+                None => Vec::new(),
+            }
+        } else {
+            let token = ctx.handshake_token.as_deref().unwrap_or_default();
+            self.verify_handshake_token(token).await.map_err(HandshakeFailure::Token)?
+        };
+        let mut headers = HeaderMap::new();
+        let mut session_token = None;
+        for d in &directives {
+            if let Ok(v) = HeaderValue::from_str(d) {
+                headers.append(SET_COOKIE, v);
+            }
+            if let Some((name, value)) = directive_name_value(d) {
+                if name.starts_with(COOKIE_SESSION) {
+                    session_token = Some(value);
+                }
+            }
+        }
+        headers.insert("access-control-allow-origin", HeaderValue::from_static("null"));
+        headers.insert("access-control-allow-credentials", HeaderValue::from_static("true"));
+        let dev = self.opts.publishable_key.instance_type() == InstanceType::Development;
+        if dev {
+            let mut clean = ctx.url.clone();
+            let kept: Vec<(String, String)> = ctx
+                .url
+                .query_pairs()
+                .filter(|(k, _)| {
+                    !matches!(
+                        k.as_ref(),
+                        COOKIE_HANDSHAKE | "__clerk_help" | COOKIE_DEV_BROWSER | COOKIE_HANDSHAKE_NONCE
+                    )
+                })
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            if kept.is_empty() {
+                clean.set_query(None);
+            } else {
+                clean.query_pairs_mut().clear().extend_pairs(kept);
+            }
+            if let Ok(v) = HeaderValue::from_str(clean.as_str()) {
+                headers.insert(LOCATION, v);
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            }
+        }
+        let Some(token) = session_token.filter(|t| !t.is_empty()) else {
+            let mut s = self.signed_out("session-token-missing", "");
+            for (k, v) in headers.iter() {
+                s.headers.append(k.clone(), v.clone());
+            }
+            return Ok(s);
+        };
+        match self.verify_session_token(&token, &self.opts.verify).await {
+            Ok(claims) => Ok(self.signed_in(claims, &token, headers)),
+            Err(e)
+                if dev
+                    && matches!(
+                        e.reason,
+                        TokenErrorReason::TokenExpired
+                            | TokenErrorReason::TokenNotActiveYet
+                            | TokenErrorReason::TokenIatInTheFuture
+                    ) =>
+            {
+                tracing::warn!(
+                    "Clerk: clock skew detected while resolving the handshake; retrying with a one-day tolerance"
+                );
+                let lenient = VerifyOptions { clock_skew: Duration::from_secs(86_400), ..self.opts.verify.clone() };
+                let claims = self.verify_session_token(&token, &lenient).await.map_err(HandshakeFailure::Other)?;
+                Ok(self.signed_in(claims, &token, headers))
+            }
+            Err(e) => Err(HandshakeFailure::Other(e)),
+        }
+    }
+
+    /// Lighter than session verification (§2.4): typ, alg, cat, signature only.
+    async fn verify_handshake_token(&self, token: &str) -> Result<Vec<String>, TokenError> {
+        let jwt = decode_jwt(token)?;
+        if jwt.header.get("typ").is_some_and(|t| t.as_str() != Some("JWT")) {
+            return Err(TokenError::new(TokenErrorReason::TokenInvalid, "Invalid handshake JWT type."));
+        }
+        if let Some(cat) = jwt.cat() {
+            if cat != CAT_SESSION && cat != CAT_IGNORE {
+                return Err(TokenError::new(
+                    TokenErrorReason::TokenInvalid,
+                    "Handshake JWT has a non-session category.",
+                ));
+            }
+        }
+        let alg = match jwt.alg() {
+            Some("RS256") => jsonwebtoken::Algorithm::RS256,
+            Some("RS384") => jsonwebtoken::Algorithm::RS384,
+            Some("RS512") => jsonwebtoken::Algorithm::RS512,
+            _ => {
+                return Err(TokenError::new(
+                    TokenErrorReason::TokenInvalidAlgorithm,
+                    "Invalid handshake JWT algorithm.",
+                ))
+            }
+        };
+        let key = self.opts.keys.key_for(jwt.kid()).await?;
+        if !jwt.signature_valid(&key, alg) {
+            return Err(TokenError::new(
+                TokenErrorReason::TokenInvalidSignature,
+                "Handshake JWT signature is invalid.",
+            ));
+        }
+        let list =
+            jwt.payload.get("handshake").and_then(Value::as_array).ok_or_else(|| {
+                TokenError::new(TokenErrorReason::TokenInvalid, "Handshake JWT has no handshake claim.")
+            })?;
+        Ok(list.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+    }
+
+    fn is_cross_origin_referer(&self, ctx: &Ctx<'_>) -> bool {
+        let Some(referer) =
+            ctx.headers.get(REFERER).and_then(|v| v.to_str().ok()).and_then(|r| url::Url::parse(r).ok())
+        else {
+            return false;
+        };
+        if origin_of(&referer) == origin_of(&ctx.url) {
+            return false;
+        }
+        let host = host_port(&referer);
+        let fapi = self.opts.publishable_key.frontend_api();
+        let accounts = fapi.replacen("clerk.", "accounts.", 1);
+        let proxy_host = self.opts.proxy_url.as_deref().and_then(|p| url::Url::parse(p).ok()).map(|u| host_port(&u));
+        let clerk_hosts = [Some(fapi.to_string()), Some(accounts), proxy_host];
+        let is_clerk = clerk_hosts.iter().flatten().any(|h| *h == host) || host.ends_with(".accounts.dev");
+        !is_clerk
+    }
+
+    fn signed_in(&self, claims: Value, token: &str, headers: HeaderMap) -> RequestState {
+        RequestState {
+            status: AuthStatus::SignedIn,
+            reason: None,
+            message: String::new(),
+            headers,
+            token: Some(token.to_string()),
+            auth: Auth::from_claims(&claims),
+        }
+    }
+
+    fn signed_out(&self, reason: &str, message: &str) -> RequestState {
+        let mut headers = HeaderMap::new();
+        debug_headers(&mut headers, AuthStatus::SignedOut, reason, message);
+        RequestState {
+            status: AuthStatus::SignedOut,
+            reason: Some(reason.to_string()),
+            message: message.to_string(),
+            headers,
+            token: None,
+            auth: None,
+        }
+    }
+
+    /// A handshake when the request is eligible (§1.4) and not looping (§2.6), else signed-out
+    /// with the same reason.
+    fn maybe_handshake(
+        &self,
+        ctx: &Ctx<'_>,
+        reason: &str,
+        message: &str,
+        token: Option<&str>,
+        organization_id: Option<String>,
+    ) -> RequestState {
+        if !is_handshake_eligible(ctx.method, ctx.headers) {
+            return self.signed_out(reason, message);
+        }
+        // The SDK stops at exactly 3; anything at or past it is a loop (fail closed).
+        if ctx.redirect_count >= 3 {
+            tracing::warn!(reason, "Clerk: Refreshing the session token resulted in an infinite redirect loop. This usually means that your Clerk instance keys do not match - make sure to copy the correct publishable and secret keys from the Clerk dashboard.");
+            return self.signed_out(reason, message);
+        }
+        let location = self.handshake_url(
+            &ctx.url,
+            reason,
+            ctx.suffixed,
+            token.or(ctx.header_token.as_deref()),
+            ctx.dev_browser.as_deref(),
+            organization_id.as_deref(),
+        );
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            headers.insert(LOCATION, v);
+        }
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let counter = format!("{COOKIE_REDIRECT_COUNT}={}; SameSite=Lax; HttpOnly; Max-Age=2", ctx.redirect_count + 1);
+        headers.append(SET_COOKIE, HeaderValue::from_str(&counter).expect("ascii"));
+        debug_headers(&mut headers, AuthStatus::Handshake, reason, message);
+        RequestState {
+            status: AuthStatus::Handshake,
+            reason: Some(reason.to_string()),
+            message: message.to_string(),
+            headers,
+            token: None,
+            auth: None,
+        }
+    }
+
+    /// Frontend API base: the proxy URL (absolute, or a path on the app's origin) or `https://<fapi>`.
+    pub fn frontend_api_base(&self, app_url: &url::Url) -> String {
+        match self.opts.proxy_url.as_deref() {
+            Some(p) if p.starts_with('/') => format!("{}{}", origin_of(app_url), p.trim_end_matches('/')),
+            Some(p) => p.trim_end_matches('/').to_string(),
+            None => format!("https://{}", self.opts.publishable_key.frontend_api()),
+        }
+    }
+
+    /// The handshake URL of §2.1, parameters in the SDK's order.
+    pub fn handshake_url(
+        &self,
+        app_url: &url::Url,
+        reason: &str,
+        suffixed: bool,
+        session: Option<&str>,
+        dev_browser: Option<&str>,
+        organization_id: Option<&str>,
+    ) -> String {
+        let mut redirect = app_url.clone();
+        let kept: Vec<(String, String)> = app_url
+            .query_pairs()
+            .filter(|(k, _)| k != COOKIE_DEV_BROWSER && k != "__dev_session")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if kept.is_empty() {
+            redirect.set_query(None);
+        } else {
+            redirect.query_pairs_mut().clear().extend_pairs(kept);
+        }
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("redirect_url", redirect.as_str());
+        q.append_pair("__clerk_api_version", API_VERSION);
+        q.append_pair("suffixed_cookies", if suffixed { "true" } else { "false" });
+        q.append_pair("__clerk_hs_reason", reason);
+        q.append_pair("format", "nonce");
+        if let Some(t) = session {
+            q.append_pair("__session", t);
+        }
+        if self.opts.publishable_key.instance_type() == InstanceType::Development {
+            if let Some(db) = dev_browser {
+                q.append_pair(COOKIE_DEV_BROWSER, db);
+            }
+        }
+        if let Some(org) = organization_id {
+            q.append_pair("organization_id", org);
+        }
+        format!("{}/v1/client/handshake?{}", self.frontend_api_base(app_url), q.finish())
+    }
+
+    /// A handshake redirect that asks the Frontend API to activate `organization_id` (empty =
+    /// none) and come back to `return_to`. For server-side organization switching.
+    pub fn activate_organization_url(&self, parts: &Parts, return_to: &url::Url, organization_id: &str) -> String {
+        let ctx = self.context(parts);
+        self.handshake_url(
+            return_to,
+            "active-organization-mismatch",
+            ctx.suffixed,
+            ctx.session_cookie.as_deref(),
+            ctx.dev_browser.as_deref(),
+            Some(organization_id),
+        )
+    }
+
+    /// The request URL as Clerk sees it (forwarded headers honoured).
+    pub fn request_url(parts: &Parts) -> url::Url {
+        clerk_url(parts)
+    }
+
+    /// Names of every Clerk cookie this app may hold (both families), for sign-out.
+    pub fn cookie_names(&self) -> Vec<String> {
+        let suffix = self.opts.publishable_key.cookie_suffix();
+        let mut names = Vec::new();
+        for base in [COOKIE_SESSION, COOKIE_CLIENT_UAT, COOKIE_DEV_BROWSER] {
+            names.push(base.to_string());
+            names.push(format!("{base}_{suffix}"));
+        }
+        names.push(format!("{COOKIE_REFRESH}_{suffix}"));
+        names
+    }
+}
+
+/// Why a handshake payload could not be used: its own token was bad (development: refuse), or
+/// the session token inside it was (logged, then normal evaluation).
+#[derive(Debug)]
+#[allow(dead_code)] // the errors are read through Debug in the log line
+enum HandshakeFailure {
+    Token(TokenError),
+    Other(TokenError),
+}
+
+fn is_wrong_token_type(jwt: &DecodedJwt) -> bool {
+    jwt.is_machine_token() || jwt.cat().is_some_and(|c| c != CAT_SESSION && c != CAT_IGNORE)
+}
+
+fn sec_fetch_dest<'a>(ctx: &'a Ctx<'_>) -> Option<&'a str> {
+    ctx.headers.get("sec-fetch-dest").and_then(|v| v.to_str().ok())
+}
+
+/// §1.4: only document GETs may be redirected.
+pub fn is_handshake_eligible(method: &Method, headers: &HeaderMap) -> bool {
+    if method != Method::GET {
+        return false;
+    }
+    match headers.get("sec-fetch-dest").and_then(|v| v.to_str().ok()) {
+        Some(d) => d == "document" || d == "iframe",
+        None => headers.get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.starts_with("text/html")),
+    }
+}
+
+fn debug_headers(h: &mut HeaderMap, status: AuthStatus, reason: &str, message: &str) {
+    h.insert(HeaderName::from_static("x-clerk-auth-status"), HeaderValue::from_static(status.as_str()));
+    if let Ok(v) = HeaderValue::from_str(reason) {
+        h.insert(HeaderName::from_static("x-clerk-auth-reason"), v);
+    }
+    let safe: String = message.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { ' ' }).collect();
+    if let Ok(v) = HeaderValue::from_str(&safe) {
+        h.insert(HeaderName::from_static("x-clerk-auth-message"), v);
+    }
+}
+
+fn warn_missing_azp_once() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        tracing::warn!(
+            "Clerk: session token from cookie is missing the azp claim; set authorized parties to enforce it"
+        )
+    });
+}
+
+/// RFC 6265 split, then percent-decode (the `cookie` npm package's behaviour). First wins.
+pub fn parse_cookies(headers: &HeaderMap) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for v in headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()) {
+        for c in cookie::Cookie::split_parse_encoded(v.to_string()).flatten() {
+            out.entry(c.name().to_string()).or_insert_with(|| c.value().to_string());
+        }
+    }
+    out
+}
+
+/// `name=value; attrs…` → (name, value).
+fn directive_name_value(d: &str) -> Option<(String, String)> {
+    let first = d.split(';').next()?;
+    let (n, v) = first.split_once('=')?;
+    Some((n.trim().to_string(), v.trim().to_string()))
+}
+
+fn origin_of(u: &url::Url) -> String {
+    u.origin().ascii_serialization()
+}
+
+fn host_port(u: &url::Url) -> String {
+    match (u.host_str(), u.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn clerk_url(parts: &Parts) -> url::Url {
+    let h = &parts.headers;
+    let first = |name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let proto = first("x-forwarded-proto")
+        .or_else(|| parts.uri.scheme_str().map(str::to_string))
+        .unwrap_or_else(|| "http".into());
+    let host = first("x-forwarded-host")
+        .or_else(|| h.get(HOST).and_then(|v| v.to_str().ok()).map(str::to_string))
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| "localhost".into());
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    url::Url::parse(&format!("{proto}://{host}{path}"))
+        .unwrap_or_else(|_| url::Url::parse("http://localhost/").expect("static url"))
+}

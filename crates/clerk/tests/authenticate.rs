@@ -1,0 +1,376 @@
+//! The decision table of `authenticate_request` (protocol §1.5, appendix 10.3) with real RS256
+//! tokens. The conformance test compares the same kind of cases with the official SDK.
+
+use clerk::mint::Signer;
+use clerk::{AuthStatus, Clerk, ClerkOptions, KeySource, OrganizationSync, PublishableKey, SecretKey, VerifyOptions};
+use serde_json::{json, Value};
+
+const PK: &str = "pk_live_Y2xlcmsuZXhhbXBsZS5jb20k"; // clerk.example.com
+const APP: &str = "https://app.example.com";
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn signer() -> Signer {
+    Signer::from_pem("ins_test", include_str!("fixtures/instance-private.pem")).unwrap()
+}
+
+fn clerk_with(pk: &str, sync: Option<OrganizationSync>) -> Clerk {
+    Clerk::new(ClerkOptions {
+        publishable_key: PublishableKey::parse(pk).unwrap(),
+        secret_key: SecretKey::parse("sk_live_test").unwrap(),
+        keys: KeySource::from_pem(include_str!("fixtures/instance-public.pem")).unwrap(),
+        api: None,
+        proxy_url: None,
+        verify: VerifyOptions { authorized_parties: vec![APP.into()], ..Default::default() },
+        organization_sync: sync,
+    })
+}
+
+fn clerk() -> Clerk {
+    clerk_with(PK, None)
+}
+
+fn claims() -> Value {
+    let t = now();
+    json!({"sub": "user_1", "sid": "sess_1", "iss": "https://clerk.example.com", "azp": APP, "iat": t, "nbf": t - 10, "exp": t + 60})
+}
+
+fn with(mut base: Value, patch: Value) -> Value {
+    for (k, v) in patch.as_object().unwrap() {
+        if v.is_null() {
+            base.as_object_mut().unwrap().remove(k);
+        } else {
+            base[k] = v.clone();
+        }
+    }
+    base
+}
+
+fn parts(method: &str, url: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+    let u = url::Url::parse(url).unwrap();
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(&u[url::Position::BeforePath..])
+        .header("host", &u[url::Position::BeforeHost..url::Position::AfterPort]);
+    if !headers.iter().any(|(k, _)| *k == "x-forwarded-proto") {
+        b = b.header("x-forwarded-proto", u.scheme());
+    }
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(()).unwrap().into_parts().0
+}
+
+async fn run(c: &Clerk, method: &str, url: &str, headers: &[(&str, &str)]) -> clerk::RequestState {
+    c.authenticate_request(&parts(method, url, headers)).await.unwrap()
+}
+
+fn doc() -> (&'static str, &'static str) {
+    ("sec-fetch-dest", "document")
+}
+
+#[tokio::test]
+async fn header_path() {
+    let c = clerk();
+    let s = signer();
+    let tok = s.sign_session(&claims());
+    let st = run(&c, "GET", &format!("{APP}/dashboard"), &[("authorization", &format!("Bearer {tok}"))]).await;
+    assert_eq!(st.status, AuthStatus::SignedIn);
+    assert_eq!(st.to_auth().unwrap().user_id, "user_1");
+    // no scheme: whole value is the token
+    assert_eq!(run(&c, "GET", APP, &[("authorization", &tok)]).await.status, AuthStatus::SignedIn);
+    // other scheme: ignored, falls to the cookie path
+    let st = run(&c, "GET", APP, &[("authorization", &format!("Basic {tok}"))]).await;
+    assert_eq!((st.status, st.reason.as_deref()), (AuthStatus::SignedOut, Some("session-token-and-uat-missing")));
+    // template category
+    let tpl = s.sign(&json!({"alg":"RS256","typ":"JWT","kid":"ins_test","cat":"cl_B7d4PD222AAA"}), &claims());
+    let st = run(&c, "GET", APP, &[("authorization", &format!("Bearer {tpl}"))]).await;
+    assert_eq!(st.reason.as_deref(), Some("token-type-mismatch"));
+    // machine token by typ
+    let m2m = s.sign(&json!({"alg":"RS256","typ":"at+jwt","kid":"ins_test"}), &claims());
+    assert_eq!(
+        run(&c, "GET", APP, &[("authorization", &format!("Bearer {m2m}"))]).await.reason.as_deref(),
+        Some("token-type-mismatch")
+    );
+    // wrong key
+    let other =
+        Signer::from_pem("ins_test", include_str!("fixtures/other-private.pem")).unwrap().sign_session(&claims());
+    let st = run(&c, "GET", APP, &[("authorization", &format!("Bearer {other}"))]).await;
+    assert_eq!((st.status, st.reason.as_deref()), (AuthStatus::SignedOut, Some("token-invalid-signature")));
+    assert_eq!(st.headers.get("x-clerk-auth-status").unwrap(), "signed-out");
+    assert_eq!(st.headers.get("x-clerk-auth-reason").unwrap(), "token-invalid-signature");
+    // azp
+    let bad_azp = s.sign_session(&with(claims(), json!({"azp": "https://evil.example"})));
+    assert_eq!(
+        run(&c, "GET", APP, &[("authorization", &format!("Bearer {bad_azp}"))]).await.reason.as_deref(),
+        Some("token-invalid-authorized-parties")
+    );
+    let no_azp = s.sign_session(&with(claims(), json!({"azp": null})));
+    assert_eq!(
+        run(&c, "GET", APP, &[("authorization", &format!("Bearer {no_azp}"))]).await.reason.as_deref(),
+        Some("token-invalid-authorized-parties")
+    );
+    // alg
+    for (alg, reason) in [
+        ("HS256", "token-invalid-algorithm"),
+        ("none", "token-invalid-algorithm"),
+        ("RS512", "token-verification-failed"),
+    ] {
+        let t = s.sign(&json!({"alg": alg, "typ":"JWT","kid":"ins_test"}), &claims());
+        assert_eq!(
+            run(&c, "GET", APP, &[("authorization", &format!("Bearer {t}"))]).await.reason.as_deref(),
+            Some(reason),
+            "{alg}"
+        );
+    }
+    // tampered payload
+    let parts_: Vec<&str> = tok.split('.').collect();
+    let forged_payload = base64_url(&serde_json::to_vec(&with(claims(), json!({"sub": "user_admin"}))).unwrap());
+    let tampered = format!("{}.{}.{}", parts_[0], forged_payload, parts_[2]);
+    assert_eq!(
+        run(&c, "GET", APP, &[("authorization", &format!("Bearer {tampered}"))]).await.reason.as_deref(),
+        Some("token-invalid-signature")
+    );
+    // malformed
+    assert_eq!(
+        run(&c, "GET", APP, &[("authorization", "Bearer not-a-jwt")]).await.reason.as_deref(),
+        Some("token-invalid")
+    );
+    // expired header token on an API call: signed-out with the handshake reason, never a redirect
+    let expired = s.sign_session(&with(claims(), json!({"exp": now() - 10})));
+    let st = run(&c, "GET", APP, &[("authorization", &format!("Bearer {expired}"))]).await;
+    assert_eq!(
+        (st.status, st.reason.as_deref()),
+        (AuthStatus::SignedOut, Some("session-token-expired-refresh-non-eligible-no-refresh-cookie"))
+    );
+    assert!(st.location().is_none());
+}
+
+fn base64_url(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+#[tokio::test]
+async fn v2_org_claims_and_pending() {
+    let c = clerk();
+    let s = signer();
+    let t = s.sign_session(&with(claims(), json!({"v": 2, "fea": "o:dashboard,o:teams", "o": {"id": "org_1", "slg": "acme", "rol": "admin", "per": "manage,read", "fpm": "3,2"}})));
+    let st = run(&c, "GET", APP, &[("authorization", &format!("Bearer {t}"))]).await;
+    let org = st.to_auth().unwrap().org.clone().unwrap();
+    assert_eq!(org.role.as_deref(), Some("org:admin"));
+    assert_eq!(org.permissions, vec!["org:dashboard:manage", "org:dashboard:read", "org:teams:read"]);
+    let pending = s.sign_session(&with(claims(), json!({"v": 2, "sts": "pending"})));
+    let st = run(&c, "GET", APP, &[("authorization", &format!("Bearer {pending}"))]).await;
+    assert_eq!(st.status, AuthStatus::SignedIn);
+    assert!(st.to_auth().is_none(), "pending sessions are signed out");
+}
+
+#[tokio::test]
+async fn cookie_path_decision_table() {
+    let c = clerk();
+    let s = signer();
+    let tok = s.sign_session(&claims());
+    let uat = now() - 100;
+    let cookie = |v: String| ("cookie", v);
+    let url = format!("{APP}/dashboard");
+
+    let ok = run(&c, "GET", &url, &[("cookie", &format!("__session={tok}; __client_uat={uat}"))]).await;
+    assert_eq!(ok.status, AuthStatus::SignedIn);
+
+    let none = run(&c, "GET", &url, &[]).await;
+    assert_eq!((none.status, none.reason.as_deref()), (AuthStatus::SignedOut, Some("session-token-and-uat-missing")));
+
+    let (k, v) = cookie(format!("__session={tok}"));
+    let st = run(&c, "GET", &url, &[(k, &v)]).await;
+    assert_eq!((st.status, st.reason.as_deref()), (AuthStatus::SignedOut, Some("session-token-but-no-client-uat")));
+    let st = run(&c, "GET", &url, &[(k, &v), doc()]).await;
+    assert_eq!((st.status, st.reason.as_deref()), (AuthStatus::Handshake, Some("session-token-but-no-client-uat")));
+    assert_eq!(st.headers.get("cache-control").unwrap(), "no-store");
+    assert_eq!(st.headers.get("set-cookie").unwrap(), "__clerk_redirect_count=1; SameSite=Lax; HttpOnly; Max-Age=2");
+    assert!(st.location().unwrap().contains("&__session="), "{:?}", st.location());
+
+    let uat_only = format!("__client_uat={}", now());
+    let st = run(&c, "GET", &url, &[("cookie", &uat_only), ("accept", "text/html,application/xhtml+xml")]).await;
+    assert_eq!((st.status, st.reason.as_deref()), (AuthStatus::Handshake, Some("client-uat-but-no-session-token")));
+
+    let iat = claims()["iat"].as_i64().unwrap();
+    let st = run(&c, "GET", &url, &[("cookie", &format!("__session={tok}; __client_uat={}", iat + 1)), doc()]).await;
+    assert_eq!(st.reason.as_deref(), Some("session-token-iat-before-client-uat"));
+
+    let expired = s.sign_session(&with(claims(), json!({"iat": now() - 120, "nbf": now() - 130, "exp": now() - 60})));
+    let ec = format!("__session={expired}; __client_uat={}", now() - 200);
+    let st = run(&c, "GET", &url, &[("cookie", &ec), doc()]).await;
+    assert_eq!(
+        (st.status, st.reason.as_deref()),
+        (AuthStatus::Handshake, Some("session-token-expired-refresh-non-eligible-no-refresh-cookie"))
+    );
+    let st = run(&c, "GET", &url, &[("cookie", &ec), ("sec-fetch-dest", "empty")]).await;
+    assert_eq!(st.status, AuthStatus::SignedOut);
+    let st = run(&c, "GET", &url, &[("cookie", &ec), ("sec-fetch-dest", "iframe")]).await;
+    assert_eq!(st.status, AuthStatus::Handshake);
+    let st = run(&c, "POST", &url, &[("cookie", &ec), doc()]).await;
+    assert_eq!(
+        (st.status, st.reason.as_deref()),
+        (AuthStatus::SignedOut, Some("session-token-expired-refresh-non-eligible-non-get"))
+    );
+    let looped = format!("{ec}; __clerk_redirect_count=3");
+    let st = run(&c, "GET", &url, &[("cookie", &looped), doc()]).await;
+    assert_eq!(st.status, AuthStatus::SignedOut, "loop guard");
+
+    let good = format!("__session={tok}; __client_uat={uat}");
+    let st = run(&c, "GET", &url, &[("cookie", &good), doc(), ("referer", "https://google.com/")]).await;
+    assert_eq!(st.reason.as_deref(), Some("primary-domain-cross-origin-sync"));
+    let st = run(
+        &c,
+        "GET",
+        &url,
+        &[("cookie", &format!("{good}; __clerk_redirect_count=1")), doc(), ("referer", "https://google.com/")],
+    )
+    .await;
+    assert_eq!(st.status, AuthStatus::SignedIn);
+    let st = run(&c, "GET", &url, &[("cookie", &good), doc(), ("referer", "https://clerk.example.com/sign-in")]).await;
+    assert_eq!(st.status, AuthStatus::SignedIn, "the Frontend API is not a foreign site");
+
+    let foreign = s.sign_session(&with(claims(), json!({"iss": "https://clerk.other.com"})));
+    let st = run(&c, "GET", &url, &[("cookie", &format!("__session={foreign}; __client_uat={uat}"))]).await;
+    assert_eq!(st.reason.as_deref(), Some("session-token-and-uat-missing"));
+
+    let st =
+        run(&c, "GET", &url, &[("cookie", &format!("__session_naoXFJnI={tok}; __client_uat_naoXFJnI={uat}"))]).await;
+    assert_eq!(st.status, AuthStatus::SignedIn, "suffixed cookies of this key");
+
+    let st = run(&c, "GET", &url, &[("cookie", &format!("__session=garbage; __client_uat={uat}"))]).await;
+    assert_eq!((st.status, st.reason.as_deref()), (AuthStatus::SignedOut, Some("token-invalid")));
+}
+
+#[tokio::test]
+async fn exact_handshake_location() {
+    let c = clerk();
+    let p = parts(
+        "GET",
+        "http://10.0.0.1:8080/p?q=1",
+        &[
+            ("x-forwarded-host", "app.example.com"),
+            ("x-forwarded-proto", "https"),
+            ("cookie", &format!("__client_uat={}", now())),
+            doc(),
+        ],
+    );
+    let st = c.authenticate_request(&p).await.unwrap();
+    assert_eq!(
+        st.location().unwrap(),
+        "https://clerk.example.com/v1/client/handshake?redirect_url=https%3A%2F%2Fapp.example.com%2Fp%3Fq%3D1&__clerk_api_version=2026-05-12&suffixed_cookies=false&__clerk_hs_reason=client-uat-but-no-session-token&format=nonce"
+    );
+}
+
+#[tokio::test]
+async fn organization_sync() {
+    let sync = OrganizationSync {
+        organization_patterns: vec!["/orgs/:slug".into(), "/orgs/:slug/(.*)".into()],
+        personal_account_patterns: vec!["/me".into(), "/me/(.*)".into()],
+    };
+    let c = clerk_with(PK, Some(sync));
+    let s = signer();
+    let tok = s.sign_session(&with(claims(), json!({"org_id": "org_1", "org_slug": "acme", "org_role": "org:admin"})));
+    let ck = format!("__session={tok}; __client_uat={}", now() - 100);
+    let st = run(&c, "GET", &format!("{APP}/orgs/other-org/settings"), &[("cookie", &ck), doc()]).await;
+    assert_eq!(st.reason.as_deref(), Some("active-organization-mismatch"));
+    assert!(st.location().unwrap().ends_with("&organization_id=other-org"));
+    assert_eq!(
+        run(&c, "GET", &format!("{APP}/orgs/acme/settings"), &[("cookie", &ck), doc()]).await.status,
+        AuthStatus::SignedIn
+    );
+    let st = run(&c, "GET", &format!("{APP}/me"), &[("cookie", &ck), doc()]).await;
+    assert!(st.location().unwrap().ends_with("&organization_id="));
+    // past the loop guard: served with the current org
+    let st = run(
+        &c,
+        "GET",
+        &format!("{APP}/orgs/other-org"),
+        &[("cookie", &format!("{ck}; __clerk_redirect_count=3")), doc()],
+    )
+    .await;
+    assert_eq!(st.status, AuthStatus::SignedIn);
+}
+
+#[tokio::test]
+async fn handshake_token_resolution() {
+    let s = signer();
+    let session = s.sign_session(&claims());
+    let directives = vec![
+        format!("__session={session};path=/"),
+        "__client_uat=123;path=/".to_string(),
+        "__clerk_handshake=;path=/;max-age=0".to_string(),
+    ];
+    let hs = s.sign(&json!({"alg":"RS256","typ":"JWT","kid":"ins_test"}), &json!({"handshake": directives}));
+    // prod: cookie transport, served in the same response
+    let c = clerk();
+    let st =
+        run(&c, "GET", &format!("{APP}/dashboard"), &[("cookie", &format!("__clerk_handshake={hs}")), doc()]).await;
+    assert_eq!(st.status, AuthStatus::SignedIn);
+    assert!(st.location().is_none());
+    let cookies: Vec<_> = st.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    assert_eq!(cookies, directives);
+    // a template-category token cannot smuggle directives
+    let smuggled = s.sign(
+        &json!({"alg":"RS256","typ":"JWT","kid":"ins_test","cat":"cl_B7d4PD222AAA"}),
+        &json!({"handshake": directives}),
+    );
+    let st =
+        run(&c, "GET", &format!("{APP}/dashboard"), &[("cookie", &format!("__clerk_handshake={smuggled}")), doc()])
+            .await;
+    assert_eq!(st.status, AuthStatus::SignedOut);
+    // dev: query transport, 307 to the clean URL
+    let dev_pk = PublishableKey::build(clerk::InstanceType::Development, "happy-otter-12.clerk.accounts.dev");
+    let dev = clerk_with(dev_pk.as_str(), None);
+    let st = run(
+        &dev,
+        "GET",
+        &format!("http://localhost:3000/?__clerk_handshake={hs}&foo=1"),
+        &[("cookie", "__clerk_db_jwt=dvb_x"), doc()],
+    )
+    .await;
+    assert_eq!(st.status, AuthStatus::SignedIn);
+    assert_eq!(st.location(), Some("http://localhost:3000/?foo=1"));
+    // dev with a token signed by another key: refuse to decide (500), stops loops
+    let bad = Signer::from_pem("ins_test", include_str!("fixtures/other-private.pem"))
+        .unwrap()
+        .sign(&json!({"alg":"RS256","typ":"JWT"}), &json!({"handshake": directives}));
+    let err = dev
+        .authenticate_request(&parts(
+            "GET",
+            &format!("http://localhost:3000/?__clerk_handshake={bad}"),
+            &[("cookie", "__clerk_db_jwt=dvb_x"), doc()],
+        ))
+        .await;
+    assert!(err.is_err());
+}
+
+#[tokio::test]
+async fn development_instance_dev_browser() {
+    let dev_pk = PublishableKey::build(clerk::InstanceType::Development, "happy-otter-12.clerk.accounts.dev");
+    let c = clerk_with(dev_pk.as_str(), None);
+    let s = signer();
+    let tok = s.sign_session(&with(claims(), json!({"iss": "https://happy-otter-12.clerk.accounts.dev"})));
+    let ck = format!("__session={tok}; __client_uat={}", now() - 100);
+    assert_eq!(
+        run(&c, "GET", "http://localhost:3000/", &[("authorization", &format!("Bearer {tok}"))]).await.status,
+        AuthStatus::SignedIn
+    );
+    assert_eq!(
+        run(&c, "GET", "http://localhost:3000/", &[("cookie", &format!("{ck}; __clerk_db_jwt=dvb_x"))]).await.status,
+        AuthStatus::SignedIn
+    );
+    let st = run(&c, "GET", "http://localhost:3000/", &[("cookie", &ck), doc()]).await;
+    assert_eq!(st.reason.as_deref(), Some("dev-browser-missing"));
+    assert!(st.location().unwrap().starts_with(
+        "https://happy-otter-12.clerk.accounts.dev/v1/client/handshake?redirect_url=http%3A%2F%2Flocalhost%3A3000%2F&"
+    ));
+    assert_eq!(run(&c, "GET", "http://localhost:3000/", &[("cookie", &ck)]).await.status, AuthStatus::SignedOut);
+    let st = run(&c, "GET", "http://localhost:3000/?__clerk_db_jwt=dvb_y", &[("cookie", &ck), doc()]).await;
+    assert_eq!(st.reason.as_deref(), Some("dev-browser-sync"));
+    assert!(st.location().unwrap().contains("__clerk_db_jwt=dvb_y"));
+}

@@ -1,0 +1,408 @@
+//! Conformance with the official SDK: the same cases go through `@clerk/backend` (pinned, run
+//! offline with `jwtKey`, network calls made to throw) and through this crate; status, reason,
+//! auth fields, Set-Cookie and the handshake Location must agree.
+//!
+//! Needs `node` and `crates/clerk/conformance/node_modules` (scripts/bootstrap installs them).
+
+use clerk::mint::Signer;
+use clerk::{Clerk, ClerkOptions, KeySource, OrganizationSync, PublishableKey, SecretKey, VerifyOptions};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+const PROD_PK: &str = "pk_live_Y2xlcmsuZXhhbXBsZS5jb20k";
+const DEV_PK: &str = "pk_test_aGFwcHktb3R0ZXItMTIuY2xlcmsuYWNjb3VudHMuZGV2JA";
+const APP: &str = "https://app.example.com";
+const PUBLIC_PEM: &str = include_str!("fixtures/instance-public.pem");
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+struct Case {
+    name: String,
+    pk: &'static str,
+    method: &'static str,
+    url: String,
+    headers: Vec<(String, String)>,
+    authorized_parties: Vec<String>,
+    org_sync: Option<(Vec<&'static str>, Vec<&'static str>)>,
+}
+
+fn case(name: &str, method: &'static str, path: &str, headers: &[(&str, String)]) -> Case {
+    Case {
+        name: name.into(),
+        pk: PROD_PK,
+        method,
+        url: format!("{APP}{path}"),
+        headers: headers.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        authorized_parties: vec![APP.into()],
+        org_sync: None,
+    }
+}
+
+fn oracle(cases: &[Value]) -> Vec<Value> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("conformance");
+    assert!(
+        dir.join("node_modules/@clerk/backend").exists(),
+        "the SDK oracle is not installed: run scripts/bootstrap (npm install in {})",
+        dir.display()
+    );
+    let mut child = Command::new("node")
+        .current_dir(&dir)
+        .args(["--import", "./no-network.mjs", "decide.mjs"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node is installed");
+    child.stdin.take().unwrap().write_all(serde_json::to_string(cases).unwrap().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "oracle failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("oracle JSON")
+}
+
+fn clerk_for(c: &Case) -> Clerk {
+    Clerk::new(ClerkOptions {
+        publishable_key: PublishableKey::parse(c.pk).unwrap(),
+        secret_key: SecretKey::parse("sk_live_conformance").unwrap(),
+        keys: KeySource::from_pem(PUBLIC_PEM).unwrap(),
+        api: None,
+        proxy_url: None,
+        verify: VerifyOptions { authorized_parties: c.authorized_parties.clone(), ..Default::default() },
+        organization_sync: c.org_sync.as_ref().map(|(o, p)| OrganizationSync {
+            organization_patterns: o.iter().map(|s| s.to_string()).collect(),
+            personal_account_patterns: p.iter().map(|s| s.to_string()).collect(),
+        }),
+    })
+}
+
+async fn ours(c: &Case) -> Value {
+    let u = url::Url::parse(&c.url).unwrap();
+    let mut b = http::Request::builder()
+        .method(c.method)
+        .uri(&u[url::Position::BeforePath..])
+        .header("host", &u[url::Position::BeforeHost..url::Position::AfterPort])
+        .header("x-forwarded-proto", u.scheme());
+    for (k, v) in &c.headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    let parts = b.body(()).unwrap().into_parts().0;
+    match clerk_for(c).authenticate_request(&parts).await {
+        Ok(st) => json!({
+            "status": st.status.as_str(),
+            "reason": st.reason,
+            "location": st.location(),
+            "setCookies": st.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect::<Vec<_>>(),
+            "auth": st.to_auth().map(|a| json!({
+                "userId": a.user_id, "sessionId": a.session_id, "orgId": a.org_id(),
+                "orgRole": a.org_role(), "orgSlug": a.org.as_ref().and_then(|o| o.slug.clone()),
+                "orgPermissions": a.org.as_ref().map(|o| o.permissions.clone()).unwrap_or_default(),
+            })),
+        }),
+        Err(_) => json!({"status": "error"}),
+    }
+}
+
+/// Locations are compared as base + query parameters (order kept).
+fn normalize(mut v: Value) -> Value {
+    if let Some(loc) = v.get("location").and_then(Value::as_str) {
+        let u = url::Url::parse(loc).unwrap();
+        let pairs: Vec<(String, String)> = u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        v["location"] = json!({"base": &u[..url::Position::AfterPath], "query": pairs});
+    }
+    if v["status"] == "error" {
+        v = json!({"status": "error"});
+    }
+    v
+}
+
+#[tokio::test]
+async fn authenticate_request_matches_the_official_sdk() {
+    let s = Signer::from_pem("ins_conformance", include_str!("fixtures/instance-private.pem")).unwrap();
+    let other = Signer::from_pem("ins_conformance", include_str!("fixtures/other-private.pem")).unwrap();
+    let t = now();
+    let base = json!({"sub": "user_1", "sid": "sess_1", "iss": "https://clerk.example.com", "azp": APP, "iat": t - 5, "nbf": t - 15, "exp": t + 55});
+    let claims = |patch: Value| {
+        let mut c = base.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    };
+    let hdr = |extra: Value| {
+        let mut h = json!({"alg": "RS256", "typ": "JWT", "kid": "ins_conformance"});
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                h.as_object_mut().unwrap().remove(k);
+            } else {
+                h[k] = v.clone();
+            }
+        }
+        h
+    };
+    let valid = s.sign_session(&base);
+    let tokens: Vec<(&str, String)> = vec![
+        ("valid v1", valid.clone()),
+        ("v1 org", s.sign_session(&claims(json!({"org_id": "org_1", "org_slug": "acme", "org_role": "org:admin", "org_permissions": ["org:sys_memberships:read"]})))),
+        ("v2 org", s.sign_session(&claims(json!({"v": 2, "fea": "o:dashboard,o:teams", "o": {"id": "org_1", "slg": "acme", "rol": "admin", "per": "manage,read", "fpm": "3,2"}})))),
+        ("v2 no org", s.sign_session(&claims(json!({"v": 2, "fea": "u:x"})))),
+        ("expired", s.sign_session(&claims(json!({"iat": t - 120, "nbf": t - 130, "exp": t - 60})))),
+        ("not yet valid", s.sign_session(&claims(json!({"nbf": t + 60})))),
+        ("iat future", s.sign_session(&claims(json!({"iat": t + 60})))),
+        ("wrong key", other.sign_session(&base)),
+        ("alg none", s.sign(&hdr(json!({"alg": "none"})), &base)),
+        ("alg HS256", s.sign(&hdr(json!({"alg": "HS256"})), &base)),
+        ("alg RS512", s.sign(&hdr(json!({"alg": "RS512"})), &base)),
+        ("typ JOSE", s.sign(&hdr(json!({"typ": "JOSE"})), &base)),
+        ("no typ", s.sign(&hdr(json!({"typ": null})), &base)),
+        ("wrong azp", s.sign_session(&claims(json!({"azp": "https://other.com"})))),
+        ("missing azp", s.sign_session(&claims(json!({"azp": null})))),
+        ("no sub", s.sign_session(&claims(json!({"sub": null})))),
+        ("template cat", s.sign(&hdr(json!({"cat": "cl_B7d4PD222AAA"})), &base)),
+        ("machine cat", s.sign(&hdr(json!({"cat": "cl_B7d4PD333AAA"})), &base)),
+        ("machine typ", s.sign(&hdr(json!({"typ": "at+jwt"})), &base)),
+        ("pending", s.sign_session(&claims(json!({"v": 2, "sts": "pending"})))),
+        ("malformed", "abc.def".to_string()),
+        ("tampered", {
+            let p: Vec<&str> = valid.split('.').collect();
+            use base64::Engine;
+            let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(json!({"sub": "user_admin"}))).unwrap());
+            format!("{}.{}.{}", p[0], forged, p[2])
+        }),
+    ];
+    let doc = ("sec-fetch-dest", "document".to_string());
+    let mut cases = Vec::new();
+    for (name, tok) in &tokens {
+        cases.push(case(&format!("bearer {name}"), "GET", "/dashboard", &[("authorization", format!("Bearer {tok}"))]));
+        cases.push(case(
+            &format!("cookie {name} / fetch"),
+            "GET",
+            "/dashboard",
+            &[("cookie", format!("__session={tok}; __client_uat={}", t - 100)), ("sec-fetch-dest", "empty".into())],
+        ));
+        cases.push(case(
+            &format!("cookie {name} / document"),
+            "GET",
+            "/dashboard?x=1",
+            &[("cookie", format!("__session={tok}; __client_uat={}", t - 100)), doc.clone()],
+        ));
+        cases.push(case(
+            &format!("cookie {name} / document POST"),
+            "POST",
+            "/dashboard",
+            &[("cookie", format!("__session={tok}; __client_uat={}", t - 100)), doc.clone()],
+        ));
+    }
+    let expired = &tokens[4].1;
+    cases.extend([
+        case("no cookies", "GET", "/", &[]),
+        case("no cookies document", "GET", "/", &[doc.clone()]),
+        case("basic auth ignored", "GET", "/", &[("authorization", format!("Basic {valid}"))]),
+        case("scheme-less header", "GET", "/", &[("authorization", valid.clone())]),
+        case("session, no uat, fetch", "GET", "/", &[("cookie", format!("__session={valid}"))]),
+        case("session, no uat, document", "GET", "/", &[("cookie", format!("__session={valid}")), doc.clone()]),
+        case(
+            "session, uat 0, document",
+            "GET",
+            "/",
+            &[("cookie", format!("__session={valid}; __client_uat=0")), doc.clone()],
+        ),
+        case("uat only, document", "GET", "/p?q=1", &[("cookie", format!("__client_uat={t}")), doc.clone()]),
+        case(
+            "uat only, accept html",
+            "GET",
+            "/",
+            &[("cookie", format!("__client_uat={t}")), ("accept", "text/html,application/xhtml+xml".into())],
+        ),
+        case("uat only, fetch", "GET", "/", &[("cookie", format!("__client_uat={t}"))]),
+        case("stale uat", "GET", "/", &[("cookie", format!("__session={valid}; __client_uat={}", t + 1)), doc.clone()]),
+        case(
+            "expired iframe",
+            "GET",
+            "/",
+            &[
+                ("cookie", format!("__session={expired}; __client_uat={}", t - 200)),
+                ("sec-fetch-dest", "iframe".into()),
+            ],
+        ),
+        case(
+            "expired, counter 1",
+            "GET",
+            "/",
+            &[
+                ("cookie", format!("__session={expired}; __client_uat={}; __clerk_redirect_count=1", t - 200)),
+                doc.clone(),
+            ],
+        ),
+        case(
+            "expired, counter 3",
+            "GET",
+            "/",
+            &[
+                ("cookie", format!("__session={expired}; __client_uat={}; __clerk_redirect_count=3", t - 200)),
+                doc.clone(),
+            ],
+        ),
+        case(
+            "cross-origin referer",
+            "GET",
+            "/",
+            &[
+                ("cookie", format!("__session={valid}; __client_uat={}", t - 100)),
+                doc.clone(),
+                ("referer", "https://google.com/".into()),
+            ],
+        ),
+        case(
+            "cross-origin referer, counter 1",
+            "GET",
+            "/",
+            &[
+                ("cookie", format!("__session={valid}; __client_uat={}; __clerk_redirect_count=1", t - 100)),
+                doc.clone(),
+                ("referer", "https://google.com/".into()),
+            ],
+        ),
+        case(
+            "same-origin referer",
+            "GET",
+            "/",
+            &[
+                ("cookie", format!("__session={valid}; __client_uat={}", t - 100)),
+                doc.clone(),
+                ("referer", format!("{APP}/x")),
+            ],
+        ),
+        case(
+            "foreign instance cookie",
+            "GET",
+            "/",
+            &[(
+                "cookie",
+                format!(
+                    "__session={}; __client_uat={}",
+                    s.sign_session(&claims(json!({"iss": "https://clerk.other.com"}))),
+                    t - 100
+                ),
+            )],
+        ),
+        case(
+            "suffixed cookies",
+            "GET",
+            "/",
+            &[("cookie", format!("__session_naoXFJnI={valid}; __client_uat_naoXFJnI={}", t - 100))],
+        ),
+        case(
+            "forwarded host",
+            "GET",
+            "/p?q=1",
+            &[("x-forwarded-host", "shop.example.com".into()), ("cookie", format!("__client_uat={t}")), doc.clone()],
+        ),
+    ]);
+    // organization sync
+    let org_tok = &tokens[1].1;
+    for (path, counter) in
+        [("/orgs/other-org/settings", 0), ("/orgs/acme/settings", 0), ("/orgs/other-org", 1), ("/me", 0)]
+    {
+        let mut c = case(
+            &format!("org sync {path} counter {counter}"),
+            "GET",
+            path,
+            &[
+                ("cookie", format!("__session={org_tok}; __client_uat={}; __clerk_redirect_count={counter}", t - 100)),
+                doc.clone(),
+            ],
+        );
+        c.org_sync = Some((vec!["/orgs/:slug", "/orgs/:slug/(.*)"], vec!["/me", "/me/(.*)"]));
+        cases.push(c);
+    }
+    // handshake resolution, production (cookie) and development (query)
+    let directives = json!([
+        format!("__session={valid}; Path=/"),
+        "__client_uat=1700000000; Path=/",
+        "__clerk_handshake=; Path=/; Max-Age=0"
+    ]);
+    let hs = s.sign(&hdr(json!({})), &json!({"handshake": directives}));
+    let hs_wrong_key = other.sign(&hdr(json!({})), &json!({"handshake": directives}));
+    let hs_template = s.sign(&hdr(json!({"cat": "cl_B7d4PD222AAA"})), &json!({"handshake": directives}));
+    cases.push(case(
+        "prod handshake cookie",
+        "GET",
+        "/dashboard",
+        &[("cookie", format!("__clerk_handshake={hs}")), doc.clone()],
+    ));
+    cases.push(case(
+        "prod handshake wrong key",
+        "GET",
+        "/dashboard",
+        &[("cookie", format!("__clerk_handshake={hs_wrong_key}")), doc.clone()],
+    ));
+    cases.push(case(
+        "prod handshake template cat",
+        "GET",
+        "/dashboard",
+        &[("cookie", format!("__clerk_handshake={hs_template}")), doc.clone()],
+    ));
+    let mut dev = case("dev handshake query", "GET", "/", &[("cookie", "__clerk_db_jwt=dvb_x".into()), doc.clone()]);
+    dev.pk = DEV_PK;
+    dev.url = format!("http://localhost:3000/?__clerk_handshake={hs}&foo=1");
+    dev.authorized_parties = vec![];
+    cases.push(dev);
+    for (name, cookie, url) in [
+        (
+            "dev no dev-browser document",
+            format!("__session={valid}; __client_uat={}", t - 100),
+            "http://localhost:3000/",
+        ),
+        (
+            "dev with dev-browser",
+            format!("__session={valid}; __client_uat={}; __clerk_db_jwt=dvb_x", t - 100),
+            "http://localhost:3000/",
+        ),
+        (
+            "dev-browser sync",
+            format!("__session={valid}; __client_uat={}", t - 100),
+            "http://localhost:3000/?__clerk_db_jwt=dvb_y",
+        ),
+    ] {
+        let mut c = case(name, "GET", "/", &[("cookie", cookie), doc.clone()]);
+        c.pk = DEV_PK;
+        c.url = url.into();
+        c.authorized_parties = vec![];
+        cases.push(c);
+    }
+
+    let sdk_input: Vec<Value> = cases
+        .iter()
+        .map(|c| {
+            let mut options = json!({"publishableKey": c.pk, "secretKey": "sk_live_conformance", "jwtKey": PUBLIC_PEM, "authorizedParties": c.authorized_parties});
+            if let Some((o, p)) = &c.org_sync {
+                options["organizationSyncOptions"] = json!({"organizationPatterns": o, "personalAccountPatterns": p});
+            }
+            json!({"kind": "request", "url": c.url, "method": c.method, "headers": c.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(), "options": options})
+        })
+        .collect();
+    let sdk = oracle(&sdk_input);
+    assert_eq!(sdk.len(), cases.len());
+    let mut mismatches = Vec::new();
+    for (c, theirs) in cases.iter().zip(sdk) {
+        let mine = normalize(ours(c).await);
+        let theirs = normalize(theirs);
+        if mine != theirs {
+            mismatches.push(format!("{}:\n  sdk:  {theirs}\n  ours: {mine}", c.name));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} cases differ from @clerk/backend:\n{}",
+        mismatches.len(),
+        cases.len(),
+        mismatches.join("\n")
+    );
+}

@@ -1,0 +1,87 @@
+// Starts what the browser tests need, hermetically: a throwaway Postgres (scripts/pg with its own
+// directory and a free port), migrations, and the app's server binary on a free port.
+// Everything is torn down by stop(); logs are kept under end2end/artifacts/ for failed runs.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const ARTIFACTS = join(ROOT, 'end2end', 'artifacts');
+mkdirSync(ARTIFACTS, { recursive: true });
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+function targetDir() {
+  return process.env.CARGO_TARGET_DIR || join(process.env.HOME, '.cache', 'tenantry', 'target');
+}
+
+async function waitFor(url, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`${url} did not become ready`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export async function startStack(name) {
+  const pgDir = mkdtempSync(join(tmpdir(), 'tenantry-e2e-pg-'));
+  const pgPort = await freePort();
+  const pgEnv = { ...process.env, TENANTRY_PG_DIR: pgDir, TENANTRY_PG_PORT: String(pgPort) };
+  delete pgEnv.DATABASE_URL;
+  const dbEnv = Object.fromEntries(
+    execFileSync(join(ROOT, 'scripts', 'pg'), ['start'], { env: pgEnv, encoding: 'utf8' })
+      .trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)),
+  );
+  const bin = join(targetDir(), 'debug', 'tenantry');
+  execFileSync(bin, ['migrate'], { env: { ...process.env, ...dbEnv }, stdio: 'inherit' });
+  const port = await freePort();
+  const fixtures = join(ROOT, 'crates', 'clerk', 'tests', 'fixtures');
+  const env = {
+    ...process.env,
+    ...dbEnv,
+    TENANTRY_ADDR: `127.0.0.1:${port}`,
+    LEPTOS_SITE_ROOT: join(ROOT, 'target', 'site'),
+    LEPTOS_OUTPUT_NAME: 'tenantry',
+    CLERK_PUBLISHABLE_KEY: 'pk_live_Y2xlcmsuZXhhbXBsZS5jb20k',
+    CLERK_SECRET_KEY: 'sk_live_e2e_not_used',
+    CLERK_JWT_KEY: readFileSync(join(fixtures, 'instance-public.pem'), 'utf8'),
+    CLERK_WEBHOOK_SIGNING_SECRET: 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD',
+    RUST_LOG: 'info',
+  };
+  const log = openSync(join(ARTIFACTS, `${name}-server.log`), 'w');
+  const server = spawn(bin, [], { env, cwd: ROOT, stdio: ['ignore', log, log] });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  await waitFor(`${baseUrl}/healthz`);
+  return {
+    baseUrl,
+    async stop() {
+      server.kill('SIGTERM');
+      await new Promise((r) => server.once('exit', r));
+      execFileSync(join(ROOT, 'scripts', 'pg'), ['stop'], { env: pgEnv, stdio: 'ignore' });
+    },
+  };
+}
+
+export async function launchBrowser() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}

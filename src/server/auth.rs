@@ -1,0 +1,171 @@
+//! Authentication wiring: the Clerk client built from config, the route gate in front of every
+//! page and API, and the CSRF check for cookie-authenticated writes.
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use clerk::axum::{unauthorized, ClerkState};
+use clerk::{Auth, BackendApi, Clerk, ClerkOptions, JwksCache, JwksPolicy, KeySource, VerifyOptions};
+use std::sync::Arc;
+
+use super::config::ClerkConfig;
+
+pub fn build_clerk(cfg: &ClerkConfig) -> Clerk {
+    let api = BackendApi::new(&cfg.api_url, cfg.secret_key.clone());
+    let keys = cfg
+        .jwt_key
+        .clone()
+        .unwrap_or_else(|| KeySource::Remote(Arc::new(JwksCache::new(api.clone(), JwksPolicy::default()))));
+    Clerk::new(ClerkOptions {
+        publishable_key: cfg.publishable_key.clone(),
+        secret_key: cfg.secret_key.clone(),
+        keys,
+        api: Some(api),
+        proxy_url: cfg.proxy_url.clone(),
+        verify: VerifyOptions { authorized_parties: cfg.authorized_parties.clone(), ..Default::default() },
+        organization_sync: None,
+    })
+}
+
+/// What a path needs before it may be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    /// JSON APIs: 401 instead of redirects.
+    Api,
+    /// Pages for any signed-in user (`/select-org`).
+    SignedIn,
+    /// The tenant workspace: signed in with an active organization.
+    Tenant,
+}
+
+pub fn access_for(path: &str) -> Access {
+    let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+    if path == "/"
+        || path.starts_with("/sign-in")
+        || path.starts_with("/sign-up")
+        || path == "/sign-out"
+        || path.starts_with("/api/webhooks")
+        || path == "/api/public"
+        || path == "/healthz"
+        || path == "/readyz"
+        || under("/pkg")
+        || path == "/favicon.ico"
+    {
+        Access::Public
+    } else if under("/api") {
+        Access::Api
+    } else if under("/app") {
+        Access::Tenant
+    } else {
+        Access::SignedIn
+    }
+}
+
+/// Route gate, after the Clerk middleware and before Leptos: a redirect decided inside a view
+/// would still render the page into the body, so it is decided here.
+pub async fn route_gate(req: Request, next: Next) -> Response {
+    let access = access_for(req.uri().path());
+    if access == Access::Public {
+        return next.run(req).await;
+    }
+    let auth = req.extensions().get::<Auth>();
+    let Some(auth) = auth else {
+        if access == Access::Api || req.method() != Method::GET {
+            return unauthorized(req.extensions().get::<ClerkState>().map(|s| s.0.as_ref()));
+        }
+        let back = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let target = format!(
+            "/sign-in?{}",
+            form_urlencoded::Serializer::new(String::new()).append_pair("redirect_url", back).finish()
+        );
+        return no_store(Redirect::temporary(&target).into_response());
+    };
+    if access == Access::Tenant && auth.org.is_none() {
+        let back = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/app/dashboard");
+        let target = format!(
+            "/select-org?{}",
+            form_urlencoded::Serializer::new(String::new()).append_pair("redirect_url", back).finish()
+        );
+        return no_store(Redirect::temporary(&target).into_response());
+    }
+    let mut resp = next.run(req).await;
+    // Private pages must not be served from the back/forward cache after sign-out.
+    if access != Access::Api {
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+fn no_store(mut resp: Response) -> Response {
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// Cookie-authenticated writes from another site are refused (alongside SameSite cookies).
+pub async fn csrf_guard(req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if safe || !req.headers().contains_key(header::COOKIE) {
+        return next.run(req).await;
+    }
+    let h = req.headers();
+    let refused = match h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some(site) => !matches!(site, "same-origin" | "none"),
+        None => match h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+            Some("null") => true,
+            Some(origin) => {
+                let url = Clerk::request_url(&request_parts_view(&req));
+                origin.trim_end_matches('/') != url.origin().ascii_serialization()
+            }
+            None => false,
+        },
+    };
+    if refused {
+        tracing::warn!(path = %req.uri().path(), "cross-site write refused");
+        return (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({"error": "cross-site request refused"})))
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// The parts of a request without its body (for URL reconstruction).
+fn request_parts_view(req: &Request) -> http::request::Parts {
+    let mut b = http::Request::builder().method(req.method().clone()).uri(req.uri().clone());
+    for (k, v) in req.headers() {
+        b = b.header(k, v);
+    }
+    b.body(()).map(|r| r.into_parts().0).unwrap_or_else(|_| http::Request::new(()).into_parts().0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_classes() {
+        for p in [
+            "/",
+            "/sign-in",
+            "/sign-in/factor",
+            "/sign-up",
+            "/api/webhooks/clerk",
+            "/api/public",
+            "/healthz",
+            "/readyz",
+            "/pkg/tenantry.js",
+            "/sign-out",
+        ] {
+            assert_eq!(access_for(p), Access::Public, "{p}");
+        }
+        for p in ["/api/whoami", "/api/profile", "/api/list_projects"] {
+            assert_eq!(access_for(p), Access::Api, "{p}");
+        }
+        for p in ["/app", "/app/dashboard", "/app/projects/1"] {
+            assert_eq!(access_for(p), Access::Tenant, "{p}");
+        }
+        for p in ["/select-org", "/application", "/apipublic", "/pkgx"] {
+            assert_eq!(access_for(p), Access::SignedIn, "{p}");
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Configuration from the environment (`.env` honoured in development).
+//!
+//! Every problem is collected and reported as one line naming the variable; nothing panics.
+
+use clerk::{KeySource, PublishableKey, SecretKey, WebhookVerifier};
+use std::fmt;
+use std::net::SocketAddr;
+
+#[derive(Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub bind: SocketAddr,
+    pub clerk: ClerkConfig,
+}
+
+#[derive(Clone)]
+pub struct ClerkConfig {
+    pub publishable_key: PublishableKey,
+    pub secret_key: SecretKey,
+    pub jwt_key: Option<KeySource>,
+    pub api_url: String,
+    pub proxy_url: Option<String>,
+    pub authorized_parties: Vec<String>,
+    pub webhook: WebhookVerifier,
+    pub sign_in_url: String,
+    pub sign_up_url: String,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print secrets or the database password.
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("clerk_frontend_api", &self.clerk.publishable_key.frontend_api())
+            .finish_non_exhaustive()
+    }
+}
+
+/// All configuration problems found, one per variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "config error: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Config {
+    /// Read from the process environment.
+    pub fn from_env() -> Result<Self, ConfigErrors> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Read through `get` (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
+        let mut errors = Vec::new();
+        let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let required = |k: &str, errors: &mut Vec<String>| {
+            let v = get(k);
+            if v.is_none() {
+                errors.push(format!("{k} is missing"));
+            }
+            v
+        };
+
+        let database_url = required("DATABASE_URL", &mut errors);
+        if let Some(u) = &database_url {
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                errors.push("DATABASE_URL must be a postgres:// URL".into());
+            }
+        }
+        let bind = match get("TENANTRY_ADDR").or_else(|| get("LEPTOS_SITE_ADDR")) {
+            None => Some(SocketAddr::from(([127, 0, 0, 1], 3000))),
+            Some(v) => match v.parse() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    errors.push(format!("TENANTRY_ADDR / LEPTOS_SITE_ADDR is not an ip:port address: {v:?}"));
+                    None
+                }
+            },
+        };
+        let publishable_key =
+            required("CLERK_PUBLISHABLE_KEY", &mut errors).and_then(|v| match PublishableKey::parse(&v) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    errors.push(format!("CLERK_PUBLISHABLE_KEY is malformed: {e}"));
+                    None
+                }
+            });
+        let secret_key = required("CLERK_SECRET_KEY", &mut errors).and_then(|v| match SecretKey::parse(&v) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                errors.push(format!("CLERK_SECRET_KEY is malformed: {e}"));
+                None
+            }
+        });
+        let jwt_key = get("CLERK_JWT_KEY").and_then(|v| match KeySource::from_pem(&v) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                errors.push(format!("CLERK_JWT_KEY is malformed: {e}"));
+                None
+            }
+        });
+        let api_url = get("CLERK_API_URL").unwrap_or_else(|| clerk::bapi::DEFAULT_API_URL.to_string());
+        check_url("CLERK_API_URL", &api_url, &mut errors);
+        let proxy_url = get("CLERK_PROXY_URL");
+        if let Some(p) = &proxy_url {
+            if !p.starts_with('/') {
+                check_url("CLERK_PROXY_URL", p, &mut errors);
+            }
+        }
+        let authorized_parties: Vec<String> = get("CLERK_AUTHORIZED_PARTIES")
+            .map(|v| {
+                v.split(',').map(|s| s.trim().trim_end_matches('/').to_string()).filter(|s| !s.is_empty()).collect()
+            })
+            .unwrap_or_default();
+        for p in &authorized_parties {
+            check_url("CLERK_AUTHORIZED_PARTIES", p, &mut errors);
+        }
+        let webhook =
+            required("CLERK_WEBHOOK_SIGNING_SECRET", &mut errors).and_then(|v| match WebhookVerifier::new(&v) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    errors.push(format!("CLERK_WEBHOOK_SIGNING_SECRET is malformed: {e}"));
+                    None
+                }
+            });
+        // Default sign-in/up pages: the Account Portal of the instance.
+        let accounts = publishable_key
+            .as_ref()
+            .map(|k| format!("https://{}", k.frontend_api().replacen("clerk.", "accounts.", 1)));
+        let sign_in_url = get("CLERK_SIGN_IN_URL").or_else(|| accounts.as_ref().map(|a| format!("{a}/sign-in")));
+        let sign_up_url = get("CLERK_SIGN_UP_URL").or_else(|| accounts.as_ref().map(|a| format!("{a}/sign-up")));
+        if let Some(u) = &sign_in_url {
+            check_url("CLERK_SIGN_IN_URL", u, &mut errors);
+        }
+        if let Some(u) = &sign_up_url {
+            check_url("CLERK_SIGN_UP_URL", u, &mut errors);
+        }
+
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        // All `Some` when no error was recorded.
+        let (
+            Some(database_url),
+            Some(bind),
+            Some(publishable_key),
+            Some(secret_key),
+            Some(webhook),
+            Some(sign_in_url),
+            Some(sign_up_url),
+        ) = (database_url, bind, publishable_key, secret_key, webhook, sign_in_url, sign_up_url)
+        else {
+            return Err(ConfigErrors(vec!["internal: incomplete configuration".into()]));
+        };
+        Ok(Config {
+            database_url,
+            bind,
+            clerk: ClerkConfig {
+                publishable_key,
+                secret_key,
+                jwt_key,
+                api_url,
+                proxy_url,
+                authorized_parties,
+                webhook,
+                sign_in_url,
+                sign_up_url,
+            },
+        })
+    }
+}
+
+fn check_url(name: &str, value: &str, errors: &mut Vec<String>) {
+    match url::Url::parse(value) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+        _ => errors.push(format!("{name} is not an http(s) URL: {value:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("DATABASE_URL", "postgres://app@127.0.0.1/db".to_string()),
+            ("CLERK_PUBLISHABLE_KEY", "pk_live_Y2xlcmsuZXhhbXBsZS5jb20k".to_string()),
+            ("CLERK_SECRET_KEY", "sk_live_xyz".to_string()),
+            ("CLERK_WEBHOOK_SIGNING_SECRET", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".to_string()),
+        ])
+    }
+
+    #[test]
+    fn complete_config_parses_with_defaults() {
+        let env = base();
+        let c = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(c.clerk.api_url, "https://api.clerk.com");
+        assert_eq!(c.clerk.sign_in_url, "https://accounts.example.com/sign-in");
+        assert_eq!(c.bind.to_string(), "127.0.0.1:3000");
+        assert!(!format!("{c:?}").contains("sk_live_xyz"));
+    }
+
+    #[test]
+    fn every_problem_is_one_line_naming_the_variable() {
+        let mut env = base();
+        env.remove("CLERK_SECRET_KEY");
+        env.insert("CLERK_PUBLISHABLE_KEY", "pk_nope".into());
+        env.insert("CLERK_API_URL", "ftp://x".into());
+        let err = Config::from_lookup(|k| env.get(k).cloned()).unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.0.len(), 3, "{text}");
+        assert!(text.contains("config error: CLERK_PUBLISHABLE_KEY is malformed"), "{text}");
+        assert!(text.contains("config error: CLERK_SECRET_KEY is missing"), "{text}");
+        assert!(text.contains("config error: CLERK_API_URL is not an http(s) URL"), "{text}");
+    }
+}

@@ -1,0 +1,78 @@
+//! Database: the runtime pool, the refusal to run as a privileged role, and migrations.
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbSetupError {
+    #[error("DATABASE_URL is not a valid Postgres URL: {0}")]
+    BadUrl(sqlx::Error),
+    #[error("cannot reach the database: {0}")]
+    Unreachable(sqlx::Error),
+    #[error("refusing to start: database role {role:?} is a superuser; the app must run as a role that row-level security applies to")]
+    Superuser { role: String },
+    #[error("refusing to start: database role {role:?} has BYPASSRLS; the app must run as a role that row-level security applies to")]
+    BypassRls { role: String },
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// A lazily connecting pool: the app starts (and `/readyz` says not ready) when Postgres is down.
+pub fn pool(database_url: &str) -> Result<PgPool, DbSetupError> {
+    let opts = PgConnectOptions::from_str(database_url).map_err(DbSetupError::BadUrl)?;
+    Ok(PgPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(5)).connect_lazy_with(opts))
+}
+
+/// Refuse superuser and BYPASSRLS roles: with them, row-level security silently does nothing.
+pub async fn ensure_restricted_role(pool: &PgPool) -> Result<(), DbSetupError> {
+    let row = sqlx::query!(r#"SELECT current_user AS "role!", rolsuper AS "superuser!", rolbypassrls AS "bypass_rls!" FROM pg_roles WHERE rolname = current_user"#)
+        .fetch_one(pool)
+        .await
+        .map_err(DbSetupError::Unreachable)?;
+    if row.superuser {
+        return Err(DbSetupError::Superuser { role: row.role });
+    }
+    if row.bypass_rls {
+        return Err(DbSetupError::BypassRls { role: row.role });
+    }
+    Ok(())
+}
+
+/// Apply migrations as the schema owner, then grant the runtime role what it needs (and no more:
+/// no DDL, no ownership, so it cannot switch row-level security off).
+pub async fn migrate(admin: &PgPool, runtime_role: Option<&str>) -> Result<(), DbSetupError> {
+    MIGRATOR.run(admin).await?;
+    if let Some(role) = runtime_role {
+        let role = quote_ident(role);
+        for stmt in [
+            format!("GRANT USAGE ON SCHEMA public TO {role}"),
+            format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"),
+            format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"),
+            format!("REVOKE ALL ON _sqlx_migrations FROM {role}"),
+        ] {
+            sqlx::query::<Postgres>(&stmt).execute(admin).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The user name in a Postgres URL.
+pub fn role_of(database_url: &str) -> Option<String> {
+    let u = url::Url::parse(database_url).ok()?;
+    let user = u.username();
+    (!user.is_empty()).then(|| percent_decode(user))
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}

@@ -1,0 +1,251 @@
+//! The Clerk mirror: users, organizations and memberships kept in Postgres from webhook events
+//! (and from reconciliation). Every write is ordered by Clerk's `updated_at` (last write wins)
+//! and respects tombstones, so duplicated, reordered and late deliveries converge on one state.
+
+use clerk::bapi::{Organization, OrganizationMembership, User};
+use clerk::WebhookEvent;
+use serde::Deserialize;
+use sqlx::{PgConnection, PgPool};
+
+/// What happened to one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    /// This `svix-id` was applied before: nothing done.
+    Duplicate,
+    /// Valid, but not an event the mirror keeps.
+    Ignored,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    #[error("event {event_type} has an unexpected payload: {detail}")]
+    Payload { event_type: String, detail: String },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Deserialize)]
+struct Deleted {
+    id: String,
+}
+
+/// Apply one verified event exactly once: the delivery id is recorded in the same transaction
+/// as its effect, so concurrent duplicates serialize on the primary key and apply once.
+pub async fn apply_event(pool: &PgPool, svix_id: &str, event: &WebhookEvent) -> Result<Outcome, MirrorError> {
+    let mut tx = pool.begin().await?;
+    let first = sqlx::query!(
+        "INSERT INTO webhook_deliveries (svix_id, event_type) VALUES ($1, $2) ON CONFLICT (svix_id) DO NOTHING",
+        svix_id,
+        event.event_type
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !first {
+        tx.rollback().await?;
+        return Ok(Outcome::Duplicate);
+    }
+    let payload = |detail: serde_json::Error| MirrorError::Payload {
+        event_type: event.event_type.clone(),
+        detail: detail.to_string(),
+    };
+    let data = event.data.clone();
+    let outcome = match event.event_type.as_str() {
+        "user.created" | "user.updated" => {
+            upsert_user(&mut tx, &serde_json::from_value(data).map_err(payload)?).await?;
+            Outcome::Applied
+        }
+        "user.deleted" => {
+            let d: Deleted = serde_json::from_value(data).map_err(payload)?;
+            delete_user(&mut tx, &d.id).await?;
+            Outcome::Applied
+        }
+        "organization.created" | "organization.updated" => {
+            upsert_organization(&mut tx, &serde_json::from_value(data).map_err(payload)?).await?;
+            Outcome::Applied
+        }
+        "organization.deleted" => {
+            let d: Deleted = serde_json::from_value(data).map_err(payload)?;
+            delete_organization(&mut tx, &d.id, "clerk:webhook").await?;
+            Outcome::Applied
+        }
+        "organizationMembership.created" | "organizationMembership.updated" => {
+            upsert_membership(&mut tx, &serde_json::from_value(data).map_err(payload)?).await?;
+            Outcome::Applied
+        }
+        "organizationMembership.deleted" => {
+            delete_membership(&mut tx, &serde_json::from_value(data).map_err(payload)?).await?;
+            Outcome::Applied
+        }
+        _ => Outcome::Ignored,
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Scope row-level security to one organization / one user for the rest of the transaction.
+async fn scope(conn: &mut PgConnection, org_id: Option<&str>, user_id: Option<&str>) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"SELECT set_config('app.org_id', $1, true) AS "org_id", set_config('app.user_id', $2, true) AS "user_id""#,
+        org_id.unwrap_or(""),
+        user_id.unwrap_or("")
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn upsert_user(conn: &mut PgConnection, user: &User) -> Result<(), sqlx::Error> {
+    let email = user.primary_email().map(|e| e.trim().to_lowercase());
+    let name = user.display_name();
+    // An email moves with the newest owner: free it from an older row; never take it from a newer one.
+    if let Some(email) = &email {
+        sqlx::query!("UPDATE users SET email = NULL, updated_at = now() WHERE email = $1 AND clerk_id <> $2 AND clerk_updated_at < $3", email, user.id, user.updated_at).execute(&mut *conn).await?;
+    }
+    sqlx::query!(
+        r#"INSERT INTO users (clerk_id, email, name, image_url, clerk_updated_at)
+           VALUES ($1, CASE WHEN EXISTS (SELECT 1 FROM users WHERE email = $2 AND clerk_id <> $1) THEN NULL ELSE $2 END, $3, $4, $5)
+           ON CONFLICT (clerk_id) DO UPDATE
+              SET email = CASE WHEN EXISTS (SELECT 1 FROM users o WHERE o.email = EXCLUDED.email AND o.clerk_id <> EXCLUDED.clerk_id) THEN NULL ELSE EXCLUDED.email END,
+                  name = EXCLUDED.name, image_url = EXCLUDED.image_url,
+                  clerk_updated_at = EXCLUDED.clerk_updated_at, updated_at = now()
+            WHERE users.deleted_at IS NULL AND users.clerk_updated_at <= EXCLUDED.clerk_updated_at"#,
+        user.id,
+        email,
+        name,
+        user.image_url,
+        user.updated_at
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Tombstone the user (a late update cannot bring them back) and end their memberships.
+pub async fn delete_user(conn: &mut PgConnection, clerk_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"INSERT INTO users (clerk_id, deleted_at) VALUES ($1, now())
+           ON CONFLICT (clerk_id) DO UPDATE SET deleted_at = COALESCE(users.deleted_at, now()), email = NULL, name = NULL, image_url = NULL, updated_at = now()"#,
+        clerk_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    scope(conn, None, Some(clerk_id)).await?;
+    sqlx::query!("UPDATE org_memberships SET deleted_at = now(), updated_at = now() WHERE user_clerk_id = $1 AND deleted_at IS NULL", clerk_id).execute(&mut *conn).await?;
+    Ok(())
+}
+
+pub async fn upsert_organization(conn: &mut PgConnection, org: &Organization) -> Result<(), sqlx::Error> {
+    if let Some(slug) = &org.slug {
+        sqlx::query!("UPDATE organizations SET slug = NULL, updated_at = now() WHERE slug = $1 AND id <> $2 AND deleted_at IS NULL AND clerk_updated_at < $3", slug, org.id, org.updated_at).execute(&mut *conn).await?;
+    }
+    sqlx::query!(
+        r#"INSERT INTO organizations (id, slug, name, image_url, clerk_updated_at)
+           VALUES ($1, CASE WHEN EXISTS (SELECT 1 FROM organizations WHERE slug = $2 AND id <> $1 AND deleted_at IS NULL) THEN NULL ELSE $2 END, $3, $4, $5)
+           ON CONFLICT (id) DO UPDATE
+              SET slug = CASE WHEN EXISTS (SELECT 1 FROM organizations o WHERE o.slug = EXCLUDED.slug AND o.id <> EXCLUDED.id AND o.deleted_at IS NULL) THEN NULL ELSE EXCLUDED.slug END,
+                  name = EXCLUDED.name, image_url = EXCLUDED.image_url,
+                  clerk_updated_at = EXCLUDED.clerk_updated_at, updated_at = now()
+            WHERE organizations.deleted_at IS NULL AND organizations.clerk_updated_at <= EXCLUDED.clerk_updated_at"#,
+        org.id,
+        org.slug,
+        org.name,
+        org.image_url,
+        org.updated_at
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Tombstone the organization; its memberships and projects go with it (recorded in its audit log).
+pub async fn delete_organization(conn: &mut PgConnection, org_id: &str, actor: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"INSERT INTO organizations (id, deleted_at) VALUES ($1, now())
+           ON CONFLICT (id) DO UPDATE SET deleted_at = COALESCE(organizations.deleted_at, now()), slug = NULL, updated_at = now()"#,
+        org_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    scope(conn, Some(org_id), None).await?;
+    sqlx::query!(
+        "UPDATE org_memberships SET deleted_at = now(), updated_at = now() WHERE org_id = $1 AND deleted_at IS NULL",
+        org_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    let removed =
+        sqlx::query!("DELETE FROM projects WHERE org_id = $1 RETURNING id, name", org_id).fetch_all(&mut *conn).await?;
+    if !removed.is_empty() {
+        let before = serde_json::json!({ "projects": removed.iter().map(|p| serde_json::json!({"id": p.id, "name": p.name})).collect::<Vec<_>>() });
+        sqlx::query!(
+            "INSERT INTO audit_log (org_id, actor, action, before) VALUES ($1, $2, 'organization.deleted', $3)",
+            org_id,
+            actor,
+            before
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn upsert_membership(conn: &mut PgConnection, m: &OrganizationMembership) -> Result<(), sqlx::Error> {
+    let (org_id, user_id) = (m.organization.id.as_str(), m.public_user_data.user_id.as_str());
+    scope(conn, Some(org_id), Some(user_id)).await?;
+    // Newer wins; a tombstone only yields to a *different*, newer membership (a re-invite).
+    sqlx::query!(
+        r#"INSERT INTO org_memberships (org_id, user_clerk_id, clerk_id, role, permissions, clerk_updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (org_id, user_clerk_id) DO UPDATE
+              SET clerk_id = EXCLUDED.clerk_id, role = EXCLUDED.role, permissions = EXCLUDED.permissions,
+                  clerk_updated_at = EXCLUDED.clerk_updated_at, deleted_at = NULL, updated_at = now()
+            WHERE (org_memberships.deleted_at IS NULL AND org_memberships.clerk_updated_at <= EXCLUDED.clerk_updated_at)
+               OR (org_memberships.deleted_at IS NOT NULL AND org_memberships.clerk_id IS DISTINCT FROM EXCLUDED.clerk_id
+                   AND org_memberships.clerk_updated_at < EXCLUDED.clerk_updated_at)"#,
+        org_id,
+        user_id,
+        m.id,
+        m.role,
+        &m.permissions[..],
+        m.updated_at
+    )
+    .execute(&mut *conn)
+    .await?;
+    // A membership of a deleted user or organization is not live, whatever arrived first.
+    sqlx::query!(
+        r#"UPDATE org_memberships SET deleted_at = now(), updated_at = now()
+            WHERE org_id = $1 AND user_clerk_id = $2 AND deleted_at IS NULL
+              AND (EXISTS (SELECT 1 FROM organizations WHERE id = $1 AND deleted_at IS NOT NULL)
+                   OR EXISTS (SELECT 1 FROM users WHERE clerk_id = $2 AND deleted_at IS NOT NULL))"#,
+        org_id,
+        user_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_membership(conn: &mut PgConnection, m: &OrganizationMembership) -> Result<(), sqlx::Error> {
+    let (org_id, user_id) = (m.organization.id.as_str(), m.public_user_data.user_id.as_str());
+    scope(conn, Some(org_id), Some(user_id)).await?;
+    sqlx::query!(
+        r#"INSERT INTO org_memberships (org_id, user_clerk_id, clerk_id, role, clerk_updated_at, deleted_at)
+           VALUES ($1, $2, $3, $4, $5, now())
+           ON CONFLICT (org_id, user_clerk_id) DO UPDATE
+              SET deleted_at = COALESCE(org_memberships.deleted_at, now()), updated_at = now(),
+                  clerk_updated_at = GREATEST(org_memberships.clerk_updated_at, EXCLUDED.clerk_updated_at)
+            WHERE org_memberships.clerk_id IS NULL OR org_memberships.clerk_id = EXCLUDED.clerk_id
+               OR org_memberships.clerk_updated_at <= EXCLUDED.clerk_updated_at"#,
+        org_id,
+        user_id,
+        m.id,
+        m.role,
+        m.updated_at
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

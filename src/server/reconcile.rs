@@ -1,0 +1,140 @@
+//! `tenantry sync`: page through the Backend API's users, organizations and memberships and
+//! repair the mirror (missed webhooks, first install on an existing Clerk instance). Clerk is the
+//! source of truth here: a row that differs is rewritten, a live row Clerk no longer has is
+//! tombstoned.
+
+use clerk::bapi::{ApiError, OrganizationMembership};
+use clerk::BackendApi;
+use sqlx::PgPool;
+use std::collections::{HashMap, HashSet};
+
+use super::mirror;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("Backend API: {0}")]
+    Api(#[from] ApiError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// One line per change, e.g. `user user_1: updated`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub changes: Vec<String>,
+}
+
+pub async fn reconcile(pool: &PgPool, api: &BackendApi) -> Result<Report, ReconcileError> {
+    let mut report = Report::default();
+    let users = api.collect_all(|l, o| api.list_users(l, o)).await?;
+    let orgs = api.collect_all(|l, o| api.list_organizations(l, o)).await?;
+    let mut memberships: Vec<OrganizationMembership> = Vec::new();
+    for org in &orgs {
+        memberships.extend(api.collect_all(|l, o| api.organization_memberships(&org.id, l, o)).await?);
+    }
+
+    let mut tx = pool.begin().await?;
+
+    // Users.
+    let mirror_users: HashMap<String, (Option<String>, Option<String>, bool)> =
+        sqlx::query!("SELECT clerk_id, email, name, deleted_at IS NOT NULL AS \"deleted!\" FROM users")
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|r| (r.clerk_id, (r.email, r.name, r.deleted)))
+            .collect();
+    for u in &users {
+        let want = (u.primary_email().map(|e| e.trim().to_lowercase()), u.display_name(), false);
+        match mirror_users.get(&u.id) {
+            Some(have) if *have == want => {}
+            have => {
+                sqlx::query!("DELETE FROM users WHERE clerk_id = $1", u.id).execute(&mut *tx).await?;
+                mirror::upsert_user(&mut tx, u).await?;
+                report.changes.push(format!("user {}: {}", u.id, if have.is_some() { "updated" } else { "created" }));
+            }
+        }
+    }
+    let clerk_users: HashSet<&str> = users.iter().map(|u| u.id.as_str()).collect();
+    for (id, (_, _, deleted)) in &mirror_users {
+        if !deleted && !clerk_users.contains(id.as_str()) {
+            mirror::delete_user(&mut tx, id).await?;
+            report.changes.push(format!("user {id}: deleted"));
+        }
+    }
+
+    // Organizations.
+    let mirror_orgs: HashMap<String, (Option<String>, String, bool)> =
+        sqlx::query!("SELECT id, slug, name, deleted_at IS NOT NULL AS \"deleted!\" FROM organizations")
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, (r.slug, r.name, r.deleted)))
+            .collect();
+    for o in &orgs {
+        let want = (o.slug.clone(), o.name.clone(), false);
+        match mirror_orgs.get(&o.id) {
+            Some(have) if *have == want => {}
+            have => {
+                sqlx::query!("DELETE FROM organizations WHERE id = $1", o.id).execute(&mut *tx).await?;
+                mirror::upsert_organization(&mut tx, o).await?;
+                report.changes.push(format!(
+                    "organization {}: {}",
+                    o.id,
+                    if have.is_some() { "updated" } else { "created" }
+                ));
+            }
+        }
+    }
+    let clerk_orgs: HashSet<&str> = orgs.iter().map(|o| o.id.as_str()).collect();
+    for (id, (_, _, deleted)) in &mirror_orgs {
+        if !deleted && !clerk_orgs.contains(id.as_str()) {
+            mirror::delete_organization(&mut tx, id, "tenantry:sync").await?;
+            report.changes.push(format!("organization {id}: deleted"));
+        }
+    }
+
+    // Memberships, read per organization (row-level security scopes them by org).
+    let mut org_ids: Vec<String> = mirror_orgs.keys().cloned().collect();
+    org_ids.extend(orgs.iter().map(|o| o.id.clone()));
+    org_ids.sort();
+    org_ids.dedup();
+    let mut mirror_members: HashMap<(String, String), (Option<String>, String, bool)> = HashMap::new();
+    for org_id in &org_ids {
+        sqlx::query!("SELECT set_config('app.org_id', $1, true)", org_id).fetch_one(&mut *tx).await?;
+        for r in sqlx::query!("SELECT org_id, user_clerk_id, clerk_id, role, deleted_at IS NOT NULL AS \"deleted!\" FROM org_memberships WHERE org_id = $1", org_id).fetch_all(&mut *tx).await? {
+            mirror_members.insert((r.org_id, r.user_clerk_id), (r.clerk_id, r.role, r.deleted));
+        }
+    }
+    let mut clerk_members = HashSet::new();
+    for m in &memberships {
+        let key = (m.organization.id.clone(), m.public_user_data.user_id.clone());
+        let want = (Some(m.id.clone()), m.role.clone(), false);
+        match mirror_members.get(&key) {
+            Some(have) if *have == want => {}
+            have => {
+                sqlx::query!("SELECT set_config('app.org_id', $1, true)", key.0).fetch_one(&mut *tx).await?;
+                sqlx::query!("DELETE FROM org_memberships WHERE org_id = $1 AND user_clerk_id = $2", key.0, key.1)
+                    .execute(&mut *tx)
+                    .await?;
+                mirror::upsert_membership(&mut tx, m).await?;
+                report.changes.push(format!(
+                    "membership {} in {}: {}",
+                    key.1,
+                    key.0,
+                    if have.is_some() { "updated" } else { "created" }
+                ));
+            }
+        }
+        clerk_members.insert(key);
+    }
+    for ((org_id, user_id), (_, _, deleted)) in &mirror_members {
+        if !deleted && !clerk_members.contains(&(org_id.clone(), user_id.clone())) {
+            sqlx::query!("SELECT set_config('app.org_id', $1, true)", org_id).fetch_one(&mut *tx).await?;
+            sqlx::query!("UPDATE org_memberships SET deleted_at = now(), updated_at = now() WHERE org_id = $1 AND user_clerk_id = $2", org_id, user_id).execute(&mut *tx).await?;
+            report.changes.push(format!("membership {user_id} in {org_id}: deleted"));
+        }
+    }
+    tx.commit().await?;
+    report.changes.sort();
+    Ok(report)
+}

@@ -1,0 +1,6 @@
+//! Plain axum routes next to the Leptos pages.
+
+pub mod api;
+pub mod health;
+pub mod session;
+pub mod webhooks;

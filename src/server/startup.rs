@@ -1,0 +1,132 @@
+//! One startup path, shared by `main` and the tests: config → pool (role checked) → Clerk →
+//! router → listener. Tests bind port 0.
+
+use axum::extract::FromRef;
+use axum::routing::{get, post};
+use axum::Router;
+use clerk::Clerk;
+use leptos::config::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use super::config::Config;
+use super::db::{self, DbSetupError};
+use super::{auth, routes, telemetry};
+use crate::app::{shell, App};
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub clerk: Clerk,
+    pub config: Arc<Config>,
+    pub leptos_options: LeptosOptions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] DbSetupError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    addr: SocketAddr,
+    pool: PgPool,
+}
+
+/// Leptos settings from the `LEPTOS_*` variables cargo-leptos sets, with this project's defaults.
+pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
+    let var = |k: &str, d: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| d.to_string());
+    LeptosOptions::builder()
+        .output_name(var("LEPTOS_OUTPUT_NAME", "tenantry"))
+        .site_root(var("LEPTOS_SITE_ROOT", "target/site"))
+        .site_pkg_dir(var("LEPTOS_SITE_PKG_DIR", "pkg"))
+        .site_addr(site_addr)
+        .build()
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let pool = db::pool(&config.database_url)?;
+        db::ensure_restricted_role(&pool).await?;
+        let listener =
+            TcpListener::bind(config.bind).await.map_err(|source| StartupError::Bind { addr: config.bind, source })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.bind, source })?;
+        let state = AppState {
+            pool: pool.clone(),
+            clerk: auth::build_clerk(&config.clerk),
+            leptos_options: leptos_options(addr),
+            config: Arc::new(config),
+        };
+        Ok(Self { listener, router: router(state), addr, pool })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Serve until SIGINT/SIGTERM, then finish in-flight requests and close the pool.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tracing::info!(addr = %self.addr, "Tenantry listening");
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await?;
+        self.pool.close().await;
+        tracing::info!("Tenantry stopped");
+        Ok(())
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let leptos_routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+
+    // Everything a browser or API client reaches goes through Clerk, then the gate.
+    let gated = Router::new()
+        .route("/api/public", get(routes::api::public))
+        .route("/api/whoami", get(routes::api::whoami))
+        .route("/api/profile", get(routes::api::profile))
+        .route("/sign-in", get(routes::session::sign_in))
+        .route("/sign-up", get(routes::session::sign_up))
+        .route("/sign-out", post(routes::session::sign_out))
+        .leptos_routes(&state, leptos_routes, move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(auth::csrf_guard))
+        .layer(axum::middleware::from_fn(auth::route_gate))
+        .layer(axum::middleware::from_fn_with_state(state.clerk.clone(), clerk::axum::clerk_middleware));
+
+    // Never gated: probes, and the svix-verified webhook (signed by Clerk, not by a session).
+    Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/api/webhooks/clerk", post(routes::webhooks::clerk_webhook))
+        .merge(gated)
+        .with_state(state)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(telemetry::trace_layer())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received; draining");
+}

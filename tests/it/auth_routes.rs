@@ -1,0 +1,213 @@
+//! Every auth-related route, signed in and out, by cookie and by Bearer token.
+
+use crate::helpers::{now, spawn_app, SIGN_IN};
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn public_api_needs_no_session() {
+    let app = spawn_app().await;
+    let r = app.http.get(app.url("/api/public")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.json::<Value>().await.unwrap()["message"].is_string());
+}
+
+#[tokio::test]
+async fn whoami_signed_out_is_401_json_with_clerk_headers() {
+    let app = spawn_app().await;
+    let r = app.http.get(app.url("/api/whoami")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(r.status(), 401, "API routes never redirect");
+    assert_eq!(r.headers()["x-clerk-auth-status"], "signed-out");
+    assert_eq!(r.headers()["x-clerk-auth-reason"], "session-token-and-uat-missing");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["reason"], "session-token-and-uat-missing");
+    assert!(body["error"].is_string());
+}
+
+#[tokio::test]
+async fn whoami_with_bearer_and_with_cookie() {
+    let app = spawn_app().await;
+    let tok = app.token("user_1", json!({"v": 2, "fea": "o:projects", "o": {"id": "org_1", "slg": "acme", "rol": "admin", "per": "manage,read", "fpm": "3"}}));
+    let r = app.http.get(app.url("/api/whoami")).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"userId": "user_1", "sessionId": "sess_user_1", "orgId": "org_1", "orgRole": "org:admin", "orgSlug": "acme", "orgPermissions": ["org:projects:manage", "org:projects:read"]})
+    );
+
+    let plain = app.token("user_2", json!({}));
+    let r = app.http.get(app.url("/api/whoami")).header("cookie", app.session_cookie(&plain)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["userId"], "user_2");
+    assert_eq!(body["orgId"], Value::Null);
+}
+
+#[tokio::test]
+async fn bad_tokens_get_their_reason() {
+    let app = spawn_app().await;
+    let expired = app.token("user_1", json!({"iat": now() - 120, "nbf": now() - 130, "exp": now() - 60}));
+    let cases = [
+        (expired, "session-token-expired-refresh-non-eligible-no-refresh-cookie"),
+        ("garbage".to_string(), "token-invalid"),
+        (app.token("user_1", json!({"azp": "https://evil.example"})), "token-invalid-authorized-parties"),
+    ];
+    for (tok, reason) in cases {
+        let r = app.http.get(app.url("/api/whoami")).bearer_auth(&tok).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{reason}");
+        assert_eq!(r.headers()["x-clerk-auth-reason"], reason);
+        assert_eq!(r.json::<Value>().await.unwrap()["reason"], reason);
+    }
+}
+
+#[tokio::test]
+async fn protected_pages_redirect_to_sign_in_and_sign_in_to_clerk() {
+    let app = spawn_app().await;
+    let r = app.http.get(app.url("/app/dashboard?tab=1")).header("sec-fetch-dest", "document").send().await.unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(r.headers()["location"], "/sign-in?redirect_url=%2Fapp%2Fdashboard%3Ftab%3D1");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let r = app.http.get(app.url("/select-org")).send().await.unwrap();
+    assert_eq!(r.status(), 307);
+    assert!(r.headers()["location"].to_str().unwrap().starts_with("/sign-in?"));
+
+    // /sign-in itself is public (no loop) and forwards to Clerk with an absolute way back.
+    let r = app.http.get(app.url("/sign-in?redirect_url=%2Fapp%2Fdashboard%3Ftab%3D1")).send().await.unwrap();
+    assert_eq!(r.status(), 307);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    let back = format!("{}/app/dashboard?tab=1", app.base);
+    let expected = format!(
+        "{SIGN_IN}?{}",
+        form_urlencoded::Serializer::new(String::new()).append_pair("redirect_url", &back).finish()
+    );
+    assert_eq!(loc, expected);
+    // no open redirect
+    let r = app.http.get(app.url("/sign-in?redirect_url=https%3A%2F%2Fevil.example%2F")).send().await.unwrap();
+    let loc = r.headers()["location"].to_str().unwrap();
+    assert!(
+        loc.contains(
+            &form_urlencoded::byte_serialize(format!("{}/select-org", app.base).as_bytes()).collect::<String>()
+        ),
+        "{loc}"
+    );
+    assert!(!loc.contains("evil"));
+}
+
+#[tokio::test]
+async fn tenant_pages_need_an_active_org() {
+    let app = spawn_app().await;
+    let no_org = app.token("user_1", json!({}));
+    let r = app
+        .http
+        .get(app.url("/app/dashboard"))
+        .header("cookie", app.session_cookie(&no_org))
+        .header("sec-fetch-dest", "document")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(r.headers()["location"], "/select-org?redirect_url=%2Fapp%2Fdashboard");
+    let with_org = app.token("user_1", json!({"org_id": "org_1", "org_role": "org:member", "org_slug": "acme"}));
+    let r = app
+        .http
+        .get(app.url("/app/dashboard"))
+        .header("cookie", app.session_cookie(&with_org))
+        .header("sec-fetch-dest", "document")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 307, "signed in with an org passes the gate");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn stale_cookie_on_a_document_request_handshakes_with_the_frontend_api() {
+    let app = spawn_app().await;
+    let tok = app.token("user_1", json!({}));
+    let r = app
+        .http
+        .get(app.url("/app/dashboard"))
+        .header("cookie", format!("__session={tok}"))
+        .header("sec-fetch-dest", "document")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    let loc = r.headers()["location"].to_str().unwrap();
+    assert!(loc.starts_with("https://clerk.example.com/v1/client/handshake?redirect_url="), "{loc}");
+    assert!(loc.contains("__clerk_hs_reason=session-token-but-no-client-uat"));
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(r.headers()["x-clerk-auth-status"], "handshake");
+    // the same for a fetch() is a plain 401
+    let r = app
+        .http
+        .get(app.url("/api/whoami"))
+        .header("cookie", format!("__session={tok}"))
+        .header("sec-fetch-dest", "empty")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["x-clerk-auth-reason"], "session-token-but-no-client-uat");
+}
+
+#[tokio::test]
+async fn profile_is_404_until_synced_then_the_row() {
+    let app = spawn_app().await;
+    let tok = app.token("user_42", json!({}));
+    let r = app.http.get(app.url("/api/profile")).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("not synced"));
+    sqlx::query("INSERT INTO users (clerk_id, email, name) VALUES ('user_42', 'ada@example.com', 'Ada Lovelace')")
+        .execute(&app.admin)
+        .await
+        .unwrap();
+    let r = app.http.get(app.url("/api/profile")).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        (body["clerkId"].as_str(), body["email"].as_str(), body["name"].as_str()),
+        (Some("user_42"), Some("ada@example.com"), Some("Ada Lovelace"))
+    );
+    assert_eq!(app.http.get(app.url("/api/profile")).send().await.unwrap().status(), 401);
+}
+
+#[tokio::test]
+async fn sign_out_clears_cookies_and_refuses_cross_site_posts() {
+    let app = spawn_app().await;
+    let tok = app.token("user_1", json!({}));
+    let cookie = app.session_cookie(&tok);
+    let r = app
+        .http
+        .post(app.url("/sign-out"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "CSRF");
+    let r = app
+        .http
+        .post(app.url("/sign-out"))
+        .header("cookie", &cookie)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "CSRF by Origin");
+    let r = app
+        .http
+        .post(app.url("/sign-out"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/");
+    let cleared: Vec<String> =
+        r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    assert!(cleared.iter().any(|c| c.starts_with("__session=;") && c.contains("Max-Age=0")), "{cleared:?}");
+    assert!(cleared.iter().any(|c| c.starts_with("__client_uat=0;")), "{cleared:?}");
+    assert!(cleared.iter().any(|c| c.starts_with("__session_naoXFJnI=;")), "suffixed family too: {cleared:?}");
+}

@@ -1,0 +1,81 @@
+//! The real binary: bad configuration → one line per problem, exit code 2, no panic; a
+//! privileged database role → refusal to start.
+
+use crate::helpers::{env_for, migrated_database};
+use std::process::Command;
+use tenantry::server::config::Config;
+use tenantry::server::db::DbSetupError;
+use tenantry::server::startup::{Application, StartupError};
+
+fn run_binary(env: &[(&str, &str)]) -> std::process::Output {
+    let dir = std::env::temp_dir(); // no .env file here
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantry"));
+    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("binary runs")
+}
+
+#[test]
+fn missing_and_malformed_settings_are_named_one_per_line() {
+    let out = run_binary(&[("CLERK_PUBLISHABLE_KEY", "pk_live_garbage"), ("CLERK_SECRET_KEY", "nope")]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("config error: ")).collect();
+    assert!(lines.iter().any(|l| l.contains("DATABASE_URL is missing")), "{stderr}");
+    assert!(lines.iter().any(|l| l.contains("CLERK_PUBLISHABLE_KEY is malformed")), "{stderr}");
+    assert!(lines.iter().any(|l| l.contains("CLERK_SECRET_KEY is malformed")), "{stderr}");
+    assert!(lines.iter().any(|l| l.contains("CLERK_WEBHOOK_SIGNING_SECRET is missing")), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("nope"), "secrets are not echoed: {stderr}");
+}
+
+#[test]
+fn unknown_subcommand_is_refused() {
+    let out = run_binary(&[]);
+    assert_eq!(out.status.code(), Some(2), "no config at all is a config error");
+    let out = run_binary(&[("X", "1")]);
+    assert_eq!(out.status.code(), Some(2));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantry"));
+    let out = cmd.arg("frobnicate").current_dir(std::env::temp_dir()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown command"));
+}
+
+#[tokio::test]
+async fn refuses_to_run_as_superuser() {
+    let (db, _admin) = migrated_database().await;
+    let mut env = env_for(&db);
+    env.insert("DATABASE_URL".into(), db.admin_url.clone());
+    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let err = Application::build(config).await.err().expect("must refuse");
+    assert!(matches!(err, StartupError::Database(DbSetupError::Superuser { .. })), "{err}");
+    assert!(err.to_string().contains("superuser"));
+}
+
+#[tokio::test]
+async fn refuses_to_run_with_bypassrls() {
+    let (db, admin) = migrated_database().await;
+    let role = format!("bypass_{}", db.name);
+    sqlx::query(&format!("CREATE ROLE {role} LOGIN PASSWORD 'x' NOSUPERUSER BYPASSRLS")).execute(&admin).await.unwrap();
+    let mut env = env_for(&db);
+    let cluster_host = db.admin_url.split('@').nth(1).unwrap().to_string();
+    env.insert("DATABASE_URL".into(), format!("postgres://{role}:x@{cluster_host}"));
+    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let err = Application::build(config).await.err().expect("must refuse");
+    assert!(matches!(err, StartupError::Database(DbSetupError::BypassRls { .. })), "{err}");
+}
+
+#[tokio::test]
+async fn the_binary_refuses_a_superuser_database_url() {
+    let (db, _admin) = migrated_database().await;
+    let env = env_for(&db);
+    let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    vars.retain(|(k, _)| *k != "DATABASE_URL");
+    vars.push(("DATABASE_URL", &db.admin_url));
+    let out = run_binary(&vars);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("startup error: refusing to start") && stderr.contains("superuser"), "{stderr}");
+}

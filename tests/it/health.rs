@@ -1,0 +1,45 @@
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn healthz_and_readyz_answer() {
+    let app = spawn_app().await;
+    let r = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("x-request-id"), "every response carries its request id");
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["status"], "ok");
+    let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["database"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_reports_a_lost_database() {
+    let app = spawn_app().await;
+    assert_eq!(app.http.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+    // Take the database away from the app role: no new connections, existing ones killed.
+    let db = &app.db.name;
+    for stmt in [
+        format!("REVOKE CONNECT ON DATABASE {db} FROM PUBLIC, {}", pg_harness::APP_ROLE),
+        format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}' AND usename = '{}'",
+            pg_harness::APP_ROLE
+        ),
+    ] {
+        sqlx::query(&stmt).execute(&app.admin).await.unwrap();
+    }
+    let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["database"], "unavailable");
+    // Liveness does not depend on the database.
+    assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn unknown_page_is_a_404_page() {
+    let app = spawn_app().await;
+    let r = app.http.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Multi-tenant SaaS"), "landing page rendered on the server");
+    assert!(html.contains("hydration-probe"));
+}

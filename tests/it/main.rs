@@ -1,0 +1,9 @@
+//! Integration tests: the real app on port 0 against a fresh database each.
+
+mod auth_routes;
+mod config_errors;
+mod health;
+mod helpers;
+mod reconcile;
+mod rls;
+mod webhooks;

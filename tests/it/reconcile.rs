@@ -1,0 +1,145 @@
+//! `tenantry sync` logic against a local stub of the Backend API: a deliberately damaged mirror
+//! is repaired, and a second run finds nothing to do.
+
+use crate::helpers::spawn_app;
+use crate::webhooks::{deliver, event, membership, org, snapshot, user};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Clone)]
+struct Stub {
+    users: Arc<Vec<Value>>,
+    orgs: Arc<Vec<Value>>,
+    members: Arc<HashMap<String, Vec<Value>>>,
+}
+
+fn page(all: &[Value], q: &HashMap<String, String>) -> Json<Value> {
+    let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(10);
+    let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    Json(json!({"data": all.iter().skip(offset).take(limit).collect::<Vec<_>>(), "total_count": all.len()}))
+}
+
+fn authorized(h: &HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {
+    if h.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer sk_test_stub") {
+        Ok(())
+    } else {
+        Err((
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"errors": [{"code": "authentication_invalid", "message": "Unauthorized"}]})),
+        ))
+    }
+}
+
+async fn start_stub(stub: Stub) -> String {
+    let app = Router::new()
+        .route(
+            "/v1/users",
+            get(|State(s): State<Stub>, h: HeaderMap, Query(q): Query<HashMap<String, String>>| async move {
+                authorized(&h).map(|_| page(&s.users, &q))
+            }),
+        )
+        .route(
+            "/v1/organizations",
+            get(|State(s): State<Stub>, h: HeaderMap, Query(q): Query<HashMap<String, String>>| async move {
+                authorized(&h).map(|_| page(&s.orgs, &q))
+            }),
+        )
+        .route(
+            "/v1/organizations/{id}/memberships",
+            get(
+                |State(s): State<Stub>,
+                 h: HeaderMap,
+                 Path(id): Path<String>,
+                 Query(q): Query<HashMap<String, String>>| async move {
+                    authorized(&h).map(|_| page(s.members.get(&id).map(|v| v.as_slice()).unwrap_or(&[]), &q))
+                },
+            ),
+        )
+        .with_state(stub);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn sync_repairs_a_damaged_mirror() {
+    // Clerk's truth: 150 users (more than one page), 2 orgs, 3 memberships.
+    let users: Vec<Value> = (0..150)
+        .map(|i| user(&format!("user_{i:03}"), Some(&format!("u{i}@example.com")), &format!("U{i}"), 10))
+        .collect();
+    let orgs = vec![org("org_a", "Acme", "acme", 10), org("org_b", "Globex", "globex", 10)];
+    let members = HashMap::from([
+        (
+            "org_a".to_string(),
+            vec![
+                membership("orgmem_1", "org_a", "user_000", "org:admin", 10),
+                membership("orgmem_2", "org_a", "user_001", "org:member", 10),
+            ],
+        ),
+        ("org_b".to_string(), vec![membership("orgmem_3", "org_b", "user_001", "org:admin", 10)]),
+    ]);
+    let stub_url = start_stub(Stub {
+        users: Arc::new(users.clone()),
+        orgs: Arc::new(orgs.clone()),
+        members: Arc::new(members.clone()),
+    })
+    .await;
+
+    // The expected state: the same truth delivered by webhooks into a clean mirror.
+    let clean = spawn_app().await;
+    let mut n = 0;
+    let mut send = |kind: &'static str, data: Value| {
+        n += 1;
+        (format!("msg_{n}"), event(kind, data))
+    };
+    let mut deliveries = Vec::new();
+    deliveries.extend(users.iter().map(|u| send("user.created", u.clone())));
+    deliveries.extend(orgs.iter().map(|o| send("organization.created", o.clone())));
+    deliveries.extend(members.values().flatten().map(|m| send("organizationMembership.created", m.clone())));
+    for (id, body) in &deliveries {
+        assert_eq!(deliver(&clean, id, body).await.0, 200);
+    }
+    let expected = snapshot(&clean).await;
+
+    // A damaged mirror: missed events, a wrong name, a ghost user, a ghost membership, a false tombstone.
+    let damaged = spawn_app().await;
+    for (id, body) in deliveries.iter().step_by(3) {
+        deliver(&damaged, id, body).await;
+    }
+    let admin = &damaged.admin;
+    for stmt in [
+        "UPDATE users SET name = 'Wrong' WHERE clerk_id = 'user_000'",
+        "INSERT INTO users (clerk_id, email) VALUES ('user_ghost', 'ghost@example.com')",
+        "INSERT INTO org_memberships (org_id, user_clerk_id, clerk_id, role) VALUES ('org_b', 'user_000', 'orgmem_x', 'org:admin')",
+        "UPDATE users SET deleted_at = now() WHERE clerk_id = 'user_003'",
+    ] {
+        sqlx::query(stmt).execute(admin).await.unwrap();
+    }
+    assert_ne!(snapshot(&damaged).await, expected);
+
+    let pool = sqlx::PgPool::connect(&damaged.db.app_url).await.unwrap(); // the runtime role
+    let api = clerk::BackendApi::new(&stub_url, clerk::SecretKey::parse("sk_test_stub").unwrap());
+    let report = tenantry::server::reconcile::reconcile(&pool, &api).await.unwrap();
+    assert!(report.changes.contains(&"user user_000: updated".to_string()), "{:?}", report.changes);
+    assert!(report.changes.contains(&"user user_ghost: deleted".to_string()));
+    assert!(report.changes.contains(&"membership user_000 in org_b: deleted".to_string()));
+
+    // Ghost rows become tombstones; compare live state plus keys.
+    let mut repaired = snapshot(&damaged).await;
+    repaired["users"].as_array_mut().unwrap().retain(|u| u[0] != "user_ghost");
+    repaired["members"].as_array_mut().unwrap().retain(|m| !(m[0] == "org_b" && m[1] == "user_000"));
+    assert_eq!(repaired, expected);
+    let again = tenantry::server::reconcile::reconcile(&pool, &api).await.unwrap();
+    assert_eq!(again.changes, Vec::<String>::new(), "a repaired mirror needs nothing");
+
+    // A wrong secret key is a clear error, and changes nothing.
+    let bad = clerk::BackendApi::new(&stub_url, clerk::SecretKey::parse("sk_test_wrong").unwrap());
+    let err = tenantry::server::reconcile::reconcile(&pool, &bad).await.unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
+}
