@@ -6,4 +6,5 @@ mod health;
 mod helpers;
 mod reconcile;
 mod rls;
+mod sign_in_flow;
 mod webhooks;

@@ -1,0 +1,517 @@
+//! Backend API subset behind the secret key, in Clerk's shapes: lists are
+//! `{data, total_count}` with `limit` (1–500, default 10) / `offset`; errors are
+//! `{errors: [{code, message, long_message}], clerk_trace_id}`.
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::state::{new_id, now_ms, Membership, Organization, User};
+use crate::Shared;
+
+pub fn routes() -> Router<Shared> {
+    let api = Router::new()
+        .route("/v1/jwks", get(jwks))
+        .route("/v1/users", get(list_users).post(create_user))
+        .route("/v1/users/{id}", get(get_user).delete(delete_user))
+        .route("/v1/users/{id}/organization_memberships", get(user_memberships))
+        .route("/v1/organizations", get(list_orgs).post(create_org))
+        .route("/v1/organizations/{id}", get(get_org).patch(update_org).delete(delete_org))
+        .route("/v1/organizations/{id}/memberships", get(org_memberships).post(create_membership))
+        .route("/v1/organizations/{id}/memberships/{user_id}", patch(update_membership).delete(delete_membership))
+        .route("/v1/sessions/{id}", get(get_session))
+        .route("/v1/sessions/{id}/revoke", post(revoke_session))
+        .route("/v1/sessions/{id}/tokens", post(session_token))
+        .route("/v1/sessions/{id}/tokens/{template}", post(template_token))
+        .route("/v1/clients/handshake_payload", get(handshake_payload));
+    api.route_layer(middleware::from_fn_with_state((), require_secret))
+}
+
+pub struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"errors": [{"code": self.1, "message": self.2, "long_message": self.2, "meta": {}}], "meta": {}, "clerk_trace_id": new_id("trace")});
+        (self.0, Json(body)).into_response()
+    }
+}
+
+fn not_found(what: &str) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "resource_not_found", format!("{what} not found"))
+}
+fn invalid(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::UNPROCESSABLE_ENTITY, "form_param_invalid", msg.into())
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+async fn require_secret(State(()): State<()>, req: Request, next: Next) -> Response {
+    let emu = req.extensions().get::<Shared>().cloned();
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let ok = emu.as_ref().is_some_and(|e| e.config.secret_key.matches(presented));
+    if !ok {
+        tracing::warn!(path = %req.uri().path(), "Backend API call with a wrong or missing secret key");
+        return ApiError(
+            StatusCode::UNAUTHORIZED,
+            "authentication_invalid",
+            "The provided secret key is invalid.".into(),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// Puts the emulator in request extensions so the secret-key middleware can see it.
+pub async fn with_emulator(State(emu): State<Shared>, mut req: Request, next: Next) -> Response {
+    req.extensions_mut().insert(emu);
+    next.run(req).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+fn paginate(items: Vec<Value>, p: &Page) -> ApiResult {
+    let limit: usize = match p.limit.as_deref() {
+        None => 10,
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| invalid("limit must be between 1 and 500"))?,
+    };
+    let offset: usize = match p.offset.as_deref() {
+        None => 0,
+        Some(v) => v.parse().map_err(|_| invalid("offset must be a non-negative integer"))?,
+    };
+    let total = items.len();
+    Ok(Json(json!({"data": items.into_iter().skip(offset).take(limit).collect::<Vec<_>>(), "total_count": total})))
+}
+
+async fn jwks(State(emu): State<Shared>) -> Json<Value> {
+    Json(crate::fapi::jwks_json(&emu))
+}
+
+async fn list_users(State(emu): State<Shared>, Query(p): Query<Page>) -> ApiResult {
+    let users: Vec<Value> = emu.lock().users.values().map(User::to_json).collect();
+    paginate(users, &p)
+}
+
+async fn get_user(State(emu): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    emu.lock().users.get(&id).map(|u| Json(u.to_json())).ok_or_else(|| not_found("user"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateUser {
+    #[serde(default)]
+    email_address: Vec<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+async fn create_user(State(emu): State<Shared>, Json(b): Json<CreateUser>) -> ApiResult {
+    let email = b.email_address.first().map(|e| e.trim().to_lowercase());
+    if let Some(e) = &email {
+        if !e.contains('@') {
+            return Err(invalid("email_address is invalid"));
+        }
+        if emu.lock().user_by_email(e).is_some() {
+            return Err(ApiError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "form_identifier_exists",
+                "That email address is taken. Please try another.".into(),
+            ));
+        }
+    }
+    if email.is_none() && b.username.is_none() {
+        return Err(invalid("an email_address or username is required"));
+    }
+    let mut user = User {
+        id: new_id("user"),
+        email,
+        first_name: b.first_name,
+        last_name: b.last_name,
+        username: b.username,
+        password_hash: None,
+        salt: String::new(),
+        created_at: now_ms(),
+        updated_at: now_ms(),
+    };
+    if let Some(p) = &b.password {
+        if p.len() < 8 {
+            return Err(ApiError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "form_password_length_too_short",
+                "Passwords must be 8 characters or more.".into(),
+            ));
+        }
+        user.set_password(p);
+    }
+    emu.lock().users.insert(user.id.clone(), user.clone());
+    emu.webhooks.emit("user.created", user.to_json());
+    emu.persist();
+    Ok(Json(user.to_json()))
+}
+
+async fn delete_user(State(emu): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let removed = {
+        let mut st = emu.lock();
+        let removed = st.users.remove(&id);
+        if removed.is_some() {
+            st.memberships.retain(|_, m| m.user_id != id);
+            for s in st.sessions.values_mut().filter(|s| s.user_id == id) {
+                s.status = "revoked".into();
+            }
+        }
+        removed
+    };
+    removed.ok_or_else(|| not_found("user"))?;
+    emu.webhooks.emit("user.deleted", json!({"object": "user", "id": id, "deleted": true}));
+    emu.persist();
+    Ok(Json(json!({"object": "user", "id": id, "deleted": true})))
+}
+
+async fn user_memberships(State(emu): State<Shared>, Path(id): Path<String>, Query(p): Query<Page>) -> ApiResult {
+    let items: Vec<Value> = {
+        let st = emu.lock();
+        if !st.users.contains_key(&id) {
+            return Err(not_found("user"));
+        }
+        st.memberships.values().filter(|m| m.user_id == id).map(|m| st.membership_json(m, &emu.config.roles)).collect()
+    };
+    paginate(items, &p)
+}
+
+async fn list_orgs(State(emu): State<Shared>, Query(p): Query<Page>) -> ApiResult {
+    let items: Vec<Value> = {
+        let st = emu.lock();
+        let mut orgs: Vec<&Organization> = st.organizations.values().collect();
+        orgs.sort_by_key(|o| std::cmp::Reverse(o.created_at)); // Clerk's default order: -created_at
+        orgs.iter().map(|o| o.to_json(Some(st.memberships.values().filter(|m| m.org_id == o.id).count()))).collect()
+    };
+    paginate(items, &p)
+}
+
+async fn get_org(State(emu): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let st = emu.lock();
+    st.org_by_id_or_slug(&id)
+        .map(|o| Json(o.to_json(Some(st.memberships.values().filter(|m| m.org_id == o.id).count()))))
+        .ok_or_else(|| not_found("organization"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OrgBody {
+    name: Option<String>,
+    slug: Option<String>,
+    created_by: Option<String>,
+}
+
+fn slugify(name: &str) -> String {
+    let s: String =
+        name.trim().to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    s.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-")
+}
+
+async fn create_org(State(emu): State<Shared>, Json(b): Json<OrgBody>) -> ApiResult {
+    let name =
+        b.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).ok_or_else(|| invalid("name is required"))?;
+    if name.chars().count() > 80 {
+        return Err(invalid("name must be at most 80 characters"));
+    }
+    let creator = b.created_by.ok_or_else(|| invalid("created_by is required"))?;
+    let (org, membership) = {
+        let mut st = emu.lock();
+        if !st.users.contains_key(&creator) {
+            return Err(not_found("user (created_by)"));
+        }
+        let mut slug = b.slug.map(|s| slugify(&s)).unwrap_or_else(|| slugify(&name));
+        if slug.is_empty() {
+            slug = new_id("org").to_lowercase();
+        }
+        if st.org_by_id_or_slug(&slug).is_some() {
+            return Err(ApiError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "form_identifier_exists",
+                "This organization slug is already taken.".into(),
+            ));
+        }
+        let org = Organization {
+            id: new_id("org"),
+            name,
+            slug,
+            created_by: Some(creator.clone()),
+            created_at: now_ms(),
+            updated_at: now_ms(),
+        };
+        // The creator becomes an admin.
+        let m = Membership {
+            id: new_id("orgmem"),
+            org_id: org.id.clone(),
+            user_id: creator,
+            role: "org:admin".into(),
+            created_at: now_ms(),
+            updated_at: now_ms(),
+        };
+        st.organizations.insert(org.id.clone(), org.clone());
+        st.memberships.insert(m.id.clone(), m.clone());
+        let mj = st.membership_json(&m, &emu.config.roles);
+        (org, mj)
+    };
+    emu.webhooks.emit("organization.created", org.to_json(None));
+    emu.webhooks.emit("organizationMembership.created", membership);
+    emu.persist();
+    Ok(Json(org.to_json(Some(1))))
+}
+
+async fn update_org(State(emu): State<Shared>, Path(id): Path<String>, Json(b): Json<OrgBody>) -> ApiResult {
+    let org = {
+        let mut st = emu.lock();
+        let key = st.org_by_id_or_slug(&id).map(|o| o.id.clone()).ok_or_else(|| not_found("organization"))?;
+        if let Some(slug) = &b.slug {
+            if st.organizations.values().any(|o| o.slug == *slug && o.id != key) {
+                return Err(ApiError(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "form_identifier_exists",
+                    "This organization slug is already taken.".into(),
+                ));
+            }
+        }
+        let o = st.organizations.get_mut(&key).expect("exists");
+        if let Some(n) = b.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()) {
+            o.name = n;
+        }
+        if let Some(s) = b.slug {
+            o.slug = slugify(&s);
+        }
+        o.updated_at = now_ms();
+        o.clone()
+    };
+    emu.webhooks.emit("organization.updated", org.to_json(None));
+    emu.persist();
+    Ok(Json(org.to_json(None)))
+}
+
+async fn delete_org(State(emu): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let org = {
+        let mut st = emu.lock();
+        let key = st.org_by_id_or_slug(&id).map(|o| o.id.clone()).ok_or_else(|| not_found("organization"))?;
+        st.memberships.retain(|_, m| m.org_id != key);
+        for s in st.sessions.values_mut().filter(|s| s.active_org_id.as_deref() == Some(key.as_str())) {
+            s.active_org_id = None;
+        }
+        st.organizations.remove(&key).expect("exists")
+    };
+    emu.webhooks.emit(
+        "organization.deleted",
+        json!({"object": "organization", "id": org.id, "slug": org.slug, "deleted": true}),
+    );
+    emu.persist();
+    Ok(Json(json!({"object": "organization", "id": org.id, "deleted": true})))
+}
+
+async fn org_memberships(State(emu): State<Shared>, Path(id): Path<String>, Query(p): Query<Page>) -> ApiResult {
+    let items: Vec<Value> = {
+        let st = emu.lock();
+        let org = st.org_by_id_or_slug(&id).ok_or_else(|| not_found("organization"))?.id.clone();
+        st.memberships.values().filter(|m| m.org_id == org).map(|m| st.membership_json(m, &emu.config.roles)).collect()
+    };
+    paginate(items, &p)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MembershipBody {
+    user_id: Option<String>,
+    role: String,
+}
+
+async fn create_membership(
+    State(emu): State<Shared>,
+    Path(id): Path<String>,
+    Json(b): Json<MembershipBody>,
+) -> ApiResult {
+    let json = {
+        let mut st = emu.lock();
+        let org = st.org_by_id_or_slug(&id).ok_or_else(|| not_found("organization"))?.id.clone();
+        let user = b.user_id.ok_or_else(|| invalid("user_id is required"))?;
+        if !st.users.contains_key(&user) {
+            return Err(not_found("user"));
+        }
+        if !emu.config.roles.0.contains_key(&b.role) {
+            return Err(invalid(format!("role {} does not exist", b.role)));
+        }
+        if st.membership(&org, &user).is_some() {
+            return Err(ApiError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "already_a_member_in_organization",
+                "The user is already a member of this organization.".into(),
+            ));
+        }
+        let m = Membership {
+            id: new_id("orgmem"),
+            org_id: org,
+            user_id: user,
+            role: b.role,
+            created_at: now_ms(),
+            updated_at: now_ms(),
+        };
+        st.memberships.insert(m.id.clone(), m.clone());
+        st.membership_json(&m, &emu.config.roles)
+    };
+    emu.webhooks.emit("organizationMembership.created", json.clone());
+    emu.persist();
+    Ok(Json(json))
+}
+
+async fn update_membership(
+    State(emu): State<Shared>,
+    Path((id, user_id)): Path<(String, String)>,
+    Json(b): Json<MembershipBody>,
+) -> ApiResult {
+    let json = {
+        let mut st = emu.lock();
+        if !emu.config.roles.0.contains_key(&b.role) {
+            return Err(invalid(format!("role {} does not exist", b.role)));
+        }
+        let org = st.org_by_id_or_slug(&id).ok_or_else(|| not_found("organization"))?.id.clone();
+        let mid = st.membership(&org, &user_id).map(|m| m.id.clone()).ok_or_else(|| not_found("membership"))?;
+        let m = st.memberships.get_mut(&mid).expect("exists");
+        m.role = b.role;
+        m.updated_at = now_ms();
+        let m = m.clone();
+        st.membership_json(&m, &emu.config.roles)
+    };
+    emu.webhooks.emit("organizationMembership.updated", json.clone());
+    emu.persist();
+    Ok(Json(json))
+}
+
+async fn delete_membership(State(emu): State<Shared>, Path((id, user_id)): Path<(String, String)>) -> ApiResult {
+    let json = {
+        let mut st = emu.lock();
+        let org = st.org_by_id_or_slug(&id).ok_or_else(|| not_found("organization"))?.id.clone();
+        let m = st.membership(&org, &user_id).cloned().ok_or_else(|| not_found("membership"))?;
+        let json = st.membership_json(&m, &emu.config.roles);
+        st.memberships.remove(&m.id);
+        for s in st
+            .sessions
+            .values_mut()
+            .filter(|s| s.user_id == user_id && s.active_org_id.as_deref() == Some(org.as_str()))
+        {
+            s.active_org_id = None;
+        }
+        json
+    };
+    emu.webhooks.emit("organizationMembership.deleted", json.clone());
+    emu.persist();
+    Ok(Json(json))
+}
+
+async fn get_session(State(emu): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    emu.lock().sessions.get(&id).map(|s| Json(s.to_json())).ok_or_else(|| not_found("session"))
+}
+
+async fn revoke_session(State(emu): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let s = {
+        let mut st = emu.lock();
+        let s = st.sessions.get_mut(&id).ok_or_else(|| not_found("session"))?;
+        s.status = "revoked".into();
+        s.updated_at = now_ms();
+        let s = s.clone();
+        if let Some(c) = st.clients.get_mut(&s.client_id) {
+            if c.session_id.as_deref() == Some(id.as_str()) {
+                c.session_id = None;
+                c.updated_at = now_ms() / 1000;
+            }
+        }
+        s
+    };
+    emu.persist();
+    Ok(Json(s.to_json()))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct TokenBody {
+    expires_in_seconds: Option<i64>,
+}
+
+fn token_lifetime(b: &Option<Json<TokenBody>>) -> Result<Option<i64>, ApiError> {
+    match b.as_ref().and_then(|b| b.expires_in_seconds) {
+        Some(s) if !(30..=315_360_000).contains(&s) => {
+            Err(invalid("expires_in_seconds must be between 30 and 315360000"))
+        }
+        other => Ok(other),
+    }
+}
+
+async fn session_token(State(emu): State<Shared>, Path(id): Path<String>, body: Option<Json<TokenBody>>) -> ApiResult {
+    let lifetime = token_lifetime(&body)?;
+    let st = emu.lock();
+    let s = st.sessions.get(&id).filter(|s| s.status == "active").ok_or_else(|| not_found("session"))?;
+    Ok(Json(json!({"object": "token", "jwt": emu.session_token(&st, s, None, lifetime)})))
+}
+
+/// JWT templates: Clerk's default claims (no `sid`, `v`, `fea`, `pla`), the template's claims
+/// with `{{user.*}}` shortcodes filled in, and the template category in the header.
+async fn template_token(
+    State(emu): State<Shared>,
+    Path((id, template)): Path<(String, String)>,
+    body: Option<Json<TokenBody>>,
+) -> ApiResult {
+    let lifetime = token_lifetime(&body)?.unwrap_or(60);
+    let extra = emu.config.jwt_templates.get(&template).cloned().ok_or_else(|| not_found("JWT template"))?;
+    let st = emu.lock();
+    let s = st.sessions.get(&id).filter(|s| s.status == "active").ok_or_else(|| not_found("session"))?;
+    let user = st.users.get(&s.user_id).ok_or_else(|| not_found("user"))?;
+    let now = now_ms() / 1000;
+    let mut claims = json!({"sub": user.id, "iss": emu.config.public_url.trim_end_matches('/'), "iat": now, "nbf": now - 10, "exp": now + lifetime, "jti": new_id("jti")});
+    if let Value::Object(map) = extra {
+        for (k, v) in map {
+            claims[k] = fill(&v, user);
+        }
+    }
+    let jwt = emu.signer.sign(
+        &json!({"alg": "RS256", "typ": "JWT", "kid": emu.signer.kid(), "cat": clerk::claims::CAT_TEMPLATE}),
+        &claims,
+    );
+    Ok(Json(json!({"object": "token", "jwt": jwt})))
+}
+
+fn fill(v: &Value, user: &User) -> Value {
+    match v {
+        Value::String(s) => Value::String(
+            s.replace("{{user.id}}", &user.id)
+                .replace("{{user.primary_email_address}}", user.email.as_deref().unwrap_or(""))
+                .replace("{{user.first_name}}", user.first_name.as_deref().unwrap_or(""))
+                .replace("{{user.last_name}}", user.last_name.as_deref().unwrap_or("")),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(|x| fill(x, user)).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), fill(x, user))).collect()),
+        other => other.clone(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NonceQuery {
+    nonce: Option<String>,
+}
+
+/// `GET /v1/clients/handshake_payload?nonce=`: the directives of a nonce handshake (one use).
+async fn handshake_payload(State(emu): State<Shared>, Query(q): Query<NonceQuery>) -> ApiResult {
+    let nonce = q.nonce.filter(|n| !n.is_empty()).ok_or_else(|| invalid("nonce is required"))?;
+    let directives = emu.lock().nonces.remove(&nonce).ok_or_else(|| not_found("handshake payload"))?;
+    Ok(Json(json!({"directives": directives})))
+}

@@ -1,0 +1,157 @@
+//! A full sign-in round trip with no browser: an HTTP client with a cookie jar goes from a
+//! protected page to the emulator's sign-in page, signs in, and comes back through the real
+//! handshake (nonce transport, exchanged through the Backend API) to a signed-in session.
+
+use crate::helpers::{env_for, migrated_database};
+use clerk_emulator::state::{Seed, State};
+use clerk_emulator::{Config, Emulator, Roles};
+use reqwest::header::{HeaderMap, ACCEPT, LOCATION};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tenantry::server::config::Config as AppConfig;
+use tenantry::server::startup::Application;
+
+struct Stack {
+    app: String,
+    emu: String,
+    client: reqwest::Client,
+}
+
+async fn stack() -> Stack {
+    let emu_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let emu_url = format!("http://{}", emu_listener.local_addr().unwrap());
+    let (db, _admin) = migrated_database().await;
+    // The emulator's settings, as its env file would give them to the app.
+    let seed: Seed = serde_json::from_str(include_str!("../../crates/clerk-emulator/seed.json")).unwrap();
+    let mut config = Config {
+        public_url: emu_url.clone(),
+        instance_type: clerk::InstanceType::Production,
+        secret_key: clerk::SecretKey::parse("sk_test_flow").unwrap(),
+        webhook_secret: crate::helpers::WEBHOOK_SECRET.into(),
+        webhook_endpoints: vec![],
+        allowed_origins: vec![],
+        token_lifetime_secs: 60,
+        claims_v1: false,
+        roles: Roles::default(),
+        jwt_templates: BTreeMap::new(),
+        webhook_duplicate: false,
+        webhook_reorder: false,
+        state_file: None,
+    };
+    // The app binds first so the emulator knows which origin to allow.
+    let app_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app_addr = app_listener.local_addr().unwrap();
+    drop(app_listener);
+    let app_url = format!("http://{app_addr}");
+    config.allowed_origins = vec![app_url.clone()];
+    let emu = Emulator::new(
+        config,
+        State::from_seed(&seed),
+        Some(include_str!("../../crates/clerk/tests/fixtures/instance-private.pem").into()),
+    )
+    .unwrap();
+    let mut env = env_for(&db);
+    for line in emu.app_env().lines().filter(|l| !l.starts_with('#')) {
+        let (k, v) = line.split_once('=').unwrap();
+        env.insert(k.to_string(), v.trim_matches('"').to_string());
+    }
+    env.insert("TENANTRY_ADDR".into(), app_addr.to_string());
+    tokio::spawn(clerk_emulator::serve(Arc::clone(&emu), emu_listener));
+    let app = Application::build(AppConfig::from_lookup(|k| env.get(k).cloned()).unwrap()).await.unwrap();
+    tokio::spawn(app.run_until_stopped());
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, "text/html,application/xhtml+xml".parse().unwrap());
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    Stack { app: app_url, emu: emu_url, client }
+}
+
+/// Follow redirects by hand, returning every URL visited and the last response.
+async fn follow(client: &reqwest::Client, mut resp: reqwest::Response, base: &str) -> (Vec<String>, reqwest::Response) {
+    let mut chain = vec![resp.url().to_string()];
+    for _ in 0..10 {
+        if !resp.status().is_redirection() {
+            break;
+        }
+        let loc = resp.headers()[LOCATION].to_str().unwrap().to_string();
+        let next = if loc.starts_with('/') { format!("{base}{loc}") } else { loc };
+        resp = client.get(&next).send().await.unwrap();
+        chain.push(next);
+    }
+    (chain, resp)
+}
+
+#[tokio::test]
+async fn sign_in_round_trip_through_the_emulator() {
+    let s = stack().await;
+    let start = s.client.get(format!("{}/app/dashboard", s.app)).send().await.unwrap();
+    let (chain, page) = follow(&s.client, start, &s.app).await;
+    assert_eq!(page.status(), 200);
+    assert!(chain.iter().any(|u| u.starts_with(&format!("{}/sign-in?redirect_url=", s.emu))), "{chain:#?}");
+    let form = page.text().await.unwrap();
+    assert!(form.contains("Sign in") && form.contains("Continue as Alice Admin"));
+
+    // wrong password: a clear error, nothing signed in
+    let bad = s
+        .client
+        .post(format!("{}/sign-in", s.emu))
+        .form(&[
+            ("email", "alice@acme.test"),
+            ("password", "nope"),
+            ("redirect_url", &format!("{}/app/dashboard", s.app)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    assert!(bad.text().await.unwrap().contains("Wrong email address or password."));
+    assert_eq!(s.client.get(format!("{}/api/whoami", s.app)).send().await.unwrap().status(), 401);
+
+    let signed = s
+        .client
+        .post(format!("{}/sign-in", s.emu))
+        .form(&[
+            ("email", "alice@acme.test"),
+            ("password", "correct-horse-1"),
+            ("redirect_url", &format!("{}/app/dashboard", s.app)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    let (chain, last) = follow(&s.client, signed, &s.app).await;
+    assert!(chain.iter().any(|u| u.contains("/v1/client/handshake?")), "went through the handshake: {chain:#?}");
+    assert!(!last.status().is_redirection());
+    assert_eq!(last.url().path(), "/app/dashboard", "{chain:#?}");
+
+    let who: serde_json::Value =
+        s.client.get(format!("{}/api/whoami", s.app)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(who["userId"], "user_alice");
+    assert_eq!(
+        (who["orgId"].as_str(), who["orgRole"].as_str()),
+        (Some("org_acme"), Some("org:admin")),
+        "the only org is active"
+    );
+
+    // an open redirect is refused by the emulator
+    let evil = s
+        .client
+        .get(format!("{}/v1/client/handshake?redirect_url=https%3A%2F%2Fevil.example%2F", s.emu))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil.status(), 400);
+
+    // sign-out revokes the session at the emulator and clears the app cookies
+    let out =
+        s.client.post(format!("{}/sign-out", s.app)).header("sec-fetch-site", "same-origin").send().await.unwrap();
+    assert_eq!(out.status(), 303);
+    assert_eq!(s.client.get(format!("{}/api/whoami", s.app)).send().await.unwrap().status(), 401);
+    let again = s.client.get(format!("{}/app/dashboard", s.app)).send().await.unwrap();
+    let (chain, _) = follow(&s.client, again, &s.app).await;
+    assert!(chain.iter().any(|u| u.starts_with(&format!("{}/sign-in", s.emu))), "back to sign-in: {chain:#?}");
+}
