@@ -5,6 +5,7 @@
 //! route gate → Leptos / API handlers → tenant scope → Postgres.
 
 pub mod app;
+pub mod model;
 
 #[cfg(feature = "ssr")]
 pub mod server;

@@ -46,6 +46,8 @@ pub struct ClerkOptions {
 #[derive(Debug, Clone)]
 pub struct Clerk {
     opts: Arc<ClerkOptions>,
+    /// Computed once: SHA-1 of the publishable key.
+    suffix: Arc<str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,10 +104,14 @@ pub enum AuthenticateError {
 /// Request facts the decision table reads (protocol §1.1).
 struct Ctx<'a> {
     method: &'a Method,
-    url: url::Url,
+    parts: &'a Parts,
+    /// Built only when needed (handshake URL, referer check): not on the hot path.
+    url_cell: std::sync::OnceLock<url::Url>,
     headers: &'a HeaderMap,
     header_token: Option<String>,
     session_cookie: Option<String>,
+    /// The chosen session cookie, decoded once.
+    session_jwt: Option<Result<DecodedJwt, TokenError>>,
     client_uat: i64,
     refresh_cookie: Option<String>,
     dev_browser: Option<String>,
@@ -115,9 +121,26 @@ struct Ctx<'a> {
     suffixed: bool,
 }
 
+impl Ctx<'_> {
+    fn url(&self) -> &url::Url {
+        self.url_cell.get_or_init(|| clerk_url(self.parts))
+    }
+}
+
+/// `Authorization: Bearer <t>` → `t`; a single word → the whole value; other schemes → none.
+fn header_token(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+    match v.split_once(' ') {
+        Some(("Bearer", t)) => Some(t.trim()).filter(|t| !t.is_empty()),
+        Some(_) => None,
+        None => Some(v).filter(|t| !t.is_empty()),
+    }
+}
+
 impl Clerk {
     pub fn new(opts: ClerkOptions) -> Self {
-        Self { opts: Arc::new(opts) }
+        let suffix = opts.publishable_key.cookie_suffix().into();
+        Self { opts: Arc::new(opts), suffix }
     }
     pub fn options(&self) -> &ClerkOptions {
         &self.opts
@@ -127,78 +150,97 @@ impl Clerk {
     }
 
     pub async fn authenticate_request(&self, parts: &Parts) -> Result<RequestState, AuthenticateError> {
-        let ctx = self.context(parts);
-        if let Some(token) = ctx.header_token.clone() {
-            return Ok(self.with_header_token(&ctx, &token).await);
+        // Header tokens win and need neither cookies nor the URL unless verification fails.
+        if let Some(token) = header_token(&parts.headers) {
+            return Ok(self.with_header_token(parts, token).await);
         }
+        let ctx = self.context(parts);
         self.with_cookies(&ctx).await
     }
 
     fn context<'a>(&self, parts: &'a Parts) -> Ctx<'a> {
         let headers = &parts.headers;
-        let url = clerk_url(parts);
-        let cookies = parse_cookies(headers);
-        let suffix = self.opts.publishable_key.cookie_suffix();
-        let suffixed = self.uses_suffixed_cookies(&cookies, &suffix);
+        let cookies = cookie_map(headers);
+        let suffix = &*self.suffix;
+        let (suffixed, unsuffixed_jwt, suffixed_jwt) = self.uses_suffixed_cookies(&cookies, suffix);
         let pick = |base: &str| -> Option<String> {
-            let name = if suffixed { format!("{base}_{suffix}") } else { base.to_string() };
-            cookies.get(&name).cloned()
+            let value = if suffixed { cookies.get(format!("{base}_{suffix}").as_str()) } else { cookies.get(base) };
+            value.map(|v| v.to_string())
         };
-        let query = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
-        let header_token = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
-            let v = v.trim();
-            match v.split_once(' ') {
-                Some((scheme, t)) if scheme == "Bearer" => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
-                Some(_) => None,
-                None => Some(v.to_string()).filter(|t| !t.is_empty()),
-            }
+        let query = |name: &str| {
+            form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        let session_cookie = pick(COOKIE_SESSION);
+        let session_jwt = session_cookie.as_deref().map(|t| {
+            let reuse = if suffixed { suffixed_jwt } else { unsuffixed_jwt };
+            reuse.ok_or(()).or_else(|_| decode_jwt(t))
         });
         Ctx {
             method: &parts.method,
-            header_token,
-            session_cookie: pick(COOKIE_SESSION),
+            parts,
+            url_cell: std::sync::OnceLock::new(),
+            header_token: header_token(headers).map(str::to_string),
+            session_cookie,
+            session_jwt,
             client_uat: pick(COOKIE_CLIENT_UAT).and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(0),
-            refresh_cookie: cookies.get(&format!("{COOKIE_REFRESH}_{suffix}")).cloned(),
+            refresh_cookie: cookies.get(format!("{COOKIE_REFRESH}_{suffix}").as_str()).map(|v| v.to_string()),
             dev_browser: query(COOKIE_DEV_BROWSER).or_else(|| pick(COOKIE_DEV_BROWSER)),
-            handshake_token: query(COOKIE_HANDSHAKE).or_else(|| cookies.get(COOKIE_HANDSHAKE).cloned()),
-            handshake_nonce: query(COOKIE_HANDSHAKE_NONCE).or_else(|| cookies.get(COOKIE_HANDSHAKE_NONCE).cloned()),
+            handshake_token: query(COOKIE_HANDSHAKE).or_else(|| cookies.get(COOKIE_HANDSHAKE).map(|v| v.to_string())),
+            handshake_nonce: query(COOKIE_HANDSHAKE_NONCE)
+                .or_else(|| cookies.get(COOKIE_HANDSHAKE_NONCE).map(|v| v.to_string())),
             redirect_count: cookies.get(COOKIE_REDIRECT_COUNT).and_then(|v| v.parse().ok()).unwrap_or(0),
             suffixed,
-            url,
             headers,
         }
     }
 
     /// Which cookie family to read (protocol §1.2, first match wins).
-    fn uses_suffixed_cookies(&self, cookies: &HashMap<String, String>, suffix: &str) -> bool {
+    /// Returns the choice and the session cookies it decoded (so they are decoded once).
+    fn uses_suffixed_cookies(
+        &self,
+        cookies: &HashMap<&str, std::borrow::Cow<'_, str>>,
+        suffix: &str,
+    ) -> (bool, Option<DecodedJwt>, Option<DecodedJwt>) {
+        let (choice, a, b) = self.suffix_choice(cookies, suffix);
+        (choice, a, b)
+    }
+
+    fn suffix_choice(
+        &self,
+        cookies: &HashMap<&str, std::borrow::Cow<'_, str>>,
+        suffix: &str,
+    ) -> (bool, Option<DecodedJwt>, Option<DecodedJwt>) {
         let session = cookies.get(COOKIE_SESSION).and_then(|t| decode_jwt(t).ok());
-        let suffixed_session = cookies.get(&format!("{COOKIE_SESSION}_{suffix}")).and_then(|t| decode_jwt(t).ok());
+        let suffixed_name = format!("{COOKIE_SESSION}_{suffix}");
+        let suffixed_session = cookies.get(suffixed_name.as_str()).and_then(|t| decode_jwt(t).ok());
         let has_session = cookies.contains_key(COOKIE_SESSION);
-        let has_suffixed_session = cookies.contains_key(&format!("{COOKIE_SESSION}_{suffix}"));
-        let uat = cookies.get(COOKIE_CLIENT_UAT);
-        let suffixed_uat = cookies.get(&format!("{COOKIE_CLIENT_UAT}_{suffix}"));
+        let has_suffixed_session = cookies.contains_key(suffixed_name.as_str());
+        let uat = cookies.get(COOKIE_CLIENT_UAT).map(|v| v.as_ref());
+        let suffixed_uat = cookies.get(format!("{COOKIE_CLIENT_UAT}_{suffix}").as_str()).map(|v| v.as_ref());
         if has_session {
             let iss = session.as_ref().and_then(|j| j.payload.get("iss")).and_then(Value::as_str);
             match iss {
-                None => return false,
+                None => return (false, session, suffixed_session),
                 Some(iss) => {
                     let host = iss.split_once("://").map(|(_, h)| h).unwrap_or(iss).trim_end_matches('/');
                     if host != self.opts.publishable_key.frontend_api() {
-                        return true;
+                        return (true, session, suffixed_session);
                     }
                 }
             }
         }
         if suffixed_uat.is_none() && !has_suffixed_session {
-            return false;
+            return (false, session, suffixed_session);
         }
-        let is_zero = |v: Option<&String>| v.is_none_or(|v| v == "0");
+        let is_zero = |v: Option<&str>| v.is_none_or(|v| v == "0");
         let iat = |j: &Option<DecodedJwt>| j.as_ref().and_then(|j| j.claim_i64("iat")).unwrap_or(0);
         if !is_zero(uat) && !is_zero(suffixed_uat) && iat(&session) > iat(&suffixed_session) {
-            return false;
+            return (false, session, suffixed_session);
         }
         if is_zero(suffixed_uat) && suffixed_uat.is_some() && !is_zero(uat) {
-            return false;
+            return (false, session, suffixed_session);
         }
         if self.opts.publishable_key.instance_type() != InstanceType::Production
             && !is_zero(suffixed_uat)
@@ -209,33 +251,46 @@ impl Clerk {
                 .and_then(|j| j.claim_i64("exp"))
                 .is_some_and(|exp| exp * 1000 <= crate::verify::now_ms() as i64);
             if expired {
-                return false;
+                return (false, session, suffixed_session);
             }
         }
         if has_suffixed_session && suffixed_uat.is_none() {
-            return false;
+            return (false, session, suffixed_session);
         }
-        true
+        (true, session, suffixed_session)
     }
 
     /// Decode, category guards, key, verify. `Err` carries the SDK's token error reason.
     pub async fn verify_session_token(&self, token: &str, verify: &VerifyOptions) -> Result<Value, TokenError> {
         let jwt = decode_jwt(token)?;
-        reject_m2m_category(&jwt)?;
-        let key = self.opts.keys.key_for(jwt.kid()).await?;
-        verify_decoded(&jwt, &key, verify)?;
+        self.verify_jwt(&jwt, verify).await?;
         Ok(jwt.payload)
     }
 
-    async fn with_header_token(&self, ctx: &Ctx<'_>, token: &str) -> RequestState {
-        if let Ok(jwt) = decode_jwt(token) {
-            if is_wrong_token_type(&jwt) {
-                return self.signed_out("token-type-mismatch", "The token is not a session token.");
+    async fn verify_jwt(&self, jwt: &DecodedJwt, verify: &VerifyOptions) -> Result<(), TokenError> {
+        reject_m2m_category(jwt)?;
+        // Known keys need no await; only a cache miss goes to the Backend API.
+        let key = match self.opts.keys.cached_key(jwt.kid()) {
+            Some(k) => k,
+            None => self.opts.keys.key_for(jwt.kid()).await?,
+        };
+        verify_decoded(jwt, &key, verify)
+    }
+
+    async fn with_header_token(&self, parts: &Parts, token: &str) -> RequestState {
+        let result = match decode_jwt(token) {
+            Ok(jwt) if is_wrong_token_type(&jwt) => {
+                return self.signed_out("token-type-mismatch", "The token is not a session token.")
             }
-        }
-        match self.verify_session_token(token, &self.opts.verify).await {
-            Ok(claims) => self.signed_in(claims, token, HeaderMap::new()),
-            Err(e) => self.handle_token_error(ctx, e, Some(token)).await,
+            Ok(jwt) => self.verify_jwt(&jwt, &self.opts.verify).await.map(|()| jwt.payload),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(claims) => self.signed_in(&claims, token, HeaderMap::new()),
+            Err(e) => {
+                let ctx = self.context(parts);
+                self.handle_token_error(&ctx, e, Some(token)).await
+            }
         }
     }
 
@@ -250,7 +305,10 @@ impl Clerk {
             }
         }
         // B3/B4: development instances need the dev-browser token.
-        if dev && ctx.url.query_pairs().any(|(k, _)| k == COOKIE_DEV_BROWSER) {
+        if dev
+            && form_urlencoded::parse(ctx.parts.uri.query().unwrap_or("").as_bytes())
+                .any(|(k, _)| k == COOKIE_DEV_BROWSER)
+        {
             return Ok(self.maybe_handshake(ctx, "dev-browser-sync", "", None, None));
         }
         if dev && ctx.dev_browser.is_none() {
@@ -266,20 +324,20 @@ impl Clerk {
         if !has_uat {
             return Ok(self.maybe_handshake(ctx, "session-token-but-no-client-uat", "", Some(token), None));
         }
-        let jwt = match decode_jwt(token) {
+        let jwt = match ctx.session_jwt.as_ref().expect("decoded with the cookie") {
             Ok(j) => j,
             Err(e) => return Ok(self.signed_out(e.reason.as_str(), &e.message)),
         };
-        if is_wrong_token_type(&jwt) {
+        if is_wrong_token_type(jwt) {
             return Ok(self.signed_out("token-type-mismatch", "The token is not a session token."));
         }
         if jwt.claim_i64("iat").unwrap_or(0) < ctx.client_uat {
             return Ok(self.maybe_handshake(ctx, "session-token-iat-before-client-uat", "", Some(token), None));
         }
-        let claims = match self.verify_session_token(token, &self.opts.verify).await {
-            Ok(c) => c,
-            Err(e) => return Ok(self.handle_token_error(ctx, e, Some(token)).await),
-        };
+        if let Err(e) = self.verify_jwt(jwt, &self.opts.verify).await {
+            return Ok(self.handle_token_error(ctx, e, Some(token)).await);
+        }
+        let claims = &jwt.payload;
         if !claims.get("azp").is_some_and(Value::is_string) {
             warn_missing_azp_once();
         }
@@ -294,7 +352,7 @@ impl Clerk {
         }
         // B14: organization sync.
         if let (Some(sync), Some(auth)) = (&self.opts.organization_sync, state.to_auth()) {
-            if let Some(target) = sync.target(ctx.url.path()) {
+            if let Some(target) = sync.target(ctx.parts.uri.path()) {
                 let mismatch = match &target {
                     OrgSyncTarget::OrganizationId(id) => auth.org_id() != Some(id.as_str()),
                     OrgSyncTarget::OrganizationSlug(slug) => {
@@ -361,7 +419,7 @@ impl Clerk {
                 sid,
                 expired,
                 ctx.refresh_cookie.as_deref().unwrap_or_default(),
-                &origin_of(&ctx.url),
+                &origin_of(ctx.url()),
                 ctx.suffixed,
             )
             .await
@@ -387,7 +445,7 @@ impl Clerk {
             .verify_session_token(&token, &self.opts.verify)
             .await
             .map_err(|_| "invalid-session-token".to_string())?;
-        Ok(self.signed_in(claims, &token, headers))
+        Ok(self.signed_in(&claims, &token, headers))
     }
 
     async fn resolve_handshake(&self, ctx: &Ctx<'_>) -> Result<RequestState, HandshakeFailure> {
@@ -422,9 +480,9 @@ impl Clerk {
         headers.insert("access-control-allow-credentials", HeaderValue::from_static("true"));
         let dev = self.opts.publishable_key.instance_type() == InstanceType::Development;
         if dev {
-            let mut clean = ctx.url.clone();
+            let mut clean = ctx.url().clone();
             let kept: Vec<(String, String)> = ctx
-                .url
+                .url()
                 .query_pairs()
                 .filter(|(k, _)| {
                     !matches!(
@@ -452,7 +510,7 @@ impl Clerk {
             return Ok(s);
         };
         match self.verify_session_token(&token, &self.opts.verify).await {
-            Ok(claims) => Ok(self.signed_in(claims, &token, headers)),
+            Ok(claims) => Ok(self.signed_in(&claims, &token, headers)),
             Err(e)
                 if dev
                     && matches!(
@@ -467,7 +525,7 @@ impl Clerk {
                 );
                 let lenient = VerifyOptions { clock_skew: Duration::from_secs(86_400), ..self.opts.verify.clone() };
                 let claims = self.verify_session_token(&token, &lenient).await.map_err(HandshakeFailure::Other)?;
-                Ok(self.signed_in(claims, &token, headers))
+                Ok(self.signed_in(&claims, &token, headers))
             }
             Err(e) => Err(HandshakeFailure::Other(e)),
         }
@@ -518,7 +576,7 @@ impl Clerk {
         else {
             return false;
         };
-        if origin_of(&referer) == origin_of(&ctx.url) {
+        if origin_of(&referer) == origin_of(ctx.url()) {
             return false;
         }
         let host = host_port(&referer);
@@ -530,14 +588,14 @@ impl Clerk {
         !is_clerk
     }
 
-    fn signed_in(&self, claims: Value, token: &str, headers: HeaderMap) -> RequestState {
+    fn signed_in(&self, claims: &Value, token: &str, headers: HeaderMap) -> RequestState {
         RequestState {
             status: AuthStatus::SignedIn,
             reason: None,
             message: String::new(),
             headers,
             token: Some(token.to_string()),
-            auth: Auth::from_claims(&claims),
+            auth: Auth::from_claims(claims),
         }
     }
 
@@ -573,7 +631,7 @@ impl Clerk {
             return self.signed_out(reason, message);
         }
         let location = self.handshake_url(
-            &ctx.url,
+            ctx.url(),
             reason,
             ctx.suffixed,
             token.or(ctx.header_token.as_deref()),
@@ -669,7 +727,7 @@ impl Clerk {
 
     /// Names of every Clerk cookie this app may hold (both families), for sign-out.
     pub fn cookie_names(&self) -> Vec<String> {
-        let suffix = self.opts.publishable_key.cookie_suffix();
+        let suffix = &*self.suffix;
         let mut names = Vec::new();
         for base in [COOKIE_SESSION, COOKIE_CLIENT_UAT, COOKIE_DEV_BROWSER] {
             names.push(base.to_string());
@@ -730,10 +788,32 @@ fn warn_missing_azp_once() {
 
 /// RFC 6265 split, then percent-decode (the `cookie` npm package's behaviour). First wins.
 pub fn parse_cookies(headers: &HeaderMap) -> HashMap<String, String> {
+    cookie_map(headers).into_iter().map(|(k, v)| (k.to_string(), v.into_owned())).collect()
+}
+
+/// The same, borrowing from the header (no allocation for plain values): this is on the path
+/// of every cookie-authenticated request. Not the `cookie` crate, which copies every pair.
+fn cookie_map(headers: &HeaderMap) -> HashMap<&str, std::borrow::Cow<'_, str>> {
     let mut out = HashMap::new();
     for v in headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()) {
-        for c in cookie::Cookie::split_parse_encoded(v.to_string()).flatten() {
-            out.entry(c.name().to_string()).or_insert_with(|| c.value().to_string());
+        for pair in v.split(';') {
+            let Some((name, value)) = pair.split_once('=') else { continue };
+            let (name, mut value) = (name.trim(), value.trim());
+            if name.is_empty() {
+                continue;
+            }
+            if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
+                value = &value[1..value.len() - 1];
+            }
+            let decoded = if value.contains('%') {
+                percent_encoding::percent_decode_str(value)
+                    .decode_utf8()
+                    .map(|c| std::borrow::Cow::Owned(c.into_owned()))
+                    .unwrap_or(std::borrow::Cow::Borrowed(value))
+            } else {
+                std::borrow::Cow::Borrowed(value)
+            };
+            out.entry(name).or_insert(decoded);
         }
     }
     out

@@ -39,7 +39,10 @@ async fn start(stub: Stub) -> String {
                 // Slow enough that concurrent callers overlap.
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 if s.down.load(Ordering::SeqCst) {
-                    return Err((StatusCode::SERVICE_UNAVAILABLE, Json(json!({"errors": [{"code": "unexpected_error", "message": "down"}]}))));
+                    return Err((
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Json(json!({"errors": [{"code": "unexpected_error", "message": "down"}]})),
+                    ));
                 }
                 Ok(Json(json!({"keys": *s.keys.lock().unwrap()})))
             }),
@@ -56,7 +59,12 @@ fn source(url: &str, policy: JwksPolicy) -> KeySource {
 }
 
 fn fast_policy() -> JwksPolicy {
-    JwksPolicy { ttl: Duration::from_secs(300), min_refetch_interval: Duration::from_millis(0), retry_min_delay: Duration::from_millis(5), retries: 2 }
+    JwksPolicy {
+        ttl: Duration::from_secs(300),
+        min_refetch_interval: Duration::from_millis(0),
+        retry_min_delay: Duration::from_millis(5),
+        retries: 2,
+    }
 }
 
 #[tokio::test]
@@ -99,7 +107,9 @@ async fn unknown_kid_refetches_with_a_floor() {
     assert_eq!(keys.key_for(Some("ins_forged")).await.err().unwrap().reason, TokenErrorReason::JwkKidMismatch);
     assert_eq!(stub.hits.load(Ordering::SeqCst), 3);
     // Verification end to end with the rotated key.
-    let token = Signer::from_pem("ins_b", include_str!("fixtures/other-private.pem")).unwrap().sign_session(&json!({"sub": "user_1", "exp": 4_000_000_000i64}));
+    let token = Signer::from_pem("ins_b", include_str!("fixtures/other-private.pem"))
+        .unwrap()
+        .sign_session(&json!({"sub": "user_1", "exp": 4_000_000_000i64}));
     let jwt = clerk::verify::decode_jwt(&token).unwrap();
     let key = keys.key_for(jwt.kid()).await.unwrap();
     clerk::verify::verify_decoded(&jwt, &key, &clerk::VerifyOptions::default()).unwrap();

@@ -1,0 +1,70 @@
+//! Types shared by the server and the hydrated client (server function payloads).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub archived: bool,
+    pub created_by: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub actor: String,
+    pub action: String,
+    pub project_id: Option<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgChoice {
+    pub id: String,
+    pub name: String,
+    pub slug: Option<String>,
+    pub role: String,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workspace {
+    pub org_id: String,
+    pub org_name: String,
+    pub role: String,
+    pub can_manage: bool,
+    pub is_admin: bool,
+    pub user_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dashboard {
+    pub active_projects: i64,
+    pub archived_projects: i64,
+    pub recent: Vec<AuditEntry>,
+}
+
+/// Name rules, checked on both sides (the database has the same CHECK).
+pub fn validate_project_name(name: &str) -> Result<String, String> {
+    let n = name.trim();
+    if n.is_empty() {
+        return Err("A project needs a name.".into());
+    }
+    if n.chars().count() > 80 {
+        return Err("Project names are at most 80 characters.".into());
+    }
+    Ok(n.to_string())
+}
+
+pub fn validate_description(d: &str) -> Result<String, String> {
+    if d.chars().count() > 2000 {
+        return Err("Descriptions are at most 2000 characters.".into());
+    }
+    Ok(d.trim().to_string())
+}

@@ -1,0 +1,266 @@
+//! Projects and the audit log, always inside a [`TenantTx`]: every statement filters on the
+//! tenant's org id itself, and row-level security checks the same thing again.
+
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use super::tenant::TenantTx;
+use crate::model::{validate_description, validate_project_name, AuditEntry, Dashboard, ProjectView};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("only organization admins and project managers can do that")]
+    Forbidden,
+    #[error("no such project")]
+    NotFound,
+    #[error("{1}")]
+    Invalid(&'static str, String),
+    #[error("a project named {0:?} already exists in this organization")]
+    NameTaken(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatusFilter {
+    #[default]
+    Active,
+    Archived,
+    All,
+}
+
+impl StatusFilter {
+    pub fn parse(s: Option<&str>) -> Self {
+        match s {
+            Some("archived") => Self::Archived,
+            Some("all") => Self::All,
+            _ => Self::Active,
+        }
+    }
+}
+
+fn ts(t: time::OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// Ids arrive as text from forms and URLs: a malformed one is simply not found.
+pub fn parse_id(id: &str) -> Result<Uuid, ProjectError> {
+    Uuid::parse_str(id).map_err(|_| ProjectError::NotFound)
+}
+
+fn require_manager(tx: &TenantTx) -> Result<(), ProjectError> {
+    if tx.tenant().can_manage_projects() {
+        Ok(())
+    } else {
+        Err(ProjectError::Forbidden)
+    }
+}
+
+fn map_unique(e: sqlx::Error, name: &str) -> ProjectError {
+    match &e {
+        sqlx::Error::Database(db) if db.constraint() == Some("projects_name_per_org") => {
+            ProjectError::NameTaken(name.to_string())
+        }
+        _ => ProjectError::Database(e),
+    }
+}
+
+pub async fn list(tx: &mut TenantTx, search: &str, status: StatusFilter) -> Result<Vec<ProjectView>, ProjectError> {
+    let org = tx.tenant().org_id().to_string();
+    let pattern = format!("%{}%", search.trim().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    let (active, archived) = match status {
+        StatusFilter::Active => (true, false),
+        StatusFilter::Archived => (false, true),
+        StatusFilter::All => (true, true),
+    };
+    let rows = sqlx::query!(
+        r#"SELECT id, name, description, archived_at IS NOT NULL AS "archived!", created_by, updated_at
+             FROM projects
+            WHERE org_id = $1 AND (name ILIKE $2 OR description ILIKE $2)
+              AND ((archived_at IS NULL AND $3) OR (archived_at IS NOT NULL AND $4))
+            ORDER BY lower(name)"#,
+        org,
+        pattern,
+        active,
+        archived
+    )
+    .fetch_all(&mut *tx.tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ProjectView {
+            id: r.id.to_string(),
+            name: r.name,
+            description: r.description,
+            archived: r.archived,
+            created_by: r.created_by,
+            updated_at: ts(r.updated_at),
+        })
+        .collect())
+}
+
+pub async fn get(tx: &mut TenantTx, id: &str) -> Result<ProjectView, ProjectError> {
+    let id = parse_id(id)?;
+    let org = tx.tenant().org_id().to_string();
+    let r = sqlx::query!(
+        r#"SELECT id, name, description, archived_at IS NOT NULL AS "archived!", created_by, updated_at FROM projects WHERE org_id = $1 AND id = $2"#,
+        org,
+        id
+    )
+    .fetch_optional(&mut *tx.tx)
+    .await?
+    .ok_or(ProjectError::NotFound)?;
+    Ok(ProjectView {
+        id: r.id.to_string(),
+        name: r.name,
+        description: r.description,
+        archived: r.archived,
+        created_by: r.created_by,
+        updated_at: ts(r.updated_at),
+    })
+}
+
+async fn audit(
+    tx: &mut TenantTx,
+    action: &str,
+    project: Option<Uuid>,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Result<(), sqlx::Error> {
+    let (org, actor) = (tx.tenant().org_id().to_string(), tx.tenant().user_id().to_string());
+    sqlx::query!(
+        "INSERT INTO audit_log (org_id, actor, action, project_id, before, after) VALUES ($1, $2, $3, $4, $5, $6)",
+        org,
+        actor,
+        action,
+        project,
+        before,
+        after
+    )
+    .execute(&mut *tx.tx)
+    .await?;
+    Ok(())
+}
+
+fn snapshot(p: &ProjectView) -> serde_json::Value {
+    json!({"name": p.name, "description": p.description, "archived": p.archived})
+}
+
+pub async fn create(tx: &mut TenantTx, name: &str, description: &str) -> Result<ProjectView, ProjectError> {
+    require_manager(tx)?;
+    let name = validate_project_name(name).map_err(|m| ProjectError::Invalid("name", m))?;
+    let description = validate_description(description).map_err(|m| ProjectError::Invalid("description", m))?;
+    let (org, user) = (tx.tenant().org_id().to_string(), tx.tenant().user_id().to_string());
+    let id = sqlx::query_scalar!(
+        "INSERT INTO projects (org_id, name, description, created_by) VALUES ($1, $2, $3, $4) RETURNING id",
+        org,
+        name,
+        description,
+        user
+    )
+    .fetch_one(&mut *tx.tx)
+    .await
+    .map_err(|e| map_unique(e, &name))?;
+    let created = get(tx, &id.to_string()).await?;
+    audit(tx, "project.created", Some(id), None, Some(snapshot(&created))).await?;
+    Ok(created)
+}
+
+pub async fn update(tx: &mut TenantTx, id: &str, name: &str, description: &str) -> Result<ProjectView, ProjectError> {
+    require_manager(tx)?;
+    let before = get(tx, id).await?;
+    let name = validate_project_name(name).map_err(|m| ProjectError::Invalid("name", m))?;
+    let description = validate_description(description).map_err(|m| ProjectError::Invalid("description", m))?;
+    let (org, uid) = (tx.tenant().org_id().to_string(), parse_id(id)?);
+    sqlx::query!(
+        "UPDATE projects SET name = $3, description = $4, updated_at = now() WHERE org_id = $1 AND id = $2",
+        org,
+        uid,
+        name,
+        description
+    )
+    .execute(&mut *tx.tx)
+    .await
+    .map_err(|e| map_unique(e, &name))?;
+    let after = get(tx, id).await?;
+    let action = if before.name != after.name { "project.renamed" } else { "project.updated" };
+    audit(tx, action, Some(uid), Some(snapshot(&before)), Some(snapshot(&after))).await?;
+    Ok(after)
+}
+
+pub async fn set_archived(tx: &mut TenantTx, id: &str, archived: bool) -> Result<ProjectView, ProjectError> {
+    require_manager(tx)?;
+    let before = get(tx, id).await?;
+    let (org, uid) = (tx.tenant().org_id().to_string(), parse_id(id)?);
+    sqlx::query!(
+        "UPDATE projects SET archived_at = CASE WHEN $3 THEN COALESCE(archived_at, now()) END, updated_at = now() WHERE org_id = $1 AND id = $2",
+        org,
+        uid,
+        archived
+    )
+    .execute(&mut *tx.tx)
+    .await?;
+    let after = get(tx, id).await?;
+    audit(
+        tx,
+        if archived { "project.archived" } else { "project.unarchived" },
+        Some(uid),
+        Some(snapshot(&before)),
+        Some(snapshot(&after)),
+    )
+    .await?;
+    Ok(after)
+}
+
+pub async fn delete(tx: &mut TenantTx, id: &str) -> Result<(), ProjectError> {
+    require_manager(tx)?;
+    let before = get(tx, id).await?;
+    let (org, uid) = (tx.tenant().org_id().to_string(), parse_id(id)?);
+    sqlx::query!("DELETE FROM projects WHERE org_id = $1 AND id = $2", org, uid).execute(&mut *tx.tx).await?;
+    audit(tx, "project.deleted", Some(uid), Some(snapshot(&before)), None).await?;
+    Ok(())
+}
+
+/// Newest first; `page` starts at 0.
+pub async fn audit_page(tx: &mut TenantTx, page: i64, per_page: i64) -> Result<Vec<AuditEntry>, ProjectError> {
+    if !tx.tenant().is_admin() {
+        return Err(ProjectError::Forbidden);
+    }
+    recent(tx, page.max(0) * per_page, per_page).await
+}
+
+async fn recent(tx: &mut TenantTx, offset: i64, limit: i64) -> Result<Vec<AuditEntry>, ProjectError> {
+    let org = tx.tenant().org_id().to_string();
+    let rows = sqlx::query!(
+        "SELECT id, actor, action, project_id, before, after, created_at FROM audit_log WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+        org,
+        limit,
+        offset
+    )
+    .fetch_all(&mut *tx.tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AuditEntry {
+            id: r.id,
+            actor: r.actor,
+            action: r.action,
+            project_id: r.project_id.map(|p| p.to_string()),
+            before: r.before.map(|v| v.to_string()),
+            after: r.after.map(|v| v.to_string()),
+            at: ts(r.created_at),
+        })
+        .collect())
+}
+
+pub async fn dashboard(tx: &mut TenantTx) -> Result<Dashboard, ProjectError> {
+    let org = tx.tenant().org_id().to_string();
+    let c = sqlx::query!(
+        r#"SELECT count(*) FILTER (WHERE archived_at IS NULL) AS "active!", count(*) FILTER (WHERE archived_at IS NOT NULL) AS "archived!" FROM projects WHERE org_id = $1"#,
+        org
+    )
+    .fetch_one(&mut *tx.tx)
+    .await?;
+    Ok(Dashboard { active_projects: c.active, archived_projects: c.archived, recent: recent(tx, 0, 5).await? })
+}
