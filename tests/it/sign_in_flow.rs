@@ -15,12 +15,17 @@ struct Stack {
     app: String,
     emu: String,
     client: reqwest::Client,
+    admin: sqlx::PgPool,
 }
 
 async fn stack() -> Stack {
+    stack_with(|_| {}).await
+}
+
+async fn stack_with(configure: impl FnOnce(&mut Config)) -> Stack {
     let emu_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let emu_url = format!("http://{}", emu_listener.local_addr().unwrap());
-    let (db, _admin) = migrated_database().await;
+    let (db, admin) = migrated_database().await;
     // The emulator's settings, as its env file would give them to the app.
     let seed: Seed = serde_json::from_str(include_str!("../../crates/clerk-emulator/seed.json")).unwrap();
     let mut config = Config {
@@ -44,6 +49,8 @@ async fn stack() -> Stack {
     drop(app_listener);
     let app_url = format!("http://{app_addr}");
     config.allowed_origins = vec![app_url.clone()];
+    config.webhook_endpoints = vec![format!("{app_url}/api/webhooks/clerk")];
+    configure(&mut config);
     let emu = Emulator::new(
         config,
         State::from_seed(&seed),
@@ -67,7 +74,7 @@ async fn stack() -> Stack {
         .default_headers(headers)
         .build()
         .unwrap();
-    Stack { app: app_url, emu: emu_url, client }
+    Stack { app: app_url, emu: emu_url, client, admin }
 }
 
 /// Follow redirects by hand, returning every URL visited and the last response.
@@ -154,4 +161,36 @@ async fn sign_in_round_trip_through_the_emulator() {
     let again = s.client.get(format!("{}/app/dashboard", s.app)).send().await.unwrap();
     let (chain, _) = follow(&s.client, again, &s.app).await;
     assert!(chain.iter().any(|u| u.starts_with(&format!("{}/sign-in", s.emu))), "back to sign-in: {chain:#?}");
+}
+
+async fn wait_for(admin: &sqlx::PgPool, sql: &str, want: i64) -> i64 {
+    let mut got = -1;
+    for _ in 0..100 {
+        got = sqlx::query_scalar(sql).fetch_one(admin).await.unwrap();
+        if got == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    got
+}
+
+#[tokio::test]
+async fn sign_up_reaches_the_database_through_signed_webhooks() {
+    // Duplicated and reordered deliveries, as Svix may do: the mirror still ends right.
+    let s = stack_with(|c| {
+        c.webhook_duplicate = true;
+        c.webhook_reorder = true;
+    })
+    .await;
+    let form = [("email", "newcomer@example.test"), ("password", "a-long-password"), ("first_name", "New"), ("last_name", "Comer"), ("redirect_url", &format!("{}/select-org", s.app))];
+    let r = s.client.post(format!("{}/sign-up", s.emu)).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let n = wait_for(&s.admin, "SELECT count(*) FROM users WHERE email = 'newcomer@example.test' AND name = 'New Comer'", 1).await;
+    assert_eq!(n, 1, "the user.created webhook was applied");
+    assert_eq!(wait_for(&s.admin, "SELECT count(*) FROM webhook_deliveries", 1).await, 1, "the duplicate was recognised");
+    // the same email cannot sign up twice
+    let again = s.client.post(format!("{}/sign-up", s.emu)).form(&form).send().await.unwrap();
+    assert_eq!(again.status(), 422);
+    assert!(again.text().await.unwrap().contains("That email address is taken"));
 }
