@@ -1,13 +1,28 @@
 //! The Leptos UI: the HTML shell and the routes. Rendered on the server, hydrated in the browser.
 
+pub mod api;
 mod landing;
+mod workspace;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
-use leptos_router::components::{Route, Router, Routes};
+use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::StaticSegment;
 
 pub use landing::LandingPage;
+use workspace::{AppShell, AuditPage, DashboardPage, ProjectsPage, SelectOrgPage};
+
+/// Keeps the 60-second session token fresh in an open tab, as clerk-js does: shortly before
+/// `exp`, ask the Frontend API (the token's `iss`) for a new one with the browser's client
+/// cookie, and hold same-origin `/api/` calls until it is in place.
+const SESSION_KEEPER: &str = r#"(()=>{const now=()=>Date.now()/1e3;
+function cur(){const m=document.cookie.match(/(?:^|; )(__session(?:_[A-Za-z0-9_-]{8})?)=([^;]+)/);return m?{name:m[1],jwt:m[2]}:null}
+function claims(t){try{return JSON.parse(atob(t.split('.')[1].replace(/-/g,'+').replace(/_/g,'/')))}catch(e){return null}}
+let busy=null;function refresh(){const c=cur();if(!c)return Promise.resolve();const p=claims(c.jwt);if(!p||!p.sid||!p.iss||p.exp-now()>15)return Promise.resolve();
+busy=busy||fetch(p.iss+'/v1/client/sessions/'+p.sid+'/tokens',{method:'POST',credentials:'include'}).then(r=>r.ok?r.json():null)
+.then(j=>{if(j&&j.jwt)document.cookie=c.name+'='+j.jwt+'; path=/; SameSite=Lax'}).catch(()=>{}).finally(()=>{busy=null});return busy}
+setInterval(refresh,5e3);document.addEventListener('visibilitychange',refresh);
+const f=window.fetch;window.fetch=async(i,o)=>{try{const u=new URL(typeof i==='string'?i:i.url,location.href);if(u.origin===location.origin&&u.pathname.startsWith('/api/'))await refresh()}catch(e){}return f(i,o)};})();"#;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -19,6 +34,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
+                <script>{SESSION_KEEPER}</script>
             </head>
             <body class="min-h-screen bg-slate-50 text-slate-900 antialiased">
                 <App/>
@@ -36,6 +52,13 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFound>
                 <Route path=StaticSegment("") view=LandingPage/>
+                <Route path=StaticSegment("select-org") view=SelectOrgPage/>
+                <ParentRoute path=StaticSegment("app") view=AppShell>
+                    <Route path=StaticSegment("") view=|| view! { <Redirect path="/app/dashboard"/> }/>
+                    <Route path=StaticSegment("dashboard") view=DashboardPage/>
+                    <Route path=StaticSegment("projects") view=ProjectsPage/>
+                    <Route path=StaticSegment("audit") view=AuditPage/>
+                </ParentRoute>
             </Routes>
         </Router>
     }

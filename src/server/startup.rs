@@ -97,6 +97,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sign-in", get(routes::session::sign_in))
         .route("/sign-up", get(routes::session::sign_up))
         .route("/sign-out", post(routes::session::sign_out))
+        .route("/select-org/activate", post(routes::orgs::activate))
+        .route("/select-org/create", post(routes::orgs::create))
         .leptos_routes(&state, leptos_routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(auth::csrf_guard))

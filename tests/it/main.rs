@@ -8,3 +8,4 @@ mod reconcile;
 mod rls;
 mod sign_in_flow;
 mod webhooks;
+mod workspace;

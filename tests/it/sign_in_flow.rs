@@ -183,12 +183,27 @@ async fn sign_up_reaches_the_database_through_signed_webhooks() {
         c.webhook_reorder = true;
     })
     .await;
-    let form = [("email", "newcomer@example.test"), ("password", "a-long-password"), ("first_name", "New"), ("last_name", "Comer"), ("redirect_url", &format!("{}/select-org", s.app))];
+    let form = [
+        ("email", "newcomer@example.test"),
+        ("password", "a-long-password"),
+        ("first_name", "New"),
+        ("last_name", "Comer"),
+        ("redirect_url", &format!("{}/select-org", s.app)),
+    ];
     let r = s.client.post(format!("{}/sign-up", s.emu)).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 303);
-    let n = wait_for(&s.admin, "SELECT count(*) FROM users WHERE email = 'newcomer@example.test' AND name = 'New Comer'", 1).await;
+    let n = wait_for(
+        &s.admin,
+        "SELECT count(*) FROM users WHERE email = 'newcomer@example.test' AND name = 'New Comer'",
+        1,
+    )
+    .await;
     assert_eq!(n, 1, "the user.created webhook was applied");
-    assert_eq!(wait_for(&s.admin, "SELECT count(*) FROM webhook_deliveries", 1).await, 1, "the duplicate was recognised");
+    assert_eq!(
+        wait_for(&s.admin, "SELECT count(*) FROM webhook_deliveries", 1).await,
+        1,
+        "the duplicate was recognised"
+    );
     // the same email cannot sign up twice
     let again = s.client.post(format!("{}/sign-up", s.emu)).form(&form).send().await.unwrap();
     assert_eq!(again.status(), 422);

@@ -2,5 +2,6 @@
 
 pub mod api;
 pub mod health;
+pub mod orgs;
 pub mod session;
 pub mod webhooks;

@@ -1,0 +1,86 @@
+//! `/select-org` actions. Activating an organization is a redirect through Clerk's Frontend API
+//! handshake with `organization_id`: Clerk activates it only if the user is a member, and mints
+//! the session token that carries it. The app never trusts the posted id by itself.
+
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use clerk::axum::RequireAuth;
+use clerk::bapi::CreateOrganization;
+use clerk::Clerk;
+use serde::Deserialize;
+
+use crate::model::validate_project_name;
+use crate::server::startup::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct Activate {
+    org_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Create {
+    name: String,
+}
+
+fn through_clerk(state: &AppState, parts: &Parts, org_id: &str) -> Response {
+    let mut back = Clerk::request_url(parts);
+    back.set_path("/app/dashboard");
+    back.set_query(None);
+    let location = state.clerk.activate_organization_url(parts, &back, org_id);
+    let mut resp = Redirect::to(&location).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn back_with_error(msg: &str) -> Response {
+    let q = form_urlencoded::Serializer::new(String::new()).append_pair("error", msg).finish();
+    Redirect::to(&format!("/select-org?{q}")).into_response()
+}
+
+pub async fn activate(
+    State(state): State<AppState>,
+    RequireAuth(_auth): RequireAuth,
+    parts: Parts,
+    Form(f): Form<Activate>,
+) -> Response {
+    let id = f.org_id.trim();
+    if id.is_empty() || id.len() > 100 {
+        return back_with_error("Choose an organization.");
+    }
+    through_clerk(&state, &parts, id)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    RequireAuth(auth): RequireAuth,
+    parts: Parts,
+    Form(f): Form<Create>,
+) -> Response {
+    let name = match validate_project_name(&f.name) {
+        Ok(n) => n,
+        Err(_) => return back_with_error("Organization names need 1 to 80 characters."),
+    };
+    let Some(api) = state.clerk.api() else { return back_with_error("Clerk is not configured.") };
+    match api.create_organization(&CreateOrganization { name, created_by: auth.user_id.clone(), slug: None }).await {
+        Ok(org) => through_clerk(&state, &parts, &org.id),
+        Err(e) if e.status().is_some_and(|s| s < 500) => {
+            tracing::info!(error = %e, "organization not created");
+            let msg = match &e {
+                clerk::bapi::ApiError::Clerk { body, .. } => body
+                    .errors
+                    .first()
+                    .map(|x| x.message.clone())
+                    .unwrap_or_else(|| "Clerk refused the organization.".into()),
+                _ => "Clerk refused the organization.".into(),
+            };
+            back_with_error(&msg)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "organization creation failed");
+            back_with_error("Clerk is unavailable; please try again.")
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The tenant workspace through its real HTTP surface (server functions and routes), for every
+//! kind of caller: admin, member, member with `org:projects:manage`, another organization's
+//! admin, no active organization, signed out.
+
+use crate::helpers::{spawn_app, TestApp};
+use serde_json::{json, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Admin,
+    Member,
+    Manager,
+    OtherOrgAdmin,
+    NoOrg,
+    SignedOut,
+}
+
+const EVERYONE: [Who; 6] = [Who::Admin, Who::Member, Who::Manager, Who::OtherOrgAdmin, Who::NoOrg, Who::SignedOut];
+
+fn token(app: &TestApp, who: Who) -> Option<String> {
+    let org = |id: &str, rol: &str, fpm: &str| json!({"v": 2, "fea": "o:projects", "o": {"id": id, "slg": id, "rol": rol, "per": "manage,read", "fpm": fpm}});
+    let claims = match who {
+        Who::Admin => org("org_a", "admin", "3"),
+        Who::Member => org("org_a", "member", "2"),
+        Who::Manager => org("org_a", "member", "3"),
+        Who::OtherOrgAdmin => org("org_b", "admin", "3"),
+        Who::NoOrg => json!({"v": 2}),
+        Who::SignedOut => return None,
+    };
+    let user = format!("user_{who:?}").to_lowercase();
+    Some(app.token(&user, claims))
+}
+
+async fn call(app: &TestApp, who: Who, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    let mut rb = app.http.post(app.url(&format!("/api/{path}"))).form(form);
+    if let Some(t) = token(app, who) {
+        rb = rb.bearer_auth(t);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+async fn project_count(app: &TestApp, org: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM projects WHERE org_id = $1").bind(org).fetch_one(&app.admin).await.unwrap()
+}
+
+async fn seed_project(app: &TestApp, who: Who, name: &str) -> String {
+    let (s, p) = call(app, who, "projects/create", &[("name", name), ("description", "seeded")]).await;
+    assert_eq!(s, 200, "{p}");
+    p["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn create_is_for_admins_and_managers_only() {
+    let app = spawn_app().await;
+    for who in EVERYONE {
+        let before = project_count(&app, "org_a").await + project_count(&app, "org_b").await;
+        let (status, body) =
+            call(&app, who, "projects/create", &[("name", &format!("P {who:?}")), ("description", "")]).await;
+        let after = project_count(&app, "org_a").await + project_count(&app, "org_b").await;
+        let expected = match who {
+            Who::Admin | Who::Manager | Who::OtherOrgAdmin => 200,
+            Who::Member | Who::NoOrg => 403,
+            Who::SignedOut => 401,
+        };
+        assert_eq!(status, expected, "{who:?}: {body}");
+        assert_eq!(after - before, i64::from(status == 200), "{who:?} wrote only when allowed");
+    }
+    // the other org's admin created in their own org, never in org_a
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM projects WHERE org_id = 'org_b'").fetch_all(&app.admin).await.unwrap();
+    assert_eq!(names, vec!["P OtherOrgAdmin".to_string()]);
+}
+
+#[tokio::test]
+async fn reading_is_for_members_of_the_org_only() {
+    let app = spawn_app().await;
+    seed_project(&app, Who::Admin, "Apollo").await;
+    seed_project(&app, Who::OtherOrgAdmin, "Borealis").await;
+    for who in EVERYONE {
+        let (status, body) = call(&app, who, "projects/list", &[("search", ""), ("status", "all")]).await;
+        match who {
+            Who::Admin | Who::Member | Who::Manager => {
+                assert_eq!(status, 200, "{who:?}");
+                let names: Vec<&str> = body.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+                assert_eq!(names, vec!["Apollo"], "{who:?}");
+            }
+            Who::OtherOrgAdmin => {
+                let names: Vec<&str> = body.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+                assert_eq!(names, vec!["Borealis"]);
+            }
+            Who::NoOrg => assert_eq!(status, 403),
+            Who::SignedOut => assert_eq!(status, 401),
+        }
+        assert!(
+            !body.to_string().contains(if who == Who::OtherOrgAdmin { "Apollo" } else { "Borealis" }),
+            "{who:?} saw another org's data"
+        );
+    }
+    let (s, d) = call(&app, Who::Member, "dashboard", &[]).await;
+    assert_eq!((s, d["active_projects"].as_i64()), (200, Some(1)));
+}
+
+#[tokio::test]
+async fn idor_sweep_another_orgs_ids_are_not_found_and_unchanged() {
+    let app = spawn_app().await;
+    let a_id = seed_project(&app, Who::Admin, "Secret").await;
+    let snapshot = || async {
+        sqlx::query_as::<_, (String, String, bool)>(
+            "SELECT name, description, archived_at IS NULL FROM projects WHERE org_id = 'org_a'",
+        )
+        .fetch_all(&app.admin)
+        .await
+        .unwrap()
+    };
+    let before = snapshot().await;
+    let paths: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("projects/get", vec![("id", a_id.as_str())]),
+        ("projects/update", vec![("id", a_id.as_str()), ("name", "Pwned"), ("description", "x")]),
+        ("projects/archive", vec![("id", a_id.as_str()), ("archived", "true")]),
+        ("projects/delete", vec![("id", a_id.as_str())]),
+    ];
+    for (path, form) in &paths {
+        let (status, body) = call(&app, Who::OtherOrgAdmin, path, form).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(!body.to_string().contains("Secret"), "{path} leaked data");
+    }
+    // malformed and unknown ids are not found either
+    for id in ["not-a-uuid", "00000000-0000-0000-0000-000000000000"] {
+        assert_eq!(call(&app, Who::Admin, "projects/get", &[("id", id)]).await.0, 404);
+    }
+    assert_eq!(snapshot().await, before);
+    let audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE org_id = 'org_b'")
+        .fetch_one(&app.admin)
+        .await
+        .unwrap();
+    assert_eq!(audit, 0, "no audit entries for refused actions");
+}
+
+#[tokio::test]
+async fn writes_by_plain_members_are_refused() {
+    let app = spawn_app().await;
+    let id = seed_project(&app, Who::Admin, "Stable").await;
+    for (path, form) in [
+        ("projects/update", vec![("id", id.as_str()), ("name", "Changed"), ("description", "")]),
+        ("projects/archive", vec![("id", id.as_str()), ("archived", "true")]),
+        ("projects/delete", vec![("id", id.as_str())]),
+    ] {
+        assert_eq!(call(&app, Who::Member, path, &form).await.0, 403, "{path}");
+    }
+    let (s, p) = call(&app, Who::Member, "projects/get", &[("id", &id)]).await;
+    assert_eq!((s, p["name"].as_str(), p["archived"].as_bool()), (200, Some("Stable"), Some(false)));
+    // a member with org:projects:manage may
+    let (s, p) =
+        call(&app, Who::Manager, "projects/update", &[("id", &id), ("name", "Renamed"), ("description", "d")]).await;
+    assert_eq!((s, p["name"].as_str()), (200, Some("Renamed")));
+}
+
+#[tokio::test]
+async fn lifecycle_validation_and_audit() {
+    let app = spawn_app().await;
+    let id = seed_project(&app, Who::Admin, "Orion").await;
+    let other = seed_project(&app, Who::Admin, "Vega").await;
+    // validation: required, length, unique per org (case-insensitive) → precise statuses
+    assert_eq!(call(&app, Who::Admin, "projects/create", &[("name", "   "), ("description", "")]).await.0, 422);
+    assert_eq!(
+        call(&app, Who::Admin, "projects/create", &[("name", &"x".repeat(81)), ("description", "")]).await.0,
+        422
+    );
+    let (s, body) = call(&app, Who::Admin, "projects/create", &[("name", "orion"), ("description", "")]).await;
+    assert_eq!(s, 409, "{body}");
+    assert!(body.to_string().contains("already exists"));
+    assert_eq!(
+        call(&app, Who::Admin, "projects/update", &[("id", &other), ("name", "ORION"), ("description", "")]).await.0,
+        409
+    );
+    // the same name in another org is fine
+    assert_eq!(
+        call(&app, Who::OtherOrgAdmin, "projects/create", &[("name", "Orion"), ("description", "")]).await.0,
+        200
+    );
+    // rename, archive, filter, unarchive, delete
+    assert_eq!(
+        call(&app, Who::Admin, "projects/update", &[("id", &id), ("name", "Orion II"), ("description", "next")])
+            .await
+            .0,
+        200
+    );
+    let (s, p) = call(&app, Who::Admin, "projects/archive", &[("id", &id), ("archived", "true")]).await;
+    assert_eq!((s, p["archived"].as_bool()), (200, Some(true)));
+    let (_, active) = call(&app, Who::Admin, "projects/list", &[("search", ""), ("status", "active")]).await;
+    let (_, archived) = call(&app, Who::Admin, "projects/list", &[("search", ""), ("status", "archived")]).await;
+    assert_eq!((active.as_array().unwrap().len(), archived[0]["name"].as_str()), (1, Some("Orion II")));
+    let (_, found) = call(&app, Who::Admin, "projects/list", &[("search", "veg"), ("status", "all")]).await;
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(call(&app, Who::Admin, "projects/archive", &[("id", &id), ("archived", "false")]).await.0, 200);
+    assert_eq!(call(&app, Who::Admin, "projects/delete", &[("id", &other)]).await.0, 200);
+    assert_eq!(call(&app, Who::Admin, "projects/get", &[("id", &other)]).await.0, 404);
+    // the audit log: every admin action, newest first; admins only
+    let (s, log) = call(&app, Who::Admin, "audit", &[("page", "0")]).await;
+    assert_eq!(s, 200);
+    let actions: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        vec![
+            "project.deleted",
+            "project.unarchived",
+            "project.archived",
+            "project.renamed",
+            "project.created",
+            "project.created"
+        ]
+    );
+    assert!(
+        log[3]["before"].as_str().unwrap().contains("Orion") && log[3]["after"].as_str().unwrap().contains("Orion II")
+    );
+    assert_eq!(call(&app, Who::Member, "audit", &[("page", "0")]).await.0, 403);
+    assert_eq!(call(&app, Who::Manager, "audit", &[("page", "0")]).await.0, 403);
+}
+
+#[tokio::test]
+async fn select_org_activation_goes_through_clerk() {
+    let app = spawn_app().await;
+    let t = token(&app, Who::NoOrg).unwrap();
+    let cookie = app.session_cookie(&t);
+    let r = app
+        .http
+        .post(app.url("/select-org/activate"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("org_id", "org_a")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let loc = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(&loc[..url::Position::AfterPath], "https://clerk.example.com/v1/client/handshake");
+    let q: std::collections::HashMap<String, String> = loc.query_pairs().into_owned().collect();
+    assert_eq!(q["organization_id"], "org_a");
+    assert_eq!(q["redirect_url"], format!("{}/app/dashboard", app.base));
+    // refused cross-site, and for signed-out callers
+    let r = app
+        .http
+        .post(app.url("/select-org/activate"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("org_id", "org_a")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app.http.post(app.url("/select-org/activate")).form(&[("org_id", "org_a")]).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+}
