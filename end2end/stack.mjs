@@ -39,7 +39,18 @@ async function waitFor(url, timeoutMs = 30000) {
   }
 }
 
-export async function startStack(name) {
+function readEnvFile(path) {
+  const out = {};
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.indexOf('=');
+    out[line.slice(0, i)] = line.slice(i + 1).replace(/^"(.*)"$/s, '$1');
+  }
+  return out;
+}
+
+/// Postgres, the Clerk emulator (seeded, webhooks to the app) and the app, on free ports.
+export async function startStack(name, { tokenLifetime = 60 } = {}) {
   const pgDir = mkdtempSync(join(tmpdir(), 'tenantry-e2e-pg-'));
   const pgPort = await freePort();
   const pgEnv = { ...process.env, TENANTRY_PG_DIR: pgDir, TENANTRY_PG_PORT: String(pgPort) };
@@ -51,28 +62,39 @@ export async function startStack(name) {
   const bin = join(targetDir(), 'debug', 'tenantry');
   execFileSync(bin, ['migrate'], { env: { ...process.env, ...dbEnv }, stdio: 'inherit' });
   const port = await freePort();
-  const fixtures = join(ROOT, 'crates', 'clerk', 'tests', 'fixtures');
+  const emuPort = await freePort();
+  const appUrl = `http://127.0.0.1:${port}`;
+  const emuUrl = `http://127.0.0.1:${emuPort}`;
+  const envFile = join(pgDir, 'clerk.env');
+  const emuLog = openSync(join(ARTIFACTS, `${name}-emulator.log`), 'w');
+  const emulator = spawn(join(targetDir(), 'debug', 'clerk-emulator'), [
+    '--port', String(emuPort), '--allowed-origin', appUrl, '--webhook-url', `${appUrl}/api/webhooks/clerk`,
+    '--seed', join(ROOT, 'crates', 'clerk-emulator', 'seed.json'),
+    '--key', join(ROOT, 'crates', 'clerk', 'tests', 'fixtures', 'instance-private.pem'),
+    '--token-lifetime', String(tokenLifetime), '--env-file', envFile,
+  ], { stdio: ['ignore', emuLog, emuLog] });
+  await waitFor(`${emuUrl}/.well-known/jwks.json`);
   const env = {
     ...process.env,
     ...dbEnv,
+    ...readEnvFile(envFile),
     TENANTRY_ADDR: `127.0.0.1:${port}`,
     LEPTOS_SITE_ROOT: join(ROOT, 'target', 'site'),
     LEPTOS_OUTPUT_NAME: 'tenantry',
-    CLERK_PUBLISHABLE_KEY: 'pk_live_Y2xlcmsuZXhhbXBsZS5jb20k',
-    CLERK_SECRET_KEY: 'sk_live_e2e_not_used',
-    CLERK_JWT_KEY: readFileSync(join(fixtures, 'instance-public.pem'), 'utf8'),
-    CLERK_WEBHOOK_SIGNING_SECRET: 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD',
     RUST_LOG: 'info',
   };
+  execFileSync(bin, ['sync'], { env, stdio: 'ignore' });
   const log = openSync(join(ARTIFACTS, `${name}-server.log`), 'w');
   const server = spawn(bin, [], { env, cwd: ROOT, stdio: ['ignore', log, log] });
-  const baseUrl = `http://127.0.0.1:${port}`;
-  await waitFor(`${baseUrl}/healthz`);
+  await waitFor(`${appUrl}/healthz`);
   return {
-    baseUrl,
+    baseUrl: appUrl,
+    emulatorUrl: emuUrl,
     async stop() {
-      server.kill('SIGTERM');
-      await new Promise((r) => server.once('exit', r));
+      for (const p of [server, emulator]) {
+        p.kill('SIGTERM');
+        await new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)));
+      }
       execFileSync(join(ROOT, 'scripts', 'pg'), ['stop'], { env: pgEnv, stdio: 'ignore' });
     },
   };

@@ -214,18 +214,18 @@ pub fn ProjectsPage() -> impl IntoView {
         },
         |(q, s, ..)| list_projects(q, s),
     );
-    let flash = move || {
-        let pick = |r: Option<Result<String, ServerFnError>>| r;
-        pick(create.value().get().map(|r| r.map(|p| format!("Created “{}”.", p.name))))
-            .or_else(|| update.value().get().map(|r| r.map(|p| format!("Saved “{}”.", p.name))))
-            .or_else(|| {
-                archive
-                    .value()
-                    .get()
-                    .map(|r| r.map(|p| format!("{} “{}”.", if p.archived { "Archived" } else { "Restored" }, p.name)))
-            })
-            .or_else(|| delete.value().get().map(|r| r.map(|_| "Deleted.".to_string())))
-    };
+    // The latest finished action's outcome: each effect follows one action.
+    let flash = RwSignal::new(None::<Result<String, String>>);
+    let show = move |r: Result<String, ServerFnError>| flash.set(Some(r.map_err(|e| error_text(&e))));
+    Effect::new(move |_| create.value().get().map(|r| show(r.map(|p| format!("Created “{}”.", p.name)))));
+    Effect::new(move |_| update.value().get().map(|r| show(r.map(|p| format!("Saved “{}”.", p.name)))));
+    Effect::new(move |_| {
+        archive
+            .value()
+            .get()
+            .map(|r| show(r.map(|p| format!("{} “{}”.", if p.archived { "Archived" } else { "Restored" }, p.name))))
+    });
+    Effect::new(move |_| delete.value().get().map(|r| show(r.map(|_| "Deleted.".to_string()))));
     let pending =
         move || create.pending().get() || update.pending().get() || archive.pending().get() || delete.pending().get();
     view! {
@@ -234,9 +234,9 @@ pub fn ProjectsPage() -> impl IntoView {
             <span class="text-sm text-slate-500" aria-live="polite" data-testid="pending">{move || pending().then_some("Saving…")}</span>
         </div>
         <div aria-live="polite">
-            {move || flash().map(|r| match r {
+            {move || flash.get().map(|r| match r {
                 Ok(m) => view! { <p class="mt-3 rounded-md bg-emerald-50 px-3 py-2 text-emerald-800" data-testid="flash-ok">{m}</p> }.into_any(),
-                Err(e) => view! { <p role="alert" class="mt-3 rounded-md bg-red-50 px-3 py-2 text-red-800" data-testid="flash-error">{error_text(&e)}</p> }.into_any(),
+                Err(e) => view! { <p role="alert" class="mt-3 rounded-md bg-red-50 px-3 py-2 text-red-800" data-testid="flash-error">{e}</p> }.into_any(),
             })}
         </div>
         <form method="get" action="/app/projects" class="mt-4 flex gap-2">

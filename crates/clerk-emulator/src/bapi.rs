@@ -238,16 +238,21 @@ async fn create_org(State(emu): State<Shared>, Json(b): Json<OrgBody>) -> ApiRes
         if !st.users.contains_key(&creator) {
             return Err(not_found("user (created_by)"));
         }
+        let explicit = b.slug.is_some();
         let mut slug = b.slug.map(|s| slugify(&s)).unwrap_or_else(|| slugify(&name));
         if slug.is_empty() {
             slug = new_id("org").to_lowercase();
         }
         if st.org_by_id_or_slug(&slug).is_some() {
-            return Err(ApiError(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "form_identifier_exists",
-                "This organization slug is already taken.".into(),
-            ));
+            if explicit {
+                return Err(ApiError(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "form_identifier_exists",
+                    "This organization slug is already taken.".into(),
+                ));
+            }
+            // Names need not be unique: a derived slug gets a suffix instead.
+            slug = format!("{slug}-{}", new_id("x")[2..8].to_lowercase());
         }
         let org = Organization {
             id: new_id("org"),

@@ -288,7 +288,8 @@ async fn handshake(State(emu): State<Shared>, headers: HeaderMap, Query(q): Quer
                     if st.sessions.get(&session.id).map(|s| &s.active_org_id) != Some(&session.active_org_id) {
                         session.updated_at = now_ms();
                         if let Some(c) = st.clients.get_mut(&client.id) {
-                            c.updated_at = (now_ms() / 1000).max(c.updated_at + 1);
+                            // Never ahead of the token minted below: `iat < __client_uat` reads as stale.
+                            c.updated_at = now_ms() / 1000;
                         }
                     }
                     st.sessions.insert(session.id.clone(), session.clone());

@@ -97,10 +97,19 @@ async fn users_organizations_memberships_and_sessions() {
         reqwest::Method::POST,
         &format!("{url}/v1/organizations"),
         Some(SECRET),
+        Some(json!({"name": "Initech", "slug": "initech", "created_by": erin})),
+    )
+    .await;
+    assert_eq!(s, 422, "explicit slug taken");
+    let (s, twin) = call(
+        reqwest::Method::POST,
+        &format!("{url}/v1/organizations"),
+        Some(SECRET),
         Some(json!({"name": "Initech", "created_by": erin})),
     )
     .await;
-    assert_eq!(s, 422, "slug taken");
+    assert_eq!(s, 200, "names need not be unique");
+    assert!(twin["slug"].as_str().unwrap().starts_with("initech-"));
     let (s, _) = call(
         reqwest::Method::POST,
         &format!("{url}/v1/organizations"),
