@@ -90,6 +90,10 @@ export async function startStack(name, { tokenLifetime = 60 } = {}) {
   return {
     baseUrl: appUrl,
     emulatorUrl: emuUrl,
+    /** Runs SQL as the schema owner and returns psql's unaligned output. */
+    sql(query) {
+      return execFileSync('psql', ['-X', '-A', '-t', '-c', query, dbEnv.DATABASE_ADMIN_URL], { encoding: 'utf8' }).trim();
+    },
     async stop() {
       for (const p of [server, emulator]) {
         p.kill('SIGTERM');

@@ -7,7 +7,7 @@ mod workspace;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
-use leptos_router::StaticSegment;
+use leptos_router::{SsrMode, StaticSegment};
 
 pub use landing::LandingPage;
 use workspace::{AppShell, AuditPage, DashboardPage, ProjectsPage, SelectOrgPage};
@@ -58,12 +58,14 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFound>
                 <Route path=StaticSegment("") view=LandingPage/>
-                <Route path=StaticSegment("select-org") view=SelectOrgPage/>
-                <ParentRoute path=StaticSegment("app") view=AppShell>
-                    <Route path=StaticSegment("") view=|| view! { <Redirect path="/app/dashboard"/> }/>
-                    <Route path=StaticSegment("dashboard") view=DashboardPage/>
-                    <Route path=StaticSegment("projects") view=ProjectsPage/>
-                    <Route path=StaticSegment("audit") view=AuditPage/>
+                // In-order streaming: the HTML is complete without JavaScript (no out-of-order
+                // Suspense swaps), so every page also works as plain forms and links.
+                <Route path=StaticSegment("select-org") view=SelectOrgPage ssr=SsrMode::InOrder/>
+                <ParentRoute path=StaticSegment("app") view=AppShell ssr=SsrMode::InOrder>
+                    <Route path=StaticSegment("") view=|| view! { <Redirect path="/app/dashboard"/> } ssr=SsrMode::InOrder/>
+                    <Route path=StaticSegment("dashboard") view=DashboardPage ssr=SsrMode::InOrder/>
+                    <Route path=StaticSegment("projects") view=ProjectsPage ssr=SsrMode::InOrder/>
+                    <Route path=StaticSegment("audit") view=AuditPage ssr=SsrMode::InOrder/>
                 </ParentRoute>
             </Routes>
         </Router>
