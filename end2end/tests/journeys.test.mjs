@@ -1,5 +1,5 @@
 // What users do, in a real browser against the real app, the Clerk emulator and Postgres.
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startStack, launchBrowser, ARTIFACTS } from '../stack.mjs';
@@ -8,6 +8,17 @@ let stack, browser;
 before(async () => {
   stack = await startStack('journeys');
   browser = await launchBrowser();
+});
+// A journey that fails leaves its pages open: keep a screenshot of each for the post-mortem
+// (server and emulator logs are in artifacts/ too).
+afterEach(async (t) => {
+  for (const ctx of browser?.contexts() ?? []) {
+    for (const [i, page] of ctx.pages().entries()) {
+      const name = t.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+      await page.screenshot({ path: join(ARTIFACTS, `failed-${name}-${i}.png`), fullPage: true }).catch(() => {});
+      await page.close().catch(() => {});
+    }
+  }
 });
 after(async () => {
   await browser?.close();

@@ -209,3 +209,61 @@ async fn sign_up_reaches_the_database_through_signed_webhooks() {
     assert_eq!(again.status(), 422);
     assert!(again.text().await.unwrap().contains("That email address is taken"));
 }
+
+async fn activate(s: &Stack, org_id: &str) -> serde_json::Value {
+    let r = s
+        .client
+        .post(format!("{}/select-org/activate", s.app))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("org_id", org_id)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (chain, last) = follow(&s.client, r, &s.app).await;
+    assert!(chain.iter().any(|u| u.contains("organization_id=")), "{chain:#?}");
+    assert_eq!(last.url().path(), "/app/dashboard", "{chain:#?}");
+    s.client.get(format!("{}/api/whoami", s.app)).send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn switching_activates_the_right_org_and_a_forged_one_changes_nothing() {
+    let s = stack().await;
+    // Carol belongs to two organizations: none is active after sign-in.
+    let signed = s
+        .client
+        .post(format!("{}/sign-in", s.emu))
+        .form(&[
+            ("email", "carol@globex.test"),
+            ("password", "correct-horse-3"),
+            ("redirect_url", &format!("{}/app/dashboard", s.app)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (_, last) = follow(&s.client, signed, &s.app).await;
+    assert_eq!(last.url().path(), "/select-org", "no active org: the gate sends her to choose");
+    let who: serde_json::Value =
+        s.client.get(format!("{}/api/whoami", s.app)).send().await.unwrap().json().await.unwrap();
+    assert_eq!((who["userId"].as_str(), who["orgId"].as_str()), (Some("user_carol"), None));
+
+    let who = activate(&s, "org_globex").await;
+    assert_eq!((who["orgId"].as_str(), who["orgRole"].as_str()), (Some("org_globex"), Some("org:admin")));
+    let who = activate(&s, "org_acme").await;
+    assert_eq!((who["orgId"].as_str(), who["orgRole"].as_str()), (Some("org_acme"), Some("org:member")));
+
+    // An organization she is not in (created by Dave), and one that does not exist: unchanged.
+    let api = clerk::BackendApi::new(&s.emu, clerk::SecretKey::parse("sk_test_flow").unwrap());
+    let foreign = api
+        .create_organization(&clerk::bapi::CreateOrganization {
+            name: "Initech".into(),
+            created_by: "user_dave".into(),
+            slug: None,
+        })
+        .await
+        .unwrap();
+    for forged in [foreign.id.as_str(), "org_does_not_exist"] {
+        let who = activate(&s, forged).await;
+        assert_eq!(who["orgId"].as_str(), Some("org_acme"), "forged {forged}");
+    }
+}

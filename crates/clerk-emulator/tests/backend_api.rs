@@ -119,6 +119,9 @@ async fn users_organizations_memberships_and_sessions() {
     .await;
     assert_eq!(s, 422, "name required");
     assert_eq!(api.get_organization("initech").await.unwrap().id, org.id, "by slug");
+    let orgs = api.list_organizations(10, 0).await.unwrap();
+    assert_eq!(orgs.total_count, 4, "two seeded, two created");
+    assert!(orgs.data.iter().any(|o| o.id == twin["id"].as_str().unwrap()));
     let (s, upd) = call(
         reqwest::Method::PATCH,
         &format!("{url}/v1/organizations/{}", org.id),
