@@ -111,3 +111,27 @@ export async function launchBrowser() {
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 }
+
+/** Resolves once the wasm bundle has hydrated the page (the App sets this attribute). */
+export const hydrated = (page) => page.waitForSelector('body[data-hydrated=true]', { timeout: 30000 });
+
+/** Opens `path`, lands on the emulator's sign-in page, signs in, and returns on the app. */
+export async function signIn(stack, page, email, password, path = '/app/dashboard') {
+  await page.goto(stack.baseUrl + path);
+  await page.waitForURL((u) => u.toString().startsWith(stack.emulatorUrl + '/sign-in'));
+  await page.fill('input[name=email]', email);
+  await page.fill('input[name=password]', password);
+  await Promise.all([page.waitForURL((u) => u.toString().startsWith(stack.baseUrl)), page.click('form[action="/sign-in"] button[type=submit] >> nth=0')]);
+}
+
+/** A journey that fails leaves its pages open: keep a screenshot of each for the post-mortem
+ * (server and emulator logs are in artifacts/ too), then close them. */
+export async function keepFailedPages(browser, testName) {
+  for (const ctx of browser?.contexts() ?? []) {
+    for (const [i, page] of ctx.pages().entries()) {
+      const name = testName.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+      await page.screenshot({ path: join(ARTIFACTS, `failed-${name}-${i}.png`), fullPage: true }).catch(() => {});
+      await page.close().catch(() => {});
+    }
+  }
+}

@@ -2,7 +2,7 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startStack, launchBrowser, ARTIFACTS } from '../stack.mjs';
+import { startStack, launchBrowser, ARTIFACTS, hydrated, signIn as signInTo, keepFailedPages } from '../stack.mjs';
 
 let stack, browser;
 before(async () => {
@@ -10,31 +10,12 @@ before(async () => {
   stack = await startStack('more-journeys', { tokenLifetime: 4 });
   browser = await launchBrowser();
 });
-// A journey that fails leaves its pages open: keep a screenshot of each for the post-mortem
-// (server and emulator logs are in artifacts/ too).
-afterEach(async (t) => {
-  for (const ctx of browser?.contexts() ?? []) {
-    for (const [i, page] of ctx.pages().entries()) {
-      const name = t.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
-      await page.screenshot({ path: join(ARTIFACTS, `failed-${name}-${i}.png`), fullPage: true }).catch(() => {});
-      await page.close().catch(() => {});
-    }
-  }
-});
+afterEach((t) => keepFailedPages(browser, t.name));
+const signIn = (page, ...args) => signInTo(stack, page, ...args);
 after(async () => {
   await browser?.close();
   await stack?.stop();
 });
-
-const hydrated = (page) => page.waitForSelector('body[data-hydrated=true]', { timeout: 30000 });
-
-async function signIn(page, email, password, path = '/app/dashboard') {
-  await page.goto(stack.baseUrl + path);
-  await page.waitForURL((u) => u.toString().startsWith(stack.emulatorUrl + '/sign-in'));
-  await page.fill('input[name=email]', email);
-  await page.fill('input[name=password]', password);
-  await Promise.all([page.waitForURL((u) => u.toString().startsWith(stack.baseUrl)), page.click('form[action="/sign-in"] button[type=submit] >> nth=0')]);
-}
 
 test('4. past token expiry, navigation and an admin action still work without signing in again', async () => {
   const ctx = await browser.newContext();

@@ -44,6 +44,29 @@ fn ts(t: time::OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+/// One `projects` row as every read selects it.
+struct ProjectRow {
+    id: Uuid,
+    name: String,
+    description: String,
+    archived: bool,
+    created_by: String,
+    updated_at: time::OffsetDateTime,
+}
+
+impl From<ProjectRow> for ProjectView {
+    fn from(r: ProjectRow) -> Self {
+        ProjectView {
+            id: r.id.to_string(),
+            name: r.name,
+            description: r.description,
+            archived: r.archived,
+            created_by: r.created_by,
+            updated_at: ts(r.updated_at),
+        }
+    }
+}
+
 /// Ids arrive as text from forms and URLs: a malformed one is simply not found.
 pub fn parse_id(id: &str) -> Result<Uuid, ProjectError> {
     Uuid::parse_str(id).map_err(|_| ProjectError::NotFound)
@@ -74,7 +97,8 @@ pub async fn list(tx: &mut TenantTx, search: &str, status: StatusFilter) -> Resu
         StatusFilter::Archived => (false, true),
         StatusFilter::All => (true, true),
     };
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        ProjectRow,
         r#"SELECT id, name, description, archived_at IS NOT NULL AS "archived!", created_by, updated_at
              FROM projects
             WHERE org_id = $1 AND (name ILIKE $2 OR description ILIKE $2)
@@ -87,23 +111,14 @@ pub async fn list(tx: &mut TenantTx, search: &str, status: StatusFilter) -> Resu
     )
     .fetch_all(&mut *tx.tx)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ProjectView {
-            id: r.id.to_string(),
-            name: r.name,
-            description: r.description,
-            archived: r.archived,
-            created_by: r.created_by,
-            updated_at: ts(r.updated_at),
-        })
-        .collect())
+    Ok(rows.into_iter().map(ProjectView::from).collect())
 }
 
 pub async fn get(tx: &mut TenantTx, id: &str) -> Result<ProjectView, ProjectError> {
     let id = parse_id(id)?;
     let org = tx.tenant().org_id().to_string();
-    let r = sqlx::query!(
+    let r = sqlx::query_as!(
+        ProjectRow,
         r#"SELECT id, name, description, archived_at IS NOT NULL AS "archived!", created_by, updated_at FROM projects WHERE org_id = $1 AND id = $2"#,
         org,
         id
@@ -111,14 +126,7 @@ pub async fn get(tx: &mut TenantTx, id: &str) -> Result<ProjectView, ProjectErro
     .fetch_optional(&mut *tx.tx)
     .await?
     .ok_or(ProjectError::NotFound)?;
-    Ok(ProjectView {
-        id: r.id.to_string(),
-        name: r.name,
-        description: r.description,
-        archived: r.archived,
-        created_by: r.created_by,
-        updated_at: ts(r.updated_at),
-    })
+    Ok(r.into())
 }
 
 async fn audit(
