@@ -50,14 +50,22 @@ pub struct Dashboard {
     pub recent: Vec<AuditEntry>,
 }
 
-/// Name rules, checked on both sides (the database has the same CHECK).
+/// Name rules, checked on both sides (the database has the same CHECK for projects).
 pub fn validate_project_name(name: &str) -> Result<String, String> {
+    bounded_name(name, "A project needs a name.", "Project names are at most 80 characters.")
+}
+
+pub fn validate_organization_name(name: &str) -> Result<String, String> {
+    bounded_name(name, "An organization needs a name.", "Organization names are at most 80 characters.")
+}
+
+fn bounded_name(name: &str, empty: &str, too_long: &str) -> Result<String, String> {
     let n = name.trim();
     if n.is_empty() {
-        return Err("A project needs a name.".into());
+        return Err(empty.into());
     }
     if n.chars().count() > 80 {
-        return Err("Project names are at most 80 characters.".into());
+        return Err(too_long.into());
     }
     Ok(n.to_string())
 }

@@ -85,12 +85,12 @@ impl Application {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+/// The pages, server functions and session routes, without the authentication layers that
+/// [`router`] puts in front of them (composed separately so benchmarks can measure those layers).
+pub fn app_routes(state: &AppState) -> Router<AppState> {
     let leptos_routes = generate_route_list(App);
     let options = state.leptos_options.clone();
-
-    // Everything a browser or API client reaches goes through Clerk, then the gate.
-    let gated = Router::new()
+    Router::new()
         .route("/api/public", get(routes::api::public))
         .route("/api/whoami", get(routes::api::whoami))
         .route("/api/profile", get(routes::api::profile))
@@ -99,8 +99,13 @@ pub fn router(state: AppState) -> Router {
         .route("/sign-out", post(routes::session::sign_out))
         .route("/select-org/activate", post(routes::orgs::activate))
         .route("/select-org/create", post(routes::orgs::create))
-        .leptos_routes(&state, leptos_routes, move || shell(options.clone()))
+        .leptos_routes(state, leptos_routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+}
+
+pub fn router(state: AppState) -> Router {
+    // Everything a browser or API client reaches goes through Clerk, then the gate.
+    let gated = app_routes(&state)
         .layer(axum::middleware::from_fn(auth::csrf_guard))
         .layer(axum::middleware::from_fn(auth::route_gate))
         .layer(axum::middleware::from_fn_with_state(state.clerk.clone(), clerk::axum::clerk_middleware));

@@ -12,7 +12,7 @@ use clerk::bapi::CreateOrganization;
 use clerk::Clerk;
 use serde::Deserialize;
 
-use crate::model::validate_project_name;
+use crate::model::validate_organization_name;
 use crate::server::startup::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -59,9 +59,9 @@ pub async fn create(
     parts: Parts,
     Form(f): Form<Create>,
 ) -> Response {
-    let name = match validate_project_name(&f.name) {
+    let name = match validate_organization_name(&f.name) {
         Ok(n) => n,
-        Err(_) => return back_with_error("Organization names need 1 to 80 characters."),
+        Err(message) => return back_with_error(&message),
     };
     let Some(api) = state.clerk.api() else { return back_with_error("Clerk is not configured.") };
     match api.create_organization(&CreateOrganization { name, created_by: auth.user_id.clone(), slug: None }).await {
