@@ -49,7 +49,7 @@ pub mod ssr {
     /// Domain errors → precise statuses; database errors are logged and not echoed.
     pub fn fail(e: ProjectError) -> ServerFnError {
         let code = match &e {
-            ProjectError::Forbidden => StatusCode::FORBIDDEN,
+            ProjectError::Forbidden | ProjectError::AdminOnly => StatusCode::FORBIDDEN,
             ProjectError::NotFound => StatusCode::NOT_FOUND,
             ProjectError::Invalid(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ProjectError::NameTaken(_) => StatusCode::CONFLICT,

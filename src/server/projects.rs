@@ -12,6 +12,8 @@ use crate::model::{validate_description, validate_project_name, AuditEntry, Dash
 pub enum ProjectError {
     #[error("only organization admins and project managers can do that")]
     Forbidden,
+    #[error("only organization admins can see the audit log")]
+    AdminOnly,
     #[error("no such project")]
     NotFound,
     #[error("{1}")]
@@ -233,7 +235,7 @@ pub async fn delete(tx: &mut TenantTx, id: &str) -> Result<(), ProjectError> {
 /// Newest first; `page` starts at 0.
 pub async fn audit_page(tx: &mut TenantTx, page: i64, per_page: i64) -> Result<Vec<AuditEntry>, ProjectError> {
     if !tx.tenant().is_admin() {
-        return Err(ProjectError::Forbidden);
+        return Err(ProjectError::AdminOnly);
     }
     recent(tx, page.max(0) * per_page, per_page).await
 }

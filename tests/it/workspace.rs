@@ -254,3 +254,68 @@ async fn select_org_activation_goes_through_clerk() {
     let r = app.http.post(app.url("/select-org/activate")).form(&[("org_id", "org_a")]).send().await.unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn pages_for_every_kind_of_caller() {
+    let app = spawn_app().await;
+    seed_project(&app, Who::Admin, "Apollo").await;
+    seed_project(&app, Who::OtherOrgAdmin, "Borealis").await;
+    for who in EVERYONE {
+        for path in ["/app/dashboard", "/app/projects", "/app/audit", "/select-org"] {
+            let mut rb = app.http.get(app.url(path)).header("accept", "text/html");
+            if let Some(t) = token(&app, who) {
+                rb = rb.bearer_auth(t);
+            }
+            let r = rb.send().await.unwrap();
+            let status = r.status().as_u16();
+            let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+            let html = r.text().await.unwrap();
+            match (who, path) {
+                (Who::SignedOut, _) => {
+                    assert_eq!(status, 307, "{who:?} {path}");
+                    assert!(location.unwrap().starts_with("/sign-in?redirect_url="));
+                }
+                (Who::NoOrg, "/select-org") => assert_eq!(status, 200),
+                (Who::NoOrg, _) => assert_eq!(
+                    (status, location.as_deref()),
+                    (
+                        307,
+                        Some(
+                            format!(
+                                "/select-org?redirect_url={}",
+                                form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>()
+                            )
+                            .as_str()
+                        )
+                    ),
+                    "{path}"
+                ),
+                (Who::Member | Who::Manager, "/app/audit") => {
+                    // The status is 403 when the refusal is known before the page starts
+                    // streaming, else the page itself says so; never any audit entry.
+                    assert!(status == 403 || status == 200, "{status}");
+                    assert!(html.contains("only organization admins can see the audit log"), "{who:?}");
+                    assert!(!html.contains("project.created"), "{who:?} saw audit entries");
+                }
+                (_, _) => {
+                    assert_eq!(status, 200, "{who:?} {path}");
+                    let (mine, theirs) =
+                        if who == Who::OtherOrgAdmin { ("Borealis", "Apollo") } else { ("Apollo", "Borealis") };
+                    assert!(!html.contains(theirs), "{who:?} {path} leaked another org's project");
+                    if path == "/app/projects" {
+                        assert!(html.contains(mine), "{who:?} sees their own projects");
+                        let has_controls = html.contains("data-testid=\"create-form\"");
+                        assert_eq!(
+                            has_controls,
+                            matches!(who, Who::Admin | Who::Manager | Who::OtherOrgAdmin),
+                            "{who:?} controls"
+                        );
+                    }
+                    if path == "/app/audit" {
+                        assert!(html.contains("project.created"), "{who:?}: admins see their audit log");
+                    }
+                }
+            }
+        }
+    }
+}
