@@ -46,8 +46,17 @@ pub struct ClerkOptions {
 #[derive(Debug, Clone)]
 pub struct Clerk {
     opts: Arc<ClerkOptions>,
-    /// Computed once: SHA-1 of the publishable key.
+    /// Computed once: SHA-1 of the publishable key, and the suffixed cookie names.
     suffix: Arc<str>,
+    names: Arc<SuffixedNames>,
+}
+
+#[derive(Debug)]
+struct SuffixedNames {
+    session: String,
+    client_uat: String,
+    refresh: String,
+    dev_browser: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,8 +148,14 @@ fn header_token(headers: &HeaderMap) -> Option<&str> {
 
 impl Clerk {
     pub fn new(opts: ClerkOptions) -> Self {
-        let suffix = opts.publishable_key.cookie_suffix().into();
-        Self { opts: Arc::new(opts), suffix }
+        let suffix: Arc<str> = opts.publishable_key.cookie_suffix().into();
+        let names = Arc::new(SuffixedNames {
+            session: format!("{COOKIE_SESSION}_{suffix}"),
+            client_uat: format!("{COOKIE_CLIENT_UAT}_{suffix}"),
+            refresh: format!("{COOKIE_REFRESH}_{suffix}"),
+            dev_browser: format!("{COOKIE_DEV_BROWSER}_{suffix}"),
+        });
+        Self { opts: Arc::new(opts), suffix, names }
     }
     pub fn options(&self) -> &ClerkOptions {
         &self.opts
@@ -161,18 +176,19 @@ impl Clerk {
     fn context<'a>(&self, parts: &'a Parts) -> Ctx<'a> {
         let headers = &parts.headers;
         let cookies = cookie_map(headers);
-        let suffix = &*self.suffix;
-        let (suffixed, unsuffixed_jwt, suffixed_jwt) = self.uses_suffixed_cookies(&cookies, suffix);
-        let pick = |base: &str| -> Option<String> {
-            let value = if suffixed { cookies.get(format!("{base}_{suffix}").as_str()) } else { cookies.get(base) };
-            value.map(|v| v.to_string())
+        let (suffixed, unsuffixed_jwt, suffixed_jwt) = self.uses_suffixed_cookies(&cookies);
+        let pick = |base: &str, suffixed_name: &str| -> Option<String> {
+            cookies.get(if suffixed { suffixed_name } else { base }).map(|v| v.to_string())
         };
+        let query_string = parts.uri.query().unwrap_or("");
         let query = |name: &str| {
-            form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
+            if query_string.is_empty() {
+                return None;
+            }
+            form_urlencoded::parse(query_string.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
         };
-        let session_cookie = pick(COOKIE_SESSION);
+        let n = &*self.names;
+        let session_cookie = pick(COOKIE_SESSION, &n.session);
         let session_jwt = session_cookie.as_deref().map(|t| {
             let reuse = if suffixed { suffixed_jwt } else { unsuffixed_jwt };
             reuse.ok_or(()).or_else(|_| decode_jwt(t))
@@ -184,9 +200,9 @@ impl Clerk {
             header_token: header_token(headers).map(str::to_string),
             session_cookie,
             session_jwt,
-            client_uat: pick(COOKIE_CLIENT_UAT).and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(0),
-            refresh_cookie: cookies.get(format!("{COOKIE_REFRESH}_{suffix}").as_str()).map(|v| v.to_string()),
-            dev_browser: query(COOKIE_DEV_BROWSER).or_else(|| pick(COOKIE_DEV_BROWSER)),
+            client_uat: pick(COOKIE_CLIENT_UAT, &n.client_uat).and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(0),
+            refresh_cookie: cookies.get(&n.refresh).map(|v| v.to_string()),
+            dev_browser: query(COOKIE_DEV_BROWSER).or_else(|| pick(COOKIE_DEV_BROWSER, &n.dev_browser)),
             handshake_token: query(COOKIE_HANDSHAKE).or_else(|| cookies.get(COOKIE_HANDSHAKE).map(|v| v.to_string())),
             handshake_nonce: query(COOKIE_HANDSHAKE_NONCE)
                 .or_else(|| cookies.get(COOKIE_HANDSHAKE_NONCE).map(|v| v.to_string())),
@@ -196,29 +212,16 @@ impl Clerk {
         }
     }
 
-    /// Which cookie family to read (protocol §1.2, first match wins).
-    /// Returns the choice and the session cookies it decoded (so they are decoded once).
-    fn uses_suffixed_cookies(
-        &self,
-        cookies: &HashMap<&str, std::borrow::Cow<'_, str>>,
-        suffix: &str,
-    ) -> (bool, Option<DecodedJwt>, Option<DecodedJwt>) {
-        let (choice, a, b) = self.suffix_choice(cookies, suffix);
-        (choice, a, b)
-    }
-
-    fn suffix_choice(
-        &self,
-        cookies: &HashMap<&str, std::borrow::Cow<'_, str>>,
-        suffix: &str,
-    ) -> (bool, Option<DecodedJwt>, Option<DecodedJwt>) {
+    /// Which cookie family to read (protocol §1.2, first match wins). Returns the choice and
+    /// the session cookies it decoded, so each is decoded once.
+    fn uses_suffixed_cookies(&self, cookies: &Cookies<'_>) -> (bool, Option<DecodedJwt>, Option<DecodedJwt>) {
         let session = cookies.get(COOKIE_SESSION).and_then(|t| decode_jwt(t).ok());
-        let suffixed_name = format!("{COOKIE_SESSION}_{suffix}");
+        let suffixed_name = &self.names.session;
         let suffixed_session = cookies.get(suffixed_name.as_str()).and_then(|t| decode_jwt(t).ok());
         let has_session = cookies.contains_key(COOKIE_SESSION);
         let has_suffixed_session = cookies.contains_key(suffixed_name.as_str());
         let uat = cookies.get(COOKIE_CLIENT_UAT).map(|v| v.as_ref());
-        let suffixed_uat = cookies.get(format!("{COOKIE_CLIENT_UAT}_{suffix}").as_str()).map(|v| v.as_ref());
+        let suffixed_uat = cookies.get(&self.names.client_uat).map(|v| v.as_ref());
         if has_session {
             let iss = session.as_ref().and_then(|j| j.payload.get("iss")).and_then(Value::as_str);
             match iss {
@@ -788,13 +791,25 @@ fn warn_missing_azp_once() {
 
 /// RFC 6265 split, then percent-decode (the `cookie` npm package's behaviour). First wins.
 pub fn parse_cookies(headers: &HeaderMap) -> HashMap<String, String> {
-    cookie_map(headers).into_iter().map(|(k, v)| (k.to_string(), v.into_owned())).collect()
+    cookie_map(headers).0.into_iter().map(|(k, v)| (k.to_string(), v.into_owned())).collect()
 }
 
-/// The same, borrowing from the header (no allocation for plain values): this is on the path
-/// of every cookie-authenticated request. Not the `cookie` crate, which copies every pair.
-fn cookie_map(headers: &HeaderMap) -> HashMap<&str, std::borrow::Cow<'_, str>> {
-    let mut out = HashMap::new();
+/// A request's cookies, borrowed from the header (no allocation for plain values): this is on
+/// the path of every cookie-authenticated request. Requests carry a handful of cookies, so a
+/// linear scan beats hashing. Not the `cookie` crate, which copies every pair.
+struct Cookies<'a>(Vec<(&'a str, std::borrow::Cow<'a, str>)>);
+
+impl<'a> Cookies<'a> {
+    fn get(&self, name: &str) -> Option<&std::borrow::Cow<'a, str>> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+    fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+fn cookie_map(headers: &HeaderMap) -> Cookies<'_> {
+    let mut out: Vec<(&str, std::borrow::Cow<'_, str>)> = Vec::with_capacity(8);
     for v in headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()) {
         for pair in v.split(';') {
             let Some((name, value)) = pair.split_once('=') else { continue };
@@ -813,10 +828,12 @@ fn cookie_map(headers: &HeaderMap) -> HashMap<&str, std::borrow::Cow<'_, str>> {
             } else {
                 std::borrow::Cow::Borrowed(value)
             };
-            out.entry(name).or_insert(decoded);
+            if !out.iter().any(|(n, _)| *n == name) {
+                out.push((name, decoded));
+            }
         }
     }
-    out
+    Cookies(out)
 }
 
 /// `name=value; attrs…` → (name, value).
