@@ -206,7 +206,7 @@ async fn users_organizations_memberships_and_sessions() {
     let tpl = api.session_token(&sid, Some("supabase"), None).await.unwrap().jwt;
     let decoded = clerk::verify::decode_jwt(&tpl).unwrap();
     assert_eq!(decoded.cat(), Some(clerk::claims::CAT_TEMPLATE));
-    assert_eq!((decoded.payload["email"].as_str(), decoded.payload.get("sid")), (Some("alice@acme.test"), None));
+    assert_eq!((decoded.payload()["email"].as_str(), decoded.payload().get("sid")), (Some("alice@acme.test"), None));
     assert_eq!(api.session_token(&sid, Some("nope"), None).await.unwrap_err().status(), Some(404));
     assert_eq!(api.revoke_session(&sid).await.unwrap().status, "revoked");
     assert_eq!(api.session_token(&sid, None, None).await.unwrap_err().status(), Some(404));

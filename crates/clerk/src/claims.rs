@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::verify::Claims;
+
 /// JWT header category of session tokens, and the "ignore" tag (protocol §3.1).
 pub const CAT_SESSION: &str = "cl_B7d4PD111AAA";
 pub const CAT_TEMPLATE: &str = "cl_B7d4PD222AAA";
@@ -39,39 +41,46 @@ pub struct ActiveOrg {
 impl Auth {
     /// Claims → auth object, as the SDK's `signedInAuthObject` does.
     pub fn from_claims(claims: &Value) -> Option<Self> {
-        let user_id = claims.get("sub")?.as_str()?.to_string();
-        let s = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
-        let is_v2 = claims.get("v").and_then(Value::as_i64) == Some(2);
-        let fea = s("fea");
+        Self::from_typed(&serde_json::from_value(claims.clone()).ok()?)
+    }
+
+    /// The same from the typed claims of a decoded token (the request path).
+    pub fn from_typed(c: &Claims) -> Option<Self> {
+        let s = |v: &Option<Value>| Claims::str(v).map(str::to_string);
+        let user_id = s(&c.sub)?;
+        let is_v2 = c.v.as_ref().and_then(Value::as_i64) == Some(2);
+        let fea = Claims::str(&c.fea);
         let org = if is_v2 {
-            claims.get("o").and_then(|o| {
+            c.o.as_ref().and_then(|o| {
                 let id = o.get("id")?.as_str()?.to_string();
                 let os = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
-                let permissions = org_permissions_v2(fea.as_deref(), os("per").as_deref(), os("fpm").as_deref());
+                let permissions =
+                    org_permissions_v2(fea, o.get("per").and_then(Value::as_str), o.get("fpm").and_then(Value::as_str));
                 Some(ActiveOrg { id, slug: os("slg"), role: os("rol").map(|r| format!("org:{r}")), permissions })
             })
         } else {
-            s("org_id").map(|id| ActiveOrg {
+            s(&c.org_id).map(|id| ActiveOrg {
                 id,
-                slug: s("org_slug"),
-                role: s("org_role"),
-                permissions: claims
-                    .get("org_permissions")
+                slug: s(&c.org_slug),
+                role: s(&c.org_role),
+                permissions: c
+                    .org_permissions
+                    .as_ref()
                     .and_then(Value::as_array)
                     .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
                     .unwrap_or_default(),
             })
         };
         let fva =
-            claims.get("fva").and_then(Value::as_array).and_then(|a| Some([a.first()?.as_i64()?, a.get(1)?.as_i64()?]));
+            c.fva.as_ref().and_then(Value::as_array).and_then(|a| Some([a.first()?.as_i64()?, a.get(1)?.as_i64()?]));
         Some(Self {
             user_id,
-            session_id: s("sid"),
-            session_status: s("sts"),
+            session_id: s(&c.sid),
+            session_status: s(&c.sts),
             org,
-            features: split_list(fea.as_deref()),
-            plans: split_list(s("pla").as_deref()),
-            actor: claims.get("act").cloned(),
+            features: split_list(fea),
+            plans: split_list(Claims::str(&c.pla)),
+            actor: c.act.clone(),
             factor_verification_age: fva,
         })
     }

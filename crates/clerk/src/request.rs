@@ -17,7 +17,7 @@ use crate::jwks::KeySource;
 use crate::keys::{InstanceType, PublishableKey, SecretKey};
 use crate::orgsync::{OrgSyncTarget, OrganizationSync};
 use crate::verify::{
-    decode_jwt, reject_m2m_category, verify_decoded, DecodedJwt, TokenError, TokenErrorReason, VerifyOptions,
+    decode_jwt, reject_m2m_category, verify_decoded, Claims, DecodedJwt, TokenError, TokenErrorReason, VerifyOptions,
 };
 
 pub const COOKIE_SESSION: &str = "__session";
@@ -223,7 +223,7 @@ impl Clerk {
         let uat = cookies.get(COOKIE_CLIENT_UAT).map(|v| v.as_ref());
         let suffixed_uat = cookies.get(&self.names.client_uat).map(|v| v.as_ref());
         if has_session {
-            let iss = session.as_ref().and_then(|j| j.payload.get("iss")).and_then(Value::as_str);
+            let iss = session.as_ref().and_then(|j| Claims::str(&j.claims.iss));
             match iss {
                 None => return (false, session, suffixed_session),
                 Some(iss) => {
@@ -238,7 +238,7 @@ impl Clerk {
             return (false, session, suffixed_session);
         }
         let is_zero = |v: Option<&str>| v.is_none_or(|v| v == "0");
-        let iat = |j: &Option<DecodedJwt>| j.as_ref().and_then(|j| j.claim_i64("iat")).unwrap_or(0);
+        let iat = |j: &Option<DecodedJwt>| j.as_ref().and_then(|j| j.time_claim("iat")).unwrap_or(0);
         if !is_zero(uat) && !is_zero(suffixed_uat) && iat(&session) > iat(&suffixed_session) {
             return (false, session, suffixed_session);
         }
@@ -251,7 +251,7 @@ impl Clerk {
         {
             let expired = suffixed_session
                 .as_ref()
-                .and_then(|j| j.claim_i64("exp"))
+                .and_then(|j| j.time_claim("exp"))
                 .is_some_and(|exp| exp * 1000 <= crate::verify::now_ms() as i64);
             if expired {
                 return (false, session, suffixed_session);
@@ -265,9 +265,13 @@ impl Clerk {
 
     /// Decode, category guards, key, verify. `Err` carries the SDK's token error reason.
     pub async fn verify_session_token(&self, token: &str, verify: &VerifyOptions) -> Result<Value, TokenError> {
+        Ok(self.verified(token, verify).await?.into_payload())
+    }
+
+    async fn verified(&self, token: &str, verify: &VerifyOptions) -> Result<DecodedJwt, TokenError> {
         let jwt = decode_jwt(token)?;
         self.verify_jwt(&jwt, verify).await?;
-        Ok(jwt.payload)
+        Ok(jwt)
     }
 
     async fn verify_jwt(&self, jwt: &DecodedJwt, verify: &VerifyOptions) -> Result<(), TokenError> {
@@ -285,11 +289,11 @@ impl Clerk {
             Ok(jwt) if is_wrong_token_type(&jwt) => {
                 return self.signed_out("token-type-mismatch", "The token is not a session token.")
             }
-            Ok(jwt) => self.verify_jwt(&jwt, &self.opts.verify).await.map(|()| jwt.payload),
+            Ok(jwt) => self.verify_jwt(&jwt, &self.opts.verify).await.map(|()| jwt),
             Err(e) => Err(e),
         };
         match result {
-            Ok(claims) => self.signed_in(&claims, token, HeaderMap::new()),
+            Ok(jwt) => self.signed_in(&jwt.claims, token, HeaderMap::new()),
             Err(e) => {
                 let ctx = self.context(parts);
                 self.handle_token_error(&ctx, e, Some(token)).await
@@ -334,14 +338,14 @@ impl Clerk {
         if is_wrong_token_type(jwt) {
             return Ok(self.signed_out("token-type-mismatch", "The token is not a session token."));
         }
-        if jwt.claim_i64("iat").unwrap_or(0) < ctx.client_uat {
+        if jwt.time_claim("iat").unwrap_or(0) < ctx.client_uat {
             return Ok(self.maybe_handshake(ctx, "session-token-iat-before-client-uat", "", Some(token), None));
         }
         if let Err(e) = self.verify_jwt(jwt, &self.opts.verify).await {
             return Ok(self.handle_token_error(ctx, e, Some(token)).await);
         }
-        let claims = &jwt.payload;
-        if !claims.get("azp").is_some_and(Value::is_string) {
+        let claims = &jwt.claims;
+        if !claims.azp.as_ref().is_some_and(Value::is_string) {
             warn_missing_azp_once();
         }
         let state = self.signed_in(claims, token, HeaderMap::new());
@@ -416,7 +420,7 @@ impl Clerk {
     async fn attempt_refresh(&self, ctx: &Ctx<'_>, expired: &str) -> Result<RequestState, String> {
         let Some(api) = &self.opts.api else { return Err("missing-api-client".into()) };
         let jwt = decode_jwt(expired).map_err(|_| "expired-session-token-decode-failed".to_string())?;
-        let sid = jwt.payload.get("sid").and_then(Value::as_str).ok_or("expired-session-token-missing-sid-claim")?;
+        let sid = Claims::str(&jwt.claims.sid).ok_or("expired-session-token-missing-sid-claim")?;
         let cookies = api
             .refresh_session(
                 sid,
@@ -444,11 +448,8 @@ impl Clerk {
             }
         }
         let token = token.ok_or("missing-session-token")?;
-        let claims = self
-            .verify_session_token(&token, &self.opts.verify)
-            .await
-            .map_err(|_| "invalid-session-token".to_string())?;
-        Ok(self.signed_in(&claims, &token, headers))
+        let claims = self.verified(&token, &self.opts.verify).await.map_err(|_| "invalid-session-token".to_string())?;
+        Ok(self.signed_in(&claims.claims, &token, headers))
     }
 
     async fn resolve_handshake(&self, ctx: &Ctx<'_>) -> Result<RequestState, HandshakeFailure> {
@@ -512,8 +513,8 @@ impl Clerk {
             }
             return Ok(s);
         };
-        match self.verify_session_token(&token, &self.opts.verify).await {
-            Ok(claims) => Ok(self.signed_in(&claims, &token, headers)),
+        match self.verified(&token, &self.opts.verify).await {
+            Ok(jwt) => Ok(self.signed_in(&jwt.claims, &token, headers)),
             Err(e)
                 if dev
                     && matches!(
@@ -527,8 +528,8 @@ impl Clerk {
                     "Clerk: clock skew detected while resolving the handshake; retrying with a one-day tolerance"
                 );
                 let lenient = VerifyOptions { clock_skew: Duration::from_secs(86_400), ..self.opts.verify.clone() };
-                let claims = self.verify_session_token(&token, &lenient).await.map_err(HandshakeFailure::Other)?;
-                Ok(self.signed_in(&claims, &token, headers))
+                let jwt = self.verified(&token, &lenient).await.map_err(HandshakeFailure::Other)?;
+                Ok(self.signed_in(&jwt.claims, &token, headers))
             }
             Err(e) => Err(HandshakeFailure::Other(e)),
         }
@@ -537,7 +538,7 @@ impl Clerk {
     /// Lighter than session verification (§2.4): typ, alg, cat, signature only.
     async fn verify_handshake_token(&self, token: &str) -> Result<Vec<String>, TokenError> {
         let jwt = decode_jwt(token)?;
-        if jwt.header.get("typ").is_some_and(|t| t.as_str() != Some("JWT")) {
+        if jwt.header.typ.as_ref().is_some_and(|t| t.as_str() != Some("JWT")) {
             return Err(TokenError::new(TokenErrorReason::TokenInvalid, "Invalid handshake JWT type."));
         }
         if let Some(cat) = jwt.cat() {
@@ -567,7 +568,7 @@ impl Clerk {
             ));
         }
         let list =
-            jwt.payload.get("handshake").and_then(Value::as_array).ok_or_else(|| {
+            jwt.payload().get("handshake").and_then(Value::as_array).ok_or_else(|| {
                 TokenError::new(TokenErrorReason::TokenInvalid, "Handshake JWT has no handshake claim.")
             })?;
         Ok(list.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
@@ -591,14 +592,14 @@ impl Clerk {
         !is_clerk
     }
 
-    fn signed_in(&self, claims: &Value, token: &str, headers: HeaderMap) -> RequestState {
+    fn signed_in(&self, claims: &Claims, token: &str, headers: HeaderMap) -> RequestState {
         RequestState {
             status: AuthStatus::SignedIn,
             reason: None,
             message: String::new(),
             headers,
             token: Some(token.to_string()),
-            auth: Auth::from_claims(claims),
+            auth: Auth::from_typed(claims),
         }
     }
 

@@ -3,6 +3,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::Deserialize;
 use serde_json::Value;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -64,11 +65,60 @@ impl TokenError {
     }
 }
 
+/// The JOSE header fields that matter. Values stay `Value` so that a field of the wrong type is
+/// judged by the check that reads it (as the SDK does), not by the decoder.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Header {
+    pub alg: Option<Value>,
+    pub typ: Option<Value>,
+    pub kid: Option<Value>,
+    pub cat: Option<Value>,
+}
+
+/// The claims the checks and the auth object read, decoded straight into fields (every other
+/// claim is skipped): on the path of every request, this is much cheaper than a `Value` tree.
+/// The whole payload is still available, parsed on demand, through [`DecodedJwt::payload`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Claims {
+    pub sub: Option<Value>,
+    pub sid: Option<Value>,
+    pub iss: Option<Value>,
+    pub azp: Option<Value>,
+    pub aud: Option<Value>,
+    pub exp: Option<Value>,
+    pub nbf: Option<Value>,
+    pub iat: Option<Value>,
+    pub v: Option<Value>,
+    pub sts: Option<Value>,
+    pub fea: Option<Value>,
+    pub pla: Option<Value>,
+    pub act: Option<Value>,
+    pub fva: Option<Value>,
+    pub org_id: Option<Value>,
+    pub org_slug: Option<Value>,
+    pub org_role: Option<Value>,
+    pub org_permissions: Option<Value>,
+    pub o: Option<Value>,
+}
+
+impl Claims {
+    pub fn str(v: &Option<Value>) -> Option<&str> {
+        v.as_ref().and_then(Value::as_str)
+    }
+    fn seconds(v: &Option<Value>) -> Option<f64> {
+        v.as_ref().and_then(Value::as_f64)
+    }
+}
+
 /// A JWT split and decoded, not yet verified.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DecodedJwt {
-    pub header: Value,
-    pub payload: Value,
+    pub header: Header,
+    pub claims: Claims,
+    payload_json: Vec<u8>,
+    payload: std::sync::OnceLock<Value>,
     /// The token as received; `dot` is the position of its last `.` (signing input | signature).
     raw: String,
     dot: usize,
@@ -76,24 +126,39 @@ pub struct DecodedJwt {
 
 impl DecodedJwt {
     pub fn kid(&self) -> Option<&str> {
-        self.header.get("kid").and_then(Value::as_str)
+        Claims::str(&self.header.kid)
     }
     pub fn alg(&self) -> Option<&str> {
-        self.header.get("alg").and_then(Value::as_str)
+        Claims::str(&self.header.alg)
     }
     pub fn typ(&self) -> Option<&str> {
-        self.header.get("typ").and_then(Value::as_str)
+        Claims::str(&self.header.typ)
     }
     pub fn cat(&self) -> Option<&str> {
-        self.header.get("cat").and_then(Value::as_str)
+        Claims::str(&self.header.cat)
     }
-    pub fn claim_i64(&self, name: &str) -> Option<i64> {
-        self.payload.get(name).and_then(Value::as_f64).map(|f| f as i64)
+    /// `iat`, `exp` or `nbf` in whole seconds.
+    pub fn time_claim(&self, name: &str) -> Option<i64> {
+        let v = match name {
+            "iat" => &self.claims.iat,
+            "exp" => &self.claims.exp,
+            "nbf" => &self.claims.nbf,
+            _ => return None,
+        };
+        Claims::seconds(v).map(|f| f as i64)
+    }
+    /// The whole payload (parsed on first use).
+    pub fn payload(&self) -> &Value {
+        self.payload.get_or_init(|| serde_json::from_slice(&self.payload_json).unwrap_or(Value::Null))
+    }
+    pub fn into_payload(self) -> Value {
+        let DecodedJwt { payload, payload_json, .. } = self;
+        payload.into_inner().unwrap_or_else(|| serde_json::from_slice(&payload_json).unwrap_or(Value::Null))
     }
     /// `typ` `at+jwt` or `sub` starting `mch_`: a machine token, never a session token.
     pub fn is_machine_token(&self) -> bool {
         matches!(self.typ(), Some("at+jwt" | "application/at+jwt"))
-            || self.payload.get("sub").and_then(Value::as_str).is_some_and(|s| s.starts_with("mch_"))
+            || Claims::str(&self.claims.sub).is_some_and(|s| s.starts_with("mch_"))
     }
 
     /// Verify only the RSA signature (used for handshake tokens too).
@@ -110,18 +175,29 @@ pub fn decode_jwt(token: &str) -> Result<DecodedJwt, TokenError> {
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(invalid("A JWT consists of three parts separated by dots."));
     };
-    let json = |part: &str| -> Option<Value> {
+    // Objects only: serde would also read a struct from a JSON array.
+    let object = |part: &str| -> Option<Vec<u8>> {
         let bytes = URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?;
-        let v: Value = serde_json::from_slice(&bytes).ok()?;
-        v.is_object().then_some(v)
+        (bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')).then_some(bytes)
     };
-    let header = json(h).ok_or_else(|| invalid("The header is not base64url JSON."))?;
-    let payload = json(p).ok_or_else(|| invalid("The payload is not base64url JSON."))?;
+    let header_json = object(h).ok_or_else(|| invalid("The header is not base64url JSON."))?;
+    let header: Header =
+        serde_json::from_slice(&header_json).map_err(|_| invalid("The header is not base64url JSON."))?;
+    let payload_json = object(p).ok_or_else(|| invalid("The payload is not base64url JSON."))?;
+    let claims: Claims =
+        serde_json::from_slice(&payload_json).map_err(|_| invalid("The payload is not base64url JSON."))?;
     // Alphabet and length check only: the signature is decoded once, when it is verified.
     if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') || s.len() % 4 == 1 {
         return Err(invalid("The signature is not base64url."));
     }
-    Ok(DecodedJwt { header, payload, raw: token.to_string(), dot: h.len() + 1 + p.len() })
+    Ok(DecodedJwt {
+        header,
+        claims,
+        payload_json,
+        payload: std::sync::OnceLock::new(),
+        raw: token.to_string(),
+        dot: h.len() + 1 + p.len(),
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -146,7 +222,7 @@ pub(crate) fn now_ms() -> i128 {
 /// Header checks, signature and claims, in the SDK's order, against an already resolved key.
 pub fn verify_decoded(jwt: &DecodedJwt, key: &DecodingKey, opts: &VerifyOptions) -> Result<(), TokenError> {
     use TokenErrorReason::*;
-    if let Some(typ) = jwt.header.get("typ") {
+    if let Some(typ) = &jwt.header.typ {
         if typ.as_str() != Some("JWT") {
             return Err(TokenError::new(TokenInvalid, format!("Invalid JWT type {typ}. Expected \"JWT\".")));
         }
@@ -168,16 +244,16 @@ pub fn verify_decoded(jwt: &DecodedJwt, key: &DecodingKey, opts: &VerifyOptions)
     if !jwt.signature_valid(key, alg) {
         return Err(TokenError::new(TokenInvalidSignature, "JWT signature is invalid."));
     }
-    check_claims(&jwt.payload, opts, now_ms())
+    check_claims(&jwt.claims, opts, now_ms())
 }
 
-fn check_claims(p: &Value, opts: &VerifyOptions, now: i128) -> Result<(), TokenError> {
+fn check_claims(p: &Claims, opts: &VerifyOptions, now: i128) -> Result<(), TokenError> {
     use TokenErrorReason::*;
-    if !p.get("sub").is_some_and(Value::is_string) {
+    if !p.sub.as_ref().is_some_and(Value::is_string) {
         return Err(TokenError::new(TokenVerificationFailed, "Subject claim (sub) is required and must be a string."));
     }
     if !opts.audience.is_empty() {
-        let aud: Vec<&str> = match p.get("aud") {
+        let aud: Vec<&str> = match &p.aud {
             Some(Value::String(s)) => vec![s.as_str()],
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
             _ => vec![],
@@ -187,7 +263,7 @@ fn check_claims(p: &Value, opts: &VerifyOptions, now: i128) -> Result<(), TokenE
         }
     }
     if !opts.authorized_parties.is_empty() {
-        let azp = p.get("azp").and_then(Value::as_str);
+        let azp = Claims::str(&p.azp);
         if !azp.is_some_and(|azp| opts.authorized_parties.iter().any(|ap| ap == azp)) {
             return Err(TokenError::new(
                 TokenInvalidAuthorizedParties,
@@ -199,19 +275,19 @@ fn check_claims(p: &Value, opts: &VerifyOptions, now: i128) -> Result<(), TokenE
         }
     }
     let skew = opts.clock_skew.as_millis() as i128;
-    let num = |k: &str| p.get(k).and_then(Value::as_f64).map(|f| (f * 1000.0) as i128);
-    let Some(exp) = num("exp") else {
+    let num = |v: &Option<Value>| Claims::seconds(v).map(|f| (f * 1000.0) as i128);
+    let Some(exp) = num(&p.exp) else {
         return Err(TokenError::new(TokenVerificationFailed, "Invalid JWT expiry date claim (exp)."));
     };
     if exp <= now - skew {
         return Err(TokenError::new(TokenExpired, "JWT is expired."));
     }
-    if let Some(nbf) = num("nbf") {
+    if let Some(nbf) = num(&p.nbf) {
         if nbf > now + skew {
             return Err(TokenError::new(TokenNotActiveYet, "JWT cannot be used prior to not before date claim (nbf)."));
         }
     }
-    if let Some(iat) = num("iat") {
+    if let Some(iat) = num(&p.iat) {
         if iat > now + skew {
             return Err(TokenError::new(TokenIatInTheFuture, "JWT issued at date claim (iat) is in the future."));
         }
@@ -234,6 +310,10 @@ pub(crate) fn reject_m2m_category(jwt: &DecodedJwt) -> Result<(), TokenError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn check_claims(v: &Value, o: &VerifyOptions, now: i128) -> Result<(), TokenError> {
+        super::check_claims(&serde_json::from_value(v.clone()).unwrap(), o, now)
+    }
 
     #[test]
     fn decode_rejects_malformed() {
