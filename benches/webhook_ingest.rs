@@ -5,7 +5,10 @@
 //!
 //! Run: `scripts/bench` (or `cargo bench --features ssr --bench webhook_ingest`).
 
+mod common;
+
 use clerk::WebhookVerifier;
+use common::{median, migrated_database};
 use http::HeaderMap;
 use serde_json::json;
 use sqlx::PgPool;
@@ -44,18 +47,11 @@ async fn run(pool: &PgPool, v: &WebhookVerifier, batch: &[(String, Vec<u8>, Head
     batch.len() as f64 / start.elapsed().as_secs_f64()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let db = pg_harness::fresh_database();
-        let admin = PgPool::connect(&db.admin_url).await.unwrap();
-        tenantry::server::db::migrate(&admin, Some(pg_harness::APP_ROLE)).await.unwrap();
-        let pool = PgPool::connect(&db.app_url).await.unwrap();
+        let (_admin, app_url) = migrated_database().await;
+        let pool = PgPool::connect(&app_url).await.unwrap();
         let v = WebhookVerifier::new(SECRET).unwrap();
         let (mut verified, mut skipped, mut duplicates) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..ROUNDS {

@@ -5,10 +5,13 @@
 //! (`SET LOCAL app.org_id`) against a plain transaction. One run, interleaved rounds: read the
 //! ratios.
 
+mod common;
+
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use clerk::mint::Signer;
 use clerk::{ActiveOrg, Auth};
+use common::{median, migrated_database};
 use serde_json::json;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -68,17 +71,10 @@ async fn rps(client: &reqwest::Client, url: &str, bearer: Option<&str>, json: bo
     (per_task * CONCURRENCY) as f64 / start.elapsed().as_secs_f64()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let db = pg_harness::fresh_database();
-        let admin = PgPool::connect(&db.admin_url).await.unwrap();
-        tenantry::server::db::migrate(&admin, Some(pg_harness::APP_ROLE)).await.unwrap();
+        let (admin, app_url) = migrated_database().await;
         for i in 0..50 {
             sqlx::query("INSERT INTO projects (org_id, name, description, created_by) VALUES ('org_a', $1, 'a project to list', 'user_bench')")
                 .bind(format!("Project {i:02}"))
@@ -87,7 +83,7 @@ fn main() {
                 .unwrap();
         }
         let env: HashMap<&str, String> = HashMap::from([
-            ("DATABASE_URL", db.app_url.clone()),
+            ("DATABASE_URL", app_url.clone()),
             ("TENANTRY_ADDR", "127.0.0.1:0".into()),
             ("CLERK_PUBLISHABLE_KEY", "pk_live_Y2xlcmsuZXhhbXBsZS5jb20k".into()),
             ("CLERK_SECRET_KEY", "sk_live_bench".into()),
@@ -103,7 +99,7 @@ fn main() {
         tokio::spawn(app.run_until_stopped());
 
         // The same routes with authentication bypassed.
-        let pool = PgPool::connect(&db.app_url).await.unwrap();
+        let pool = PgPool::connect(&app_url).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let bypass = format!("http://{}", listener.local_addr().unwrap());
         let state = AppState { pool: pool.clone(), clerk: tenantry::server::auth::build_clerk(&config.clerk), leptos_options: leptos_options(listener.local_addr().unwrap()), config: Arc::new(config) };

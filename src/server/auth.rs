@@ -115,7 +115,7 @@ pub async fn csrf_guard(req: Request, next: Next) -> Response {
         None => match h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
             Some("null") => true,
             Some(origin) => {
-                let url = Clerk::request_url(&request_parts_view(&req));
+                let url = Clerk::request_url(req.uri(), h);
                 origin.trim_end_matches('/') != url.origin().ascii_serialization()
             }
             None => false,
@@ -127,15 +127,6 @@ pub async fn csrf_guard(req: Request, next: Next) -> Response {
             .into_response();
     }
     next.run(req).await
-}
-
-/// The parts of a request without its body (for URL reconstruction).
-fn request_parts_view(req: &Request) -> http::request::Parts {
-    let mut b = http::Request::builder().method(req.method().clone()).uri(req.uri().clone());
-    for (k, v) in req.headers() {
-        b = b.header(k, v);
-    }
-    b.body(()).map(|r| r.into_parts().0).unwrap_or_else(|_| http::Request::new(()).into_parts().0)
 }
 
 #[cfg(test)]

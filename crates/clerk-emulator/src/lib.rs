@@ -13,7 +13,6 @@ use clerk::{InstanceType, PublishableKey, SecretKey};
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use state::{now_ms, Session, State};
@@ -223,10 +222,6 @@ pub fn router(emu: Shared) -> axum::Router {
 pub async fn serve(emu: Shared, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     emu.webhooks.start();
     axum::serve(listener, router(emu)).await
-}
-
-pub fn bound_url(addr: SocketAddr) -> String {
-    format!("http://{addr}")
 }
 
 #[cfg(test)]

@@ -98,7 +98,8 @@ impl JwksCache {
         Self { api, policy, state: RwLock::new(State::default()), refresh: tokio::sync::Mutex::new(()) }
     }
 
-    fn fresh_key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+    /// The key if the cache holds it and is fresh (no I/O).
+    pub fn cached(&self, kid: &str) -> Option<Arc<DecodingKey>> {
         let s = self.state.read().unwrap_or_else(|e| e.into_inner());
         let fresh = s.fetched_at.is_some_and(|t| t.elapsed() < self.policy.ttl);
         if fresh {
@@ -108,17 +109,13 @@ impl JwksCache {
         }
     }
 
-    pub fn cached(&self, kid: &str) -> Option<Arc<DecodingKey>> {
-        self.fresh_key(kid)
-    }
-
     pub async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, TokenError> {
-        if let Some(k) = self.fresh_key(kid) {
+        if let Some(k) = self.cached(kid) {
             return Ok(k);
         }
         // Single flight: whoever holds the lock fetches; the others re-check after it.
         let _guard = self.refresh.lock().await;
-        if let Some(k) = self.fresh_key(kid) {
+        if let Some(k) = self.cached(kid) {
             return Ok(k);
         }
         let (stale, may_fetch) = {

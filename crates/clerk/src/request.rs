@@ -132,7 +132,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn url(&self) -> &url::Url {
-        self.url_cell.get_or_init(|| clerk_url(self.parts))
+        self.url_cell.get_or_init(|| clerk_url(&self.parts.uri, &self.parts.headers))
     }
 }
 
@@ -725,8 +725,8 @@ impl Clerk {
     }
 
     /// The request URL as Clerk sees it (forwarded headers honoured).
-    pub fn request_url(parts: &Parts) -> url::Url {
-        clerk_url(parts)
+    pub fn request_url(uri: &http::Uri, headers: &HeaderMap) -> url::Url {
+        clerk_url(uri, headers)
     }
 
     /// Names of every Clerk cookie this app may hold (both families), for sign-out.
@@ -856,8 +856,7 @@ fn host_port(u: &url::Url) -> String {
     }
 }
 
-fn clerk_url(parts: &Parts) -> url::Url {
-    let h = &parts.headers;
+fn clerk_url(uri: &http::Uri, h: &HeaderMap) -> url::Url {
     let first = |name: &str| {
         h.get(name)
             .and_then(|v| v.to_str().ok())
@@ -865,14 +864,13 @@ fn clerk_url(parts: &Parts) -> url::Url {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
     };
-    let proto = first("x-forwarded-proto")
-        .or_else(|| parts.uri.scheme_str().map(str::to_string))
-        .unwrap_or_else(|| "http".into());
+    let proto =
+        first("x-forwarded-proto").or_else(|| uri.scheme_str().map(str::to_string)).unwrap_or_else(|| "http".into());
     let host = first("x-forwarded-host")
         .or_else(|| h.get(HOST).and_then(|v| v.to_str().ok()).map(str::to_string))
-        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .or_else(|| uri.authority().map(|a| a.to_string()))
         .unwrap_or_else(|| "localhost".into());
-    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     url::Url::parse(&format!("{proto}://{host}{path}"))
         .unwrap_or_else(|_| url::Url::parse("http://localhost/").expect("static url"))
 }

@@ -26,7 +26,7 @@ pub struct Create {
 }
 
 fn through_clerk(state: &AppState, parts: &Parts, org_id: &str) -> Response {
-    let mut back = Clerk::request_url(parts);
+    let mut back = Clerk::request_url(&parts.uri, &parts.headers);
     back.set_path("/app/dashboard");
     back.set_query(None);
     let location = state.clerk.activate_organization_url(parts, &back, org_id);

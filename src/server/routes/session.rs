@@ -26,7 +26,7 @@ pub fn safe_return_path(candidate: Option<&str>, default: &str) -> String {
 }
 
 fn to_clerk_page(page: &str, parts: &Parts, back: &Back) -> Response {
-    let origin = Clerk::request_url(parts).origin().ascii_serialization();
+    let origin = Clerk::request_url(&parts.uri, &parts.headers).origin().ascii_serialization();
     let path = safe_return_path(back.redirect_url.as_deref(), "/select-org");
     let mut target = url::Url::parse(page).expect("validated at startup");
     target.query_pairs_mut().append_pair("redirect_url", &format!("{origin}{path}"));
