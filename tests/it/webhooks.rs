@@ -187,7 +187,9 @@ async fn forged_or_malformed_deliveries_are_rejected_and_write_nothing() {
     let body = event("user.created", user("user_1", Some("a@example.com"), "A", 1));
     let ts = now();
     let good = signed("msg_1", ts, &body);
-    let mut cases: Vec<(&str, Vec<u8>, Vec<(&str, String)>)> = Vec::new();
+    // (what is wrong, body, svix headers)
+    type Case = (&'static str, Vec<u8>, Vec<(&'static str, String)>);
+    let mut cases: Vec<Case> = Vec::new();
     let mut tampered = body.clone();
     let pos = tampered.iter().position(|b| *b == b'A').unwrap();
     tampered[pos] = b'B';

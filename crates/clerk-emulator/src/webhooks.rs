@@ -11,13 +11,17 @@ use tokio::sync::mpsc;
 /// Backoff between attempts (Svix spreads retries over days; a local tool keeps it short).
 const RETRY_DELAYS: [u64; 6] = [0, 500, 2_000, 5_000, 15_000, 60_000];
 
+/// A queued message: svix id and JSON body.
+type Message = (String, Vec<u8>);
+
 pub struct Dispatcher {
     endpoints: Vec<String>,
     signer: WebhookVerifier,
     duplicate: bool,
     reorder: bool,
-    tx: mpsc::UnboundedSender<(String, Vec<u8>)>,
-    rx: Mutex<Option<mpsc::UnboundedReceiver<(String, Vec<u8>)>>>,
+    tx: mpsc::UnboundedSender<Message>,
+    /// Taken by the delivery loop when it starts.
+    rx: Mutex<Option<mpsc::UnboundedReceiver<Message>>>,
 }
 
 impl Dispatcher {

@@ -205,7 +205,7 @@ async fn users_organizations_memberships_and_sessions() {
     assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 3600);
     let tpl = api.session_token(&sid, Some("supabase"), None).await.unwrap().jwt;
     let decoded = clerk::verify::decode_jwt(&tpl).unwrap();
-    assert_eq!(decoded.cat(), Some(clerk::claims::CAT_TEMPLATE));
+    assert_eq!(decoded.cat().as_deref(), Some(clerk::claims::CAT_TEMPLATE));
     assert_eq!((decoded.payload()["email"].as_str(), decoded.payload().get("sid")), (Some("alice@acme.test"), None));
     assert_eq!(api.session_token(&sid, Some("nope"), None).await.unwrap_err().status(), Some(404));
     assert_eq!(api.revoke_session(&sid).await.unwrap().status, "revoked");

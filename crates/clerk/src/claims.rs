@@ -3,7 +3,25 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::verify::Claims;
+use std::borrow::Cow;
+
+use crate::verify::{Claims, Field};
+
+/// The v2 `o` claim (active organization), read only when building the auth object.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct OrgClaims<'a> {
+    #[serde(borrow)]
+    id: Field<'a>,
+    #[serde(borrow)]
+    slg: Field<'a>,
+    #[serde(borrow)]
+    rol: Field<'a>,
+    #[serde(borrow)]
+    per: Field<'a>,
+    #[serde(borrow)]
+    fpm: Field<'a>,
+}
 
 /// JWT header category of session tokens, and the "ignore" tag (protocol §3.1).
 pub const CAT_SESSION: &str = "cl_B7d4PD111AAA";
@@ -41,46 +59,49 @@ pub struct ActiveOrg {
 impl Auth {
     /// Claims → auth object, as the SDK's `signedInAuthObject` does.
     pub fn from_claims(claims: &Value) -> Option<Self> {
-        Self::from_typed(&serde_json::from_value(claims.clone()).ok()?)
+        let json = serde_json::to_string(claims).ok()?;
+        Self::from_typed(&serde_json::from_str(&json).ok()?)
     }
 
     /// The same from the typed claims of a decoded token (the request path).
-    pub fn from_typed(c: &Claims) -> Option<Self> {
-        let s = |v: &Option<Value>| Claims::str(v).map(str::to_string);
-        let user_id = s(&c.sub)?;
-        let is_v2 = c.v.as_ref().and_then(Value::as_i64) == Some(2);
-        let fea = Claims::str(&c.fea);
+    pub fn from_typed(c: &Claims<'_>) -> Option<Self> {
+        let s = |v: Field<'_>| v.str().map(Cow::into_owned);
+        let user_id = s(c.sub)?;
+        let is_v2 = c.v.i64() == Some(2);
+        let fea = c.fea.str();
         let org = if is_v2 {
-            c.o.as_ref().and_then(|o| {
-                let id = o.get("id")?.as_str()?.to_string();
-                let os = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
-                let permissions =
-                    org_permissions_v2(fea, o.get("per").and_then(Value::as_str), o.get("fpm").and_then(Value::as_str));
-                Some(ActiveOrg { id, slug: os("slg"), role: os("rol").map(|r| format!("org:{r}")), permissions })
+            c.o.object::<OrgClaims>().and_then(|o| {
+                let id = s(o.id)?;
+                let permissions = org_permissions_v2(fea.as_deref(), o.per.str().as_deref(), o.fpm.str().as_deref());
+                Some(ActiveOrg { id, slug: s(o.slg), role: o.rol.str().map(|r| ["org:", &r].concat()), permissions })
             })
         } else {
-            s(&c.org_id).map(|id| ActiveOrg {
+            s(c.org_id).map(|id| ActiveOrg {
                 id,
-                slug: s(&c.org_slug),
-                role: s(&c.org_role),
+                slug: s(c.org_slug),
+                role: s(c.org_role),
                 permissions: c
                     .org_permissions
-                    .as_ref()
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
+                    .value()
+                    .and_then(|v| match v {
+                        Value::Array(a) => Some(a.into_iter().filter_map(|p| p.as_str().map(str::to_string)).collect()),
+                        _ => None,
+                    })
                     .unwrap_or_default(),
             })
         };
-        let fva =
-            c.fva.as_ref().and_then(Value::as_array).and_then(|a| Some([a.first()?.as_i64()?, a.get(1)?.as_i64()?]));
+        let fva = c.fva.value().and_then(|v| {
+            let a = v.as_array()?;
+            Some([a.first()?.as_i64()?, a.get(1)?.as_i64()?])
+        });
         Some(Self {
             user_id,
-            session_id: s(&c.sid),
-            session_status: s(&c.sts),
+            session_id: s(c.sid),
+            session_status: s(c.sts),
             org,
-            features: split_list(fea),
-            plans: split_list(Claims::str(&c.pla)),
-            actor: c.act.clone(),
+            features: split_list(fea.as_deref()),
+            plans: split_list(c.pla.str().as_deref()),
+            actor: c.act.value(),
             factor_verification_age: fva,
         })
     }
@@ -104,7 +125,7 @@ impl Auth {
     /// `has({ permission })`: needs an active org; auto-prefixes `org:`.
     pub fn has_permission(&self, permission: &str) -> bool {
         let want = if permission.starts_with("org:") { permission.to_string() } else { format!("org:{permission}") };
-        self.org.as_ref().is_some_and(|o| o.permissions.iter().any(|p| *p == want))
+        self.org.as_ref().is_some_and(|o| o.permissions.contains(&want))
     }
 }
 
@@ -116,33 +137,50 @@ fn split_list(v: Option<&str>) -> Vec<String> {
 /// grants `per[k]`. Masks are decimal strings of any size (long division, no overflow).
 pub fn org_permissions_v2(fea: Option<&str>, per: Option<&str>, fpm: Option<&str>) -> Vec<String> {
     let (Some(fea), Some(per), Some(fpm)) = (fea, per, fpm) else { return Vec::new() };
-    let org_features: Vec<&str> = fea
-        .split(',')
-        .map(str::trim)
-        .filter_map(|f| {
-            let (scope, name) = f.split_once(':')?;
-            scope.contains('o').then_some(name)
-        })
-        .collect();
-    let perms: Vec<&str> = per.split(',').map(str::trim).collect();
-    let masks: Vec<&str> = fpm.split(',').map(str::trim).collect();
+    let org_features = fea.split(',').map(str::trim).filter_map(|f| {
+        let (scope, name) = f.split_once(':')?;
+        scope.contains('o').then_some(name)
+    });
     let mut out = Vec::new();
-    for (feature, mask) in org_features.iter().zip(masks.iter()) {
-        let bits = decimal_to_bits_lsb_first(mask);
-        for (k, perm) in perms.iter().enumerate() {
-            if bits.get(k).copied().unwrap_or(false) {
-                out.push(format!("org:{feature}:{perm}"));
+    for (feature, mask) in org_features.zip(fpm.split(',').map(str::trim)) {
+        let mask = Mask::parse(mask);
+        for (k, perm) in per.split(',').map(str::trim).enumerate() {
+            if mask.bit(k) {
+                out.push(["org:", feature, ":", perm].concat());
             }
         }
     }
     out
 }
 
-/// Bits of a non-negative decimal string, least significant first. Garbage → no bits.
-fn decimal_to_bits_lsb_first(decimal: &str) -> Vec<bool> {
-    if decimal.is_empty() || !decimal.bytes().all(|b| b.is_ascii_digit()) {
-        return Vec::new();
+/// A non-negative decimal bit mask of any size. Garbage → no bits.
+enum Mask {
+    /// The common case, without allocating.
+    Small(u128),
+    /// Past 128 bits: least significant first.
+    Large(Vec<bool>),
+}
+
+impl Mask {
+    fn parse(decimal: &str) -> Self {
+        if decimal.is_empty() || !decimal.bytes().all(|b| b.is_ascii_digit()) {
+            return Mask::Small(0);
+        }
+        match decimal.parse::<u128>() {
+            Ok(n) => Mask::Small(n),
+            Err(_) => Mask::Large(decimal_to_bits_lsb_first(decimal)),
+        }
     }
+    fn bit(&self, k: usize) -> bool {
+        match self {
+            Mask::Small(n) => k < 128 && (n >> k) & 1 == 1,
+            Mask::Large(bits) => bits.get(k).copied().unwrap_or(false),
+        }
+    }
+}
+
+/// Bits of a decimal string of ASCII digits, least significant first (long division by 2).
+fn decimal_to_bits_lsb_first(decimal: &str) -> Vec<bool> {
     let mut digits: Vec<u8> = decimal.bytes().map(|b| b - b'0').collect();
     let mut bits = Vec::new();
     while digits.iter().any(|&d| d != 0) {
@@ -213,6 +251,21 @@ mod tests {
         // 2^53 + 1 would lose its low bit in a float.
         let got = org_permissions_v2(Some("o:f"), Some(&perms.join(",")), Some("9007199254740993"));
         assert_eq!(got, vec!["org:f:p0", "org:f:p53"]);
+    }
+
+    #[test]
+    fn masks_beyond_128_bits() {
+        // 2^130 + 2^127 + 1 does not fit a u128: the long-division path; 2^127 + 1 does.
+        let perms: Vec<String> = (0..131).map(|i| format!("p{i}")).collect();
+        let got =
+            org_permissions_v2(Some("o:f"), Some(&perms.join(",")), Some("1531270651144223085585185733442956951553"));
+        assert_eq!(got, vec!["org:f:p0", "org:f:p127", "org:f:p130"]);
+        let got =
+            org_permissions_v2(Some("o:f"), Some(&perms.join(",")), Some("170141183460469231731687303715884105729"));
+        assert_eq!(got, vec!["org:f:p0", "org:f:p127"]);
+        for garbage in ["", "-1", "+3", "1e3", "0x3"] {
+            assert!(org_permissions_v2(Some("o:f"), Some("a,b"), Some(garbage)).is_empty(), "{garbage:?}");
+        }
     }
 
     #[test]

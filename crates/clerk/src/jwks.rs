@@ -120,8 +120,8 @@ impl JwksCache {
         }
         let (stale, may_fetch) = {
             let s = self.state.read().unwrap_or_else(|e| e.into_inner());
-            let expired = !s.fetched_at.is_some_and(|t| t.elapsed() < self.policy.ttl);
-            let floor_passed = !s.attempted_at.is_some_and(|t| t.elapsed() < self.policy.min_refetch_interval);
+            let expired = s.fetched_at.is_none_or(|t| t.elapsed() >= self.policy.ttl);
+            let floor_passed = s.attempted_at.is_none_or(|t| t.elapsed() >= self.policy.min_refetch_interval);
             (s.keys.get(kid).cloned(), expired || floor_passed)
         };
         if !may_fetch {

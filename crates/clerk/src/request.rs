@@ -17,7 +17,7 @@ use crate::jwks::KeySource;
 use crate::keys::{InstanceType, PublishableKey, SecretKey};
 use crate::orgsync::{OrgSyncTarget, OrganizationSync};
 use crate::verify::{
-    decode_jwt, reject_m2m_category, verify_decoded, Claims, DecodedJwt, TokenError, TokenErrorReason, VerifyOptions,
+    decode_jwt, reject_m2m_category, verify_decoded, DecodedJwt, TokenError, TokenErrorReason, VerifyOptions,
 };
 
 pub const COOKIE_SESSION: &str = "__session";
@@ -223,11 +223,11 @@ impl Clerk {
         let uat = cookies.get(COOKIE_CLIENT_UAT).map(|v| v.as_ref());
         let suffixed_uat = cookies.get(&self.names.client_uat).map(|v| v.as_ref());
         if has_session {
-            let iss = session.as_ref().and_then(|j| Claims::str(&j.claims.iss));
+            let iss = session.as_ref().and_then(|j| j.claims().iss.str());
             match iss {
                 None => return (false, session, suffixed_session),
                 Some(iss) => {
-                    let host = iss.split_once("://").map(|(_, h)| h).unwrap_or(iss).trim_end_matches('/');
+                    let host = iss.split_once("://").map(|(_, h)| h).unwrap_or(&iss).trim_end_matches('/');
                     if host != self.opts.publishable_key.frontend_api() {
                         return (true, session, suffixed_session);
                     }
@@ -277,9 +277,9 @@ impl Clerk {
     async fn verify_jwt(&self, jwt: &DecodedJwt, verify: &VerifyOptions) -> Result<(), TokenError> {
         reject_m2m_category(jwt)?;
         // Known keys need no await; only a cache miss goes to the Backend API.
-        let key = match self.opts.keys.cached_key(jwt.kid()) {
+        let key = match self.opts.keys.cached_key(jwt.kid().as_deref()) {
             Some(k) => k,
-            None => self.opts.keys.key_for(jwt.kid()).await?,
+            None => self.opts.keys.key_for(jwt.kid().as_deref()).await?,
         };
         verify_decoded(jwt, &key, verify)
     }
@@ -293,7 +293,7 @@ impl Clerk {
             Err(e) => Err(e),
         };
         match result {
-            Ok(jwt) => self.signed_in(&jwt.claims, token, HeaderMap::new()),
+            Ok(jwt) => self.signed_in(&jwt, HeaderMap::new()),
             Err(e) => {
                 let ctx = self.context(parts);
                 self.handle_token_error(&ctx, e, Some(token)).await
@@ -344,11 +344,10 @@ impl Clerk {
         if let Err(e) = self.verify_jwt(jwt, &self.opts.verify).await {
             return Ok(self.handle_token_error(ctx, e, Some(token)).await);
         }
-        let claims = &jwt.claims;
-        if !claims.azp.as_ref().is_some_and(Value::is_string) {
+        if !jwt.claims().azp.is_string() {
             warn_missing_azp_once();
         }
-        let state = self.signed_in(claims, token, HeaderMap::new());
+        let state = self.signed_in(jwt, HeaderMap::new());
         // B13: a document navigation from a foreign site re-syncs once with the Frontend API.
         if ctx.method == Method::GET
             && sec_fetch_dest(ctx) == Some("document")
@@ -420,10 +419,10 @@ impl Clerk {
     async fn attempt_refresh(&self, ctx: &Ctx<'_>, expired: &str) -> Result<RequestState, String> {
         let Some(api) = &self.opts.api else { return Err("missing-api-client".into()) };
         let jwt = decode_jwt(expired).map_err(|_| "expired-session-token-decode-failed".to_string())?;
-        let sid = Claims::str(&jwt.claims.sid).ok_or("expired-session-token-missing-sid-claim")?;
+        let sid = jwt.claims().sid.str().ok_or("expired-session-token-missing-sid-claim")?;
         let cookies = api
             .refresh_session(
-                sid,
+                &sid,
                 expired,
                 ctx.refresh_cookie.as_deref().unwrap_or_default(),
                 &origin_of(ctx.url()),
@@ -448,8 +447,8 @@ impl Clerk {
             }
         }
         let token = token.ok_or("missing-session-token")?;
-        let claims = self.verified(&token, &self.opts.verify).await.map_err(|_| "invalid-session-token".to_string())?;
-        Ok(self.signed_in(&claims.claims, &token, headers))
+        let jwt = self.verified(&token, &self.opts.verify).await.map_err(|_| "invalid-session-token".to_string())?;
+        Ok(self.signed_in(&jwt, headers))
     }
 
     async fn resolve_handshake(&self, ctx: &Ctx<'_>) -> Result<RequestState, HandshakeFailure> {
@@ -514,7 +513,7 @@ impl Clerk {
             return Ok(s);
         };
         match self.verified(&token, &self.opts.verify).await {
-            Ok(jwt) => Ok(self.signed_in(&jwt.claims, &token, headers)),
+            Ok(jwt) => Ok(self.signed_in(&jwt, headers)),
             Err(e)
                 if dev
                     && matches!(
@@ -529,7 +528,7 @@ impl Clerk {
                 );
                 let lenient = VerifyOptions { clock_skew: Duration::from_secs(86_400), ..self.opts.verify.clone() };
                 let jwt = self.verified(&token, &lenient).await.map_err(HandshakeFailure::Other)?;
-                Ok(self.signed_in(&jwt.claims, &token, headers))
+                Ok(self.signed_in(&jwt, headers))
             }
             Err(e) => Err(HandshakeFailure::Other(e)),
         }
@@ -538,10 +537,10 @@ impl Clerk {
     /// Lighter than session verification (§2.4): typ, alg, cat, signature only.
     async fn verify_handshake_token(&self, token: &str) -> Result<Vec<String>, TokenError> {
         let jwt = decode_jwt(token)?;
-        if jwt.header.typ.as_ref().is_some_and(|t| t.as_str() != Some("JWT")) {
+        if jwt.header().typ.is_present() && jwt.typ().as_deref() != Some("JWT") {
             return Err(TokenError::new(TokenErrorReason::TokenInvalid, "Invalid handshake JWT type."));
         }
-        if let Some(cat) = jwt.cat() {
+        if let Some(cat) = jwt.cat().as_deref() {
             if cat != CAT_SESSION && cat != CAT_IGNORE {
                 return Err(TokenError::new(
                     TokenErrorReason::TokenInvalid,
@@ -549,7 +548,7 @@ impl Clerk {
                 ));
             }
         }
-        let alg = match jwt.alg() {
+        let alg = match jwt.alg().as_deref() {
             Some("RS256") => jsonwebtoken::Algorithm::RS256,
             Some("RS384") => jsonwebtoken::Algorithm::RS384,
             Some("RS512") => jsonwebtoken::Algorithm::RS512,
@@ -560,7 +559,7 @@ impl Clerk {
                 ))
             }
         };
-        let key = self.opts.keys.key_for(jwt.kid()).await?;
+        let key = self.opts.keys.key_for(jwt.kid().as_deref()).await?;
         if !jwt.signature_valid(&key, alg) {
             return Err(TokenError::new(
                 TokenErrorReason::TokenInvalidSignature,
@@ -592,14 +591,14 @@ impl Clerk {
         !is_clerk
     }
 
-    fn signed_in(&self, claims: &Claims, token: &str, headers: HeaderMap) -> RequestState {
+    fn signed_in(&self, jwt: &DecodedJwt, headers: HeaderMap) -> RequestState {
         RequestState {
             status: AuthStatus::SignedIn,
             reason: None,
             message: String::new(),
             headers,
-            token: Some(token.to_string()),
-            auth: Auth::from_typed(claims),
+            token: Some(jwt.token().to_string()),
+            auth: Auth::from_typed(jwt.claims()),
         }
     }
 

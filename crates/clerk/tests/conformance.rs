@@ -202,7 +202,7 @@ async fn authenticate_request_matches_the_official_sdk() {
     let expired = &tokens[4].1;
     cases.extend([
         case("no cookies", "GET", "/", &[]),
-        case("no cookies document", "GET", "/", &[doc.clone()]),
+        case("no cookies document", "GET", "/", std::slice::from_ref(&doc)),
         case("basic auth ignored", "GET", "/", &[("authorization", format!("Basic {valid}"))]),
         case("scheme-less header", "GET", "/", &[("authorization", valid.clone())]),
         case("session, no uat, fetch", "GET", "/", &[("cookie", format!("__session={valid}"))]),

@@ -111,7 +111,7 @@ async fn unknown_kid_refetches_with_a_floor() {
         .unwrap()
         .sign_session(&json!({"sub": "user_1", "exp": 4_000_000_000i64}));
     let jwt = clerk::verify::decode_jwt(&token).unwrap();
-    let key = keys.key_for(jwt.kid()).await.unwrap();
+    let key = keys.key_for(jwt.kid().as_deref()).await.unwrap();
     clerk::verify::verify_decoded(&jwt, &key, &clerk::VerifyOptions::default()).unwrap();
 }
 
