@@ -65,7 +65,9 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("") view=|| view! { <Redirect path="/app/dashboard"/> } ssr=SsrMode::InOrder/>
                     <Route path=StaticSegment("dashboard") view=DashboardPage ssr=SsrMode::InOrder/>
                     <Route path=StaticSegment("projects") view=ProjectsPage ssr=SsrMode::InOrder/>
-                    <Route path=StaticSegment("audit") view=AuditPage ssr=SsrMode::InOrder/>
+                    // Async: rendered whole before the response starts, so a refusal found
+                    // while loading (non-admins) still sets the status to 403.
+                    <Route path=StaticSegment("audit") view=AuditPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>
