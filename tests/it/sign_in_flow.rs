@@ -1,6 +1,7 @@
 //! A full sign-in round trip with no browser: an HTTP client with a cookie jar goes from a
 //! protected page to the emulator's sign-in page, signs in, and comes back through the real
-//! handshake (nonce transport, exchanged through the Backend API) to a signed-in session.
+//! handshake (nonce transport, exchanged through the Backend API) to a signed-in session; an
+//! expired session token is then refreshed on the server with the `__refresh_<suffix>` cookie.
 
 use crate::helpers::{env_for, migrated_database};
 use clerk_emulator::state::{Seed, State};
@@ -15,6 +16,9 @@ struct Stack {
     app: String,
     emu: String,
     client: reqwest::Client,
+    /// The browser's cookies (HttpOnly ones included).
+    jar: Arc<reqwest::cookie::Jar>,
+    emulator: Arc<Emulator>,
     admin: sqlx::PgPool,
 }
 
@@ -63,18 +67,20 @@ async fn stack_with(configure: impl FnOnce(&mut Config)) -> Stack {
         env.insert(k.to_string(), v.trim_matches('"').to_string());
     }
     env.insert("TENANTRY_ADDR".into(), app_addr.to_string());
+    let emulator = Arc::clone(&emu);
     tokio::spawn(clerk_emulator::serve(Arc::clone(&emu), emu_listener));
     let app = Application::build(AppConfig::from_lookup(|k| env.get(k).cloned()).unwrap()).await.unwrap();
     tokio::spawn(app.run_until_stopped());
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, "text/html,application/xhtml+xml".parse().unwrap());
+    let jar = Arc::new(reqwest::cookie::Jar::default());
     let client = reqwest::Client::builder()
-        .cookie_store(true)
+        .cookie_provider(Arc::clone(&jar))
         .redirect(reqwest::redirect::Policy::none())
         .default_headers(headers)
         .build()
         .unwrap();
-    Stack { app: app_url, emu: emu_url, client, admin }
+    Stack { app: app_url, emu: emu_url, client, jar, emulator, admin }
 }
 
 /// Follow redirects by hand, returning every URL visited and the last response.
@@ -266,4 +272,92 @@ async fn switching_activates_the_right_org_and_a_forged_one_changes_nothing() {
         let who = activate(&s, forged).await;
         assert_eq!(who["orgId"].as_str(), Some("org_acme"), "forged {forged}");
     }
+}
+
+/// Sign in through the emulator and come back through the handshake to `/app/dashboard`.
+async fn sign_in(s: &Stack, email: &str, password: &str) {
+    let signed = s
+        .client
+        .post(format!("{}/sign-in", s.emu))
+        .form(&[("email", email), ("password", password), ("redirect_url", &format!("{}/app/dashboard", s.app))])
+        .send()
+        .await
+        .unwrap();
+    let (chain, last) = follow(&s.client, signed, &s.app).await;
+    assert_eq!((last.status().as_u16(), last.url().path()), (200, "/app/dashboard"), "{chain:#?}");
+}
+
+/// The browser's cookies for the app, by name.
+fn app_cookies(s: &Stack) -> std::collections::HashMap<String, String> {
+    use reqwest::cookie::CookieStore;
+    let header = s.jar.cookies(&s.app.parse().unwrap()).unwrap();
+    header
+        .to_str()
+        .unwrap()
+        .split("; ")
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_expired_session_token_is_refreshed_on_the_server_with_the_refresh_cookie() {
+    let s = stack().await;
+    sign_in(&s, "alice@acme.test", "correct-horse-1").await;
+    let jar = app_cookies(&s);
+    let refresh_name = format!("__refresh_{}", s.emulator.publishable_key.cookie_suffix());
+    let refresh = jar.get(&refresh_name).unwrap_or_else(|| panic!("the handshake set {refresh_name}: {jar:?}")).clone();
+    let sid = clerk::verify::decode_jwt(&jar["__session"]).unwrap().claims().sid.str().unwrap().into_owned();
+    // What the browser holds after idling past the token's lifetime.
+    let expired = {
+        let st = s.emulator.lock();
+        s.emulator.session_token(&st, &st.sessions[&sid], Some(&s.app), Some(-30))
+    };
+    let bare = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let visit = |method: reqwest::Method, path: &str, refresh: &str| {
+        bare.request(method, format!("{}{path}", s.app))
+            .header("accept", "text/html")
+            .header("sec-fetch-dest", "document")
+            .header(
+                "cookie",
+                format!("__session={expired}; __client_uat={}; {refresh_name}={refresh}", jar["__client_uat"]),
+            )
+            .send()
+    };
+
+    // A page load: refreshed through the Backend API, served signed in, new cookies set.
+    let r = visit(reqwest::Method::GET, "/app/dashboard", &refresh).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let set: Vec<String> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    let fresh = set
+        .iter()
+        .find_map(|c| c.strip_prefix("__session="))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("a new session cookie: {set:?}"));
+    let fresh = clerk::verify::decode_jwt(fresh).unwrap();
+    assert_eq!(fresh.claims().sid.str().as_deref(), Some(sid.as_str()));
+    assert!(fresh.time_claim("exp").unwrap() > crate::helpers::now(), "the new token is live");
+    assert!(r.text().await.unwrap().contains("Acme"), "the dashboard of the active org");
+
+    // A wrong refresh token: no refresh; the document request goes through the handshake, and
+    // the reason names Clerk's refusal.
+    let r = visit(reqwest::Method::GET, "/app/dashboard", "rt_forged").await.unwrap();
+    assert_eq!(r.status(), 307);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(loc.starts_with(&format!("{}/v1/client/handshake?", s.emu)), "{loc}");
+    assert!(loc.contains("__clerk_hs_reason=session-token-expired-refresh-refresh_token_invalid"), "{loc}");
+
+    // Only GETs refresh: a POST with the same cookies is refused, nothing written.
+    let r = visit(reqwest::Method::POST, "/api/projects/create", &refresh).await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    // After sign-out the session is revoked at Clerk, so its refresh token is worthless.
+    let out =
+        s.client.post(format!("{}/sign-out", s.app)).header("sec-fetch-site", "same-origin").send().await.unwrap();
+    assert_eq!(out.status(), 303);
+    assert!(!app_cookies(&s).contains_key(&refresh_name), "sign-out clears the refresh cookie");
+    let r = visit(reqwest::Method::GET, "/app/dashboard", &refresh).await.unwrap();
+    assert_eq!(r.status(), 307);
+    let loc = r.headers()["location"].to_str().unwrap();
+    assert!(loc.contains("__clerk_hs_reason=session-token-expired-refresh-session_not_active"), "{loc}");
 }

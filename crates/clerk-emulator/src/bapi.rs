@@ -26,6 +26,7 @@ pub fn routes() -> Router<Shared> {
         .route("/v1/organizations/{id}/memberships/{user_id}", patch(update_membership).delete(delete_membership))
         .route("/v1/sessions/{id}", get(get_session))
         .route("/v1/sessions/{id}/revoke", post(revoke_session))
+        .route("/v1/sessions/{id}/refresh", post(refresh_session))
         .route("/v1/sessions/{id}/tokens", post(session_token))
         .route("/v1/sessions/{id}/tokens/{template}", post(template_token))
         .route("/v1/clients/handshake_payload", get(handshake_payload));
@@ -446,6 +447,76 @@ async fn revoke_session(State(emu): State<Shared>, Path(id): Path<String>) -> Ap
     };
     emu.persist();
     Ok(Json(s.to_json()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefreshBody {
+    format: Option<String>,
+    expired_token: String,
+    refresh_token: String,
+    request_origin: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefreshQuery {
+    suffixed_cookies: Option<bool>,
+}
+
+/// Server-side refresh (what the SDK calls with the `__refresh_<suffix>` cookie when a session
+/// token has expired): the refresh token must be this active session's, and the expired token
+/// one this instance signed for it. Answers with the Set-Cookie directives of a fresh token.
+async fn refresh_session(
+    State(emu): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<RefreshQuery>,
+    body: Result<Json<RefreshBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    use subtle::ConstantTimeEq;
+    let Json(body) = body.map_err(|e| invalid(format!("invalid refresh request: {}", e.body_text())))?;
+    if body.format.as_deref().is_some_and(|f| f != "cookie") {
+        return Err(invalid("format must be \"cookie\""));
+    }
+    let expired = clerk::verify::decode_jwt(&body.expired_token)
+        .ok()
+        .filter(|jwt| jwt.signature_valid(&emu.public_key, jsonwebtoken::Algorithm::RS256))
+        .ok_or_else(|| invalid("expired_token is not a session token of this instance"))?;
+    let refresh_invalid =
+        || ApiError(StatusCode::BAD_REQUEST, "refresh_token_invalid", "The refresh token is invalid.".into());
+    let (uat, session) = {
+        let st = emu.lock();
+        let session = st.sessions.get(&id).ok_or_else(|| not_found("session"))?.clone();
+        if expired.claims().sid.str().as_deref() != Some(session.id.as_str())
+            || expired.claims().sub.str().as_deref() != Some(session.user_id.as_str())
+        {
+            return Err(invalid("expired_token belongs to another session"));
+        }
+        let matches = session
+            .refresh_token
+            .as_ref()
+            .is_some_and(|rt| bool::from(rt.as_bytes().ct_eq(body.refresh_token.as_bytes())));
+        if !matches {
+            tracing::warn!(session = %id, "refresh with a wrong refresh token");
+            return Err(refresh_invalid());
+        }
+        if session.status != "active" {
+            return Err(ApiError(StatusCode::BAD_REQUEST, "session_not_active", "The session is not active.".into()));
+        }
+        (st.clients.get(&session.client_id).map(|c| c.updated_at).unwrap_or(0), session)
+    };
+    let azp = url::Url::parse(&body.request_origin)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| emu.config.allowed_origins.iter().any(|a| a.trim_end_matches('/') == o));
+    let jwt = emu.session_token(&emu.lock(), &session, azp.as_deref(), None);
+    let suffix = if q.suffixed_cookies == Some(true) {
+        format!("_{}", emu.publishable_key.cookie_suffix())
+    } else {
+        String::new()
+    };
+    Ok(Json(json!({"object": "cookies", "cookies": [
+        format!("__session{suffix}={jwt}; Path=/; SameSite=Lax"),
+        format!("__client_uat{suffix}={uat}; Path=/; SameSite=Lax; Max-Age=315360000"),
+    ]})))
 }
 
 #[derive(Debug, Deserialize, Default)]

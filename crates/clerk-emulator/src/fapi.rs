@@ -216,6 +216,7 @@ fn start_session(emu: &Shared, headers: &HeaderMap, user: &User, redirect: Optio
             active_org_id: only_org,
             created_at: now,
             updated_at: now,
+            refresh_token: Some(new_id("rt")),
         };
         let client = st.clients.get_mut(&client_id).expect("client exists");
         client.session_id = Some(session.id.clone());
@@ -264,6 +265,8 @@ async fn handshake(State(emu): State<Shared>, headers: HeaderMap, Query(q): Quer
     } else {
         String::new()
     };
+    // The refresh cookie only exists suffixed (protocol §1.1); HttpOnly, unlike the session.
+    let refresh_cookie = format!("__refresh_{}", emu.publishable_key.cookie_suffix());
     let mut directives = Vec::new();
     {
         let mut st = emu.lock();
@@ -298,10 +301,14 @@ async fn handshake(State(emu): State<Shared>, headers: HeaderMap, Query(q): Quer
                 let token = emu.session_token(&st, &session, azp.as_deref(), None);
                 directives.push(format!("__session{suffix}={token}; Path=/; SameSite=Lax"));
                 directives.push(format!("__client_uat{suffix}={uat}; Path=/; SameSite=Lax; Max-Age=315360000"));
+                if let Some(rt) = &session.refresh_token {
+                    directives.push(format!("{refresh_cookie}={rt}; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000"));
+                }
             }
             _ => {
                 directives.push(format!("__session{suffix}=; Path=/; SameSite=Lax; Max-Age=0"));
                 directives.push(format!("__client_uat{suffix}=0; Path=/; SameSite=Lax; Max-Age=315360000"));
+                directives.push(format!("{refresh_cookie}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"));
             }
         }
     }

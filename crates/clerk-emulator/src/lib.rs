@@ -63,6 +63,8 @@ pub struct Emulator {
     pub config: Config,
     pub signer: Signer,
     pub public_pem: String,
+    /// For checking tokens this instance signed (e.g. the expired token of a refresh).
+    pub public_key: jsonwebtoken::DecodingKey,
     pub private_pem: String,
     pub publishable_key: PublishableKey,
     pub state: Mutex<State>,
@@ -93,6 +95,7 @@ impl Emulator {
         let publishable_key = PublishableKey::build(config.instance_type, &fapi_host);
         let kid = format!("ins_emulator_{}", &clerk_kid_suffix(&public_pem));
         let signer = Signer::from_pem(kid, &private_pem)?;
+        let public_key = jsonwebtoken::DecodingKey::from_rsa_pem(public_pem.as_bytes()).map_err(|e| e.to_string())?;
         let webhooks = webhooks::Dispatcher::new(
             config.webhook_endpoints.clone(),
             &config.webhook_secret,
@@ -103,6 +106,7 @@ impl Emulator {
             config,
             signer,
             public_pem,
+            public_key,
             private_pem,
             publishable_key,
             state: Mutex::new(state),

@@ -130,6 +130,10 @@ pub struct Session {
     pub active_org_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The opaque credential of the `__refresh_<suffix>` cookie, for server-side refresh
+    /// (Backend API `POST /v1/sessions/{id}/refresh`). Sessions from older state files have none.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
 }
 
 impl Session {

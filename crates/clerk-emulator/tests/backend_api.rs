@@ -186,6 +186,7 @@ async fn users_organizations_memberships_and_sessions() {
             active_org_id: Some("org_acme".into()),
             created_at: 0,
             updated_at: 0,
+            refresh_token: Some("rt_test".into()),
         };
         st.sessions.insert(s.id.clone(), s);
         "sess_test".to_string()
@@ -208,8 +209,49 @@ async fn users_organizations_memberships_and_sessions() {
     assert_eq!(decoded.cat().as_deref(), Some(clerk::claims::CAT_TEMPLATE));
     assert_eq!((decoded.payload()["email"].as_str(), decoded.payload().get("sid")), (Some("alice@acme.test"), None));
     assert_eq!(api.session_token(&sid, Some("nope"), None).await.unwrap_err().status(), Some(404));
+
+    // server-side refresh: an expired token of this session + its refresh token → fresh cookies
+    let expired = {
+        let st = emu.lock();
+        emu.session_token(&st, &st.sessions[&sid], None, Some(-30))
+    };
+    let no_headers = http::HeaderMap::new();
+    let refresh = |sid: &'static str, expired: String, rt: &'static str, suffixed: bool| {
+        let api = &api;
+        let no_headers = &no_headers;
+        async move { api.refresh_session(sid, &expired, rt, "https://app.example", no_headers, suffixed).await }
+    };
+    let cookies = refresh("sess_test", expired.clone(), "rt_test", false).await.unwrap();
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    let fresh = cookies[0].strip_prefix("__session=").unwrap().split(';').next().unwrap();
+    let c = clerk.verify_session_token(fresh, &clerk::VerifyOptions::default()).await.unwrap();
+    assert_eq!((c["sid"].as_str(), c["sub"].as_str()), (Some("sess_test"), Some("user_alice")));
+    assert!(cookies[1].starts_with("__client_uat="), "{cookies:?}");
+    let suffixed = refresh("sess_test", expired.clone(), "rt_test", true).await.unwrap();
+    assert!(suffixed[0].starts_with("__session_") && suffixed[1].starts_with("__client_uat_"), "{suffixed:?}");
+    // refusals, each with its code
+    let code = |r: Result<Vec<String>, clerk::bapi::ApiError>| r.unwrap_err().code().map(str::to_string);
+    assert_eq!(
+        code(refresh("sess_test", expired.clone(), "rt_wrong", false).await).as_deref(),
+        Some("refresh_token_invalid")
+    );
+    assert_eq!(
+        code(refresh("sess_nope", expired.clone(), "rt_test", false).await).as_deref(),
+        Some("resource_not_found")
+    );
+    let foreign =
+        clerk::mint::Signer::from_pem(emu.signer.kid(), include_str!("../../clerk/tests/fixtures/other-private.pem"))
+            .unwrap()
+            .sign_session(&json!({"sub": "user_alice", "sid": "sess_test", "exp": 1}));
+    assert_eq!(code(refresh("sess_test", foreign, "rt_test", false).await).as_deref(), Some("form_param_invalid"));
+    assert_eq!(
+        code(refresh("sess_test", "not-a-jwt".into(), "rt_test", false).await).as_deref(),
+        Some("form_param_invalid")
+    );
+
     assert_eq!(api.revoke_session(&sid).await.unwrap().status, "revoked");
     assert_eq!(api.session_token(&sid, None, None).await.unwrap_err().status(), Some(404));
+    assert_eq!(code(refresh("sess_test", expired, "rt_test", false).await).as_deref(), Some("session_not_active"));
 
     // JWKS: what the verifier fetches
     assert_eq!(api.get_jwks().await.unwrap().keys.len(), 1);

@@ -341,18 +341,27 @@ impl BackendApi {
         expired_token: &str,
         refresh_token: &str,
         request_origin: &str,
+        request_headers: &http::HeaderMap,
         suffixed_cookies: bool,
     ) -> Result<Vec<String>, ApiError> {
         #[derive(Deserialize)]
         struct Cookies {
             cookies: Vec<String>,
         }
+        // As the SDK sends them (fetch `Headers` entries): one entry per name, values joined.
+        let headers: serde_json::Map<String, serde_json::Value> = request_headers
+            .keys()
+            .map(|name| {
+                let values: Vec<&str> = request_headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+                (name.as_str().to_string(), serde_json::json!([values.join(", ")]))
+            })
+            .collect();
         let body = serde_json::json!({
             "format": "cookie",
             "expired_token": expired_token,
             "refresh_token": refresh_token,
             "request_origin": request_origin,
-            "request_headers": {},
+            "request_headers": headers,
         });
         let rb = self
             .req(reqwest::Method::POST, &format!("/sessions/{}/refresh", seg(session_id)))

@@ -426,6 +426,7 @@ impl Clerk {
                 expired,
                 ctx.refresh_cookie.as_deref().unwrap_or_default(),
                 &origin_of(ctx.url()),
+                ctx.headers,
                 ctx.suffixed,
             )
             .await
