@@ -14,7 +14,20 @@ pub mod ssr {
     use crate::server::startup::AppState;
     use crate::server::tenant::{Tenant, TenantTx};
 
+    /// The HTTP status of a refusal. Not for a form posted without JavaScript: server_fn answers
+    /// that with a redirect back to the page carrying the error (which the page then shows), and
+    /// a status set here would replace the redirect with a bare error body.
     fn status(code: StatusCode) {
+        let plain_form_post = use_context::<http::request::Parts>().is_some_and(|p| {
+            p.method == http::Method::POST
+                && p.headers
+                    .get(http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|a| a.contains("text/html"))
+        });
+        if plain_form_post {
+            return;
+        }
         if let Some(r) = use_context::<leptos_axum::ResponseOptions>() {
             r.set_status(code);
         }

@@ -214,8 +214,19 @@ pub fn ProjectsPage() -> impl IntoView {
         },
         |(q, s, ..)| list_projects(q, s),
     );
-    // The latest finished action's outcome: each effect follows one action.
-    let flash = RwSignal::new(None::<Result<String, String>>);
+    // The latest finished action's outcome: each effect follows one action. A form posted
+    // without JavaScript comes back with its error in the URL, and its action starts with it;
+    // effects never run on the server, so that error is also the flash's first value.
+    let returned_error = [
+        create.value().get_untracked().and_then(Result::err),
+        update.value().get_untracked().and_then(Result::err),
+        archive.value().get_untracked().and_then(Result::err),
+        delete.value().get_untracked().and_then(Result::err),
+    ]
+    .into_iter()
+    .flatten()
+    .next();
+    let flash = RwSignal::new(returned_error.map(|e| Err(error_text(&e))));
     let show = move |r: Result<String, ServerFnError>| flash.set(Some(r.map_err(|e| error_text(&e))));
     Effect::new(move |_| create.value().get().map(|r| show(r.map(|p| format!("Created “{}”.", p.name)))));
     Effect::new(move |_| update.value().get().map(|r| show(r.map(|p| format!("Saved “{}”.", p.name)))));

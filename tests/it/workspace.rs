@@ -317,3 +317,52 @@ async fn pages_for_every_kind_of_caller() {
         }
     }
 }
+
+/// Without JavaScript a form posts to the server function, which sends the browser back to the
+/// page; the page then shows the outcome. A refusal or invalid input is explained there (not a
+/// bare error body), and writes nothing.
+#[tokio::test]
+async fn forms_without_javascript_come_back_to_the_page_with_the_outcome() {
+    let app = spawn_app().await;
+    let page = app.url("/app/projects");
+    let post = |who: Who, form: Vec<(&'static str, &'static str)>| {
+        let cookie = app.session_cookie(&token(&app, who).unwrap());
+        let page = page.clone();
+        let req = app
+            .http
+            .post(app.url("/api/projects/create"))
+            .header("accept", "text/html,application/xhtml+xml")
+            .header("origin", app.url(""))
+            .header("referer", page)
+            .header("cookie", cookie.clone())
+            .form(&form);
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+            (status, location, cookie)
+        }
+    };
+    let cases = [
+        (Who::Admin, vec![("name", "   "), ("description", "")], "A project needs a name."),
+        (Who::Member, vec![("name", "Nope"), ("description", "")], "only organization admins and project managers"),
+    ];
+    for (who, form, message) in cases {
+        let (status, location, cookie) = post(who, form).await;
+        assert!(matches!(status, 302 | 303), "{who:?}: a redirect back, not an error body ({status})");
+        let location = location.unwrap();
+        assert!(location.starts_with(&page) && location.contains("__err="), "{location}");
+        let html = app.http.get(&location).header("cookie", cookie).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains(message), "{who:?}: the page explains the refusal");
+        assert!(html.contains("data-testid=\"flash-error\""), "{who:?}: shown as an alert");
+    }
+    assert_eq!(project_count(&app, "org_a").await, 0, "refused posts wrote nothing");
+
+    let (status, location, cookie) = post(Who::Admin, vec![("name", "Apollo"), ("description", "")]).await;
+    assert!(matches!(status, 302 | 303));
+    let location = location.unwrap();
+    assert!(!location.contains("__err"), "{location}");
+    let html = app.http.get(&location).header("cookie", cookie).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Apollo") && !html.contains("flash-error"));
+    assert_eq!(project_count(&app, "org_a").await, 1);
+}
