@@ -25,6 +25,7 @@ pub fn build_clerk(cfg: &ClerkConfig) -> Clerk {
         proxy_url: cfg.proxy_url.clone(),
         verify: VerifyOptions { authorized_parties: cfg.authorized_parties.clone(), ..Default::default() },
         organization_sync: None,
+        satellite: None,
     })
 }
 

@@ -22,6 +22,7 @@ fn bench(c: &mut Criterion) {
         proxy_url: None,
         verify: VerifyOptions { authorized_parties: vec!["https://app.example.com".into()], ..Default::default() },
         organization_sync: None,
+        satellite: None,
     });
     let key = DecodingKey::from_rsa_pem(include_bytes!("../tests/fixtures/instance-public.pem")).unwrap();
     let (signing_input, signature) = token.rsplit_once('.').unwrap();

@@ -23,6 +23,6 @@ pub use claims::{ActiveOrg, Auth};
 pub use jwks::{JwksCache, JwksPolicy, KeySource};
 pub use keys::{InstanceType, PublishableKey, SecretKey};
 pub use orgsync::OrganizationSync;
-pub use request::{AuthStatus, Clerk, ClerkOptions, RequestState};
+pub use request::{AuthStatus, Clerk, ClerkOptions, RequestState, Satellite};
 pub use verify::{TokenError, TokenErrorReason, VerifyOptions};
 pub use webhooks::{WebhookError, WebhookEvent, WebhookVerifier};

@@ -27,6 +27,9 @@ pub const COOKIE_DEV_BROWSER: &str = "__clerk_db_jwt";
 pub const COOKIE_HANDSHAKE: &str = "__clerk_handshake";
 pub const COOKIE_HANDSHAKE_NONCE: &str = "__clerk_handshake_nonce";
 pub const COOKIE_REDIRECT_COUNT: &str = "__clerk_redirect_count";
+/// Multi-domain sync query parameters (protocol §1.5 B1/B2).
+pub const QUERY_SYNCED: &str = "__clerk_synced";
+pub const QUERY_REDIRECT_URL: &str = "__clerk_redirect_url";
 
 /// Everything `authenticate_request` needs about one Clerk instance.
 #[derive(Debug, Clone)]
@@ -40,6 +43,22 @@ pub struct ClerkOptions {
     pub proxy_url: Option<String>,
     pub verify: VerifyOptions,
     pub organization_sync: Option<OrganizationSync>,
+    /// Set when this app is a satellite domain of the instance (multi-domain sessions).
+    pub satellite: Option<Satellite>,
+}
+
+/// A satellite application: its users sign in on the primary domain and the session is synced
+/// to the satellite through the Frontend API (`isSatellite`, `domain`, `signInUrl`,
+/// `satelliteAutoSync` of the SDK).
+#[derive(Debug, Clone, Default)]
+pub struct Satellite {
+    /// The satellite's domain: a production instance's Frontend API is then `clerk.<domain>`
+    /// (unless a proxy URL is set). A satellite needs this or a proxy URL.
+    pub domain: Option<String>,
+    /// The primary's sign-in page, absolute and on another origin; required in development.
+    pub sign_in_url: Option<String>,
+    /// Sync on a first visit even without any Clerk cookie.
+    pub auto_sync: bool,
 }
 
 /// Shared, cheap to clone.
@@ -108,6 +127,9 @@ impl RequestState {
 pub enum AuthenticateError {
     #[error("Clerk: handshake token verification failed in development ({0}). If you switched Clerk keys, clear your cookies and try again.")]
     HandshakeInDevelopment(TokenError),
+    /// The SDK's satellite assertions, checked per request as it does.
+    #[error("Clerk: {0}")]
+    SatelliteMisconfigured(&'static str),
 }
 
 /// Request facts the decision table reads (protocol §1.1).
@@ -165,6 +187,9 @@ impl Clerk {
     }
 
     pub async fn authenticate_request(&self, parts: &Parts) -> Result<RequestState, AuthenticateError> {
+        if let Some(satellite) = &self.opts.satellite {
+            self.check_satellite(satellite, &parts.headers)?;
+        }
         // Header tokens win and need neither cookies nor the URL unless verification fails.
         if let Some(token) = header_token(&parts.headers) {
             return Ok(self.with_header_token(parts, token).await);
@@ -212,6 +237,40 @@ impl Clerk {
         }
     }
 
+    fn check_satellite(&self, satellite: &Satellite, headers: &HeaderMap) -> Result<(), AuthenticateError> {
+        use AuthenticateError::SatelliteMisconfigured as Misconfigured;
+        let development_key = self.opts.secret_key.expose().starts_with("sk_test_");
+        if satellite.sign_in_url.is_none() && development_key {
+            return Err(Misconfigured("Missing signInUrl. Pass a signInUrl for dev instances if an app is satellite"));
+        }
+        let origin = headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok()).filter(|o| !o.is_empty());
+        if let (Some(sign_in), Some(origin)) = (&satellite.sign_in_url, origin) {
+            let Ok(sign_in) = url::Url::parse(sign_in) else {
+                return Err(Misconfigured("The signInUrl needs to have a absolute url format."));
+            };
+            if sign_in.origin().ascii_serialization() == origin {
+                return Err(Misconfigured(
+                    "The signInUrl needs to be on a different origin than your satellite application.",
+                ));
+            }
+        }
+        if satellite.domain.is_none() && self.opts.proxy_url.is_none() {
+            return Err(Misconfigured(
+                "Missing domain and proxyUrl. A satellite application needs to specify a domain or a proxyUrl",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The instance's Frontend API host; a production satellite's is `clerk.<domain>`.
+    fn frontend_api_host(&self) -> std::borrow::Cow<'_, str> {
+        let pk = &self.opts.publishable_key;
+        match self.opts.satellite.as_ref().and_then(|s| s.domain.as_deref()) {
+            Some(domain) if pk.instance_type() != InstanceType::Development => format!("clerk.{domain}").into(),
+            _ => pk.frontend_api().into(),
+        }
+    }
+
     /// Which cookie family to read (protocol §1.2, first match wins). Returns the choice and
     /// the session cookies it decoded, so each is decoded once.
     fn uses_suffixed_cookies(&self, cookies: &Cookies<'_>) -> (bool, Option<DecodedJwt>, Option<DecodedJwt>) {
@@ -228,7 +287,7 @@ impl Clerk {
                 None => return (false, session, suffixed_session),
                 Some(iss) => {
                     let host = iss.split_once("://").map(|(_, h)| h).unwrap_or(&iss).trim_end_matches('/');
-                    if host != self.opts.publishable_key.frontend_api() {
+                    if host != self.frontend_api_host() {
                         return (true, session, suffixed_session);
                     }
                 }
@@ -311,6 +370,9 @@ impl Clerk {
                 Err(e) => tracing::error!(error = ?e, "Clerk: unable to resolve handshake"),
             }
         }
+        if let Some(state) = self.multi_domain_sync(ctx, dev) {
+            return Ok(state);
+        }
         // B3/B4: development instances need the dev-browser token.
         if dev
             && form_urlencoded::parse(ctx.parts.uri.query().unwrap_or("").as_bytes())
@@ -348,8 +410,9 @@ impl Clerk {
             warn_missing_azp_once();
         }
         let state = self.signed_in(jwt, HeaderMap::new());
-        // B13: a document navigation from a foreign site re-syncs once with the Frontend API.
-        if ctx.method == Method::GET
+        // B13: on the primary, a document navigation from a foreign site re-syncs once with the Frontend API.
+        if self.opts.satellite.is_none()
+            && ctx.method == Method::GET
             && sec_fetch_dest(ctx) == Some("document")
             && ctx.redirect_count == 0
             && self.is_cross_origin_referer(ctx)
@@ -387,6 +450,58 @@ impl Clerk {
             }
         }
         Ok(state)
+    }
+
+    /// B1: a satellite's document GETs take the session from the primary domain (a handshake in
+    /// production, the primary's sign-in page in development). B2: a development primary sends
+    /// a syncing satellite back with the dev-browser token.
+    fn multi_domain_sync(&self, ctx: &Ctx<'_>, dev: bool) -> Option<RequestState> {
+        let query = |name: &str| {
+            form_urlencoded::parse(ctx.parts.uri.query().unwrap_or("").as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        if let Some(satellite) = &self.opts.satellite {
+            let eligible = *ctx.method == Method::GET && sec_fetch_dest(ctx) == Some("document");
+            let synced = query(QUERY_SYNCED);
+            let needs_sync = synced.as_deref() == Some("false");
+            if !eligible || synced.as_deref() == Some("true") {
+                return None;
+            }
+            let has_cookies = ctx.session_cookie.as_deref().is_some_and(|t| !t.is_empty()) || ctx.client_uat > 0;
+            if !satellite.auto_sync && !has_cookies && !needs_sync {
+                return Some(self.signed_out("session-token-and-uat-missing", ""));
+            }
+            if has_cookies && !needs_sync {
+                return None;
+            }
+            const REASON: &str = "satellite-needs-syncing";
+            if !dev {
+                return Some(self.maybe_handshake(ctx, REASON, "", ctx.session_cookie.as_deref(), None));
+            }
+            // Checked per request (check_satellite): development satellites have a sign-in URL.
+            let mut to = url::Url::parse(satellite.sign_in_url.as_deref()?).ok()?;
+            to.query_pairs_mut().append_pair(QUERY_REDIRECT_URL, ctx.url().as_str());
+            return Some(self.maybe_redirect(ctx, REASON, "", to.as_str()));
+        }
+        if !dev {
+            return None;
+        }
+        let back = query(QUERY_REDIRECT_URL)?;
+        // The SDK sends the browser (and its dev-browser token) to any URL given here; we only
+        // follow it to an authorized party, i.e. one of this instance's own apps (fail closed).
+        let Some(mut back) = url::Url::parse(&back).ok().filter(|u| {
+            let origin = u.origin().ascii_serialization();
+            self.opts.verify.authorized_parties.iter().any(|p| p.trim_end_matches('/') == origin)
+        }) else {
+            tracing::warn!(url = %back, "Clerk: ignoring a satellite sync back to an unauthorized origin");
+            return None;
+        };
+        if let Some(db) = &ctx.dev_browser {
+            back.query_pairs_mut().append_pair(COOKIE_DEV_BROWSER, db);
+        }
+        set_query_param(&mut back, QUERY_SYNCED, "true");
+        Some(self.maybe_redirect(ctx, "primary-responds-to-syncing", "", back.as_str()))
     }
 
     async fn handle_token_error(&self, ctx: &Ctx<'_>, e: TokenError, token: Option<&str>) -> RequestState {
@@ -629,11 +744,6 @@ impl Clerk {
         if !is_handshake_eligible(ctx.method, ctx.headers) {
             return self.signed_out(reason, message);
         }
-        // The SDK stops at exactly 3; anything at or past it is a loop (fail closed).
-        if ctx.redirect_count >= 3 {
-            tracing::warn!(reason, "Clerk: Refreshing the session token resulted in an infinite redirect loop. This usually means that your Clerk instance keys do not match - make sure to copy the correct publishable and secret keys from the Clerk dashboard.");
-            return self.signed_out(reason, message);
-        }
         let location = self.handshake_url(
             ctx.url(),
             reason,
@@ -642,8 +752,25 @@ impl Clerk {
             ctx.dev_browser.as_deref(),
             organization_id.as_deref(),
         );
+        self.maybe_redirect(ctx, reason, message, &location)
+    }
+
+    /// A handshake-status redirect to `location` when eligible and not looping, else signed-out.
+    fn maybe_redirect(&self, ctx: &Ctx<'_>, reason: &str, message: &str, location: &str) -> RequestState {
+        if !is_handshake_eligible(ctx.method, ctx.headers) {
+            return self.signed_out(reason, message);
+        }
+        // The SDK stops at exactly 3; anything at or past it is a loop (fail closed).
+        if ctx.redirect_count >= 3 {
+            if reason == "satellite-needs-syncing" {
+                tracing::warn!(reason, "Clerk: Satellite-domain authentication resulted in an infinite redirect loop. Check that this request is using a configured primary or satellite domain for the production instance.");
+            } else {
+                tracing::warn!(reason, "Clerk: Refreshing the session token resulted in an infinite redirect loop. This usually means that your Clerk instance keys do not match - make sure to copy the correct publishable and secret keys from the Clerk dashboard.");
+            }
+            return self.signed_out(reason, message);
+        }
         let mut headers = HeaderMap::new();
-        if let Ok(v) = HeaderValue::from_str(&location) {
+        if let Ok(v) = HeaderValue::from_str(location) {
             headers.insert(LOCATION, v);
         }
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -665,7 +792,7 @@ impl Clerk {
         match self.opts.proxy_url.as_deref() {
             Some(p) if p.starts_with('/') => format!("{}{}", origin_of(app_url), p.trim_end_matches('/')),
             Some(p) => p.trim_end_matches('/').to_string(),
-            None => format!("https://{}", self.opts.publishable_key.frontend_api()),
+            None => format!("https://{}", self.frontend_api_host()),
         }
     }
 
@@ -835,6 +962,30 @@ fn cookie_map(headers: &HeaderMap) -> Cookies<'_> {
         }
     }
     Cookies(out)
+}
+
+/// `URLSearchParams.set`: the first `name` takes `value`, later ones go, else it is appended.
+fn set_query_param(url: &mut url::Url, name: &str, value: &str) {
+    let mut seen = false;
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter_map(|(k, v)| match (k == name, seen) {
+            (true, true) => None,
+            (true, false) => {
+                seen = true;
+                Some((k.into_owned(), value.to_string()))
+            }
+            (false, _) => Some((k.into_owned(), v.into_owned())),
+        })
+        .collect();
+    let mut q = url.query_pairs_mut();
+    q.clear();
+    for (k, v) in &pairs {
+        q.append_pair(k, v);
+    }
+    if !seen {
+        q.append_pair(name, value);
+    }
 }
 
 /// `name=value; attrs…` → (name, value).

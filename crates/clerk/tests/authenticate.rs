@@ -25,6 +25,7 @@ fn clerk_with(pk: &str, sync: Option<OrganizationSync>) -> Clerk {
         proxy_url: None,
         verify: VerifyOptions { authorized_parties: vec![APP.into()], ..Default::default() },
         organization_sync: sync,
+        satellite: None,
     })
 }
 
@@ -373,4 +374,30 @@ async fn development_instance_dev_browser() {
     let st = run(&c, "GET", "http://localhost:3000/?__clerk_db_jwt=dvb_y", &[("cookie", &ck), doc()]).await;
     assert_eq!(st.reason.as_deref(), Some("dev-browser-sync"));
     assert!(st.location().unwrap().contains("__clerk_db_jwt=dvb_y"));
+}
+
+/// A departure from the SDK (fail closed): a development primary sends a syncing satellite back
+/// (with the dev-browser token) only to an authorized party; the SDK follows any URL given.
+#[tokio::test]
+async fn a_dev_primary_answers_satellite_sync_only_for_authorized_parties() {
+    const DEV_PK: &str = "pk_test_aGFwcHktb3R0ZXItMTIuY2xlcmsuYWNjb3VudHMuZGV2JA";
+    let c = clerk_with(DEV_PK, None);
+    let sync_to = |back: &str| {
+        format!(
+            "http://localhost:3000/?{}",
+            form_urlencoded::Serializer::new(String::new()).append_pair("__clerk_redirect_url", back).finish()
+        )
+    };
+    let cookie = ("cookie", "__clerk_db_jwt=dvb_secret");
+    let ok = run(&c, "GET", &sync_to(&format!("{APP}/p")), &[cookie, doc()]).await;
+    assert_eq!((ok.status, ok.reason.as_deref()), (AuthStatus::Handshake, Some("primary-responds-to-syncing")));
+    assert_eq!(ok.location(), Some(format!("{APP}/p?__clerk_db_jwt=dvb_secret&__clerk_synced=true").as_str()));
+    for foreign in ["https://evil.example/steal", "https://app.example.com.evil.example/", "not a url"] {
+        let st = run(&c, "GET", &sync_to(foreign), &[cookie, doc()]).await;
+        assert_ne!(st.reason.as_deref(), Some("primary-responds-to-syncing"), "{foreign}");
+        assert!(
+            !st.location().unwrap_or_default().contains("dvb_secret"),
+            "{foreign}: the dev-browser token stays home"
+        );
+    }
 }

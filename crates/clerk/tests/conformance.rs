@@ -5,7 +5,7 @@
 //! Needs `node` and `crates/clerk/conformance/node_modules` (scripts/bootstrap installs them).
 
 use clerk::mint::Signer;
-use clerk::{Clerk, ClerkOptions, KeySource, OrganizationSync, PublishableKey, SecretKey, VerifyOptions};
+use clerk::{Clerk, ClerkOptions, KeySource, OrganizationSync, PublishableKey, Satellite, SecretKey, VerifyOptions};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,6 +28,8 @@ struct Case {
     headers: Vec<(String, String)>,
     authorized_parties: Vec<String>,
     org_sync: Option<(Vec<&'static str>, Vec<&'static str>)>,
+    secret_key: &'static str,
+    satellite: Option<Satellite>,
 }
 
 fn case(name: &str, method: &'static str, path: &str, headers: &[(&str, String)]) -> Case {
@@ -39,6 +41,8 @@ fn case(name: &str, method: &'static str, path: &str, headers: &[(&str, String)]
         headers: headers.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
         authorized_parties: vec![APP.into()],
         org_sync: None,
+        secret_key: "sk_live_conformance",
+        satellite: None,
     }
 }
 
@@ -66,7 +70,7 @@ fn oracle(cases: &[Value]) -> Vec<Value> {
 fn clerk_for(c: &Case) -> Clerk {
     Clerk::new(ClerkOptions {
         publishable_key: PublishableKey::parse(c.pk).unwrap(),
-        secret_key: SecretKey::parse("sk_live_conformance").unwrap(),
+        secret_key: SecretKey::parse(c.secret_key).unwrap(),
         keys: KeySource::from_pem(PUBLIC_PEM).unwrap(),
         api: None,
         proxy_url: None,
@@ -75,6 +79,7 @@ fn clerk_for(c: &Case) -> Clerk {
             organization_patterns: o.iter().map(|s| s.to_string()).collect(),
             personal_account_patterns: p.iter().map(|s| s.to_string()).collect(),
         }),
+        satellite: c.satellite.clone(),
     })
 }
 
@@ -378,10 +383,108 @@ async fn authenticate_request_matches_the_official_sdk() {
         cases.push(c);
     }
 
+    // satellite domains (B1) and a development primary answering a satellite's sync (B2)
+    const SAT: &str = "https://sat.example.net";
+    let sat_token = s.sign_session(&claims(json!({"iss": "https://clerk.sat.example.net", "azp": SAT})));
+    let satellite = |auto_sync: bool| Satellite {
+        domain: Some("sat.example.net".into()),
+        sign_in_url: Some(format!("{APP}/sign-in")),
+        auto_sync,
+    };
+    let sat_cookies = format!("__session={sat_token}; __client_uat={}", t - 100);
+    // (case, path, headers, satellite options)
+    type SatCase = (&'static str, &'static str, Vec<(&'static str, String)>, Satellite);
+    let sat_cases: Vec<SatCase> = vec![
+        ("no cookies", "/p", vec![doc.clone()], satellite(false)),
+        ("no cookies, auto sync", "/p?x=1", vec![doc.clone()], satellite(true)),
+        ("no cookies, auto sync, fetch", "/p", vec![], satellite(true)),
+        ("no cookies, auto sync, POST", "/p", vec![doc.clone()], satellite(true)),
+        (
+            "needs sync with cookies",
+            "/p?__clerk_synced=false",
+            vec![("cookie", sat_cookies.clone()), doc.clone()],
+            satellite(false),
+        ),
+        ("synced, no cookies", "/p?__clerk_synced=true", vec![doc.clone()], satellite(true)),
+        ("signed in", "/p", vec![("cookie", sat_cookies.clone()), doc.clone()], satellite(false)),
+        (
+            "primary token on satellite",
+            "/p",
+            vec![("cookie", format!("__session={valid}; __client_uat={}", t - 100)), doc.clone()],
+            satellite(false),
+        ),
+        (
+            "cross-origin referer is not re-synced",
+            "/p",
+            vec![("cookie", sat_cookies.clone()), doc.clone(), ("referer", "https://google.com/".into())],
+            satellite(false),
+        ),
+        ("sync loop", "/p", vec![("cookie", "__clerk_redirect_count=3".into()), doc.clone()], satellite(true)),
+        ("no domain, no proxy", "/p", vec![doc.clone()], Satellite { domain: None, ..satellite(true) }),
+        (
+            "sign-in on the same origin",
+            "/p",
+            vec![doc.clone(), ("origin", APP.into())],
+            Satellite { sign_in_url: Some(format!("{APP}/sign-in")), ..satellite(true) },
+        ),
+        (
+            "relative sign-in url",
+            "/p",
+            vec![doc.clone(), ("origin", SAT.into())],
+            Satellite { sign_in_url: Some("/sign-in".into()), ..satellite(true) },
+        ),
+    ];
+    for (name, path, headers, sat) in sat_cases {
+        let method = if name.ends_with("POST") { "POST" } else { "GET" };
+        let mut c = case(&format!("satellite: {name}"), method, path, &headers);
+        c.url = format!("{SAT}{path}");
+        c.authorized_parties = vec![SAT.into()];
+        c.satellite = Some(sat);
+        cases.push(c);
+    }
+    for (name, sign_in) in
+        [("dev satellite sync", Some(format!("{APP}/sign-in"))), ("dev satellite without sign-in url", None)]
+    {
+        let mut c = case(name, "GET", "/p?x=1", &[("cookie", "__clerk_db_jwt=dvb_x".into()), doc.clone()]);
+        (c.pk, c.secret_key, c.url) = (DEV_PK, "sk_test_conformance", format!("{SAT}/p?x=1"));
+        c.authorized_parties = vec![SAT.into()];
+        c.satellite = Some(Satellite { sign_in_url: sign_in, ..satellite(true) });
+        cases.push(c);
+    }
+    for (name, back, headers) in [
+        (
+            "dev primary sends the satellite back",
+            "https://sat.example.net/p?x=1",
+            vec![("cookie", "__clerk_db_jwt=dvb_x".into()), doc.clone()],
+        ),
+        (
+            "dev primary replaces a stale synced flag",
+            "https://sat.example.net/p?__clerk_synced=false&y=2",
+            vec![("cookie", "__clerk_db_jwt=dvb_x".into()), doc.clone()],
+        ),
+        ("dev primary, no dev browser", "https://sat.example.net/p", vec![doc.clone()]),
+        ("dev primary, fetch", "https://sat.example.net/p", vec![("cookie", "__clerk_db_jwt=dvb_x".into())]),
+    ] {
+        let mut c = case(name, "GET", "/", &headers);
+        c.pk = DEV_PK;
+        c.url = format!(
+            "http://localhost:3000/?{}",
+            form_urlencoded::Serializer::new(String::new()).append_pair("__clerk_redirect_url", back).finish()
+        );
+        c.authorized_parties = vec![SAT.into()];
+        cases.push(c);
+    }
+
     let sdk_input: Vec<Value> = cases
         .iter()
         .map(|c| {
-            let mut options = json!({"publishableKey": c.pk, "secretKey": "sk_live_conformance", "jwtKey": PUBLIC_PEM, "authorizedParties": c.authorized_parties});
+            let mut options = json!({"publishableKey": c.pk, "secretKey": c.secret_key, "jwtKey": PUBLIC_PEM, "authorizedParties": c.authorized_parties});
+            if let Some(sat) = &c.satellite {
+                options["isSatellite"] = json!(true);
+                options["domain"] = json!(sat.domain);
+                options["signInUrl"] = json!(sat.sign_in_url);
+                options["satelliteAutoSync"] = json!(sat.auto_sync);
+            }
             if let Some((o, p)) = &c.org_sync {
                 options["organizationSyncOptions"] = json!({"organizationPatterns": o, "personalAccountPatterns": p});
             }

@@ -57,5 +57,6 @@ pub fn verifier(url: &str) -> clerk::Clerk {
         proxy_url: Some(url.to_string()),
         verify: clerk::VerifyOptions::default(),
         organization_sync: None,
+        satellite: None,
     })
 }
