@@ -195,14 +195,37 @@ async fn sign_out_clears_cookies_and_refuses_cross_site_posts() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "CSRF by Origin");
-    let r = app
-        .http
-        .post(app.url("/sign-out"))
-        .header("cookie", &cookie)
-        .header("sec-fetch-site", "same-origin")
-        .send()
-        .await
-        .unwrap();
+    // Clerk unreachable (this app's Backend API is a closed port): the session cannot be ended,
+    // so nothing is cleared and the page says so.
+    for session in
+        [cookie.clone(), app.session_cookie(&app.token("user_1", json!({"iat": now() - 600, "exp": now() - 540})))]
+    {
+        let r = app
+            .http
+            .post(app.url("/sign-out"))
+            .header("cookie", &session)
+            .header("sec-fetch-site", "same-origin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 502);
+        assert!(r.headers().get("set-cookie").is_none(), "nothing cleared");
+        assert!(r.text().await.unwrap().contains("You are still signed in"));
+    }
+    // No session (none, or a token this instance never signed): only the cookies to clear.
+    let forged = crate::helpers::foreign_token();
+    for session in [String::new(), format!("__session={forged}")] {
+        let r = app
+            .http
+            .post(app.url("/sign-out"))
+            .header("cookie", session)
+            .header("sec-fetch-site", "same-origin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+    }
+    let r = app.http.post(app.url("/sign-out")).header("sec-fetch-site", "same-origin").send().await.unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/");
     let cleared: Vec<String> =

@@ -80,3 +80,11 @@ impl TestApp {
         format!("__session={token}; __client_uat={}", now() - 100)
     }
 }
+
+/// A session token signed by a key this instance does not have.
+pub fn foreign_token() -> String {
+    let t = now();
+    Signer::from_pem("ins_test", include_str!("../../crates/clerk/tests/fixtures/other-private.pem"))
+        .unwrap()
+        .sign_session(&json!({"sub": "user_1", "sid": "sess_x", "azp": AZP, "iat": t, "nbf": t - 10, "exp": t + 60}))
+}

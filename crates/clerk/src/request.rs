@@ -322,6 +322,21 @@ impl Clerk {
         (true, session, suffixed_session)
     }
 
+    /// The session a request's session token names, with everything verified but the token's
+    /// lifetime: sign-out must end the Clerk session even when the 60-second token has expired
+    /// (a POST is never refreshed). `None` when there is no token this instance signed.
+    pub async fn session_to_end(&self, parts: &Parts) -> Option<String> {
+        let token = match header_token(&parts.headers) {
+            Some(t) => t.to_string(),
+            None => self.context(parts).session_cookie?,
+        };
+        // Any token a session could still be alive behind (Clerk sessions last days, not years).
+        let lifetime_ignored =
+            VerifyOptions { clock_skew: Duration::from_secs(366 * 86_400), ..self.opts.verify.clone() };
+        let jwt = self.verified(&token, &lifetime_ignored).await.ok().filter(|j| !is_wrong_token_type(j))?;
+        jwt.claims().sid.str().map(std::borrow::Cow::into_owned)
+    }
+
     /// Decode, category guards, key, verify. `Err` carries the SDK's token error reason.
     pub async fn verify_session_token(&self, token: &str, verify: &VerifyOptions) -> Result<Value, TokenError> {
         Ok(self.verified(token, verify).await?.into_payload())

@@ -43,13 +43,26 @@ pub async fn sign_up(State(state): State<AppState>, Query(back): Query<Back>, pa
     to_clerk_page(&state.config.clerk.sign_up_url, &parts, &back)
 }
 
-/// Revokes the session at Clerk and clears the session cookies; then home.
-pub async fn sign_out(State(state): State<AppState>, MaybeAuth(auth): MaybeAuth) -> Response {
-    if let (Some(auth), Some(api)) = (&auth, state.clerk.api()) {
-        if let Some(sid) = &auth.session_id {
-            if let Err(e) = api.revoke_session(sid).await {
-                // The cookies are cleared regardless; the token dies within its 60 s life.
-                tracing::warn!(error = %e, "could not revoke the session at Clerk");
+/// Ends the session at Clerk, then clears the session cookies and goes home. The session comes
+/// from the verified token, expired or not: a 60-second token has often expired by the time
+/// someone signs out, and the Clerk session behind it must end all the same. When Clerk cannot
+/// be reached, nothing is cleared and the page says so: a sign-out that only forgets the local
+/// cookies would be signed straight back in by Clerk.
+pub async fn sign_out(State(state): State<AppState>, MaybeAuth(auth): MaybeAuth, parts: Parts) -> Response {
+    let sid = match auth.and_then(|a| a.session_id) {
+        Some(sid) => Some(sid),
+        None => state.clerk.session_to_end(&parts).await,
+    };
+    if let (Some(sid), Some(api)) = (sid, state.clerk.api()) {
+        match api.revoke_session(&sid).await {
+            Ok(_) => tracing::info!(session = %sid, "session revoked at Clerk"),
+            // Already ended or unknown to Clerk: nothing left to end.
+            Err(e) if matches!(e.status(), Some(400 | 404 | 410)) => {
+                tracing::info!(session = %sid, error = %e, "session already ended at Clerk");
+            }
+            Err(e) => {
+                tracing::error!(session = %sid, error = %e, "sign-out: could not revoke the session at Clerk");
+                return sign_out_failed();
             }
         }
     }
@@ -63,6 +76,20 @@ pub async fn sign_out(State(state): State<AppState>, MaybeAuth(auth): MaybeAuth)
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("clear-site-data", HeaderValue::from_static("\"cache\""));
+    resp
+}
+
+/// 502 with a page that says what happened and offers to try again.
+fn sign_out_failed() -> Response {
+    let page = r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sign-out failed · Tenantry</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="stylesheet" href="/pkg/tenantry.css"></head>
+<body class="bg-slate-50 text-slate-900"><main class="mx-auto max-w-xl px-6 py-24">
+<h1 class="text-2xl font-semibold">You are still signed in</h1>
+<p role="alert" class="mt-4 text-slate-700">We could not reach the sign-in service to end your session, so it is still active. Please try again in a moment.</p>
+<form method="post" action="/sign-out" class="mt-8"><button type="submit" class="rounded-md bg-indigo-600 px-4 py-2 font-medium text-white">Sign out</button></form>
+</main></body></html>"#;
+    let mut resp = (axum::http::StatusCode::BAD_GATEWAY, axum::response::Html(page)).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
