@@ -67,13 +67,18 @@ impl Auth {
     pub fn from_typed(c: &Claims<'_>) -> Option<Self> {
         let s = |v: Field<'_>| v.str().map(Cow::into_owned);
         let user_id = s(c.sub)?;
-        let is_v2 = c.v.i64() == Some(2);
+        let is_v2 = c.v.f64() == Some(2.0);
         let fea = c.fea.str();
         let org = if is_v2 {
             c.o.object::<OrgClaims>().and_then(|o| {
                 let id = s(o.id)?;
                 let permissions = org_permissions_v2(fea.as_deref(), o.per.str().as_deref(), o.fpm.str().as_deref());
-                Some(ActiveOrg { id, slug: s(o.slg), role: o.rol.str().map(|r| ["org:", &r].concat()), permissions })
+                Some(ActiveOrg {
+                    id,
+                    slug: s(o.slg),
+                    role: o.rol.str().filter(|r| !r.is_empty()).map(|r| ["org:", &r].concat()),
+                    permissions,
+                })
             })
         } else {
             s(c.org_id).map(|id| ActiveOrg {
@@ -117,16 +122,31 @@ impl Auth {
     pub fn org_role(&self) -> Option<&str> {
         self.org.as_ref().and_then(|o| o.role.as_deref())
     }
-    /// `has({ role })`: needs an active org; compares the `org:`-prefixed role.
+    /// `has({ role })`: needs an active org; both sides `org:`-prefixed (v1 roles may not be).
     pub fn has_role(&self, role: &str) -> bool {
-        let want = if role.starts_with("org:") { role.to_string() } else { format!("org:{role}") };
-        self.org_role() == Some(want.as_str())
+        self.org_role().is_some_and(|mine| prefix_with_org(mine) == prefix_with_org(role))
     }
-    /// `has({ permission })`: needs an active org; auto-prefixes `org:`.
+    /// `has({ permission })`: needs an active org; the asked permission is `org:`-prefixed.
     pub fn has_permission(&self, permission: &str) -> bool {
-        let want = if permission.starts_with("org:") { permission.to_string() } else { format!("org:{permission}") };
+        let want = prefix_with_org(permission);
         self.org.as_ref().is_some_and(|o| o.permissions.contains(&want))
     }
+}
+
+/// The SDK's `prefixWithOrg`: `value.replace(/^(org:)*/, "org:")`.
+fn prefix_with_org(value: &str) -> String {
+    let mut rest = value;
+    while let Some(r) = rest.strip_prefix("org:") {
+        rest = r;
+    }
+    ["org:", rest].concat()
+}
+
+/// `fea` elements must each be `scope:name`: the SDK's `splitByScope` throws otherwise, which
+/// fails the request (`unexpected-error`) when a v2 token has an active organization.
+pub fn has_malformed_org_features(c: &Claims<'_>) -> bool {
+    let v2_with_org = c.v.f64() == Some(2.0) && c.o.is_truthy();
+    v2_with_org && c.fea.str().is_some_and(|fea| !fea.is_empty() && fea.split(',').any(|f| !f.trim().contains(':')))
 }
 
 fn split_list(v: Option<&str>) -> Vec<String> {
@@ -139,7 +159,7 @@ pub fn org_permissions_v2(fea: Option<&str>, per: Option<&str>, fpm: Option<&str
     let (Some(fea), Some(per), Some(fpm)) = (fea, per, fpm) else { return Vec::new() };
     let org_features = fea.split(',').map(str::trim).filter_map(|f| {
         let (scope, name) = f.split_once(':')?;
-        scope.contains('o').then_some(name)
+        matches!(scope, "o" | "ou" | "uo").then_some(name)
     });
     let mut out = Vec::new();
     for (feature, mask) in org_features.zip(fpm.split(',').map(str::trim)) {
@@ -287,5 +307,20 @@ mod tests {
         assert!(Auth::from_claims(&v2_no_org).unwrap().org.is_none());
         assert!(Auth::from_claims(&json!({"sid":"x"})).is_none());
         assert!(Auth::from_claims(&json!({"sub":"user_1","sts":"pending"})).unwrap().is_pending());
+    }
+
+    #[test]
+    fn role_and_permission_checks_prefix_like_the_sdk() {
+        // v1 roles may come unprefixed; both sides are normalised (`prefixWithOrg`).
+        let v1 =
+            Auth::from_claims(&json!({"sub":"u","org_id":"org_1","org_role":"admin","org_permissions":["org:a:read"]}))
+                .unwrap();
+        for role in ["admin", "org:admin", "org:org:admin"] {
+            assert!(v1.has_role(role), "{role}");
+        }
+        assert!(!v1.has_role("member") && !v1.has_role("org:member"));
+        assert!(v1.has_permission("a:read") && v1.has_permission("org:a:read") && !v1.has_permission("a:manage"));
+        let no_org = Auth::from_claims(&json!({"sub":"u"})).unwrap();
+        assert!(!no_org.has_role("admin") && !no_org.has_permission("a:read"));
     }
 }

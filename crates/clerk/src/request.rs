@@ -130,6 +130,10 @@ pub enum AuthenticateError {
     /// The SDK's satellite assertions, checked per request as it does.
     #[error("Clerk: {0}")]
     SatelliteMisconfigured(&'static str),
+    /// A verified header token whose `fea` claim cannot be split by scope: the SDK signs the
+    /// request in and then throws when the auth object is built.
+    #[error("Clerk: the token's fea claim has an element without a scope")]
+    MalformedFeatures,
 }
 
 /// Request facts the decision table reads (protocol §1.1).
@@ -148,7 +152,8 @@ struct Ctx<'a> {
     dev_browser: Option<String>,
     handshake_token: Option<String>,
     handshake_nonce: Option<String>,
-    redirect_count: u32,
+    /// `Number(cookie) || 0`, as the SDK reads it.
+    redirect_count: f64,
     suffixed: bool,
 }
 
@@ -156,15 +161,79 @@ impl Ctx<'_> {
     fn url(&self) -> &url::Url {
         self.url_cell.get_or_init(|| clerk_url(&self.parts.uri, &self.parts.headers))
     }
+    /// The SDK's `sessionToken`: the session cookie, else the header token.
+    fn session_token(&self) -> Option<&str> {
+        self.session_cookie.as_deref().or(self.header_token.as_deref())
+    }
 }
 
-/// `Authorization: Bearer <t>` → `t`; a single word → the whole value; other schemes → none.
+/// The SDK's `parseAuthorizationHeader`: the value split at single spaces, first two pieces;
+/// `Bearer <t>` → `t`, a lone word (or an empty second piece) → that word, other schemes → none.
 fn header_token(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
-    match v.split_once(' ') {
-        Some(("Bearer", t)) => Some(t.trim()).filter(|t| !t.is_empty()),
+    let v = headers.get(AUTHORIZATION)?.to_str().ok()?.trim_matches([' ', '\t']);
+    let mut pieces = v.split(' ');
+    let scheme = pieces.next().filter(|s| !s.is_empty())?;
+    match pieces.next().filter(|t| !t.is_empty()) {
+        None => Some(scheme),
+        Some(t) if scheme == "Bearer" => Some(t),
         Some(_) => None,
-        None => Some(v).filter(|t| !t.is_empty()),
+    }
+}
+
+/// JavaScript's `Number.parseInt(v) || 0`: leading whitespace, a sign, digits up to the first
+/// other character; nothing parsable is 0.
+fn js_parse_int(v: &str) -> i64 {
+    let v = v.trim_start();
+    let (sign, rest) = match v.as_bytes().first() {
+        Some(b'-') => (-1, &v[1..]),
+        Some(b'+') => (1, &v[1..]),
+        _ => (1, v),
+    };
+    let digits = rest
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .fold(0i64, |n, d| n.saturating_mul(10).saturating_add(i64::from(d - b'0')));
+    sign * digits
+}
+
+/// A claim as JavaScript's `<` sees it: numbers, `null` as 0, numeric strings; else none (NaN).
+fn js_number_of(f: crate::verify::Field<'_>) -> Option<f64> {
+    match f.json()? {
+        "null" | "false" => Some(0.0),
+        "true" => Some(1.0),
+        _ if f.is_string() => {
+            let s = f.str()?;
+            let t = s.trim();
+            if t.is_empty() {
+                Some(0.0)
+            } else {
+                t.parse::<f64>().ok().filter(|n| n.is_finite())
+            }
+        }
+        _ => f.f64(),
+    }
+}
+
+/// JavaScript's `Number(v) || 0` for the redirect counter: the whole (trimmed) string must be a
+/// number (decimal, exponent, `0x`/`0o`/`0b`); anything else is 0.
+fn js_number(v: &str) -> f64 {
+    let v = v.trim();
+    let radix = |p: &str, r: u32| v.strip_prefix(p).and_then(|d| u64::from_str_radix(d, r).ok()).map(|n| n as f64);
+    let n = radix("0x", 16)
+        .or_else(|| radix("0X", 16))
+        .or_else(|| radix("0o", 8))
+        .or_else(|| radix("0O", 8))
+        .or_else(|| radix("0b", 2))
+        .or_else(|| radix("0B", 2))
+        .or_else(|| {
+            let plain = v.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+            (plain && !v.is_empty()).then(|| v.parse::<f64>().ok()).flatten()
+        })
+        .unwrap_or(0.0);
+    if n.is_nan() {
+        0.0
+    } else {
+        n
     }
 }
 
@@ -192,7 +261,7 @@ impl Clerk {
         }
         // Header tokens win and need neither cookies nor the URL unless verification fails.
         if let Some(token) = header_token(&parts.headers) {
-            return Ok(self.with_header_token(parts, token).await);
+            return self.with_header_token(parts, token).await;
         }
         let ctx = self.context(parts);
         self.with_cookies(&ctx).await
@@ -202,15 +271,18 @@ impl Clerk {
         let headers = &parts.headers;
         let cookies = cookie_map(headers);
         let (suffixed, unsuffixed_jwt, suffixed_jwt) = self.uses_suffixed_cookies(&cookies);
-        let pick = |base: &str, suffixed_name: &str| -> Option<String> {
-            cookies.get(if suffixed { suffixed_name } else { base }).map(|v| v.to_string())
-        };
+        // As the SDK reads them, an empty cookie or query value is no value at all.
+        let cookie = |name: &str| cookies.get(name).filter(|v| !v.is_empty()).map(|v| v.to_string());
+        let pick = |base: &str, suffixed_name: &str| cookie(if suffixed { suffixed_name } else { base });
         let query_string = parts.uri.query().unwrap_or("");
         let query = |name: &str| {
             if query_string.is_empty() {
                 return None;
             }
-            form_urlencoded::parse(query_string.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+            form_urlencoded::parse(query_string.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .filter(|v| !v.is_empty())
         };
         let n = &*self.names;
         let session_cookie = pick(COOKIE_SESSION, &n.session);
@@ -225,13 +297,12 @@ impl Clerk {
             header_token: header_token(headers).map(str::to_string),
             session_cookie,
             session_jwt,
-            client_uat: pick(COOKIE_CLIENT_UAT, &n.client_uat).and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(0),
-            refresh_cookie: cookies.get(&n.refresh).map(|v| v.to_string()),
+            client_uat: pick(COOKIE_CLIENT_UAT, &n.client_uat).map(|v| js_parse_int(&v)).unwrap_or(0),
+            refresh_cookie: cookie(&n.refresh),
             dev_browser: query(COOKIE_DEV_BROWSER).or_else(|| pick(COOKIE_DEV_BROWSER, &n.dev_browser)),
-            handshake_token: query(COOKIE_HANDSHAKE).or_else(|| cookies.get(COOKIE_HANDSHAKE).map(|v| v.to_string())),
-            handshake_nonce: query(COOKIE_HANDSHAKE_NONCE)
-                .or_else(|| cookies.get(COOKIE_HANDSHAKE_NONCE).map(|v| v.to_string())),
-            redirect_count: cookies.get(COOKIE_REDIRECT_COUNT).and_then(|v| v.parse().ok()).unwrap_or(0),
+            handshake_token: query(COOKIE_HANDSHAKE).or_else(|| cookie(COOKIE_HANDSHAKE)),
+            handshake_nonce: query(COOKIE_HANDSHAKE_NONCE).or_else(|| cookie(COOKIE_HANDSHAKE_NONCE)),
+            redirect_count: cookies.get(COOKIE_REDIRECT_COUNT).map(|v| js_number(v)).unwrap_or(0.0),
             suffixed,
             headers,
         }
@@ -274,49 +345,44 @@ impl Clerk {
     /// Which cookie family to read (protocol §1.2, first match wins). Returns the choice and
     /// the session cookies it decoded, so each is decoded once.
     fn uses_suffixed_cookies(&self, cookies: &Cookies<'_>) -> (bool, Option<DecodedJwt>, Option<DecodedJwt>) {
-        let session = cookies.get(COOKIE_SESSION).and_then(|t| decode_jwt(t).ok());
-        let suffixed_name = &self.names.session;
-        let suffixed_session = cookies.get(suffixed_name.as_str()).and_then(|t| decode_jwt(t).ok());
-        let has_session = cookies.contains_key(COOKIE_SESSION);
-        let has_suffixed_session = cookies.contains_key(suffixed_name.as_str());
-        let uat = cookies.get(COOKIE_CLIENT_UAT).map(|v| v.as_ref());
-        let suffixed_uat = cookies.get(&self.names.client_uat).map(|v| v.as_ref());
-        if has_session {
-            let iss = session.as_ref().and_then(|j| j.claims().iss.str());
-            match iss {
-                None => return (false, session, suffixed_session),
-                Some(iss) => {
-                    let host = iss.split_once("://").map(|(_, h)| h).unwrap_or(&iss).trim_end_matches('/');
-                    if host != self.frontend_api_host() {
-                        return (true, session, suffixed_session);
-                    }
-                }
+        let get = |name: &str| cookies.get(name).map(|v| v.as_ref()).filter(|v| !v.is_empty());
+        let (session_raw, suffixed_raw) = (get(COOKIE_SESSION), get(&self.names.session));
+        let session = session_raw.and_then(|t| decode_jwt(t).ok());
+        let suffixed_session = suffixed_raw.and_then(|t| decode_jwt(t).ok());
+        let (uat, suffixed_uat) = (get(COOKIE_CLIENT_UAT), get(&self.names.client_uat));
+        if session_raw.is_some() {
+            // tokenHasIssuer, then tokenBelongsToInstance (protocol prefixes removed, exact).
+            let iss = session.as_ref().map(|j| j.claims().iss);
+            if !iss.is_some_and(|iss| iss.is_truthy()) {
+                return (false, session, suffixed_session);
+            }
+            let belongs = iss
+                .and_then(|iss| iss.str())
+                .is_some_and(|iss| strip_http_schemes(&iss) == self.frontend_api_host().as_ref());
+            if !belongs {
+                return (true, session, suffixed_session);
             }
         }
-        if suffixed_uat.is_none() && !has_suffixed_session {
+        if suffixed_uat.is_none() && suffixed_raw.is_none() {
             return (false, session, suffixed_session);
         }
-        let is_zero = |v: Option<&str>| v.is_none_or(|v| v == "0");
-        let iat = |j: &Option<DecodedJwt>| j.as_ref().and_then(|j| j.time_claim("iat")).unwrap_or(0);
-        if !is_zero(uat) && !is_zero(suffixed_uat) && iat(&session) > iat(&suffixed_session) {
+        // `payload.iat || 0`; a missing cookie is not "0" (the SDK compares strings).
+        let iat = |j: &Option<DecodedJwt>| j.as_ref().and_then(|j| j.claims().iat.f64()).unwrap_or(0.0);
+        let zero = |v: Option<&str>| v == Some("0");
+        if !zero(suffixed_uat) && !zero(uat) && iat(&session) > iat(&suffixed_session) {
             return (false, session, suffixed_session);
         }
-        if is_zero(suffixed_uat) && suffixed_uat.is_some() && !is_zero(uat) {
+        if zero(suffixed_uat) && !zero(uat) {
             return (false, session, suffixed_session);
         }
-        if self.opts.publishable_key.instance_type() != InstanceType::Production
-            && !is_zero(suffixed_uat)
-            && is_zero(uat)
-        {
-            let expired = suffixed_session
-                .as_ref()
-                .and_then(|j| j.time_claim("exp"))
-                .is_some_and(|exp| exp * 1000 <= crate::verify::now_ms() as i64);
+        if self.opts.publishable_key.instance_type() != InstanceType::Production && !zero(suffixed_uat) && zero(uat) {
+            let now = (crate::verify::now_ms() / 1000) as f64;
+            let expired = suffixed_session.as_ref().and_then(|j| j.claims().exp.f64()).is_some_and(|exp| exp <= now);
             if expired {
                 return (false, session, suffixed_session);
             }
         }
-        if has_suffixed_session && suffixed_uat.is_none() {
+        if suffixed_uat.is_none() && suffixed_raw.is_some() {
             return (false, session, suffixed_session);
         }
         (true, session, suffixed_session)
@@ -358,19 +424,20 @@ impl Clerk {
         verify_decoded(jwt, &key, verify)
     }
 
-    async fn with_header_token(&self, parts: &Parts, token: &str) -> RequestState {
+    async fn with_header_token(&self, parts: &Parts, token: &str) -> Result<RequestState, AuthenticateError> {
         let result = match decode_jwt(token) {
-            Ok(jwt) if is_wrong_token_type(&jwt) => {
-                return self.signed_out("token-type-mismatch", "The token is not a session token.")
-            }
+            Ok(jwt) if is_wrong_token_type(&jwt) => return Ok(self.signed_out("token-type-mismatch", "")),
             Ok(jwt) => self.verify_jwt(&jwt, &self.opts.verify).await.map(|()| jwt),
             Err(e) => Err(e),
         };
         match result {
-            Ok(jwt) => self.signed_in(&jwt, HeaderMap::new()),
+            Ok(jwt) if crate::claims::has_malformed_org_features(jwt.claims()) => {
+                Err(AuthenticateError::MalformedFeatures)
+            }
+            Ok(jwt) => Ok(self.signed_in(&jwt, HeaderMap::new())),
             Err(e) => {
                 let ctx = self.context(parts);
-                self.handle_token_error(&ctx, e, Some(token)).await
+                Ok(self.handle_token_error(&ctx, e).await)
             }
         }
     }
@@ -385,7 +452,7 @@ impl Clerk {
                 Err(e) => tracing::error!(error = ?e, "Clerk: unable to resolve handshake"),
             }
         }
-        if let Some(state) = self.multi_domain_sync(ctx, dev) {
+        if let Some(state) = self.multi_domain_sync(ctx, dev)? {
             return Ok(state);
         }
         // B3/B4: development instances need the dev-browser token.
@@ -393,33 +460,34 @@ impl Clerk {
             && form_urlencoded::parse(ctx.parts.uri.query().unwrap_or("").as_bytes())
                 .any(|(k, _)| k == COOKIE_DEV_BROWSER)
         {
-            return Ok(self.maybe_handshake(ctx, "dev-browser-sync", "", None, None));
+            return Ok(self.maybe_handshake(ctx, "dev-browser-sync", ""));
         }
         if dev && ctx.dev_browser.is_none() {
-            return Ok(self.maybe_handshake(ctx, "dev-browser-missing", "", None, None));
+            return Ok(self.maybe_handshake(ctx, "dev-browser-missing", ""));
         }
-        let has_uat = ctx.client_uat > 0;
-        let Some(token) = ctx.session_cookie.as_deref() else {
+        let has_uat = ctx.client_uat != 0;
+        if ctx.session_cookie.is_none() {
             if !has_uat {
                 return Ok(self.signed_out("session-token-and-uat-missing", ""));
             }
-            return Ok(self.maybe_handshake(ctx, "client-uat-but-no-session-token", "", None, None));
-        };
+            return Ok(self.maybe_handshake(ctx, "client-uat-but-no-session-token", ""));
+        }
         if !has_uat {
-            return Ok(self.maybe_handshake(ctx, "session-token-but-no-client-uat", "", Some(token), None));
+            return Ok(self.maybe_handshake(ctx, "session-token-but-no-client-uat", ""));
         }
         let jwt = match ctx.session_jwt.as_ref().expect("decoded with the cookie") {
             Ok(j) => j,
             Err(e) => return Ok(self.signed_out(e.reason.as_str(), &e.message)),
         };
         if is_wrong_token_type(jwt) {
-            return Ok(self.signed_out("token-type-mismatch", "The token is not a session token."));
+            return Ok(self.signed_out("token-type-mismatch", ""));
         }
-        if jwt.time_claim("iat").unwrap_or(0) < ctx.client_uat {
-            return Ok(self.maybe_handshake(ctx, "session-token-iat-before-client-uat", "", Some(token), None));
+        // `payload.iat < clientUat`: a token without `iat` is never "before" it.
+        if js_number_of(jwt.claims().iat).is_some_and(|iat| iat < ctx.client_uat as f64) {
+            return Ok(self.maybe_handshake(ctx, "session-token-iat-before-client-uat", ""));
         }
         if let Err(e) = self.verify_jwt(jwt, &self.opts.verify).await {
-            return Ok(self.handle_token_error(ctx, e, Some(token)).await);
+            return Ok(self.handle_token_error(ctx, e).await);
         }
         if !jwt.claims().azp.is_string() {
             warn_missing_azp_once();
@@ -429,10 +497,10 @@ impl Clerk {
         if self.opts.satellite.is_none()
             && ctx.method == Method::GET
             && sec_fetch_dest(ctx) == Some("document")
-            && ctx.redirect_count == 0
+            && ctx.redirect_count == 0.0
             && self.is_cross_origin_referer(ctx)
         {
-            return Ok(self.maybe_handshake(ctx, "primary-domain-cross-origin-sync", "", Some(token), None));
+            return Ok(self.maybe_handshake(ctx, "primary-domain-cross-origin-sync", ""));
         }
         // B14: organization sync.
         if let (Some(sync), Some(auth)) = (&self.opts.organization_sync, state.to_auth()) {
@@ -447,16 +515,10 @@ impl Clerk {
                 if mismatch {
                     // Past the loop guard the request is served with the current organization;
                     // the page handles the mismatch (e.g. a 404).
-                    if ctx.redirect_count >= 3 {
+                    if ctx.redirect_count >= 3.0 {
                         tracing::warn!("Clerk: Organization activation handshake loop detected. This is likely due to an invalid organization ID or slug. Skipping organization activation.");
                     } else {
-                        let hs = self.maybe_handshake(
-                            ctx,
-                            "active-organization-mismatch",
-                            "",
-                            Some(token),
-                            Some(target.activation_value()),
-                        );
+                        let hs = self.maybe_handshake(ctx, "active-organization-mismatch", "");
                         if hs.status == AuthStatus::Handshake {
                             return Ok(hs);
                         }
@@ -470,7 +532,7 @@ impl Clerk {
     /// B1: a satellite's document GETs take the session from the primary domain (a handshake in
     /// production, the primary's sign-in page in development). B2: a development primary sends
     /// a syncing satellite back with the dev-browser token.
-    fn multi_domain_sync(&self, ctx: &Ctx<'_>, dev: bool) -> Option<RequestState> {
+    fn multi_domain_sync(&self, ctx: &Ctx<'_>, dev: bool) -> Result<Option<RequestState>, AuthenticateError> {
         let query = |name: &str| {
             form_urlencoded::parse(ctx.parts.uri.query().unwrap_or("").as_bytes())
                 .find(|(k, _)| k == name)
@@ -481,28 +543,29 @@ impl Clerk {
             let synced = query(QUERY_SYNCED);
             let needs_sync = synced.as_deref() == Some("false");
             if !eligible || synced.as_deref() == Some("true") {
-                return None;
+                return Ok(None);
             }
-            let has_cookies = ctx.session_cookie.as_deref().is_some_and(|t| !t.is_empty()) || ctx.client_uat > 0;
+            let has_cookies = ctx.session_cookie.is_some() || ctx.client_uat != 0;
             if !satellite.auto_sync && !has_cookies && !needs_sync {
-                return Some(self.signed_out("session-token-and-uat-missing", ""));
+                return Ok(Some(self.signed_out("session-token-and-uat-missing", "")));
             }
             if has_cookies && !needs_sync {
-                return None;
+                return Ok(None);
             }
             const REASON: &str = "satellite-needs-syncing";
             if !dev {
-                return Some(self.maybe_handshake(ctx, REASON, "", ctx.session_cookie.as_deref(), None));
+                return Ok(Some(self.maybe_handshake(ctx, REASON, "")));
             }
-            // Checked per request (check_satellite): development satellites have a sign-in URL.
-            let mut to = url::Url::parse(satellite.sign_in_url.as_deref()?).ok()?;
+            // The SDK throws here on a sign-in URL that is missing or not absolute.
+            let mut to = satellite.sign_in_url.as_deref().and_then(|u| url::Url::parse(u).ok()).ok_or(
+                AuthenticateError::SatelliteMisconfigured("The signInUrl needs to have a absolute url format."),
+            )?;
             to.query_pairs_mut().append_pair(QUERY_REDIRECT_URL, ctx.url().as_str());
-            return Some(self.maybe_redirect(ctx, REASON, "", to.as_str()));
+            return Ok(Some(self.maybe_redirect(ctx, REASON, "", to.as_str())));
         }
-        if !dev {
-            return None;
-        }
-        let back = query(QUERY_REDIRECT_URL)?;
+        let Some(back) = query(QUERY_REDIRECT_URL).filter(|b| dev && !b.is_empty()) else {
+            return Ok(None);
+        };
         // The SDK sends the browser (and its dev-browser token) to any URL given here; we only
         // follow it to an authorized party, i.e. one of this instance's own apps (fail closed).
         let Some(mut back) = url::Url::parse(&back).ok().filter(|u| {
@@ -510,20 +573,20 @@ impl Clerk {
             self.opts.verify.authorized_parties.iter().any(|p| p.trim_end_matches('/') == origin)
         }) else {
             tracing::warn!(url = %back, "Clerk: ignoring a satellite sync back to an unauthorized origin");
-            return None;
+            return Ok(None);
         };
         if let Some(db) = &ctx.dev_browser {
             back.query_pairs_mut().append_pair(COOKIE_DEV_BROWSER, db);
         }
         set_query_param(&mut back, QUERY_SYNCED, "true");
-        Some(self.maybe_redirect(ctx, "primary-responds-to-syncing", "", back.as_str()))
+        Ok(Some(self.maybe_redirect(ctx, "primary-responds-to-syncing", "", back.as_str())))
     }
 
-    async fn handle_token_error(&self, ctx: &Ctx<'_>, e: TokenError, token: Option<&str>) -> RequestState {
+    async fn handle_token_error(&self, ctx: &Ctx<'_>, e: TokenError) -> RequestState {
         let refresh_error: Option<String> =
             if e.reason == TokenErrorReason::TokenExpired && ctx.refresh_cookie.is_some() && *ctx.method == Method::GET
             {
-                match self.attempt_refresh(ctx, token.unwrap_or_default()).await {
+                match self.attempt_refresh(ctx).await {
                     Ok(state) => return state,
                     Err(reason) => Some(reason),
                 }
@@ -542,14 +605,15 @@ impl Clerk {
             TokenErrorReason::TokenIatInTheFuture => "session-token-iat-in-the-future".into(),
             other => return self.signed_out(other.as_str(), &e.message),
         };
-        self.maybe_handshake(ctx, &reason, &e.message, token, None)
+        self.maybe_handshake(ctx, &reason, &e.message)
     }
 
     /// §1.6: BAPI `POST /sessions/{sid}/refresh` with the refresh cookie. `Err` = refresh reason.
-    async fn attempt_refresh(&self, ctx: &Ctx<'_>, expired: &str) -> Result<RequestState, String> {
+    async fn attempt_refresh(&self, ctx: &Ctx<'_>) -> Result<RequestState, String> {
         let Some(api) = &self.opts.api else { return Err("missing-api-client".into()) };
+        let expired = ctx.session_token().ok_or("missing-session-token")?;
         let jwt = decode_jwt(expired).map_err(|_| "expired-session-token-decode-failed".to_string())?;
-        let sid = jwt.claims().sid.str().ok_or("expired-session-token-missing-sid-claim")?;
+        let sid = jwt.claims().sid.str().filter(|s| !s.is_empty()).ok_or("expired-session-token-missing-sid-claim")?;
         let cookies = api
             .refresh_session(
                 &sid,
@@ -565,6 +629,9 @@ impl Clerk {
                 Some(code) => code.to_string(),
                 None => "unexpected-bapi-error".to_string(),
             })?;
+        if cookies.is_empty() {
+            return Err("unexpected-sdk-error".into());
+        }
         let mut headers = HeaderMap::new();
         let mut token = None;
         for c in &cookies {
@@ -577,7 +644,8 @@ impl Clerk {
                 }
             }
         }
-        let token = token.ok_or("missing-session-token")?;
+        // No session cookie among them: the SDK then verifies an empty token.
+        let token = token.ok_or("invalid-session-token")?;
         let jwt = self.verified(&token, &self.opts.verify).await.map_err(|_| "invalid-session-token".to_string())?;
         Ok(self.signed_in(&jwt, headers))
     }
@@ -681,8 +749,13 @@ impl Clerk {
         }
         let alg = match jwt.alg().as_deref() {
             Some("RS256") => jsonwebtoken::Algorithm::RS256,
-            Some("RS384") => jsonwebtoken::Algorithm::RS384,
-            Some("RS512") => jsonwebtoken::Algorithm::RS512,
+            // Accepted names, but Clerk's keys are RS256 keys: the SDK's key import fails.
+            Some("RS384" | "RS512") => {
+                return Err(TokenError::new(
+                    TokenErrorReason::TokenVerificationFailed,
+                    "Error verifying handshake token: the key is an RS256 key.",
+                ))
+            }
             _ => {
                 return Err(TokenError::new(
                     TokenErrorReason::TokenInvalidAlgorithm,
@@ -697,11 +770,9 @@ impl Clerk {
                 "Handshake JWT signature is invalid.",
             ));
         }
-        let list =
-            jwt.payload().get("handshake").and_then(Value::as_array).ok_or_else(|| {
-                TokenError::new(TokenErrorReason::TokenInvalid, "Handshake JWT has no handshake claim.")
-            })?;
-        Ok(list.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        // No `handshake` list: no directives (and so, signed out), as the SDK reads it.
+        let list = jwt.payload().get("handshake").and_then(Value::as_array);
+        Ok(list.into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect())
     }
 
     fn is_cross_origin_referer(&self, ctx: &Ctx<'_>) -> bool {
@@ -723,6 +794,9 @@ impl Clerk {
     }
 
     fn signed_in(&self, jwt: &DecodedJwt, headers: HeaderMap) -> RequestState {
+        if crate::claims::has_malformed_org_features(jwt.claims()) {
+            return self.signed_out("unexpected-error", "");
+        }
         RequestState {
             status: AuthStatus::SignedIn,
             reason: None,
@@ -748,22 +822,23 @@ impl Clerk {
 
     /// A handshake when the request is eligible (§1.4) and not looping (§2.6), else signed-out
     /// with the same reason.
-    fn maybe_handshake(
-        &self,
-        ctx: &Ctx<'_>,
-        reason: &str,
-        message: &str,
-        token: Option<&str>,
-        organization_id: Option<String>,
-    ) -> RequestState {
+    /// The handshake carries the SDK's `sessionToken` (cookie, else header) and, with
+    /// organization sync, the organization the URL asks for, whatever the reason.
+    fn maybe_handshake(&self, ctx: &Ctx<'_>, reason: &str, message: &str) -> RequestState {
         if !is_handshake_eligible(ctx.method, ctx.headers) {
             return self.signed_out(reason, message);
         }
+        let organization_id = self
+            .opts
+            .organization_sync
+            .as_ref()
+            .and_then(|sync| sync.target(ctx.parts.uri.path()))
+            .map(|t| t.activation_value());
         let location = self.handshake_url(
             ctx.url(),
             reason,
             ctx.suffixed,
-            token.or(ctx.header_token.as_deref()),
+            ctx.session_token(),
             ctx.dev_browser.as_deref(),
             organization_id.as_deref(),
         );
@@ -776,7 +851,7 @@ impl Clerk {
             return self.signed_out(reason, message);
         }
         // The SDK stops at exactly 3; anything at or past it is a loop (fail closed).
-        if ctx.redirect_count >= 3 {
+        if ctx.redirect_count >= 3.0 {
             if reason == "satellite-needs-syncing" {
                 tracing::warn!(reason, "Clerk: Satellite-domain authentication resulted in an infinite redirect loop. Check that this request is using a configured primary or satellite domain for the production instance.");
             } else {
@@ -789,7 +864,10 @@ impl Clerk {
             headers.insert(LOCATION, v);
         }
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        let counter = format!("{COOKIE_REDIRECT_COUNT}={}; SameSite=Lax; HttpOnly; Max-Age=2", ctx.redirect_count + 1);
+        let next = ctx.redirect_count + 1.0;
+        // JavaScript prints whole numbers without a fraction.
+        let next = if next.fract() == 0.0 && next.abs() < 1e15 { format!("{}", next as i64) } else { next.to_string() };
+        let counter = format!("{COOKIE_REDIRECT_COUNT}={next}; SameSite=Lax; HttpOnly; Max-Age=2");
         headers.append(SET_COOKIE, HeaderValue::from_str(&counter).expect("ascii"));
         debug_headers(&mut headers, AuthStatus::Handshake, reason, message);
         RequestState {
@@ -906,7 +984,7 @@ pub fn is_handshake_eligible(method: &Method, headers: &HeaderMap) -> bool {
     if method != Method::GET {
         return false;
     }
-    match headers.get("sec-fetch-dest").and_then(|v| v.to_str().ok()) {
+    match headers.get("sec-fetch-dest").and_then(|v| v.to_str().ok()).filter(|d| !d.is_empty()) {
         Some(d) => d == "document" || d == "iframe",
         None => headers.get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.starts_with("text/html")),
     }
@@ -918,7 +996,8 @@ fn debug_headers(h: &mut HeaderMap, status: AuthStatus, reason: &str, message: &
         h.insert(HeaderName::from_static("x-clerk-auth-reason"), v);
     }
     let safe: String = message.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { ' ' }).collect();
-    if let Ok(v) = HeaderValue::from_str(&safe) {
+    // Like the SDK, no message header for an empty message.
+    if let Some(v) = Some(safe).filter(|m| !m.is_empty()).and_then(|m| HeaderValue::from_str(&m).ok()) {
         h.insert(HeaderName::from_static("x-clerk-auth-message"), v);
     }
 }
@@ -945,9 +1024,6 @@ struct Cookies<'a>(Vec<(&'a str, std::borrow::Cow<'a, str>)>);
 impl<'a> Cookies<'a> {
     fn get(&self, name: &str) -> Option<&std::borrow::Cow<'a, str>> {
         self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
-    }
-    fn contains_key(&self, name: &str) -> bool {
-        self.get(name).is_some()
     }
 }
 
@@ -977,6 +1053,25 @@ fn cookie_map(headers: &HeaderMap) -> Cookies<'_> {
         }
     }
     Cookies(out)
+}
+
+/// `iss.replace(/https?:\/\//gi, "")`.
+fn strip_http_schemes(iss: &str) -> String {
+    let mut out = String::with_capacity(iss.len());
+    let mut rest = iss;
+    while !rest.is_empty() {
+        let lower = |n: usize| rest.get(..n).map(str::to_ascii_lowercase);
+        if lower(8).as_deref() == Some("https://") {
+            rest = &rest[8..];
+        } else if lower(7).as_deref() == Some("http://") {
+            rest = &rest[7..];
+        } else {
+            let c = rest.chars().next().expect("non-empty");
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
 }
 
 /// `URLSearchParams.set`: the first `name` takes `value`, later ones go, else it is appended.

@@ -70,14 +70,24 @@ impl TokenError {
 /// One JSON member left as raw text: decoding only finds its bounds, and the check that reads it
 /// judges its type (as the SDK does), so a field of the wrong type is not a decoding error. On the
 /// path of every request this is much cheaper than building `Value`s or owned strings.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(transparent)]
-pub struct Field<'a>(#[serde(borrow)] Option<&'a RawValue>);
+/// A member given as `null` is kept (JavaScript tells `null` from a missing member).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Field<'a>(Option<&'a RawValue>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'a RawValue>::deserialize(d).map(|raw| Field(Some(raw)))
+    }
+}
 
 impl<'a> Field<'a> {
-    /// Present and not `null`.
+    /// Present (`null` included): JavaScript's `typeof v !== "undefined"`.
     pub fn is_present(&self) -> bool {
         self.0.is_some()
+    }
+    /// A JSON number: JavaScript's `typeof v === "number"`.
+    pub fn is_number(&self) -> bool {
+        self.json().is_some_and(|r| r.starts_with(|c: char| c == '-' || c.is_ascii_digit()))
     }
     /// The raw JSON text, e.g. for an error message.
     pub fn json(&self) -> Option<&'a str> {
@@ -92,6 +102,16 @@ impl<'a> Field<'a> {
         }
         serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
     }
+    /// JavaScript truthiness: absent, `null`, `false`, `0` and `""` are false.
+    pub fn is_truthy(&self) -> bool {
+        match self.json() {
+            None | Some("null" | "false" | "\"\"") => false,
+            Some(raw) if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
+                serde_json::from_str::<f64>(raw).is_ok_and(|n| n != 0.0)
+            }
+            Some(_) => true,
+        }
+    }
     pub fn is_string(&self) -> bool {
         self.json().is_some_and(|r| r.starts_with('"'))
     }
@@ -101,9 +121,9 @@ impl<'a> Field<'a> {
     pub fn i64(&self) -> Option<i64> {
         serde_json::from_str(self.json()?).ok()
     }
-    /// The member as a `Value` (for the rare claims read as trees).
+    /// The member as a `Value` (for the rare claims read as trees); `null` is `None`.
     pub fn value(&self) -> Option<Value> {
-        serde_json::from_str(self.json()?).ok()
+        serde_json::from_str(self.json()?).ok().filter(|v: &Value| !v.is_null())
     }
     /// The member as a JSON object of type `T`; anything else (an array too) is `None`.
     pub fn object<T: Deserialize<'a>>(&self) -> Option<T> {
@@ -384,6 +404,17 @@ fn check_claims(p: &Claims, opts: &VerifyOptions, now: i128) -> Result<(), Token
     if exp <= now - skew {
         return Err(TokenError::new(TokenExpired, "JWT is expired."));
     }
+    for (name, field, what) in [("nbf", p.nbf, "not before"), ("iat", p.iat, "issued at")] {
+        if field.is_present() && !field.is_number() {
+            return Err(TokenError::new(
+                TokenVerificationFailed,
+                format!(
+                    "Invalid JWT {what} date claim ({name}) {}. Expected number.",
+                    field.json().unwrap_or_default()
+                ),
+            ));
+        }
+    }
     if let Some(nbf) = num(p.nbf) {
         if nbf > now + skew {
             return Err(TokenError::new(TokenNotActiveYet, "JWT cannot be used prior to not before date claim (nbf)."));
@@ -444,6 +475,9 @@ mod tests {
         assert_eq!((jwt.alg().as_deref(), jwt.kid()), (Some("RS256"), None));
         assert!(!c.nbf.is_present());
         assert_eq!(jwt.payload(), &payload);
+        let nulls = decode_jwt(&format!("{}.{}.c2ln", part(json!({"typ": null})), part(json!({"act": null})))).unwrap();
+        assert!(nulls.header().typ.is_present() && nulls.typ().is_none(), "null is kept, and is not a string");
+        assert_eq!(nulls.claims().act.value(), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 const PROD_PK: &str = "pk_live_Y2xlcmsuZXhhbXBsZS5jb20k";
 const DEV_PK: &str = "pk_test_aGFwcHktb3R0ZXItMTIuY2xlcmsuYWNjb3VudHMuZGV2JA";
 const APP: &str = "https://app.example.com";
+const COOKIE_DB: &str = "__clerk_db_jwt";
 const PUBLIC_PEM: &str = include_str!("fixtures/instance-public.pem");
 
 fn now() -> i64 {
@@ -174,6 +175,15 @@ async fn authenticate_request_matches_the_official_sdk() {
         ("machine typ", s.sign(&hdr(json!({"typ": "at+jwt"})), &base)),
         ("pending", s.sign_session(&claims(json!({"v": 2, "sts": "pending"})))),
         ("malformed", "abc.def".to_string()),
+        ("nbf not a number", s.sign_session(&claims(json!({"nbf": "soon"})))),
+        ("iat null", {
+            let mut c = base.clone();
+            c["iat"] = Value::Null;
+            s.sign_session(&c)
+        }),
+        ("v 2.0 org", s.sign_session(&claims(json!({"v": 2.0, "fea": "o:teams", "o": {"id": "org_1", "slg": "acme", "rol": "admin", "per": "read", "fpm": "1"}})))),
+        ("v2 fea without scope", s.sign_session(&claims(json!({"v": 2, "fea": "o:teams,broken", "o": {"id": "org_1", "rol": "admin", "per": "read", "fpm": "1,1"}})))),
+        ("v2 fea scopes", s.sign_session(&claims(json!({"v": 2, "fea": "uo:a,xo:b,ou:c,u:d", "o": {"id": "org_1", "rol": "", "per": "read,manage", "fpm": "1,3,2"}})))),
         ("tampered", {
             let p: Vec<&str> = valid.split('.').collect();
             use base64::Engine;
@@ -382,6 +392,120 @@ async fn authenticate_request_matches_the_official_sdk() {
         c.authorized_parties = vec![];
         cases.push(c);
     }
+
+    // edge inputs, read the way the SDK reads them (empty values, JS number parsing, header
+    // splitting, the session token a handshake carries, cookie-family choice)
+    let no_iat = s.sign_session(&claims(json!({"iat": null})));
+    let sfx = PublishableKey::parse(PROD_PK).unwrap().cookie_suffix().to_string();
+    let live = format!("__session={valid}; __client_uat={}", t - 100);
+    // (case, path, headers)
+    type EdgeCase = (&'static str, &'static str, Vec<(&'static str, String)>);
+    let edge: Vec<EdgeCase> = vec![
+        ("empty session cookie, uat", "/", vec![("cookie", format!("__session=; __client_uat={t}")), doc.clone()]),
+        ("empty handshake nonce query", "/?__clerk_handshake_nonce=", vec![("cookie", live.clone()), doc.clone()]),
+        ("empty handshake token query", "/?__clerk_handshake=", vec![("cookie", live.clone()), doc.clone()]),
+        (
+            "empty sec-fetch-dest, accept html",
+            "/",
+            vec![
+                ("cookie", format!("__client_uat={t}")),
+                ("sec-fetch-dest", String::new()),
+                ("accept", "text/html".into()),
+            ],
+        ),
+        (
+            "suffixed session, zero suffixed uat",
+            "/",
+            vec![("cookie", format!("__session_{sfx}={valid}; __client_uat_{sfx}=0")), doc.clone()],
+        ),
+        (
+            "token without iat",
+            "/",
+            vec![("cookie", format!("__session={no_iat}; __client_uat={}", t - 100)), doc.clone()],
+        ),
+        ("negative uat", "/", vec![("cookie", format!("__session={valid}; __client_uat=-1")), doc.clone()]),
+        (
+            "uat with trailing text",
+            "/",
+            vec![("cookie", format!("__session={valid}; __client_uat={}abc", t - 100)), doc.clone()],
+        ),
+        (
+            "counter 3.0",
+            "/",
+            vec![
+                ("cookie", format!("__session={expired}; __client_uat={}; __clerk_redirect_count=3.0", t - 200)),
+                doc.clone(),
+            ],
+        ),
+        (
+            "counter 0x2",
+            "/",
+            vec![
+                ("cookie", format!("__session={expired}; __client_uat={}; __clerk_redirect_count=0x2", t - 200)),
+                doc.clone(),
+            ],
+        ),
+        ("bearer, two spaces", "/", vec![("authorization", format!("Bearer  {valid}"))]),
+        ("bearer, extra word", "/", vec![("authorization", format!("Bearer {valid} extra"))]),
+        (
+            "expired bearer with a session cookie",
+            "/",
+            vec![("authorization", format!("Bearer {expired}")), ("cookie", live.clone()), doc.clone()],
+        ),
+    ];
+    for (name, path, headers) in edge {
+        cases.push(case(&format!("edge: {name}"), "GET", path, &headers));
+    }
+    let hs_no_list = s.sign(&hdr(json!({})), &json!({"other": 1}));
+    let hs_rs384 = s.sign(&hdr(json!({"alg": "RS384"})), &json!({"handshake": directives}));
+    for (name, hs) in [("handshake without a list", &hs_no_list), ("handshake RS384", &hs_rs384)] {
+        cases.push(case(name, "GET", "/dashboard", &[("cookie", format!("__clerk_handshake={hs}")), doc.clone()]));
+    }
+    let dev_iss = format!("https://{}", PublishableKey::parse(DEV_PK).unwrap().frontend_api());
+    let dev_token = s.sign_session(&claims(json!({"iss": dev_iss, "azp": null})));
+    let dev_expired =
+        s.sign_session(&claims(json!({"iss": dev_iss, "azp": null, "iat": t - 120, "nbf": t - 130, "exp": t - 60})));
+    let dsfx = PublishableKey::parse(DEV_PK).unwrap().cookie_suffix().to_string();
+    for (name, url, cookie) in [
+        (
+            "dev: empty dev-browser cookie",
+            "http://localhost:3000/".to_string(),
+            format!("__session={dev_token}; __client_uat={}; __clerk_db_jwt=", t - 100),
+        ),
+        (
+            "dev: dev-browser sync carries the session",
+            format!("http://localhost:3000/?{COOKIE_DB}=dvb_y"),
+            format!("__session={dev_token}; __client_uat={}", t - 100),
+        ),
+        (
+            "dev: empty handshake query",
+            "http://localhost:3000/?__clerk_handshake=".to_string(),
+            format!("__session={dev_token}; __client_uat={}; __clerk_db_jwt=dvb_x", t - 100),
+        ),
+        (
+            "dev: expired suffixed session, no unsuffixed uat",
+            "http://localhost:3000/".to_string(),
+            format!("__session_{dsfx}={dev_expired}; __client_uat_{dsfx}={}; __clerk_db_jwt=dvb_x", t - 200),
+        ),
+        (
+            "dev: handshake without a list",
+            format!("http://localhost:3000/?__clerk_handshake={hs_no_list}&a=1"),
+            "__clerk_db_jwt=dvb_x".to_string(),
+        ),
+    ] {
+        let mut c = case(name, "GET", "/", &[("cookie", cookie), doc.clone()]);
+        (c.pk, c.url, c.authorized_parties) = (DEV_PK, url, vec![]);
+        cases.push(c);
+    }
+    // organization sync: a handshake for any reason also activates the URL's organization
+    let mut c = case(
+        "org sync, expired token",
+        "GET",
+        "/orgs/other-org",
+        &[("cookie", format!("__session={expired}; __client_uat={}", t - 200)), doc.clone()],
+    );
+    c.org_sync = Some((vec!["/orgs/:slug", "/orgs/:slug/(.*)"], vec!["/me", "/me/(.*)"]));
+    cases.push(c);
 
     // satellite domains (B1) and a development primary answering a satellite's sync (B2)
     const SAT: &str = "https://sat.example.net";
