@@ -775,22 +775,58 @@ impl Clerk {
         Ok(list.into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect())
     }
 
+    /// `isCrossOriginReferrer() && !isKnownClerkReferrer()` of the SDK.
     fn is_cross_origin_referer(&self, ctx: &Ctx<'_>) -> bool {
-        let Some(referer) =
-            ctx.headers.get(REFERER).and_then(|v| v.to_str().ok()).and_then(|r| url::Url::parse(r).ok())
+        let Some(referer) = ctx
+            .headers
+            .get(REFERER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|r| !r.is_empty())
+            .and_then(|r| url::Url::parse(r).ok())
         else {
             return false;
         };
-        if origin_of(&referer) == origin_of(ctx.url()) {
+        if referer.origin() == ctx.url().origin() {
             return false;
         }
-        let host = host_port(&referer);
-        let fapi = self.opts.publishable_key.frontend_api();
-        let accounts = fapi.replacen("clerk.", "accounts.", 1);
-        let proxy_host = self.opts.proxy_url.as_deref().and_then(|p| url::Url::parse(p).ok()).map(|u| host_port(&u));
-        let clerk_hosts = [Some(fapi.to_string()), Some(accounts), proxy_host];
-        let is_clerk = clerk_hosts.iter().flatten().any(|h| *h == host) || host.ends_with(".accounts.dev");
-        !is_clerk
+        !self.is_known_clerk_referer(&referer, ctx.url())
+    }
+
+    /// The instance's Frontend API (host, or the proxy URL), the accounts portal derived from
+    /// it, or (non-production only) a development accounts-portal host.
+    fn is_known_clerk_referer(&self, referer: &url::Url, app_url: &url::Url) -> bool {
+        let host = referer.host_str().unwrap_or_default();
+        let fapi = match self.opts.proxy_url.as_deref() {
+            Some(p) if p.starts_with('/') => format!("{}{p}", origin_of(app_url)),
+            Some(p) => p.to_string(),
+            None => self.frontend_api_host().into_owned(),
+        };
+        let fapi_host = if fapi.starts_with("http") {
+            url::Url::parse(&fapi).ok().and_then(|u| u.host_str().map(str::to_string))
+        } else {
+            Some(fapi.clone())
+        };
+        if fapi_host.as_deref() == Some(host) {
+            return true;
+        }
+        if self.opts.publishable_key.instance_type() != InstanceType::Production {
+            const LEGACY: [&str; 3] = [".lcl.dev", ".lclstage.dev", ".lclclerk.com"];
+            const CURRENT: [&str; 3] = [".accounts.dev", ".accountsstage.dev", ".accounts.lclclerk.com"];
+            let legacy = host.starts_with("accounts.") && LEGACY.iter().any(|s| host.ends_with(s));
+            let current = CURRENT.iter().any(|s| host.ends_with(s) && !host.ends_with(&format!(".clerk{s}")));
+            if legacy || current {
+                return true;
+            }
+        }
+        // buildAccountsBaseUrl: the first `clerk.accountsstage.`, then the first `clerk.accounts.`
+        // or `clerk.`, becomes the accounts host.
+        let accounts = fapi.replacen("clerk.accountsstage.", "accountsstage.", 1);
+        let accounts = match (accounts.find("clerk.accounts."), accounts.find("clerk.")) {
+            (Some(i), Some(j)) if i <= j => accounts.replacen("clerk.accounts.", "accounts.", 1),
+            (_, Some(_)) => accounts.replacen("clerk.", "accounts.", 1),
+            _ => accounts,
+        };
+        url::Url::parse(&format!("https://{accounts}")).is_ok_and(|u| u.origin() == referer.origin())
     }
 
     fn signed_in(&self, jwt: &DecodedJwt, headers: HeaderMap) -> RequestState {
@@ -1107,14 +1143,6 @@ fn directive_name_value(d: &str) -> Option<(String, String)> {
 
 fn origin_of(u: &url::Url) -> String {
     u.origin().ascii_serialization()
-}
-
-fn host_port(u: &url::Url) -> String {
-    match (u.host_str(), u.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_string(),
-        _ => String::new(),
-    }
 }
 
 fn clerk_url(uri: &http::Uri, h: &HeaderMap) -> url::Url {

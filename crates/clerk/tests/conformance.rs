@@ -497,6 +497,45 @@ async fn authenticate_request_matches_the_official_sdk() {
         (c.pk, c.url, c.authorized_parties) = (DEV_PK, url, vec![]);
         cases.push(c);
     }
+    // which referers count as Clerk's own (no cross-origin re-sync) on each kind of instance
+    for referer in [
+        "https://clerk.example.com/v1/x",
+        "https://clerk.example.com:8443/",
+        "https://accounts.example.com/sign-in",
+        "http://accounts.example.com/sign-in",
+        "https://foo.accounts.dev/",
+        "https://accounts.foo.lcl.dev/",
+        "not a url",
+    ] {
+        cases.push(case(
+            &format!("referer {referer}"),
+            "GET",
+            "/",
+            &[("cookie", live.clone()), doc.clone(), ("referer", referer.into())],
+        ));
+    }
+    for referer in [
+        "https://happy-otter-12.accounts.dev/sign-in",
+        "https://foo.accounts.dev/",
+        "https://foo.clerk.accounts.dev/",
+        "https://accounts.foo.lcl.dev/",
+        "https://foo.accountsstage.dev/",
+        "https://google.com/",
+    ] {
+        let mut c = case(
+            &format!("dev referer {referer}"),
+            "GET",
+            "/",
+            &[
+                ("cookie", format!("__session={dev_token}; __client_uat={}; __clerk_db_jwt=dvb_x", t - 100)),
+                doc.clone(),
+                ("referer", referer.into()),
+            ],
+        );
+        (c.pk, c.url, c.authorized_parties) = (DEV_PK, "http://localhost:3000/".into(), vec![]);
+        cases.push(c);
+    }
+
     // organization sync: a handshake for any reason also activates the URL's organization
     let mut c = case(
         "org sync, expired token",
