@@ -56,12 +56,20 @@ async fn serve() -> ExitCode {
 }
 
 async fn migrate() -> ExitCode {
-    let Some(admin_url) = std::env::var("DATABASE_ADMIN_URL").ok().or_else(|| std::env::var("DATABASE_URL").ok())
-    else {
-        eprintln!("config error: DATABASE_ADMIN_URL (or DATABASE_URL) is missing");
+    // Migrations run as the schema owner, never as the app's role: an owner can switch
+    // row-level security off, and the app refuses to start as one.
+    let Some(admin_url) = std::env::var("DATABASE_ADMIN_URL").ok().filter(|u| !u.is_empty()) else {
+        eprintln!("config error: DATABASE_ADMIN_URL is missing: migrations run as the schema owner, not as the app's role (DATABASE_URL)");
         return ExitCode::from(2);
     };
     let runtime_role = std::env::var("DATABASE_URL").ok().and_then(|u| db::role_of(&u));
+    if runtime_role.is_some() && runtime_role == db::role_of(&admin_url) {
+        eprintln!(
+            "config error: DATABASE_ADMIN_URL and DATABASE_URL use the same role {:?}; the app's role must not own the schema",
+            runtime_role.unwrap_or_default()
+        );
+        return ExitCode::from(2);
+    }
     let pool = match sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&admin_url).await {
         Ok(p) => p,
         Err(e) => {

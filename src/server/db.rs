@@ -17,6 +17,8 @@ pub enum DbSetupError {
     Superuser { role: String },
     #[error("refusing to start: database role {role:?} has BYPASSRLS; the app must run as a role that row-level security applies to")]
     BypassRls { role: String },
+    #[error("refusing to start: database role {role:?} owns {tables} table(s) in the public schema (directly or through a role it belongs to), so it could switch row-level security off; run `tenantry migrate` as the schema owner (DATABASE_ADMIN_URL) and the app as another role")]
+    OwnsTables { role: String, tables: i64 },
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -29,7 +31,8 @@ pub fn pool(database_url: &str) -> Result<PgPool, DbSetupError> {
     Ok(PgPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(5)).connect_lazy_with(opts))
 }
 
-/// Refuse superuser and BYPASSRLS roles: with them, row-level security silently does nothing.
+/// Refuse superuser and BYPASSRLS roles, and owners of the tables: with them, row-level
+/// security silently does nothing or can be switched off.
 pub async fn ensure_restricted_role(pool: &PgPool) -> Result<(), DbSetupError> {
     let row = sqlx::query!(r#"SELECT current_user AS "role!", rolsuper AS "superuser!", rolbypassrls AS "bypass_rls!" FROM pg_roles WHERE rolname = current_user"#)
         .fetch_one(pool)
@@ -40,6 +43,16 @@ pub async fn ensure_restricted_role(pool: &PgPool) -> Result<(), DbSetupError> {
     }
     if row.bypass_rls {
         return Err(DbSetupError::BypassRls { role: row.role });
+    }
+    let tables = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND pg_has_role(current_user, c.relowner, 'USAGE')"#
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(DbSetupError::Unreachable)?;
+    if tables > 0 {
+        return Err(DbSetupError::OwnsTables { role: row.role, tables });
     }
     Ok(())
 }

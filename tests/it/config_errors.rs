@@ -79,3 +79,48 @@ async fn the_binary_refuses_a_superuser_database_url() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("startup error: refusing to start") && stderr.contains("superuser"), "{stderr}");
 }
+
+#[tokio::test]
+async fn refuses_to_run_as_a_role_that_owns_the_tables() {
+    let (db, admin) = migrated_database().await;
+    let cluster_host = db.admin_url.split('@').nth(1).unwrap().to_string();
+    // Directly: the role owns a table. Indirectly: it belongs to a role that does.
+    let (owner, member) = (format!("owner_{}", db.name), format!("member_{}", db.name));
+    for stmt in [
+        format!("CREATE ROLE {owner} LOGIN PASSWORD 'x' NOSUPERUSER"),
+        format!("ALTER TABLE projects OWNER TO {owner}"),
+        format!("CREATE ROLE {member} LOGIN PASSWORD 'x' NOSUPERUSER IN ROLE {owner}"),
+    ] {
+        sqlx::query(&stmt).execute(&admin).await.unwrap();
+    }
+    for role in [&owner, &member] {
+        let mut env = env_for(&db);
+        env.insert("DATABASE_URL".into(), format!("postgres://{role}:x@{cluster_host}"));
+        let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+        let err = Application::build(config).await.err().expect("must refuse");
+        assert!(matches!(err, StartupError::Database(DbSetupError::OwnsTables { tables: 1, .. })), "{role}: {err}");
+    }
+}
+
+#[test]
+fn migrate_refuses_to_run_as_the_apps_role() {
+    let app = "postgres://tenantry_app:pw@127.0.0.1:1/db";
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantry"));
+    cmd.arg("migrate").current_dir(std::env::temp_dir()).env_clear().env("DATABASE_URL", app);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DATABASE_ADMIN_URL is missing"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantry"));
+    cmd.arg("migrate")
+        .current_dir(std::env::temp_dir())
+        .env_clear()
+        .env("DATABASE_URL", app)
+        .env("DATABASE_ADMIN_URL", "postgres://tenantry_app:other@127.0.0.1:1/db");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("use the same role"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
