@@ -68,6 +68,8 @@ pub async fn migrate(admin: &PgPool, runtime_role: Option<&str>) -> Result<(), D
             format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"),
             format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"),
             format!("REVOKE ALL ON _sqlx_migrations FROM {role}"),
+            // The audit log is append-only for the app: history cannot be rewritten.
+            format!("REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {role}"),
         ] {
             sqlx::query::<Postgres>(&stmt).execute(admin).await?;
         }

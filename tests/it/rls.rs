@@ -93,3 +93,24 @@ async fn audit_log_and_memberships_are_isolated_too() {
     assert_eq!(orgs, vec!["org_a".to_string(), "org_b".to_string()]);
     tx.rollback().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_audit_log_is_append_only_for_the_app() {
+    let (db, _admin) = migrated_database().await;
+    let app = PgPool::connect(&db.app_url).await.unwrap();
+    let mut tx = app.begin().await.unwrap();
+    sqlx::query("SET LOCAL app.org_id = 'org_a'").execute(&mut *tx).await.unwrap();
+    sqlx::query("INSERT INTO audit_log (org_id, actor, action) VALUES ('org_a', 'user_1', 'project.created')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log").fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(n, 1);
+    tx.commit().await.unwrap();
+    for stmt in ["UPDATE audit_log SET action = 'forged'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
+        let mut tx = app.begin().await.unwrap();
+        sqlx::query("SET LOCAL app.org_id = 'org_a'").execute(&mut *tx).await.unwrap();
+        let err = sqlx::query(stmt).execute(&mut *tx).await.unwrap_err();
+        assert!(err.to_string().contains("permission denied"), "{stmt}: {err}");
+    }
+}

@@ -218,6 +218,11 @@ async fn lifecycle_validation_and_audit() {
     );
     assert_eq!(call(&app, Who::Member, "audit", &[("page", "0")]).await.0, 403);
     assert_eq!(call(&app, Who::Manager, "audit", &[("page", "0")]).await.0, 403);
+    // page numbers from the client: far and negative pages are fine, never a 500
+    let (s, far) = call(&app, Who::Admin, "audit", &[("page", &i64::MAX.to_string())]).await;
+    assert_eq!((s, far), (200, json!([])));
+    let (s, first) = call(&app, Who::Admin, "audit", &[("page", "-3")]).await;
+    assert_eq!((s, first.as_array().map(Vec::len)), (200, Some(6)));
 }
 
 #[tokio::test]
