@@ -126,6 +126,14 @@ impl Config {
         for p in &authorized_parties {
             check_url("CLERK_AUTHORIZED_PARTIES", p, &mut errors);
         }
+        // Without it `azp` is not checked, and a token minted for another of the instance's
+        // apps (or a preview deployment) would be accepted here: production must say.
+        let production = publishable_key.as_ref().is_some_and(|k| k.instance_type() == clerk::InstanceType::Production);
+        if production && authorized_parties.is_empty() {
+            errors.push(
+                "CLERK_AUTHORIZED_PARTIES is missing: a production instance must list this app's origins (e.g. https://app.example.com)".into(),
+            );
+        }
         let webhook =
             required("CLERK_WEBHOOK_SIGNING_SECRET", &mut errors).and_then(|v| match WebhookVerifier::new(&v) {
                 Ok(w) => Some(w),

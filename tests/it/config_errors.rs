@@ -27,6 +27,7 @@ fn missing_and_malformed_settings_are_named_one_per_line() {
     assert!(lines.iter().any(|l| l.contains("CLERK_PUBLISHABLE_KEY is malformed")), "{stderr}");
     assert!(lines.iter().any(|l| l.contains("CLERK_SECRET_KEY is malformed")), "{stderr}");
     assert!(lines.iter().any(|l| l.contains("CLERK_WEBHOOK_SIGNING_SECRET is missing")), "{stderr}");
+    assert!(!lines.iter().any(|l| l.contains("CLERK_AUTHORIZED_PARTIES")), "only asked for a valid production key");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains("nope"), "secrets are not echoed: {stderr}");
 }
@@ -123,4 +124,17 @@ fn migrate_refuses_to_run_as_the_apps_role() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn a_production_key_needs_authorized_parties() {
+    let (db, _admin) = migrated_database().await;
+    let mut env = env_for(&db);
+    env.remove("CLERK_AUTHORIZED_PARTIES");
+    let err = Config::from_lookup(|k| env.get(k).cloned()).err().expect("must refuse");
+    assert!(err.to_string().contains("CLERK_AUTHORIZED_PARTIES is missing"), "{err}");
+    // a development key may leave azp unchecked, as Clerk's SDK does by default
+    env.insert("CLERK_PUBLISHABLE_KEY".into(), "pk_test_aGFwcHktb3R0ZXItMTIuY2xlcmsuYWNjb3VudHMuZGV2JA".into());
+    env.insert("CLERK_SECRET_KEY".into(), "sk_test_integration".into());
+    assert!(Config::from_lookup(|k| env.get(k).cloned()).is_ok());
 }
