@@ -16,6 +16,15 @@ struct Stub {
     users: Arc<Vec<Value>>,
     orgs: Arc<Vec<Value>>,
     members: Arc<HashMap<String, Vec<Value>>>,
+    /// Optional pause in the middle of a sync (before the first organizations page): the stub
+    /// says it has paused, and answers once told to go on.
+    pause: Option<Arc<Pause>>,
+}
+
+struct Pause {
+    paused: tokio::sync::Notify,
+    resume: tokio::sync::Notify,
+    once: std::sync::Once,
 }
 
 fn page(all: &[Value], q: &HashMap<String, String>) -> Json<Value> {
@@ -46,6 +55,14 @@ async fn start_stub(stub: Stub) -> String {
         .route(
             "/v1/organizations",
             get(|State(s): State<Stub>, h: HeaderMap, Query(q): Query<HashMap<String, String>>| async move {
+                if let Some(p) = &s.pause {
+                    let mut first = false;
+                    p.once.call_once(|| first = true);
+                    if first {
+                        p.paused.notify_one();
+                        p.resume.notified().await;
+                    }
+                }
                 authorized(&h).map(|_| page(&s.orgs, &q))
             }),
         )
@@ -88,6 +105,7 @@ async fn sync_repairs_a_damaged_mirror() {
         users: Arc::new(users.clone()),
         orgs: Arc::new(orgs.clone()),
         members: Arc::new(members.clone()),
+        pause: None,
     })
     .await;
 
@@ -142,4 +160,70 @@ async fn sync_repairs_a_damaged_mirror() {
     let bad = clerk::BackendApi::new(&stub_url, clerk::SecretKey::parse("sk_test_wrong").unwrap());
     let err = tenantry::server::reconcile::reconcile(&pool, &bad).await.unwrap_err();
     assert!(err.to_string().contains("401"), "{err}");
+}
+
+/// Webhooks keep arriving while a sync reads its snapshot: what they wrote after the snapshot
+/// was taken (a deletion, a newer update, a new user) is not undone by the older snapshot.
+#[tokio::test]
+async fn sync_never_undoes_what_webhooks_wrote_during_it() {
+    let users =
+        vec![user("user_1", Some("one@example.com"), "One", 10), user("user_2", Some("two@example.com"), "Two", 10)];
+    let orgs = vec![org("org_a", "Acme", "acme", 10)];
+    let members =
+        HashMap::from([("org_a".to_string(), vec![membership("orgmem_1", "org_a", "user_1", "org:admin", 10)])]);
+    let pause = Arc::new(Pause {
+        paused: tokio::sync::Notify::new(),
+        resume: tokio::sync::Notify::new(),
+        once: std::sync::Once::new(),
+    });
+    let stub_url = start_stub(Stub {
+        users: Arc::new(users.clone()),
+        orgs: Arc::new(orgs.clone()),
+        members: Arc::new(members.clone()),
+        pause: Some(Arc::clone(&pause)),
+    })
+    .await;
+    let app = spawn_app().await;
+    let mut n = 0;
+    let mut send = |kind: &'static str, data: Value| {
+        n += 1;
+        (format!("msg_{n}"), event(kind, data))
+    };
+    let mut initial: Vec<(String, Vec<u8>)> = users.iter().map(|u| send("user.created", u.clone())).collect();
+    initial.push(send("organization.created", orgs[0].clone()));
+    initial.push(send("organizationMembership.created", members["org_a"][0].clone()));
+    for (id, body) in &initial {
+        assert_eq!(deliver(&app, id, body).await.0, 200);
+    }
+
+    let pool = sqlx::PgPool::connect(&app.db.app_url).await.unwrap();
+    let api = clerk::BackendApi::new(&stub_url, clerk::SecretKey::parse("sk_test_stub").unwrap());
+    let sync = tokio::spawn(async move { tenantry::server::reconcile::reconcile(&pool, &api).await });
+    // The users page is read; now, before the sync writes anything, three webhooks land.
+    pause.paused.notified().await;
+    for (id, body) in [
+        send("user.deleted", json!({"object": "user", "id": "user_2", "deleted": true})),
+        send("user.updated", user("user_1", Some("one@example.com"), "Renamed", 20)),
+        send("user.created", user("user_3", Some("three@example.com"), "Three", 15)),
+    ] {
+        assert_eq!(deliver(&app, &id, &body).await.0, 200);
+    }
+    pause.resume.notify_one();
+    let report = sync.await.unwrap().unwrap();
+    assert_eq!(report.changes, Vec::<String>::new(), "nothing in the older snapshot is news");
+
+    let rows: Vec<(String, Option<String>, bool)> =
+        sqlx::query_as("SELECT clerk_id, name, deleted_at IS NOT NULL FROM users ORDER BY clerk_id")
+            .fetch_all(&app.admin)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("user_1".into(), Some("Renamed Tester".into()), false),
+            ("user_2".into(), None, true),
+            ("user_3".into(), Some("Three Tester".into()), false),
+        ],
+        "the deletion, the newer update and the new user all stand"
+    );
 }
