@@ -26,6 +26,9 @@ pub struct Report {
     pub changes: Vec<String>,
 }
 
+/// A mirror row: the fields compared with Clerk's (… , tombstoned), and how fresh it is.
+type Mirrored<T> = (T, Freshness);
+
 /// What a mirror row knows that the snapshot may not.
 #[derive(Debug, Clone, Copy)]
 struct Freshness {
@@ -54,7 +57,7 @@ pub async fn reconcile(pool: &PgPool, api: &BackendApi) -> Result<Report, Reconc
     let mut tx = pool.begin().await?;
 
     // Users.
-    let mut mirror_users: HashMap<String, ((Option<String>, Option<String>, bool), Freshness)> = HashMap::new();
+    let mut mirror_users: HashMap<String, Mirrored<(Option<String>, Option<String>, bool)>> = HashMap::new();
     for r in sqlx::query!(
         r#"SELECT clerk_id, email, name, deleted_at IS NOT NULL AS "deleted!", clerk_updated_at, updated_at >= $1 AS "written_since!" FROM users"#,
         started
@@ -86,7 +89,7 @@ pub async fn reconcile(pool: &PgPool, api: &BackendApi) -> Result<Report, Reconc
     }
 
     // Organizations.
-    let mut mirror_orgs: HashMap<String, ((Option<String>, String, bool), Freshness)> = HashMap::new();
+    let mut mirror_orgs: HashMap<String, Mirrored<(Option<String>, String, bool)>> = HashMap::new();
     for r in sqlx::query!(
         r#"SELECT id, slug, name, deleted_at IS NOT NULL AS "deleted!", clerk_updated_at, updated_at >= $1 AS "written_since!" FROM organizations"#,
         started
@@ -128,7 +131,7 @@ pub async fn reconcile(pool: &PgPool, api: &BackendApi) -> Result<Report, Reconc
     org_ids.extend(orgs.iter().map(|o| o.id.clone()));
     org_ids.sort();
     org_ids.dedup();
-    let mut mirror_members: HashMap<(String, String), ((Option<String>, String, bool), Freshness)> = HashMap::new();
+    let mut mirror_members: HashMap<(String, String), Mirrored<(Option<String>, String, bool)>> = HashMap::new();
     for org_id in &org_ids {
         sqlx::query!("SELECT set_config('app.org_id', $1, true)", org_id).fetch_one(&mut *tx).await?;
         for r in sqlx::query!(
