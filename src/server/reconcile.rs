@@ -28,6 +28,12 @@ pub struct Report {
 
 /// A mirror row: the fields compared with Clerk's (… , tombstoned), and how fresh it is.
 type Mirrored<T> = (T, Freshness);
+/// (email, name, tombstoned)
+type UserFields = (Option<String>, Option<String>, bool);
+/// (slug, name, tombstoned)
+type OrgFields = (Option<String>, String, bool);
+/// (Clerk membership id, role, tombstoned)
+type MemberFields = (Option<String>, String, bool);
 
 /// What a mirror row knows that the snapshot may not.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +63,7 @@ pub async fn reconcile(pool: &PgPool, api: &BackendApi) -> Result<Report, Reconc
     let mut tx = pool.begin().await?;
 
     // Users.
-    let mut mirror_users: HashMap<String, Mirrored<(Option<String>, Option<String>, bool)>> = HashMap::new();
+    let mut mirror_users: HashMap<String, Mirrored<UserFields>> = HashMap::new();
     for r in sqlx::query!(
         r#"SELECT clerk_id, email, name, deleted_at IS NOT NULL AS "deleted!", clerk_updated_at, updated_at >= $1 AS "written_since!" FROM users"#,
         started
@@ -89,7 +95,7 @@ pub async fn reconcile(pool: &PgPool, api: &BackendApi) -> Result<Report, Reconc
     }
 
     // Organizations.
-    let mut mirror_orgs: HashMap<String, Mirrored<(Option<String>, String, bool)>> = HashMap::new();
+    let mut mirror_orgs: HashMap<String, Mirrored<OrgFields>> = HashMap::new();
     for r in sqlx::query!(
         r#"SELECT id, slug, name, deleted_at IS NOT NULL AS "deleted!", clerk_updated_at, updated_at >= $1 AS "written_since!" FROM organizations"#,
         started
@@ -131,7 +137,7 @@ pub async fn reconcile(pool: &PgPool, api: &BackendApi) -> Result<Report, Reconc
     org_ids.extend(orgs.iter().map(|o| o.id.clone()));
     org_ids.sort();
     org_ids.dedup();
-    let mut mirror_members: HashMap<(String, String), Mirrored<(Option<String>, String, bool)>> = HashMap::new();
+    let mut mirror_members: HashMap<(String, String), Mirrored<MemberFields>> = HashMap::new();
     for org_id in &org_ids {
         sqlx::query!("SELECT set_config('app.org_id', $1, true)", org_id).fetch_one(&mut *tx).await?;
         for r in sqlx::query!(

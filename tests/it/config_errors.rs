@@ -131,7 +131,7 @@ async fn a_production_key_needs_authorized_parties() {
     let (db, _admin) = migrated_database().await;
     let mut env = env_for(&db);
     env.remove("CLERK_AUTHORIZED_PARTIES");
-    let err = Config::from_lookup(|k| env.get(k).cloned()).err().expect("must refuse");
+    let err = Config::from_lookup(|k| env.get(k).cloned()).expect_err("must refuse");
     assert!(err.to_string().contains("CLERK_AUTHORIZED_PARTIES is missing"), "{err}");
     // a development key may leave azp unchecked, as Clerk's SDK does by default
     env.insert("CLERK_PUBLISHABLE_KEY".into(), "pk_test_aGFwcHktb3R0ZXItMTIuY2xlcmsuYWNjb3VudHMuZGV2JA".into());
