@@ -207,6 +207,7 @@ mod tests {
             ("CLERK_PUBLISHABLE_KEY", "pk_live_Y2xlcmsuZXhhbXBsZS5jb20k".to_string()),
             ("CLERK_SECRET_KEY", "sk_live_xyz".to_string()),
             ("CLERK_WEBHOOK_SIGNING_SECRET", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".to_string()),
+            ("CLERK_AUTHORIZED_PARTIES", "https://app.example.com/".to_string()),
         ])
     }
 
@@ -218,6 +219,7 @@ mod tests {
         assert_eq!(c.clerk.sign_in_url, "https://accounts.example.com/sign-in");
         assert_eq!(c.bind.to_string(), "127.0.0.1:3000");
         assert!(!format!("{c:?}").contains("sk_live_xyz"));
+        assert_eq!(c.clerk.authorized_parties, vec!["https://app.example.com".to_string()], "trailing slash trimmed");
     }
 
     #[test]
