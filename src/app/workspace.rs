@@ -18,10 +18,11 @@ fn error_text(e: &ServerFnError) -> String {
 
 /// Organization forms post to plain routes: activation is a redirect through Clerk.
 #[component]
-fn OrgButton(org: OrgChoice) -> impl IntoView {
+fn OrgButton(org: OrgChoice, back: Option<String>) -> impl IntoView {
     view! {
         <form method="post" action="/select-org/activate" class="flex items-center justify-between rounded-lg border border-slate-200 bg-white px-4 py-3">
             <input type="hidden" name="org_id" value=org.id.clone()/>
+            {back.map(|b| view! { <input type="hidden" name="redirect_url" value=b/> })}
             <div>
                 <div class="font-medium">{org.name.clone()}</div>
                 <div class="text-sm text-slate-500">{org.role.trim_start_matches("org:").to_string()}</div>
@@ -38,6 +39,8 @@ pub fn SelectOrgPage() -> impl IntoView {
     let orgs = Resource::new(|| (), |_| my_organizations());
     let query = use_query_map();
     let error = move || query.read().get("error");
+    // Where the user was going when the app sent them here (checked again by the server).
+    let back = move || query.read().get("redirect_url");
     view! {
         <main class="mx-auto max-w-xl px-6 py-16">
             <h1 class="text-2xl font-semibold">"Choose an organization"</h1>
@@ -53,7 +56,7 @@ pub fn SelectOrgPage() -> impl IntoView {
                         }.into_any(),
                         Ok(list) => view! {
                             <div class="mt-8 space-y-3" data-testid="org-list">
-                                {list.into_iter().map(|org| view! { <OrgButton org/> }).collect_view()}
+                                {list.into_iter().map(|org| view! { <OrgButton org back=back()/> }).collect_view()}
                             </div>
                         }.into_any(),
                         Err(e) => view! { <p role="alert" class="mt-8 text-red-700">{error_text(&e)}</p> }.into_any(),
@@ -61,6 +64,7 @@ pub fn SelectOrgPage() -> impl IntoView {
                 })}
             </Suspense>
             <form method="post" action="/select-org/create" class="mt-10 rounded-lg border border-slate-200 bg-white p-4">
+                {move || back().map(|b| view! { <input type="hidden" name="redirect_url" value=b/> })}
                 <label class="block text-sm font-medium" for="new-org">"Create an organization"</label>
                 <div class="mt-2 flex gap-2">
                     <input id="new-org" name="name" required maxlength="80" placeholder="Acme Inc."

@@ -253,6 +253,36 @@ async fn switching_activates_the_right_org_and_a_forged_one_changes_nothing() {
         s.client.get(format!("{}/api/whoami", s.app)).send().await.unwrap().json().await.unwrap();
     assert_eq!((who["userId"].as_str(), who["orgId"].as_str()), (Some("user_carol"), None));
 
+    // A deep link survives the detour through /select-org: she lands where she was going.
+    let deep = s.client.get(format!("{}/app/projects?q=x", s.app)).send().await.unwrap();
+    let (_, page) = follow(&s.client, deep, &s.app).await;
+    assert_eq!(page.url().path(), "/select-org");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"name="redirect_url" value="/app/projects?q=x""#), "the forms carry it on");
+    let r = s
+        .client
+        .post(format!("{}/select-org/activate", s.app))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("org_id", "org_globex"), ("redirect_url", "/app/projects?q=x")])
+        .send()
+        .await
+        .unwrap();
+    let (chain, last) = follow(&s.client, r, &s.app).await;
+    assert_eq!((last.url().path(), last.url().query()), ("/app/projects", Some("q=x")), "{chain:#?}");
+    // ... but only into the workspace on this site
+    for elsewhere in ["https://evil.example/app/x", "//evil.example/app", "/sign-out", "/apples"] {
+        let r = s
+            .client
+            .post(format!("{}/select-org/activate", s.app))
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("org_id", "org_globex"), ("redirect_url", elsewhere)])
+            .send()
+            .await
+            .unwrap();
+        let (chain, last) = follow(&s.client, r, &s.app).await;
+        assert_eq!(last.url().as_str(), format!("{}/app/dashboard", s.app), "{elsewhere}: {chain:#?}");
+    }
+
     let who = activate(&s, "org_globex").await;
     assert_eq!((who["orgId"].as_str(), who["orgRole"].as_str()), (Some("org_globex"), Some("org:admin")));
     let who = activate(&s, "org_acme").await;

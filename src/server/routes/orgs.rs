@@ -13,31 +13,50 @@ use clerk::Clerk;
 use serde::Deserialize;
 
 use crate::model::validate_organization_name;
+use crate::server::routes::session::safe_return_path;
 use crate::server::startup::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct Activate {
     org_id: String,
+    /// Where to go once the organization is active (a path on this site, else the dashboard).
+    redirect_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct Create {
     name: String,
+    redirect_url: Option<String>,
 }
 
-fn through_clerk(state: &AppState, parts: &Parts, org_id: &str) -> Response {
-    let mut back = Clerk::request_url(&parts.uri, &parts.headers);
-    back.set_path("/app/dashboard");
-    back.set_query(None);
+/// A local path inside the workspace; anything else is the dashboard.
+fn workspace_path(candidate: Option<&str>) -> String {
+    let path = safe_return_path(candidate, "/app/dashboard");
+    let inside = path == "/app" || path.starts_with("/app/") || path.starts_with("/app?");
+    if inside {
+        path
+    } else {
+        "/app/dashboard".into()
+    }
+}
+
+fn through_clerk(state: &AppState, parts: &Parts, org_id: &str, redirect_url: Option<&str>) -> Response {
+    let origin = Clerk::request_url(&parts.uri, &parts.headers).origin().ascii_serialization();
+    let back = url::Url::parse(&format!("{origin}{}", workspace_path(redirect_url)))
+        .unwrap_or_else(|_| url::Url::parse(&format!("{origin}/app/dashboard")).expect("origin + path"));
     let location = state.clerk.activate_organization_url(parts, &back, org_id);
     let mut resp = Redirect::to(&location).into_response();
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
-fn back_with_error(msg: &str) -> Response {
-    let q = form_urlencoded::Serializer::new(String::new()).append_pair("error", msg).finish();
-    Redirect::to(&format!("/select-org?{q}")).into_response()
+fn back_with_error(msg: &str, redirect_url: Option<&str>) -> Response {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("error", msg);
+    if redirect_url.is_some() {
+        q.append_pair("redirect_url", &workspace_path(redirect_url));
+    }
+    Redirect::to(&format!("/select-org?{}", q.finish())).into_response()
 }
 
 pub async fn activate(
@@ -48,9 +67,9 @@ pub async fn activate(
 ) -> Response {
     let id = f.org_id.trim();
     if id.is_empty() || id.len() > 100 {
-        return back_with_error("Choose an organization.");
+        return back_with_error("Choose an organization.", f.redirect_url.as_deref());
     }
-    through_clerk(&state, &parts, id)
+    through_clerk(&state, &parts, id, f.redirect_url.as_deref())
 }
 
 pub async fn create(
@@ -61,11 +80,13 @@ pub async fn create(
 ) -> Response {
     let name = match validate_organization_name(&f.name) {
         Ok(n) => n,
-        Err(message) => return back_with_error(&message),
+        Err(message) => return back_with_error(&message, f.redirect_url.as_deref()),
     };
-    let Some(api) = state.clerk.api() else { return back_with_error("Clerk is not configured.") };
+    let Some(api) = state.clerk.api() else {
+        return back_with_error("Clerk is not configured.", f.redirect_url.as_deref());
+    };
     match api.create_organization(&CreateOrganization { name, created_by: auth.user_id.clone(), slug: None }).await {
-        Ok(org) => through_clerk(&state, &parts, &org.id),
+        Ok(org) => through_clerk(&state, &parts, &org.id, f.redirect_url.as_deref()),
         Err(e) if e.status().is_some_and(|s| s < 500) => {
             tracing::info!(error = %e, "organization not created");
             let msg = match &e {
@@ -76,11 +97,11 @@ pub async fn create(
                     .unwrap_or_else(|| "Clerk refused the organization.".into()),
                 _ => "Clerk refused the organization.".into(),
             };
-            back_with_error(&msg)
+            back_with_error(&msg, f.redirect_url.as_deref())
         }
         Err(e) => {
             tracing::error!(error = %e, "organization creation failed");
-            back_with_error("Clerk is unavailable; please try again.")
+            back_with_error("Clerk is unavailable; please try again.", f.redirect_url.as_deref())
         }
     }
 }
