@@ -24,6 +24,8 @@ pub struct AppState {
     pub clerk: Clerk,
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
+    /// Organizations created per user (each one is a Clerk object and a webhook burst).
+    pub org_creation: Arc<crate::server::routes::orgs::CreationLimit>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,7 @@ impl Application {
             clerk: auth::build_clerk(&config.clerk),
             leptos_options: leptos_options(addr),
             config: Arc::new(config),
+            org_creation: Arc::default(),
         };
         Ok(Self { listener, router: router(state), addr, pool })
     }

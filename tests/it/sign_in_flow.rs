@@ -407,3 +407,53 @@ async fn an_expired_session_token_is_refreshed_on_the_server_with_the_refresh_co
     let loc = r.headers()["location"].to_str().unwrap();
     assert!(loc.contains("__clerk_hs_reason=session-token-expired-refresh-session_not_active"), "{loc}");
 }
+
+/// Creating organizations: the creator becomes its admin and lands in it; a bad name is refused
+/// with a message and creates nothing; a burst is cut off after five in an hour.
+#[tokio::test]
+async fn creating_organizations_works_and_a_burst_is_cut_off() {
+    let s = stack().await;
+    let signed = s
+        .client
+        .post(format!("{}/sign-in", s.emu))
+        .form(&[
+            ("email", "dave@example.test"),
+            ("password", "correct-horse-4"),
+            ("redirect_url", &format!("{}/app/dashboard", s.app)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (_, last) = follow(&s.client, signed, &s.app).await;
+    assert_eq!(last.url().path(), "/select-org", "Dave has no organization yet");
+    let create = |name: String| {
+        s.client
+            .post(format!("{}/select-org/create", s.app))
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("name", name)])
+            .send()
+    };
+    let dave_orgs = || {
+        let st = s.emulator.lock();
+        st.memberships.values().filter(|m| m.user_id == "user_dave" && m.role == "org:admin").count()
+    };
+    let r = create("   ".into()).await.unwrap();
+    let (_, page) = follow(&s.client, r, &s.app).await;
+    assert_eq!(page.url().path(), "/select-org");
+    assert!(page.text().await.unwrap().contains("An organization needs a name."));
+    assert_eq!(dave_orgs(), 0, "nothing created");
+    for i in 1..=5 {
+        let r = create(format!("Lab {i}")).await.unwrap();
+        let (chain, last) = follow(&s.client, r, &s.app).await;
+        assert_eq!(last.url().path(), "/app/dashboard", "{chain:#?}");
+        let who: serde_json::Value =
+            s.client.get(format!("{}/api/whoami", s.app)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(who["orgRole"], "org:admin", "the creator is the new organization's admin");
+    }
+    assert_eq!(dave_orgs(), 5);
+    let r = create("Lab 6".into()).await.unwrap();
+    let (_, page) = follow(&s.client, r, &s.app).await;
+    assert_eq!(page.url().path(), "/select-org");
+    assert!(page.text().await.unwrap().contains("please wait a few minutes"));
+    assert_eq!(dave_orgs(), 5, "the sixth was not created");
+}

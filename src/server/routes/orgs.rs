@@ -29,6 +29,27 @@ pub struct Create {
     redirect_url: Option<String>,
 }
 
+/// At most 5 organizations per user per hour, refilled one every 12 minutes: plenty for people,
+/// a wall for a script creating thousands through the secret key.
+pub struct CreationLimit(governor::DefaultKeyedRateLimiter<String>);
+
+impl Default for CreationLimit {
+    fn default() -> Self {
+        let quota = governor::Quota::per_hour(std::num::NonZeroU32::new(5).expect("non-zero"));
+        Self(governor::RateLimiter::keyed(quota))
+    }
+}
+
+impl CreationLimit {
+    fn allow(&self, user_id: &str) -> bool {
+        // Forget users whose allowance has refilled, so the map stays small.
+        if self.0.len() > 10_000 {
+            self.0.retain_recent();
+        }
+        self.0.check_key(&user_id.to_string()).is_ok()
+    }
+}
+
 /// A local path inside the workspace; anything else is the dashboard.
 fn workspace_path(candidate: Option<&str>) -> String {
     let path = safe_return_path(candidate, "/app/dashboard");
@@ -85,6 +106,13 @@ pub async fn create(
     let Some(api) = state.clerk.api() else {
         return back_with_error("Clerk is not configured.", f.redirect_url.as_deref());
     };
+    if !state.org_creation.allow(&auth.user_id) {
+        tracing::warn!(user = %auth.user_id, "organization creation rate-limited");
+        return back_with_error(
+            "You have created several organizations in the last hour; please wait a few minutes before creating another.",
+            f.redirect_url.as_deref(),
+        );
+    }
     match api.create_organization(&CreateOrganization { name, created_by: auth.user_id.clone(), slug: None }).await {
         Ok(org) => through_clerk(&state, &parts, &org.id, f.redirect_url.as_deref()),
         Err(e) if e.status().is_some_and(|s| s < 500) => {
