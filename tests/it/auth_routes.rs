@@ -195,6 +195,17 @@ async fn sign_out_clears_cookies_and_refuses_cross_site_posts() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "CSRF by Origin");
+    let r = app.http.post(app.url("/sign-out")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 403, "a cookie-authenticated write that does not say where it comes from");
+    let r = app
+        .http
+        .post(app.url("/api/organizations/mine"))
+        .header("cookie", &cookie)
+        .header("origin", app.url(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "same-origin by Origin passes the guard");
     // Clerk unreachable (this app's Backend API is a closed port): the session cannot be ended,
     // so nothing is cleared and the page says so.
     for session in
