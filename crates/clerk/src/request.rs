@@ -15,7 +15,7 @@ use crate::bapi::{BackendApi, API_VERSION};
 use crate::claims::{Auth, CAT_IGNORE, CAT_SESSION};
 use crate::jwks::KeySource;
 use crate::keys::{InstanceType, PublishableKey, SecretKey};
-use crate::orgsync::{OrgSyncTarget, OrganizationSync};
+use crate::orgsync::{OrgSyncMatcher, OrgSyncTarget, OrganizationSync};
 use crate::verify::{
     decode_jwt, reject_m2m_category, verify_decoded, DecodedJwt, TokenError, TokenErrorReason, VerifyOptions,
 };
@@ -68,6 +68,9 @@ pub struct Clerk {
     /// Computed once: SHA-1 of the publishable key, and the suffixed cookie names.
     suffix: Arc<str>,
     names: Arc<SuffixedNames>,
+    /// The organization-sync patterns, compiled once (an invalid one fails every request, as
+    /// the SDK's matcher throws).
+    org_sync: Arc<Option<Result<OrgSyncMatcher, String>>>,
 }
 
 #[derive(Debug)]
@@ -134,6 +137,8 @@ pub enum AuthenticateError {
     /// request in and then throws when the auth object is built.
     #[error("Clerk: the token's fea claim has an element without a scope")]
     MalformedFeatures,
+    #[error("Clerk: organization sync: {0}")]
+    InvalidOrganizationPattern(String),
 }
 
 /// Request facts the decision table reads (protocol §1.1).
@@ -246,7 +251,8 @@ impl Clerk {
             refresh: format!("{COOKIE_REFRESH}_{suffix}"),
             dev_browser: format!("{COOKIE_DEV_BROWSER}_{suffix}"),
         });
-        Self { opts: Arc::new(opts), suffix, names }
+        let org_sync = Arc::new(opts.organization_sync.as_ref().map(OrganizationSync::compile));
+        Self { opts: Arc::new(opts), suffix, names, org_sync }
     }
     pub fn options(&self) -> &ClerkOptions {
         &self.opts
@@ -258,6 +264,9 @@ impl Clerk {
     pub async fn authenticate_request(&self, parts: &Parts) -> Result<RequestState, AuthenticateError> {
         if let Some(satellite) = &self.opts.satellite {
             self.check_satellite(satellite, &parts.headers)?;
+        }
+        if let Some(Err(e)) = self.org_sync.as_ref() {
+            return Err(AuthenticateError::InvalidOrganizationPattern(e.clone()));
         }
         // Header tokens win and need neither cookies nor the URL unless verification fails.
         if let Some(token) = header_token(&parts.headers) {
@@ -503,8 +512,8 @@ impl Clerk {
             return Ok(self.maybe_handshake(ctx, "primary-domain-cross-origin-sync", ""));
         }
         // B14: organization sync.
-        if let (Some(sync), Some(auth)) = (&self.opts.organization_sync, state.to_auth()) {
-            if let Some(target) = sync.target(ctx.parts.uri.path()) {
+        if let (Some(Ok(sync)), Some(auth)) = (self.org_sync.as_ref(), state.to_auth()) {
+            if let Some(target) = sync.target(ctx.url().path()) {
                 let mismatch = match &target {
                     OrgSyncTarget::OrganizationId(id) => auth.org_id() != Some(id.as_str()),
                     OrgSyncTarget::OrganizationSlug(slug) => {
@@ -864,12 +873,10 @@ impl Clerk {
         if !is_handshake_eligible(ctx.method, ctx.headers) {
             return self.signed_out(reason, message);
         }
-        let organization_id = self
-            .opts
-            .organization_sync
-            .as_ref()
-            .and_then(|sync| sync.target(ctx.parts.uri.path()))
-            .map(|t| t.activation_value());
+        let organization_id = match self.org_sync.as_ref() {
+            Some(Ok(sync)) => sync.target(ctx.url().path()).map(|t| t.activation_value()),
+            _ => None,
+        };
         let location = self.handshake_url(
             ctx.url(),
             reason,

@@ -536,6 +536,29 @@ async fn authenticate_request_matches_the_official_sdk() {
         cases.push(c);
     }
 
+    // organization-sync patterns, matched as path-to-regexp 6 matches them
+    for (path, orgs, personal) in [
+        ("/ORGS/Other-Org/Settings", vec!["/orgs/:slug", "/orgs/:slug/(.*)"], vec![]),
+        ("/orgs/other-org/", vec!["/orgs/:slug"], vec![]),
+        ("/orgs/other%20org", vec!["/orgs/:slug"], vec![]),
+        ("/orgs/./other-org/../acme", vec!["/orgs/:slug"], vec![]),
+        ("/o/org_2", vec!["/o/:id(org_[a-z0-9]+)"], vec![]),
+        ("/o/nope", vec!["/o/:id(org_[a-z0-9]+)"], vec!["/o/(.*)"]),
+        ("/orgs/new", vec!["/orgs/new", "/orgs/:slug"], vec!["/orgs/(.*)"]),
+        ("/t/other-org", vec!["/t{/:slug}?"], vec![]),
+        ("/teams/team-other", vec!["/teams/team-:slug"], vec![]),
+        ("/x", vec!["/o/:id("], vec![]),
+    ] {
+        let mut c = case(
+            &format!("org pattern {orgs:?} {personal:?} on {path}"),
+            "GET",
+            path,
+            &[("cookie", format!("__session={}; __client_uat={}", &tokens[1].1, t - 100)), doc.clone()],
+        );
+        c.org_sync = Some((orgs, personal));
+        cases.push(c);
+    }
+
     // organization sync: a handshake for any reason also activates the URL's organization
     let mut c = case(
         "org sync, expired token",
