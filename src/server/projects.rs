@@ -131,6 +131,23 @@ pub async fn get(tx: &mut TenantTx, id: &str) -> Result<ProjectView, ProjectErro
     Ok(r.into())
 }
 
+/// The row locked until the transaction ends: concurrent writes to it wait, so the audit
+/// entry's "before" is exactly what this write replaces.
+async fn get_for_update(tx: &mut TenantTx, id: &str) -> Result<ProjectView, ProjectError> {
+    let id = parse_id(id)?;
+    let org = tx.tenant().org_id().to_string();
+    let r = sqlx::query_as!(
+        ProjectRow,
+        r#"SELECT id, name, description, archived_at IS NOT NULL AS "archived!", created_by, updated_at FROM projects WHERE org_id = $1 AND id = $2 FOR UPDATE"#,
+        org,
+        id
+    )
+    .fetch_optional(&mut *tx.tx)
+    .await?
+    .ok_or(ProjectError::NotFound)?;
+    Ok(r.into())
+}
+
 async fn audit(
     tx: &mut TenantTx,
     action: &str,
@@ -179,7 +196,7 @@ pub async fn create(tx: &mut TenantTx, name: &str, description: &str) -> Result<
 
 pub async fn update(tx: &mut TenantTx, id: &str, name: &str, description: &str) -> Result<ProjectView, ProjectError> {
     require_manager(tx)?;
-    let before = get(tx, id).await?;
+    let before = get_for_update(tx, id).await?;
     let name = validate_project_name(name).map_err(|m| ProjectError::Invalid("name", m))?;
     let description = validate_description(description).map_err(|m| ProjectError::Invalid("description", m))?;
     let (org, uid) = (tx.tenant().org_id().to_string(), parse_id(id)?);
@@ -201,7 +218,7 @@ pub async fn update(tx: &mut TenantTx, id: &str, name: &str, description: &str) 
 
 pub async fn set_archived(tx: &mut TenantTx, id: &str, archived: bool) -> Result<ProjectView, ProjectError> {
     require_manager(tx)?;
-    let before = get(tx, id).await?;
+    let before = get_for_update(tx, id).await?;
     let (org, uid) = (tx.tenant().org_id().to_string(), parse_id(id)?);
     sqlx::query!(
         "UPDATE projects SET archived_at = CASE WHEN $3 THEN COALESCE(archived_at, now()) END, updated_at = now() WHERE org_id = $1 AND id = $2",
@@ -225,7 +242,7 @@ pub async fn set_archived(tx: &mut TenantTx, id: &str, archived: bool) -> Result
 
 pub async fn delete(tx: &mut TenantTx, id: &str) -> Result<(), ProjectError> {
     require_manager(tx)?;
-    let before = get(tx, id).await?;
+    let before = get_for_update(tx, id).await?;
     let (org, uid) = (tx.tenant().org_id().to_string(), parse_id(id)?);
     sqlx::query!("DELETE FROM projects WHERE org_id = $1 AND id = $2", org, uid).execute(&mut *tx.tx).await?;
     audit(tx, "project.deleted", Some(uid), Some(snapshot(&before)), None).await?;

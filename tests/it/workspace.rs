@@ -371,3 +371,32 @@ async fn forms_without_javascript_come_back_to_the_page_with_the_outcome() {
     assert!(html.contains("Apollo") && !html.contains("flash-error"));
     assert_eq!(project_count(&app, "org_a").await, 1);
 }
+
+/// Concurrent renames of one project queue up on its row, so the audit log is a chain: each
+/// entry's "before" is the previous entry's "after".
+#[tokio::test]
+async fn concurrent_writes_leave_an_exact_audit_chain() {
+    let app = spawn_app().await;
+    let id = seed_project(&app, Who::Admin, "Start").await;
+    let renames = (1..=8).map(|i| {
+        let (app, id) = (&app, id.clone());
+        async move {
+            let name = format!("Name {i}");
+            call(app, Who::Admin, "projects/update", &[("id", &id), ("name", &name), ("description", "")]).await.0
+        }
+    });
+    for status in futures::future::join_all(renames).await {
+        assert_eq!(status, 200);
+    }
+    let entries: Vec<(Value, Value)> =
+        sqlx::query_as("SELECT before, after FROM audit_log WHERE action = 'project.renamed' ORDER BY id")
+            .fetch_all(&app.admin)
+            .await
+            .unwrap();
+    assert_eq!(entries.len(), 8);
+    let name = |v: &Value| v["name"].as_str().unwrap().to_string();
+    assert_eq!(name(&entries[0].0), "Start");
+    for pair in entries.windows(2) {
+        assert_eq!(name(&pair[1].0), name(&pair[0].1), "each rename starts from the previous one's result");
+    }
+}

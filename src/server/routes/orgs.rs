@@ -115,6 +115,11 @@ pub async fn create(
     }
     match api.create_organization(&CreateOrganization { name, created_by: auth.user_id.clone(), slug: None }).await {
         Ok(org) => through_clerk(&state, &parts, &org.id, f.redirect_url.as_deref()),
+        // Our own credentials refused: a server problem, not the user's; never shown to them.
+        Err(e) if matches!(e.status(), Some(401 | 403)) => {
+            tracing::error!(error = %e, "organization creation: the Backend API refused our secret key");
+            back_with_error("Clerk is unavailable; please try again.", f.redirect_url.as_deref())
+        }
         Err(e) if e.status().is_some_and(|s| s < 500) => {
             tracing::info!(error = %e, "organization not created");
             let msg = match &e {
