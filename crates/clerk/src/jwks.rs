@@ -44,8 +44,8 @@ impl KeySource {
         match self {
             KeySource::Pem(k) => Ok(k.clone()),
             KeySource::Remote(cache) => {
-                let kid =
-                    kid.ok_or_else(|| TokenError::new(TokenErrorReason::TokenInvalid, "JWT has no kid header."))?;
+                // No JWKS key lacks a kid, so this is the SDK's kid mismatch (`kid='undefined'`).
+                let kid = kid.ok_or_else(|| kid_mismatch("undefined"))?;
                 cache.key(kid).await
             }
         }

@@ -105,6 +105,9 @@ async fn unknown_kid_refetches_with_a_floor() {
     // A kid that does not exist at all: one refetch, then kid mismatch.
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert_eq!(keys.key_for(Some("ins_forged")).await.err().unwrap().reason, TokenErrorReason::JwkKidMismatch);
+    // a token without a kid cannot name a JWKS key: the SDK's kid mismatch too
+    let no_kid = keys.key_for(None).await.err().unwrap();
+    assert_eq!((no_kid.reason, no_kid.message.contains("kid='undefined'")), (TokenErrorReason::JwkKidMismatch, true));
     assert_eq!(stub.hits.load(Ordering::SeqCst), 3);
     // Verification end to end with the rotated key.
     let token = Signer::from_pem("ins_b", include_str!("fixtures/other-private.pem"))
