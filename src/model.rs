@@ -55,6 +55,22 @@ pub fn validate_project_name(name: &str) -> Result<String, String> {
     bounded_name(name, "A project needs a name.", "Project names are at most 80 characters.")
 }
 
+/// Why an organization action came back to `/select-org`. Only these codes travel in the URL, so
+/// a crafted link cannot put its own words on the page.
+pub fn select_org_error_text(code: &str) -> &'static str {
+    match code {
+        "choose" => "Choose an organization.",
+        "name_missing" => "An organization needs a name.",
+        "name_too_long" => "Organization names are at most 80 characters.",
+        "rate_limited" => {
+            "You have created several organizations in the last hour; please wait a few minutes before creating another."
+        }
+        "refused" => "Clerk refused to create the organization.",
+        "unavailable" => "Clerk is unavailable; please try again.",
+        _ => "Something went wrong; please try again.",
+    }
+}
+
 pub fn validate_organization_name(name: &str) -> Result<String, String> {
     bounded_name(name, "An organization needs a name.", "Organization names are at most 80 characters.")
 }

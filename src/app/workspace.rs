@@ -38,7 +38,7 @@ fn OrgButton(org: OrgChoice, back: Option<String>) -> impl IntoView {
 pub fn SelectOrgPage() -> impl IntoView {
     let orgs = Resource::new(|| (), |_| my_organizations());
     let query = use_query_map();
-    let error = move || query.read().get("error");
+    let error = move || query.read().get("error").map(|code| crate::model::select_org_error_text(&code));
     // Where the user was going when the app sent them here (checked again by the server).
     let back = move || query.read().get("redirect_url");
     view! {

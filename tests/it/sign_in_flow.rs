@@ -456,4 +456,15 @@ async fn creating_organizations_works_and_a_burst_is_cut_off() {
     assert_eq!(page.url().path(), "/select-org");
     assert!(page.text().await.unwrap().contains("please wait a few minutes"));
     assert_eq!(dave_orgs(), 5, "the sixth was not created");
+    // Only known codes become text: a crafted link cannot write on the page.
+    let crafted = s
+        .client
+        .get(format!("{}/select-org?error=Your+account+is+locked.+Call+555-0100", s.app))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!crafted.contains("Call 555") && crafted.contains("Something went wrong; please try again."));
 }

@@ -71,9 +71,10 @@ fn through_clerk(state: &AppState, parts: &Parts, org_id: &str, redirect_url: Op
     resp
 }
 
-fn back_with_error(msg: &str, redirect_url: Option<&str>) -> Response {
+/// Back to `/select-org` with an error code (see `model::select_org_error_text`).
+fn back_with_error(code: &'static str, redirect_url: Option<&str>) -> Response {
     let mut q = form_urlencoded::Serializer::new(String::new());
-    q.append_pair("error", msg);
+    q.append_pair("error", code);
     if redirect_url.is_some() {
         q.append_pair("redirect_url", &workspace_path(redirect_url));
     }
@@ -88,7 +89,7 @@ pub async fn activate(
 ) -> Response {
     let id = f.org_id.trim();
     if id.is_empty() || id.len() > 100 {
-        return back_with_error("Choose an organization.", f.redirect_url.as_deref());
+        return back_with_error("choose", f.redirect_url.as_deref());
     }
     through_clerk(&state, &parts, id, f.redirect_url.as_deref())
 }
@@ -101,40 +102,32 @@ pub async fn create(
 ) -> Response {
     let name = match validate_organization_name(&f.name) {
         Ok(n) => n,
-        Err(message) => return back_with_error(&message, f.redirect_url.as_deref()),
+        Err(_) => {
+            let code = if f.name.trim().is_empty() { "name_missing" } else { "name_too_long" };
+            return back_with_error(code, f.redirect_url.as_deref());
+        }
     };
     let Some(api) = state.clerk.api() else {
-        return back_with_error("Clerk is not configured.", f.redirect_url.as_deref());
+        return back_with_error("unavailable", f.redirect_url.as_deref());
     };
     if !state.org_creation.allow(&auth.user_id) {
         tracing::warn!(user = %auth.user_id, "organization creation rate-limited");
-        return back_with_error(
-            "You have created several organizations in the last hour; please wait a few minutes before creating another.",
-            f.redirect_url.as_deref(),
-        );
+        return back_with_error("rate_limited", f.redirect_url.as_deref());
     }
     match api.create_organization(&CreateOrganization { name, created_by: auth.user_id.clone(), slug: None }).await {
         Ok(org) => through_clerk(&state, &parts, &org.id, f.redirect_url.as_deref()),
         // Our own credentials refused: a server problem, not the user's; never shown to them.
         Err(e) if matches!(e.status(), Some(401 | 403)) => {
             tracing::error!(error = %e, "organization creation: the Backend API refused our secret key");
-            back_with_error("Clerk is unavailable; please try again.", f.redirect_url.as_deref())
+            back_with_error("unavailable", f.redirect_url.as_deref())
         }
         Err(e) if e.status().is_some_and(|s| s < 500) => {
-            tracing::info!(error = %e, "organization not created");
-            let msg = match &e {
-                clerk::bapi::ApiError::Clerk { body, .. } => body
-                    .errors
-                    .first()
-                    .map(|x| x.message.clone())
-                    .unwrap_or_else(|| "Clerk refused the organization.".into()),
-                _ => "Clerk refused the organization.".into(),
-            };
-            back_with_error(&msg, f.redirect_url.as_deref())
+            tracing::info!(error = %e, "organization not created: Clerk refused");
+            back_with_error("refused", f.redirect_url.as_deref())
         }
         Err(e) => {
             tracing::error!(error = %e, "organization creation failed");
-            back_with_error("Clerk is unavailable; please try again.", f.redirect_url.as_deref())
+            back_with_error("unavailable", f.redirect_url.as_deref())
         }
     }
 }
