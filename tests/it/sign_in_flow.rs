@@ -236,18 +236,7 @@ async fn activate(s: &Stack, org_id: &str) -> serde_json::Value {
 async fn switching_activates_the_right_org_and_a_forged_one_changes_nothing() {
     let s = stack().await;
     // Carol belongs to two organizations: none is active after sign-in.
-    let signed = s
-        .client
-        .post(format!("{}/sign-in", s.emu))
-        .form(&[
-            ("email", "carol@globex.test"),
-            ("password", "correct-horse-3"),
-            ("redirect_url", &format!("{}/app/dashboard", s.app)),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let (_, last) = follow(&s.client, signed, &s.app).await;
+    let (_, last) = sign_in(&s, "carol@globex.test", "correct-horse-3").await;
     assert_eq!(last.url().path(), "/select-org", "no active org: the gate sends her to choose");
     let who: serde_json::Value =
         s.client.get(format!("{}/api/whoami", s.app)).send().await.unwrap().json().await.unwrap();
@@ -304,8 +293,9 @@ async fn switching_activates_the_right_org_and_a_forged_one_changes_nothing() {
     }
 }
 
-/// Sign in through the emulator and come back through the handshake to `/app/dashboard`.
-async fn sign_in(s: &Stack, email: &str, password: &str) {
+/// Sign in through the emulator, asking for `/app/dashboard`, and follow the redirects back
+/// through the handshake; returns the URLs visited and the last response.
+async fn sign_in(s: &Stack, email: &str, password: &str) -> (Vec<String>, reqwest::Response) {
     let signed = s
         .client
         .post(format!("{}/sign-in", s.emu))
@@ -313,8 +303,7 @@ async fn sign_in(s: &Stack, email: &str, password: &str) {
         .send()
         .await
         .unwrap();
-    let (chain, last) = follow(&s.client, signed, &s.app).await;
-    assert_eq!((last.status().as_u16(), last.url().path()), (200, "/app/dashboard"), "{chain:#?}");
+    follow(&s.client, signed, &s.app).await
 }
 
 /// The browser's cookies for the app, by name.
@@ -333,7 +322,8 @@ fn app_cookies(s: &Stack) -> std::collections::HashMap<String, String> {
 #[tokio::test]
 async fn an_expired_session_token_is_refreshed_on_the_server_with_the_refresh_cookie() {
     let s = stack().await;
-    sign_in(&s, "alice@acme.test", "correct-horse-1").await;
+    let (chain, last) = sign_in(&s, "alice@acme.test", "correct-horse-1").await;
+    assert_eq!((last.status().as_u16(), last.url().path()), (200, "/app/dashboard"), "{chain:#?}");
     let jar = app_cookies(&s);
     let refresh_name = format!("__refresh_{}", s.emulator.publishable_key.cookie_suffix());
     let refresh = jar.get(&refresh_name).unwrap_or_else(|| panic!("the handshake set {refresh_name}: {jar:?}")).clone();
@@ -413,18 +403,7 @@ async fn an_expired_session_token_is_refreshed_on_the_server_with_the_refresh_co
 #[tokio::test]
 async fn creating_organizations_works_and_a_burst_is_cut_off() {
     let s = stack().await;
-    let signed = s
-        .client
-        .post(format!("{}/sign-in", s.emu))
-        .form(&[
-            ("email", "dave@example.test"),
-            ("password", "correct-horse-4"),
-            ("redirect_url", &format!("{}/app/dashboard", s.app)),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let (_, last) = follow(&s.client, signed, &s.app).await;
+    let (_, last) = sign_in(&s, "dave@example.test", "correct-horse-4").await;
     assert_eq!(last.url().path(), "/select-org", "Dave has no organization yet");
     let create = |name: String| {
         s.client
