@@ -1071,31 +1071,38 @@ impl<'a> Cookies<'a> {
 }
 
 fn cookie_map(headers: &HeaderMap) -> Cookies<'_> {
+    // The `cookie` 1.x package the SDK uses: split at `;`, the name at the first `=`, spaces and
+    // tabs trimmed (quotes kept), first occurrence wins, `%` escapes decoded when all are valid.
     let mut out: Vec<(&str, std::borrow::Cow<'_, str>)> = Vec::with_capacity(8);
     for v in headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()) {
         for pair in v.split(';') {
             let Some((name, value)) = pair.split_once('=') else { continue };
-            let (name, mut value) = (name.trim(), value.trim());
-            if name.is_empty() {
-                continue;
-            }
-            if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
-                value = &value[1..value.len() - 1];
-            }
-            let decoded = if value.contains('%') {
-                percent_encoding::percent_decode_str(value)
-                    .decode_utf8()
-                    .map(|c| std::borrow::Cow::Owned(c.into_owned()))
-                    .unwrap_or(std::borrow::Cow::Borrowed(value))
-            } else {
-                std::borrow::Cow::Borrowed(value)
-            };
+            let (name, value) = (name.trim_matches([' ', '\t']), value.trim_matches([' ', '\t']));
+            let decoded =
+                if value.contains('%') { decode_uri_component(value) } else { std::borrow::Cow::Borrowed(value) };
             if !out.iter().any(|(n, _)| *n == name) {
                 out.push((name, decoded));
             }
         }
     }
     Cookies(out)
+}
+
+/// `decodeURIComponent`, or the value unchanged when it would throw (a malformed escape or
+/// bytes that are not UTF-8).
+fn decode_uri_component(value: &str) -> std::borrow::Cow<'_, str> {
+    let b = value.as_bytes();
+    let well_formed = b.iter().enumerate().all(|(i, &c)| {
+        c != b'%'
+            || (b.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .map(|c| std::borrow::Cow::Owned(c.into_owned()))
+        .unwrap_or(std::borrow::Cow::Borrowed(value))
 }
 
 /// `iss.replace(/https?:\/\//gi, "")`.

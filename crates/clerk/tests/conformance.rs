@@ -452,6 +452,17 @@ async fn authenticate_request_matches_the_official_sdk() {
             "/",
             vec![("authorization", format!("Bearer {expired}")), ("cookie", live.clone()), doc.clone()],
         ),
+        (
+            "quoted session cookie",
+            "/",
+            vec![("cookie", format!("__session=\"{valid}\"; __client_uat={}", t - 100)), doc.clone()],
+        ),
+        (
+            "malformed escape in uat",
+            "/",
+            vec![("cookie", format!("__session={valid}; __client_uat=%zz{}", t - 100)), doc.clone()],
+        ),
+        ("escaped uat", "/", vec![("cookie", format!("__session={valid}; __client_uat=%31{}", t - 100)), doc.clone()]),
     ];
     for (name, path, headers) in edge {
         cases.push(case(&format!("edge: {name}"), "GET", path, &headers));
