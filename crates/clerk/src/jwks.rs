@@ -151,6 +151,8 @@ impl JwksCache {
                 tracing::error!(error = %e, "JWKS could not be loaded from the Backend API");
                 let reason = if e.code() == Some("clerk_key_invalid") {
                     TokenErrorReason::SecretKeyInvalid
+                } else if e.status().is_none() {
+                    TokenErrorReason::UnexpectedError
                 } else {
                     TokenErrorReason::JwkRemoteFailedToLoad
                 };

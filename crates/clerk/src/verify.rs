@@ -27,6 +27,9 @@ pub enum TokenErrorReason {
     JwkRemoteFailedToLoad,
     JwkFailedToResolve,
     JwkKidMismatch,
+    /// Not a verification outcome: key loading failed without an answer from Clerk (the SDK's
+    /// fetch throws, which it reports as `unexpected-error`).
+    UnexpectedError,
 }
 
 impl TokenErrorReason {
@@ -45,6 +48,7 @@ impl TokenErrorReason {
             JwkRemoteFailedToLoad => "jwk-remote-failed-to-load",
             JwkFailedToResolve => "jwk-failed-to-resolve",
             JwkKidMismatch => "jwk-kid-mismatch",
+            UnexpectedError => "unexpected-error",
         }
     }
 }

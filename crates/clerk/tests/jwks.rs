@@ -132,4 +132,7 @@ async fn stale_keys_are_served_while_the_backend_api_is_down() {
     // With nothing cached, a down Backend API is a precise error.
     let cold = source(&url, fast_policy());
     assert_eq!(cold.key_for(Some("ins_a")).await.err().unwrap().reason, TokenErrorReason::JwkRemoteFailedToLoad);
+    // No answer at all (a closed port): the SDK's fetch throws, which it calls unexpected-error.
+    let unreachable = source("http://127.0.0.1:9", fast_policy());
+    assert_eq!(unreachable.key_for(Some("ins_a")).await.err().unwrap().reason, TokenErrorReason::UnexpectedError);
 }
