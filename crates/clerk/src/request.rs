@@ -572,7 +572,10 @@ impl Clerk {
             to.query_pairs_mut().append_pair(QUERY_REDIRECT_URL, ctx.url().as_str());
             return Ok(Some(self.maybe_redirect(ctx, REASON, "", to.as_str())));
         }
-        let Some(back) = query(QUERY_REDIRECT_URL).filter(|b| dev && !b.is_empty()) else {
+        if !dev {
+            return Ok(None);
+        }
+        let Some(back) = query(QUERY_REDIRECT_URL).filter(|b| !b.is_empty()) else {
             return Ok(None);
         };
         // The SDK sends the browser (and its dev-browser token) to any URL given here; we only
