@@ -1108,23 +1108,27 @@ fn decode_uri_component(value: &str) -> std::borrow::Cow<'_, str> {
         .unwrap_or(std::borrow::Cow::Borrowed(value))
 }
 
-/// `iss.replace(/https?:\/\//gi, "")`.
-fn strip_http_schemes(iss: &str) -> String {
-    let mut out = String::with_capacity(iss.len());
-    let mut rest = iss;
-    while !rest.is_empty() {
-        let lower = |n: usize| rest.get(..n).map(str::to_ascii_lowercase);
-        if lower(8).as_deref() == Some("https://") {
-            rest = &rest[8..];
-        } else if lower(7).as_deref() == Some("http://") {
-            rest = &rest[7..];
+/// `iss.replace(/https?:\/\//gi, "")`, without allocating per character: it runs on every
+/// cookie-authenticated request.
+fn strip_http_schemes(iss: &str) -> std::borrow::Cow<'_, str> {
+    let at =
+        |i: usize, p: &str| iss.as_bytes().get(i..i + p.len()).is_some_and(|b| b.eq_ignore_ascii_case(p.as_bytes()));
+    if !(0..iss.len()).any(|i| at(i, "http://") || at(i, "https://")) {
+        return std::borrow::Cow::Borrowed(iss);
+    }
+    let (mut out, mut i) = (String::with_capacity(iss.len()), 0);
+    while i < iss.len() {
+        if at(i, "https://") {
+            i += 8;
+        } else if at(i, "http://") {
+            i += 7;
         } else {
-            let c = rest.chars().next().expect("non-empty");
+            let c = iss[i..].chars().next().expect("in bounds");
             out.push(c);
-            rest = &rest[c.len_utf8()..];
+            i += c.len_utf8();
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// `URLSearchParams.set`: the first `name` takes `value`, later ones go, else it is appended.
@@ -1179,4 +1183,24 @@ fn clerk_url(uri: &http::Uri, h: &HeaderMap) -> url::Url {
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     url::Url::parse(&format!("{proto}://{host}{path}"))
         .unwrap_or_else(|_| url::Url::parse("http://localhost/").expect("static url"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_schemes_are_stripped_like_the_sdks_regex() {
+        for (iss, want) in [
+            ("https://clerk.example.com", "clerk.example.com"),
+            ("HTTP://clerk.example.com/", "clerk.example.com/"),
+            ("https://http://x", "x"),
+            ("é https://y", "é y"),
+            ("clerk.example.com", "clerk.example.com"),
+            ("ftp://x", "ftp://x"),
+        ] {
+            assert_eq!(strip_http_schemes(iss), want, "{iss}");
+        }
+        assert!(matches!(strip_http_schemes("clerk.example.com"), std::borrow::Cow::Borrowed(_)));
+    }
 }
