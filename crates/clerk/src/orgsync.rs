@@ -37,11 +37,6 @@ impl OrganizationSync {
             personal_account: Matcher::new(&self.personal_account_patterns)?,
         })
     }
-
-    /// Convenience for one-off checks; prefer [`OrganizationSync::compile`] once.
-    pub fn target(&self, path: &str) -> Option<OrgSyncTarget> {
-        self.compile().ok()?.target(path)
-    }
 }
 
 /// Compiled organization-sync patterns.
@@ -215,40 +210,23 @@ fn parse(s: &str) -> Result<Vec<Token>, String> {
     let mut out: Vec<Token> = Vec::new();
     let (mut pos, mut key_index, mut path) = (0, 0usize, String::new());
     let escape_delims = escape(DELIMITER);
-    let take_char = |pos: &mut usize| match lexemes.get(*pos) {
-        Some(Lexeme::Char(c)) => {
-            *pos += 1;
-            Some(*c)
-        }
-        _ => None,
+    // path-to-regexp's `tryConsume`: the lexeme at `pos` if `pick` accepts it, and step past it.
+    let take = |pos: &mut usize, pick: &dyn Fn(&Lexeme) -> Option<String>| {
+        let v = lexemes.get(*pos).and_then(pick)?;
+        *pos += 1;
+        Some(v)
     };
-    let take_escaped = |pos: &mut usize| match lexemes.get(*pos) {
-        Some(Lexeme::Escaped(c)) => {
-            *pos += 1;
-            Some(*c)
-        }
-        _ => None,
+    let take_char = |pos: &mut usize| {
+        take(pos, &|l| if let Lexeme::Char(c) = l { Some(c.to_string()) } else { None })?.chars().next()
     };
-    let take_name = |pos: &mut usize| match lexemes.get(*pos) {
-        Some(Lexeme::Name(n)) => {
-            *pos += 1;
-            Some(n.clone())
-        }
-        _ => None,
+    let take_escaped = |pos: &mut usize| {
+        take(pos, &|l| if let Lexeme::Escaped(c) = l { Some(c.to_string()) } else { None })?.chars().next()
     };
-    let take_pattern = |pos: &mut usize| match lexemes.get(*pos) {
-        Some(Lexeme::Pattern(p)) => {
-            *pos += 1;
-            Some(p.clone())
-        }
-        _ => None,
-    };
-    let take_modifier = |pos: &mut usize| match lexemes.get(*pos) {
-        Some(Lexeme::Modifier(m)) => {
-            *pos += 1;
-            m.to_string()
-        }
-        _ => String::new(),
+    let take_name = |pos: &mut usize| take(pos, &|l| if let Lexeme::Name(n) = l { Some(n.clone()) } else { None });
+    let take_pattern =
+        |pos: &mut usize| take(pos, &|l| if let Lexeme::Pattern(p) = l { Some(p.clone()) } else { None });
+    let take_modifier = |pos: &mut usize| {
+        take(pos, &|l| if let Lexeme::Modifier(m) = l { Some(m.to_string()) } else { None }).unwrap_or_default()
     };
     // The default pattern of a parameter: one segment (a lookahead variant is not supported).
     let default_pattern = |out: &[Token], prefix: &str| -> Result<String, String> {

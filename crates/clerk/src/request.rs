@@ -185,6 +185,15 @@ fn header_token(headers: &HeaderMap) -> Option<&str> {
     }
 }
 
+/// `searchParams.get(name) || undefined`: the first value of `name`, an empty one being none.
+fn query_value(uri: &http::Uri, name: &str) -> Option<String> {
+    let query = uri.query().filter(|q| !q.is_empty())?;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty())
+}
+
 /// JavaScript's `Number.parseInt(v) || 0`: leading whitespace, a sign, digits up to the first
 /// other character; nothing parsable is 0.
 fn js_parse_int(v: &str) -> i64 {
@@ -283,16 +292,7 @@ impl Clerk {
         // As the SDK reads them, an empty cookie or query value is no value at all.
         let cookie = |name: &str| cookies.get(name).filter(|v| !v.is_empty()).map(|v| v.to_string());
         let pick = |base: &str, suffixed_name: &str| cookie(if suffixed { suffixed_name } else { base });
-        let query_string = parts.uri.query().unwrap_or("");
-        let query = |name: &str| {
-            if query_string.is_empty() {
-                return None;
-            }
-            form_urlencoded::parse(query_string.as_bytes())
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let query = |name: &str| query_value(&parts.uri, name);
         let n = &*self.names;
         let session_cookie = pick(COOKIE_SESSION, &n.session);
         let session_jwt = session_cookie.as_deref().map(|t| {
@@ -542,11 +542,7 @@ impl Clerk {
     /// production, the primary's sign-in page in development). B2: a development primary sends
     /// a syncing satellite back with the dev-browser token.
     fn multi_domain_sync(&self, ctx: &Ctx<'_>, dev: bool) -> Result<Option<RequestState>, AuthenticateError> {
-        let query = |name: &str| {
-            form_urlencoded::parse(ctx.parts.uri.query().unwrap_or("").as_bytes())
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-        };
+        let query = |name: &str| query_value(&ctx.parts.uri, name);
         if let Some(satellite) = &self.opts.satellite {
             let eligible = *ctx.method == Method::GET && sec_fetch_dest(ctx) == Some("document");
             let synced = query(QUERY_SYNCED);
@@ -575,7 +571,7 @@ impl Clerk {
         if !dev {
             return Ok(None);
         }
-        let Some(back) = query(QUERY_REDIRECT_URL).filter(|b| !b.is_empty()) else {
+        let Some(back) = query(QUERY_REDIRECT_URL) else {
             return Ok(None);
         };
         // The SDK sends the browser (and its dev-browser token) to any URL given here; we only
