@@ -18,7 +18,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 use tenantry::server::config::Config;
-use tenantry::server::startup::{app_routes, leptos_options, AppState, Application};
+use tenantry::server::startup::{app_routes, leptos_options, Application};
+use tenantry::server::state::AppState;
 use tenantry::server::tenant::Tenant;
 
 const ROUNDS: usize = 3;
@@ -102,7 +103,7 @@ fn main() {
         let pool = PgPool::connect(&app_url).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let bypass = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState { pool: pool.clone(), clerk: tenantry::server::auth::build_clerk(&config.clerk), leptos_options: leptos_options(listener.local_addr().unwrap()), config: Arc::new(config), org_creation: Arc::default() };
+        let state = AppState { pool: pool.clone(), clerk: tenantry::server::auth::build_clerk(&config.clerk), leptos_options: leptos_options(listener.local_addr().unwrap()).unwrap(), config: Arc::new(config), org_creation: Arc::default() };
         let router = app_routes(&state).layer(middleware::from_fn(inject_auth)).with_state(state);
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
@@ -127,7 +128,10 @@ fn main() {
         println!("  projects JSON read, auth bypassed {jb:>8.0}  (authentication costs {:.1} % of throughput)", (1.0 - jf / jb) * 100.0);
 
         // The tenant transaction against a plain one.
-        let tenant = Tenant::from_auth(&auth()).unwrap();
+        // A tenant as the Clerk middleware leaves it: the verified auth in the request's extensions.
+        let (mut parts, ()) = axum::http::Request::new(()).into_parts();
+        parts.extensions.insert(auth());
+        let tenant = Tenant::from_request(&parts).unwrap();
         let (mut scoped, mut plain) = (vec![], vec![]);
         for _ in 0..ROUNDS {
             let start = Instant::now();

@@ -50,45 +50,111 @@ pub struct Dashboard {
     pub recent: Vec<AuditEntry>,
 }
 
-/// Name rules, checked on both sides (the database has the same CHECK for projects).
-pub fn validate_project_name(name: &str) -> Result<String, String> {
-    bounded_name(name, "A project needs a name.", "Project names are at most 80 characters.")
+/// What is wrong with a typed name or description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextProblem {
+    Missing,
+    TooLong,
 }
 
-/// Why an organization action came back to `/select-org`. Only these codes travel in the URL, so
-/// a crafted link cannot put its own words on the page.
-pub fn select_org_error_text(code: &str) -> &'static str {
-    match code {
-        "choose" => "Choose an organization.",
-        "name_missing" => "An organization needs a name.",
-        "name_too_long" => "Organization names are at most 80 characters.",
-        "rate_limited" => {
-            "You have created several organizations in the last hour; please wait a few minutes before creating another."
+/// Name rules, checked on both sides (the database has the same CHECK for projects): trimmed,
+/// 1 to 80 characters.
+pub fn validate_project_name(name: &str) -> Result<String, TextProblem> {
+    bounded_name(name)
+}
+
+/// Why an organization action came back to `/select-org`. Only these codes travel in the URL
+/// (`?error=<code>`), so a crafted link cannot put its own words on the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectOrgError {
+    /// No (or an unusable) organization id was posted.
+    Choose,
+    NameMissing,
+    NameTooLong,
+    /// The user's creation allowance is spent.
+    RateLimited,
+    /// Clerk refused the creation (4xx other than our own credentials).
+    Refused,
+    /// Clerk could not be reached or refused our secret key.
+    Unavailable,
+}
+
+impl SelectOrgError {
+    pub const ALL: [Self; 6] =
+        [Self::Choose, Self::NameMissing, Self::NameTooLong, Self::RateLimited, Self::Refused, Self::Unavailable];
+
+    /// The code in the URL.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Choose => "choose",
+            Self::NameMissing => "name_missing",
+            Self::NameTooLong => "name_too_long",
+            Self::RateLimited => "rate_limited",
+            Self::Refused => "refused",
+            Self::Unavailable => "unavailable",
         }
-        "refused" => "Clerk refused to create the organization.",
-        "unavailable" => "Clerk is unavailable; please try again.",
-        _ => "Something went wrong; please try again.",
+    }
+
+    /// `None` for a code we never send: the page then shows a generic message.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.code() == code)
+    }
+
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::Choose => "Choose an organization.",
+            Self::NameMissing => "An organization needs a name.",
+            Self::NameTooLong => "Organization names are at most 80 characters.",
+            Self::RateLimited => {
+                "You have created several organizations in the last hour; please wait a few minutes before creating another."
+            }
+            Self::Refused => "Clerk refused to create the organization.",
+            Self::Unavailable => "Clerk is unavailable; please try again.",
+        }
+    }
+
+    /// The text for a code read from the URL.
+    pub fn text_for_code(code: &str) -> &'static str {
+        Self::from_code(code).map_or("Something went wrong; please try again.", Self::text)
     }
 }
 
-pub fn validate_organization_name(name: &str) -> Result<String, String> {
-    bounded_name(name, "An organization needs a name.", "Organization names are at most 80 characters.")
+/// The same rules for organization names (Clerk accepts longer ones; we keep them readable).
+pub fn validate_organization_name(name: &str) -> Result<String, TextProblem> {
+    bounded_name(name)
 }
 
-fn bounded_name(name: &str, empty: &str, too_long: &str) -> Result<String, String> {
+fn bounded_name(name: &str) -> Result<String, TextProblem> {
     let n = name.trim();
     if n.is_empty() {
-        return Err(empty.into());
+        return Err(TextProblem::Missing);
     }
     if n.chars().count() > 80 {
-        return Err(too_long.into());
+        return Err(TextProblem::TooLong);
     }
     Ok(n.to_string())
 }
 
-pub fn validate_description(d: &str) -> Result<String, String> {
+/// At most 2000 characters, trimmed.
+pub fn validate_description(d: &str) -> Result<String, TextProblem> {
     if d.chars().count() > 2000 {
-        return Err("Descriptions are at most 2000 characters.".into());
+        return Err(TextProblem::TooLong);
     }
     Ok(d.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_org_codes_round_trip_and_unknown_codes_put_no_words_on_the_page() {
+        for e in SelectOrgError::ALL {
+            assert_eq!(SelectOrgError::from_code(e.code()), Some(e));
+        }
+        assert_eq!(
+            SelectOrgError::text_for_code("Your account is locked, call +1 555"),
+            "Something went wrong; please try again."
+        );
+    }
 }

@@ -1,28 +1,39 @@
 //! The Leptos UI: the HTML shell and the routes. Rendered on the server, hydrated in the browser.
 
 pub mod api;
-mod landing;
-mod workspace;
+mod components;
+pub mod error;
+mod pages;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{SsrMode, StaticSegment};
 
-pub use landing::LandingPage;
-use workspace::{AppShell, AuditPage, DashboardPage, ProjectsPage, SelectOrgPage};
+pub use pages::LandingPage;
+use pages::{AppShell, AuditPage, DashboardPage, NotFound, ProjectsPage, SelectOrgPage};
 
-/// Keeps the 60-second session token fresh in an open tab, as clerk-js does: shortly before
-/// `exp`, ask the Frontend API (the token's `iss`) for a new one with the browser's client
-/// cookie, and hold same-origin `/api/` calls until it is in place.
-const SESSION_KEEPER: &str = r#"(()=>{const now=()=>Date.now()/1e3;
-function cur(){const m=document.cookie.match(/(?:^|; )(__session(?:_[A-Za-z0-9_-]{8})?)=([^;]+)/);return m?{name:m[1],jwt:m[2]}:null}
-function claims(t){try{return JSON.parse(atob(t.split('.')[1].replace(/-/g,'+').replace(/_/g,'/')))}catch(e){return null}}
-let busy=null;function refresh(){const c=cur();if(!c)return Promise.resolve();const p=claims(c.jwt);if(!p||!p.sid||!p.iss||p.exp-now()>15)return Promise.resolve();
-busy=busy||fetch(p.iss+'/v1/client/sessions/'+p.sid+'/tokens',{method:'POST',credentials:'include'}).then(r=>r.ok?r.json():null)
-.then(j=>{if(j&&j.jwt)document.cookie=c.name+'='+j.jwt+'; path=/; SameSite=Lax'}).catch(()=>{}).finally(()=>{busy=null});return busy}
-setInterval(refresh,5e3);document.addEventListener('visibilitychange',refresh);
-const f=window.fetch;window.fetch=async(i,o)=>{try{const u=new URL(typeof i==='string'?i:i.url,location.href);if(u.origin===location.origin&&u.pathname.startsWith('/api/'))await refresh()}catch(e){}return f(i,o)};})();"#;
+/// The session keeper (`assets/session-keeper.js`): keeps the 60-second session token fresh in
+/// an open tab, as clerk-js does. Served at [`session_keeper_path`] as an immutable asset.
+pub const SESSION_KEEPER_JS: &str = include_str!("../../assets/session-keeper.js");
+
+/// FNV-1a of the script, so its URL changes whenever its content does (long-lived caching).
+const SESSION_KEEPER_HASH: u64 = {
+    let bytes = SESSION_KEEPER_JS.as_bytes();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
+};
+
+/// `/assets/session-keeper.<hash>.js`.
+pub fn session_keeper_path() -> String {
+    format!("/assets/session-keeper.{SESSION_KEEPER_HASH:016x}.js")
+}
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -34,7 +45,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
-                <script>{SESSION_KEEPER}</script>
+                <script src=session_keeper_path() nonce=leptos::nonce::use_nonce()></script>
             </head>
             <body class="min-h-screen bg-slate-50 text-slate-900 antialiased">
                 <App/>
@@ -71,20 +82,5 @@ pub fn App() -> impl IntoView {
                 </ParentRoute>
             </Routes>
         </Router>
-    }
-}
-
-#[component]
-fn NotFound() -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
-        resp.set_status(http::StatusCode::NOT_FOUND);
-    }
-    view! {
-        <main class="mx-auto max-w-xl px-6 py-24 text-center">
-            <h1 class="text-3xl font-semibold">"Page not found"</h1>
-            <p class="mt-4 text-slate-600">"There is nothing at this address."</p>
-            <a class="mt-8 inline-block text-indigo-600 hover:underline" href="/">"Back to Tenantry"</a>
-        </main>
     }
 }

@@ -1,15 +1,18 @@
 //! Authentication wiring: the Clerk client built from config, the route gate in front of every
 //! page and API, and the CSRF check for cookie-authenticated writes.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use clerk::axum::{unauthorized, ClerkState};
+use clerk::axum::ClerkState;
+use clerk::request::AuthenticateError;
 use clerk::{Auth, BackendApi, Clerk, ClerkOptions, JwksCache, JwksPolicy, KeySource, VerifyOptions};
 use std::sync::Arc;
 
 use super::config::ClerkConfig;
+use super::error::AppError;
 
 pub fn build_clerk(cfg: &ClerkConfig) -> Clerk {
     let api = BackendApi::new(&cfg.api_url, cfg.secret_key.clone());
@@ -27,6 +30,40 @@ pub fn build_clerk(cfg: &ClerkConfig) -> Clerk {
         organization_sync: None,
         satellite: None,
     })
+}
+
+/// The Clerk layer: `authenticate_request` on every gated request (see `clerk::axum`), with
+/// this app's answer where the SDK would throw.
+pub async fn clerk_layer(State(clerk): State<Clerk>, req: Request, next: Next) -> Response {
+    clerk::axum::authenticate(&clerk, req, next, authentication_failed).await
+}
+
+/// A request Clerk's protocol refuses to decide: 500, as the SDK throws. On a development
+/// instance an invalid handshake token usually means the keys changed under the browser's
+/// cookies; the SDK's message says to clear them, and a person in a browser gets it as a page.
+fn authentication_failed(parts: &Parts, e: &AuthenticateError) -> Response {
+    let error = match e {
+        AuthenticateError::HandshakeInDevelopment(_) => {
+            AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "handshake_invalid_in_development", e.to_string())
+        }
+        _ => AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "authentication_failed", "authentication failed")
+            .with_reason("unexpected-error"),
+    }
+    .with_cause(e);
+    if is_document_request(parts) {
+        error.into_page("Sign-in could not be checked", None)
+    } else {
+        error.into_response()
+    }
+}
+
+/// A page navigation (what a browser shows), as opposed to an API call.
+fn is_document_request(parts: &Parts) -> bool {
+    let h = &parts.headers;
+    match h.get("sec-fetch-dest").and_then(|v| v.to_str().ok()) {
+        Some(dest) => dest == "document",
+        None => h.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html")),
+    }
 }
 
 /// What a path needs before it may be served.
@@ -52,6 +89,7 @@ pub fn access_for(path: &str) -> Access {
         || path == "/healthz"
         || path == "/readyz"
         || under("/pkg")
+        || under("/assets")
         || path == "/favicon.ico"
     {
         Access::Public
@@ -74,7 +112,9 @@ pub async fn route_gate(req: Request, next: Next) -> Response {
     let auth = req.extensions().get::<Auth>();
     let Some(auth) = auth else {
         if access == Access::Api || req.method() != Method::GET {
-            return unauthorized(req.extensions().get::<ClerkState>().map(|s| s.0.as_ref()));
+            let reason = req.extensions().get::<ClerkState>().and_then(|s| s.0.reason.clone());
+            return AppError::unauthenticated(reason.as_deref().unwrap_or("session-token-and-uat-missing"))
+                .into_response();
         }
         let back = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let target = format!(
@@ -128,8 +168,7 @@ pub async fn csrf_guard(req: Request, next: Next) -> Response {
     };
     if refused {
         tracing::warn!(path = %req.uri().path(), "cross-site write refused");
-        return (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({"error": "cross-site request refused"})))
-            .into_response();
+        return AppError::forbidden("cross_site", "cross-site request refused").into_response();
     }
     next.run(req).await
 }
@@ -150,6 +189,7 @@ mod tests {
             "/healthz",
             "/readyz",
             "/pkg/tenantry.js",
+            "/assets/session-keeper.0123456789abcdef.js",
             "/sign-out",
         ] {
             assert_eq!(access_for(p), Access::Public, "{p}");

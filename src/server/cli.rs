@@ -1,33 +1,68 @@
-//! `tenantry [serve]` runs the server; `tenantry migrate` applies migrations as the schema owner.
+//! The `tenantry` command (clap): `serve` (the default) runs the server, `migrate` applies the
+//! migrations as the schema owner, `sync` repairs the Clerk mirror. `--help` lists every
+//! environment variable the commands read.
 
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
-use super::config::Config;
+use super::config::{Config, ENVIRONMENT};
 use super::{db, startup::Application, telemetry};
 
-const USAGE: &str = "usage: tenantry [serve | migrate | sync]
-  serve    run the web server (default)
-  sync     repair the users/organizations/memberships mirror from Clerk's Backend API
-  migrate  apply database migrations with DATABASE_ADMIN_URL (the schema owner) and grant the
-           role of DATABASE_URL what it needs at run time";
+#[derive(Debug, Parser)]
+#[command(name = "tenantry", version, about = "Multi-tenant SaaS on Leptos, axum, Postgres and Clerk")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the web server (the default).
+    Serve,
+    /// Apply database migrations with DATABASE_ADMIN_URL (the schema owner) and grant the role of
+    /// DATABASE_URL what it needs at run time.
+    Migrate,
+    /// Repair the users/organizations/memberships mirror from Clerk's Backend API.
+    Sync,
+}
+
+/// The environment variables, one per line, for `--help`.
+fn environment_help() -> String {
+    let width = ENVIRONMENT.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut out = String::from("Environment (a .env file in the working directory is read too):\n");
+    for (name, meaning) in ENVIRONMENT {
+        out.push_str(&format!("  {name:width$}  {meaning}\n"));
+    }
+    out
+}
 
 pub async fn run() -> ExitCode {
     // A missing .env is fine; the environment may be set by other means.
     let _ = dotenvy::dotenv();
+    let matches = match Cli::command().after_long_help(environment_help()).try_get_matches() {
+        Ok(m) => m,
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
+            eprintln!("unknown command: {e}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            // --help and --version print and succeed; usage errors exit 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+    };
     telemetry::init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None | Some("serve") => serve().await,
-        Some("migrate") => migrate().await,
-        Some("sync") => sync().await,
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Some(other) => {
-            eprintln!("unknown command {other:?}\n{USAGE}");
-            ExitCode::from(2)
-        }
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Migrate => migrate().await,
+        Command::Sync => sync().await,
     }
 }
 

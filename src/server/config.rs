@@ -6,6 +6,25 @@ use clerk::{KeySource, PublishableKey, SecretKey, WebhookVerifier};
 use std::fmt;
 use std::net::SocketAddr;
 
+/// Every environment variable Tenantry reads, with its meaning (`tenantry --help` lists them;
+/// the README's table says the same).
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    ("DATABASE_URL", "Postgres URL of the runtime role (not superuser, not BYPASSRLS, owns no table)"),
+    ("DATABASE_ADMIN_URL", "Postgres URL of the schema owner; only `tenantry migrate` uses it"),
+    ("CLERK_PUBLISHABLE_KEY", "pk_test_… / pk_live_…"),
+    ("CLERK_SECRET_KEY", "sk_…, for the Backend API (never logged)"),
+    ("CLERK_JWT_KEY", "optional PEM public key: networkless token verification"),
+    ("CLERK_API_URL", "Backend API base (default https://api.clerk.com)"),
+    ("CLERK_PROXY_URL", "optional Frontend API base override"),
+    ("CLERK_AUTHORIZED_PARTIES", "comma-separated origins accepted in a token's azp; required with a pk_live_ key"),
+    ("CLERK_WEBHOOK_SIGNING_SECRET", "whsec_… for POST /api/webhooks/clerk"),
+    ("CLERK_SIGN_IN_URL", "hosted sign-in page (default: the instance's Account Portal)"),
+    ("CLERK_SIGN_UP_URL", "hosted sign-up page (default: the instance's Account Portal)"),
+    ("TENANTRY_ADDR", "listen address (default 127.0.0.1:3000; LEPTOS_SITE_ADDR is read too)"),
+    ("LEPTOS_*", "cargo-leptos's settings (LEPTOS_ENV, LEPTOS_SITE_ROOT, LEPTOS_HASH_FILES, …)"),
+    ("RUST_LOG", "log filter (default info)"),
+];
+
 #[derive(Clone)]
 pub struct Config {
     pub database_url: String,

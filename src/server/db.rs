@@ -77,17 +77,27 @@ pub async fn migrate(admin: &PgPool, runtime_role: Option<&str>) -> Result<(), D
     Ok(())
 }
 
-/// The user name in a Postgres URL.
+/// The user name in a Postgres URL, decoded as Postgres's own URL parser decodes it (`%2B` is a
+/// `+`, and a literal `+` stays a `+`).
 pub fn role_of(database_url: &str) -> Option<String> {
-    let u = url::Url::parse(database_url).ok()?;
-    let user = u.username();
-    (!user.is_empty()).then(|| percent_decode(user))
-}
-
-fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+    let opts = PgConnectOptions::from_str(database_url).ok()?;
+    let user = opts.get_username();
+    (!user.is_empty()).then(|| user.to_string())
 }
 
 fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::role_of;
+
+    #[test]
+    fn role_names_are_decoded_as_postgres_does() {
+        assert_eq!(role_of("postgres://app+eu:pw@localhost/db").as_deref(), Some("app+eu"));
+        assert_eq!(role_of("postgres://app%2Beu:pw@localhost/db").as_deref(), Some("app+eu"));
+        assert_eq!(role_of("postgres://te%20st@localhost/db").as_deref(), Some("te st"));
+        assert_eq!(role_of("not a url"), None);
+    }
 }

@@ -7,6 +7,8 @@ use clerk::WebhookEvent;
 use serde::Deserialize;
 use sqlx::{PgConnection, PgPool};
 
+use super::tenant::SystemScope;
+
 /// What happened to one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -85,18 +87,6 @@ pub async fn apply_event(pool: &PgPool, svix_id: &str, event: &WebhookEvent) -> 
     Ok(outcome)
 }
 
-/// Scope row-level security to one organization / one user for the rest of the transaction.
-async fn scope(conn: &mut PgConnection, org_id: Option<&str>, user_id: Option<&str>) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"SELECT set_config('app.org_id', $1, true) AS "org_id", set_config('app.user_id', $2, true) AS "user_id""#,
-        org_id.unwrap_or(""),
-        user_id.unwrap_or("")
-    )
-    .fetch_one(conn)
-    .await?;
-    Ok(())
-}
-
 pub async fn upsert_user(conn: &mut PgConnection, user: &User) -> Result<(), sqlx::Error> {
     let email = user.primary_email().map(|e| e.trim().to_lowercase());
     let name = user.display_name();
@@ -132,7 +122,7 @@ pub async fn delete_user(conn: &mut PgConnection, clerk_id: &str) -> Result<(), 
     )
     .execute(&mut *conn)
     .await?;
-    scope(conn, None, Some(clerk_id)).await?;
+    SystemScope::enter(conn, None, Some(clerk_id)).await?;
     sqlx::query!("UPDATE org_memberships SET deleted_at = now(), updated_at = now() WHERE user_clerk_id = $1 AND deleted_at IS NULL", clerk_id).execute(&mut *conn).await?;
     Ok(())
 }
@@ -169,7 +159,7 @@ pub async fn delete_organization(conn: &mut PgConnection, org_id: &str, actor: &
     )
     .execute(&mut *conn)
     .await?;
-    scope(conn, Some(org_id), None).await?;
+    SystemScope::enter(conn, Some(org_id), None).await?;
     sqlx::query!(
         "UPDATE org_memberships SET deleted_at = now(), updated_at = now() WHERE org_id = $1 AND deleted_at IS NULL",
         org_id
@@ -194,7 +184,7 @@ pub async fn delete_organization(conn: &mut PgConnection, org_id: &str, actor: &
 
 pub async fn upsert_membership(conn: &mut PgConnection, m: &OrganizationMembership) -> Result<(), sqlx::Error> {
     let (org_id, user_id) = (m.organization.id.as_str(), m.public_user_data.user_id.as_str());
-    scope(conn, Some(org_id), Some(user_id)).await?;
+    SystemScope::enter(conn, Some(org_id), Some(user_id)).await?;
     // Newer wins; a tombstone only yields to a *different*, newer membership (a re-invite).
     sqlx::query!(
         r#"INSERT INTO org_memberships (org_id, user_clerk_id, clerk_id, role, permissions, clerk_updated_at)
@@ -230,7 +220,7 @@ pub async fn upsert_membership(conn: &mut PgConnection, m: &OrganizationMembersh
 
 pub async fn delete_membership(conn: &mut PgConnection, m: &OrganizationMembership) -> Result<(), sqlx::Error> {
     let (org_id, user_id) = (m.organization.id.as_str(), m.public_user_data.user_id.as_str());
-    scope(conn, Some(org_id), Some(user_id)).await?;
+    SystemScope::enter(conn, Some(org_id), Some(user_id)).await?;
     sqlx::query!(
         r#"INSERT INTO org_memberships (org_id, user_clerk_id, clerk_id, role, clerk_updated_at, deleted_at)
            VALUES ($1, $2, $3, $4, $5, now())

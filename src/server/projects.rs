@@ -1,23 +1,23 @@
-//! Projects and the audit log, always inside a [`TenantTx`]: every statement filters on the
-//! tenant's org id itself, and row-level security checks the same thing again.
+//! Projects, always inside a [`TenantTx`]: every statement filters on the tenant's org id
+//! itself, and row-level security checks the same thing again. Every write is audited in the
+//! same transaction (see [`super::audit`]), so the entry rolls back with its write.
 
 use serde_json::json;
-use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use super::audit;
+use super::format::rfc3339;
 use super::tenant::TenantTx;
-use crate::model::{validate_description, validate_project_name, AuditEntry, Dashboard, ProjectView};
+use crate::model::{validate_description, validate_project_name, Dashboard, ProjectView, TextProblem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
     #[error("only organization admins and project managers can do that")]
     Forbidden,
-    #[error("only organization admins can see the audit log")]
-    AdminOnly,
     #[error("no such project")]
     NotFound,
-    #[error("{1}")]
-    Invalid(&'static str, String),
+    #[error("invalid {0}: {1:?}")]
+    Invalid(&'static str, TextProblem),
     #[error("a project named {0:?} already exists in this organization")]
     NameTaken(String),
     #[error(transparent)]
@@ -42,10 +42,6 @@ impl StatusFilter {
     }
 }
 
-fn ts(t: time::OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
 /// One `projects` row as every read selects it.
 struct ProjectRow {
     id: Uuid,
@@ -64,7 +60,7 @@ impl From<ProjectRow> for ProjectView {
             description: r.description,
             archived: r.archived,
             created_by: r.created_by,
-            updated_at: ts(r.updated_at),
+            updated_at: rfc3339(r.updated_at),
         }
     }
 }
@@ -148,28 +144,6 @@ async fn get_for_update(tx: &mut TenantTx, id: &str) -> Result<ProjectView, Proj
     Ok(r.into())
 }
 
-async fn audit(
-    tx: &mut TenantTx,
-    action: &str,
-    project: Option<Uuid>,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-) -> Result<(), sqlx::Error> {
-    let (org, actor) = (tx.tenant().org_id().to_string(), tx.tenant().user_id().to_string());
-    sqlx::query!(
-        "INSERT INTO audit_log (org_id, actor, action, project_id, before, after) VALUES ($1, $2, $3, $4, $5, $6)",
-        org,
-        actor,
-        action,
-        project,
-        before,
-        after
-    )
-    .execute(&mut *tx.tx)
-    .await?;
-    Ok(())
-}
-
 fn snapshot(p: &ProjectView) -> serde_json::Value {
     json!({"name": p.name, "description": p.description, "archived": p.archived})
 }
@@ -190,7 +164,7 @@ pub async fn create(tx: &mut TenantTx, name: &str, description: &str) -> Result<
     .await
     .map_err(|e| map_unique(e, &name))?;
     let created = get(tx, &id.to_string()).await?;
-    audit(tx, "project.created", Some(id), None, Some(snapshot(&created))).await?;
+    audit::record(tx, "project.created", Some(id), None, Some(snapshot(&created))).await?;
     Ok(created)
 }
 
@@ -212,7 +186,7 @@ pub async fn update(tx: &mut TenantTx, id: &str, name: &str, description: &str) 
     .map_err(|e| map_unique(e, &name))?;
     let after = get(tx, id).await?;
     let action = if before.name != after.name { "project.renamed" } else { "project.updated" };
-    audit(tx, action, Some(uid), Some(snapshot(&before)), Some(snapshot(&after))).await?;
+    audit::record(tx, action, Some(uid), Some(snapshot(&before)), Some(snapshot(&after))).await?;
     Ok(after)
 }
 
@@ -229,7 +203,7 @@ pub async fn set_archived(tx: &mut TenantTx, id: &str, archived: bool) -> Result
     .execute(&mut *tx.tx)
     .await?;
     let after = get(tx, id).await?;
-    audit(
+    audit::record(
         tx,
         if archived { "project.archived" } else { "project.unarchived" },
         Some(uid),
@@ -245,41 +219,8 @@ pub async fn delete(tx: &mut TenantTx, id: &str) -> Result<(), ProjectError> {
     let before = get_for_update(tx, id).await?;
     let (org, uid) = (tx.tenant().org_id().to_string(), parse_id(id)?);
     sqlx::query!("DELETE FROM projects WHERE org_id = $1 AND id = $2", org, uid).execute(&mut *tx.tx).await?;
-    audit(tx, "project.deleted", Some(uid), Some(snapshot(&before)), None).await?;
+    audit::record(tx, "project.deleted", Some(uid), Some(snapshot(&before)), None).await?;
     Ok(())
-}
-
-/// Newest first; `page` starts at 0.
-pub async fn audit_page(tx: &mut TenantTx, page: i64, per_page: i64) -> Result<Vec<AuditEntry>, ProjectError> {
-    if !tx.tenant().is_admin() {
-        return Err(ProjectError::AdminOnly);
-    }
-    // A page number from the client: far pages are empty, never an overflow.
-    recent(tx, page.max(0).saturating_mul(per_page), per_page).await
-}
-
-async fn recent(tx: &mut TenantTx, offset: i64, limit: i64) -> Result<Vec<AuditEntry>, ProjectError> {
-    let org = tx.tenant().org_id().to_string();
-    let rows = sqlx::query!(
-        "SELECT id, actor, action, project_id, before, after, created_at FROM audit_log WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
-        org,
-        limit,
-        offset
-    )
-    .fetch_all(&mut *tx.tx)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| AuditEntry {
-            id: r.id,
-            actor: r.actor,
-            action: r.action,
-            project_id: r.project_id.map(|p| p.to_string()),
-            before: r.before.map(|v| v.to_string()),
-            after: r.after.map(|v| v.to_string()),
-            at: ts(r.created_at),
-        })
-        .collect())
 }
 
 pub async fn dashboard(tx: &mut TenantTx) -> Result<Dashboard, ProjectError> {
@@ -290,5 +231,5 @@ pub async fn dashboard(tx: &mut TenantTx) -> Result<Dashboard, ProjectError> {
     )
     .fetch_one(&mut *tx.tx)
     .await?;
-    Ok(Dashboard { active_projects: c.active, archived_projects: c.archived, recent: recent(tx, 0, 5).await? })
+    Ok(Dashboard { active_projects: c.active, archived_projects: c.archived, recent: audit::recent(tx, 0, 5).await? })
 }

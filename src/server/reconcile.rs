@@ -11,6 +11,7 @@ use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 
 use super::mirror;
+use super::tenant::SystemScope;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -139,7 +140,7 @@ pub async fn reconcile(pool: &PgPool, api: &BackendApi) -> Result<Report, Reconc
     org_ids.dedup();
     let mut mirror_members: HashMap<(String, String), Mirrored<MemberFields>> = HashMap::new();
     for org_id in &org_ids {
-        sqlx::query!("SELECT set_config('app.org_id', $1, true)", org_id).fetch_one(&mut *tx).await?;
+        SystemScope::enter(&mut tx, Some(org_id), None).await?;
         for r in sqlx::query!(
             r#"SELECT org_id, user_clerk_id, clerk_id, role, deleted_at IS NOT NULL AS "deleted!", clerk_updated_at, updated_at >= $2 AS "written_since!" FROM org_memberships WHERE org_id = $1"#,
             org_id,
@@ -160,7 +161,7 @@ pub async fn reconcile(pool: &PgPool, api: &BackendApi) -> Result<Report, Reconc
             Some((have, _)) if *have == want => {}
             Some((_, fresh)) if fresh.newer_than(m.updated_at) => {}
             have => {
-                sqlx::query!("SELECT set_config('app.org_id', $1, true)", key.0).fetch_one(&mut *tx).await?;
+                SystemScope::enter(&mut tx, Some(&key.0), None).await?;
                 sqlx::query!(
                     "UPDATE org_memberships SET deleted_at = NULL WHERE org_id = $1 AND user_clerk_id = $2",
                     key.0,
@@ -181,7 +182,7 @@ pub async fn reconcile(pool: &PgPool, api: &BackendApi) -> Result<Report, Reconc
     }
     for ((org_id, user_id), ((_, _, deleted), fresh)) in &mirror_members {
         if !deleted && !fresh.written_since_snapshot && !clerk_members.contains(&(org_id.clone(), user_id.clone())) {
-            sqlx::query!("SELECT set_config('app.org_id', $1, true)", org_id).fetch_one(&mut *tx).await?;
+            SystemScope::enter(&mut tx, Some(org_id), None).await?;
             sqlx::query!("UPDATE org_memberships SET deleted_at = now(), updated_at = now() WHERE org_id = $1 AND user_clerk_id = $2", org_id, user_id).execute(&mut *tx).await?;
             report.changes.push(format!("membership {user_id} in {org_id}: deleted"));
         }

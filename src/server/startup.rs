@@ -1,10 +1,8 @@
 //! One startup path, shared by `main` and the tests: config → pool (role checked) → Clerk →
 //! router → listener. Tests bind port 0.
 
-use axum::extract::FromRef;
 use axum::routing::{get, post};
 use axum::Router;
-use clerk::Clerk;
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use sqlx::PgPool;
@@ -15,23 +13,16 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 use super::config::Config;
 use super::db::{self, DbSetupError};
+use super::state::AppState;
 use super::{auth, routes, telemetry};
-use crate::app::{shell, App};
-
-#[derive(Clone, FromRef)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub clerk: Clerk,
-    pub config: Arc<Config>,
-    pub leptos_options: LeptosOptions,
-    /// Organizations created per user (each one is a Clerk object and a webhook burst).
-    pub org_creation: Arc<crate::server::routes::orgs::CreationLimit>,
-}
+use crate::app::{session_keeper_path, shell, App};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
     Database(#[from] DbSetupError),
+    #[error("config error: LEPTOS_* settings: {0}")]
+    Leptos(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -43,15 +34,13 @@ pub struct Application {
     pool: PgPool,
 }
 
-/// Leptos settings from the `LEPTOS_*` variables cargo-leptos sets, with this project's defaults.
-pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
-    let var = |k: &str, d: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| d.to_string());
-    LeptosOptions::builder()
-        .output_name(var("LEPTOS_OUTPUT_NAME", "tenantry"))
-        .site_root(var("LEPTOS_SITE_ROOT", "target/site"))
-        .site_pkg_dir(var("LEPTOS_SITE_PKG_DIR", "pkg"))
-        .site_addr(site_addr)
-        .build()
+/// Leptos settings from the `LEPTOS_*` variables cargo-leptos sets (`LEPTOS_ENV`, hashed file
+/// names, the reload port…), through Leptos's own reader, served on `site_addr`.
+pub fn leptos_options(site_addr: SocketAddr) -> Result<LeptosOptions, StartupError> {
+    let mut options =
+        leptos::config::get_configuration(None).map_err(|e| StartupError::Leptos(e.to_string()))?.leptos_options;
+    options.site_addr = site_addr;
+    Ok(options)
 }
 
 impl Application {
@@ -64,7 +53,7 @@ impl Application {
         let state = AppState {
             pool: pool.clone(),
             clerk: auth::build_clerk(&config.clerk),
-            leptos_options: leptos_options(addr),
+            leptos_options: leptos_options(addr)?,
             config: Arc::new(config),
             org_creation: Arc::default(),
         };
@@ -102,6 +91,7 @@ pub fn app_routes(state: &AppState) -> Router<AppState> {
         .route("/sign-out", post(routes::session::sign_out))
         .route("/select-org/activate", post(routes::orgs::activate))
         .route("/select-org/create", post(routes::orgs::create))
+        .route(&session_keeper_path(), get(routes::assets::session_keeper))
         .leptos_routes(state, leptos_routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
 }
@@ -111,7 +101,7 @@ pub fn router(state: AppState) -> Router {
     let gated = app_routes(&state)
         .layer(axum::middleware::from_fn(auth::csrf_guard))
         .layer(axum::middleware::from_fn(auth::route_gate))
-        .layer(axum::middleware::from_fn_with_state(state.clerk.clone(), clerk::axum::clerk_middleware));
+        .layer(axum::middleware::from_fn_with_state(state.clerk.clone(), auth::clerk_layer));
 
     // Never gated: probes, and the svix-verified webhook (signed by Clerk, not by a session).
     Router::new()

@@ -1,63 +1,90 @@
-//! The tenant scope: the only way tenant data is read or written.
+//! The tenant scope: the only way tenant data is read or written, and the only code that sets
+//! the row-level-security settings (`app.org_id`, `app.user_id`) of a transaction.
 //!
-//! A [`Tenant`] is built from a verified [`Auth`] with an active organization and nothing else:
-//! no org id, role or user id ever comes from request input. [`Tenant::begin`] opens a
-//! transaction with `SET LOCAL app.org_id` / `app.user_id`, so row-level security applies to
-//! every statement in it even if a query forgets its own `org_id` filter.
+//! A [`Tenant`] comes from a verified request and nothing else ([`Tenant::from_request`] reads
+//! the [`Auth`] that the Clerk middleware put in the request's extensions): no org id, role or
+//! user id ever comes from request input. [`Tenant::begin`] opens a transaction scoped to it, so
+//! row-level security applies to every statement even if a query forgets its own `org_id`
+//! filter. [`Member`] is the same for a signed-in user without an active organization (their
+//! own memberships), and [`SystemScope`] is for the Clerk mirror (webhooks, `tenantry sync`),
+//! which acts for Clerk and not for a user.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use clerk::Auth;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tenant {
-    org_id: String,
-    user_id: String,
-    role: Option<String>,
-    permissions: Vec<String>,
-}
+use super::error::AppError;
 
 /// What a project manager may do: `org:admin`, or a member granted `org:projects:manage`.
 pub const MANAGE_PROJECTS: &str = "org:projects:manage";
+/// Clerk's admin role.
+pub const ADMIN: &str = "org:admin";
+
+/// Why a request has no tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NoTenant {
+    #[error("sign in first")]
+    SignedOut,
+    #[error("choose an organization first")]
+    NoOrganization,
+}
+
+/// The verified session of a request, inside its active organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    org_id: String,
+    auth: Auth,
+}
 
 impl Tenant {
-    /// `None` without an active organization.
-    pub fn from_auth(auth: &Auth) -> Option<Self> {
-        let org = auth.org.as_ref()?;
-        Some(Self {
-            org_id: org.id.clone(),
-            user_id: auth.user_id.clone(),
-            role: org.role.clone(),
-            permissions: org.permissions.clone(),
-        })
+    /// The tenant of a request the Clerk middleware verified.
+    pub fn from_request(parts: &Parts) -> Result<Self, NoTenant> {
+        let auth = parts.extensions.get::<Auth>().ok_or(NoTenant::SignedOut)?;
+        let org_id = auth.org_id().ok_or(NoTenant::NoOrganization)?.to_string();
+        Ok(Self { org_id, auth: auth.clone() })
     }
 
     pub fn org_id(&self) -> &str {
         &self.org_id
     }
     pub fn user_id(&self) -> &str {
-        &self.user_id
+        &self.auth.user_id
     }
+    /// `org:`-prefixed, e.g. `org:admin`.
     pub fn role(&self) -> Option<&str> {
-        self.role.as_deref()
+        self.auth.org_role()
     }
+    /// Clerk's `has({ role: "org:admin" })`.
     pub fn is_admin(&self) -> bool {
-        self.role.as_deref() == Some("org:admin")
+        self.auth.has_role(ADMIN)
     }
+    /// Admins, and members with `org:projects:manage` (Clerk's `has({ permission })`).
     pub fn can_manage_projects(&self) -> bool {
-        self.is_admin() || self.permissions.iter().any(|p| p == MANAGE_PROJECTS)
+        self.is_admin() || self.auth.has_permission(MANAGE_PROJECTS)
     }
 
     /// A transaction scoped to this organization (and user) for row-level security.
     pub async fn begin(&self, pool: &PgPool) -> Result<TenantTx, sqlx::Error> {
         let mut tx = pool.begin().await?;
-        sqlx::query!(
-            r#"SELECT set_config('app.org_id', $1, true) AS "org", set_config('app.user_id', $2, true) AS "user""#,
-            self.org_id,
-            self.user_id
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        set_scope(&mut tx, Some(&self.org_id), Some(&self.auth.user_id)).await?;
         Ok(TenantTx { tx, tenant: self.clone() })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Tenant {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Tenant::from_request(parts).map_err(refusal)
+    }
+}
+
+/// The HTTP answer to a request without the scope it needs (the route gate normally answers
+/// first; this is the handler's own guarantee).
+fn refusal(e: NoTenant) -> AppError {
+    match e {
+        NoTenant::SignedOut => AppError::unauthenticated("session-token-and-uat-missing"),
+        NoTenant::NoOrganization => AppError::forbidden("no_organization", e.to_string()),
     }
 }
 
@@ -73,5 +100,123 @@ impl TenantTx {
     }
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await
+    }
+}
+
+/// A signed-in user of a verified request, with or without an active organization: sees their
+/// own memberships (row-level security through `app.user_id`), no tenant's data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    auth: Auth,
+}
+
+impl Member {
+    pub fn from_request(parts: &Parts) -> Result<Self, NoTenant> {
+        parts.extensions.get::<Auth>().map(|a| Self { auth: a.clone() }).ok_or(NoTenant::SignedOut)
+    }
+    pub fn user_id(&self) -> &str {
+        &self.auth.user_id
+    }
+    /// The verified session as Clerk's SDK describes it.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+    pub fn active_org_id(&self) -> Option<&str> {
+        self.auth.org_id()
+    }
+    /// A transaction in which this user sees their own memberships.
+    pub async fn begin(&self, pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let mut tx = pool.begin().await?;
+        set_scope(&mut tx, None, Some(&self.auth.user_id)).await?;
+        Ok(tx)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Member {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Member::from_request(parts).map_err(refusal)
+    }
+}
+
+/// The scope of the Clerk mirror: webhook deliveries and `tenantry sync` write what Clerk says
+/// about an organization or user, on behalf of Clerk itself. Never for a request's own data.
+pub struct SystemScope;
+
+impl SystemScope {
+    /// Scope the rest of `conn`'s transaction to `org_id` / `user_id` (`None`: no tenant).
+    pub async fn enter(
+        conn: &mut PgConnection,
+        org_id: Option<&str>,
+        user_id: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        set_scope(conn, org_id, user_id).await
+    }
+}
+
+/// The one place the settings are written, for the current transaction only (`is_local`).
+async fn set_scope(conn: &mut PgConnection, org_id: Option<&str>, user_id: Option<&str>) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"SELECT set_config('app.org_id', $1, true) AS "org_id", set_config('app.user_id', $2, true) AS "user_id""#,
+        org_id.unwrap_or(""),
+        user_id.unwrap_or("")
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clerk::ActiveOrg;
+
+    fn parts_with(auth: Option<Auth>) -> Parts {
+        let (mut parts, ()) = axum::http::Request::new(()).into_parts();
+        if let Some(a) = auth {
+            parts.extensions.insert(a);
+        }
+        parts
+    }
+
+    fn auth(role: &str, permissions: &[&str]) -> Auth {
+        Auth {
+            user_id: "user_1".into(),
+            session_id: Some("sess_1".into()),
+            session_status: None,
+            org: Some(ActiveOrg {
+                id: "org_1".into(),
+                slug: None,
+                role: Some(role.into()),
+                permissions: permissions.iter().map(|p| p.to_string()).collect(),
+            }),
+            features: vec![],
+            plans: vec![],
+            actor: None,
+            factor_verification_age: None,
+        }
+    }
+
+    #[test]
+    fn a_tenant_needs_a_verified_session_with_an_active_organization() {
+        assert_eq!(Tenant::from_request(&parts_with(None)), Err(NoTenant::SignedOut));
+        let no_org = Auth { org: None, ..auth("org:admin", &[]) };
+        assert_eq!(Tenant::from_request(&parts_with(Some(no_org.clone()))), Err(NoTenant::NoOrganization));
+        assert_eq!(Member::from_request(&parts_with(Some(no_org))).unwrap().user_id(), "user_1");
+        let t = Tenant::from_request(&parts_with(Some(auth("org:member", &[])))).unwrap();
+        assert_eq!((t.org_id(), t.user_id(), t.role()), ("org_1", "user_1", Some("org:member")));
+    }
+
+    #[test]
+    fn rights_come_from_clerk_roles_and_permissions() {
+        let tenant = |role, perms: &[&str]| Tenant::from_request(&parts_with(Some(auth(role, perms)))).unwrap();
+        let admin = tenant("org:admin", &[]);
+        assert!(admin.is_admin() && admin.can_manage_projects());
+        // v1 tokens may carry an unprefixed role: Clerk's has() prefixes both sides.
+        assert!(tenant("admin", &[]).is_admin());
+        let member = tenant("org:member", &["org:projects:read"]);
+        assert!(!member.is_admin() && !member.can_manage_projects());
+        let manager = tenant("org:member", &[MANAGE_PROJECTS]);
+        assert!(!manager.is_admin() && manager.can_manage_projects());
     }
 }

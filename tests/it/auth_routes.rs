@@ -245,3 +245,39 @@ async fn sign_out_clears_cookies_and_refuses_cross_site_posts() {
     assert!(cleared.iter().any(|c| c.starts_with("__client_uat=0;")), "{cleared:?}");
     assert!(cleared.iter().any(|c| c.starts_with("__session_naoXFJnI=;")), "suffixed family too: {cleared:?}");
 }
+
+/// A development instance whose handshake token does not verify (typically: the keys changed
+/// under the browser's cookies). Clerk's SDK throws with guidance to clear the cookies; a person
+/// gets that guidance as a page, an API client as JSON, and nothing is signed in.
+#[tokio::test]
+async fn invalid_handshake_token_in_development_explains_itself() {
+    let app = crate::helpers::spawn_app_with(&[("CLERK_PUBLISHABLE_KEY", "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k")]).await;
+    let session = app.session_cookie(&app.token("user_1", json!({})));
+
+    let page = app
+        .http
+        .get(app.url("/app/dashboard?__clerk_handshake=garbage.value.here"))
+        .header("cookie", &session)
+        .header("accept", "text/html")
+        .header("sec-fetch-dest", "document")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 500);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("clear your cookies"), "{html}");
+
+    let api = app
+        .http
+        .get(app.url("/api/whoami?__clerk_handshake=garbage.value.here"))
+        .header("cookie", &session)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 500);
+    let body: Value = api.json().await.unwrap();
+    assert_eq!(body["code"], "handshake_invalid_in_development");
+    assert!(body["error"].as_str().unwrap().contains("clear your cookies"), "{body}");
+}

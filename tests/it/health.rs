@@ -43,3 +43,20 @@ async fn unknown_page_is_a_404_page() {
     assert!(html.contains("Multi-tenant SaaS"), "landing page rendered on the server");
     assert!(html.contains("hydration-probe"));
 }
+
+/// The session keeper is a real file served as an immutable asset whose URL names its content.
+#[tokio::test]
+async fn session_keeper_is_a_hashed_immutable_asset() {
+    let app = spawn_app().await;
+    let html = app.http.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let start = html.find("/assets/session-keeper.").expect("the page loads the session keeper");
+    let path = &html[start..start + html[start..].find('"').unwrap()];
+    assert!(path.len() == "/assets/session-keeper.".len() + 16 + ".js".len(), "{path}");
+    let r = app.http.get(app.url(path)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert_eq!(r.text().await.unwrap(), include_str!("../../assets/session-keeper.js"));
+    let stale = app.http.get(app.url("/assets/session-keeper.0000000000000000.js")).send().await.unwrap();
+    assert_eq!(stale.status(), 404, "only the current content's URL is served");
+}

@@ -45,8 +45,16 @@ pub async fn migrated_database() -> (TestDatabase, PgPool) {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// [`spawn_app`] with some settings replaced.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let (db, admin) = migrated_database().await;
-    let env = env_for(&db);
+    let mut env = env_for(&db);
+    for (k, v) in overrides {
+        env.insert((*k).into(), (*v).into());
+    }
     let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
     let app = Application::build(config).await.expect("app starts");
     let base = format!("http://{}", app.addr());

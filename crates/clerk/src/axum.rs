@@ -10,7 +10,7 @@ use axum::Json;
 use std::sync::Arc;
 
 use crate::claims::Auth;
-use crate::request::{AuthStatus, Clerk, RequestState};
+use crate::request::{AuthStatus, AuthenticateError, Clerk, RequestState};
 
 /// What the middleware decided, in request extensions.
 #[derive(Debug, Clone)]
@@ -21,17 +21,29 @@ pub struct ClerkState(pub Arc<RequestState>);
 /// in) in its extensions, and the state's headers (cookies, debug headers) are added to the
 /// response. Signed-out requests are not rejected here: routes decide (see [`RequireAuth`]).
 pub async fn clerk_middleware(State(clerk): State<Clerk>, req: Request, next: Next) -> Response {
+    authenticate(&clerk, req, next, default_error_response).await
+}
+
+/// What to answer when `authenticate_request` refuses to decide (where the SDK throws):
+/// given the request and the error, an application renders its own page or JSON.
+pub type ErrorResponder = fn(&Parts, &AuthenticateError) -> Response;
+
+/// A bare 500 JSON `{"error": "authentication failed", "reason": "unexpected-error"}`.
+pub fn default_error_response(_: &Parts, e: &AuthenticateError) -> Response {
+    tracing::error!(error = %e, "Clerk authentication failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(serde_json::json!({"error": "authentication failed", "reason": "unexpected-error"})),
+    )
+        .into_response()
+}
+
+/// [`clerk_middleware`] with the application's own answer to a refusal to decide.
+pub async fn authenticate(clerk: &Clerk, req: Request, next: Next, on_error: ErrorResponder) -> Response {
     let (mut parts, body) = req.into_parts();
     let state = match clerk.authenticate_request(&parts).await {
         Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "Clerk authentication failed");
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(serde_json::json!({"error": "authentication failed", "reason": "unexpected-error"})),
-            )
-                .into_response();
-        }
+        Err(e) => return on_error(&parts, &e),
     };
     if state.location().is_some() {
         let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();

@@ -2,12 +2,13 @@
 
 use axum::extract::State;
 use axum::Json;
-use clerk::axum::RequireAuth;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::server::error::AppError;
-use crate::server::startup::AppState;
+use crate::server::state::AppState;
+use crate::server::tenant::Member;
+use crate::server::users::{self, Profile};
 
 pub async fn public() -> Json<Value> {
     Json(json!({ "message": "Hello from Tenantry. This endpoint needs no session." }))
@@ -24,7 +25,8 @@ pub struct WhoAmI {
     org_permissions: Vec<String>,
 }
 
-pub async fn whoami(RequireAuth(auth): RequireAuth) -> Json<WhoAmI> {
+pub async fn whoami(member: Member) -> Json<WhoAmI> {
+    let auth = member.auth().clone();
     let org = auth.org.clone();
     Json(WhoAmI {
         user_id: auth.user_id,
@@ -36,29 +38,10 @@ pub async fn whoami(RequireAuth(auth): RequireAuth) -> Json<WhoAmI> {
     })
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Profile {
-    id: uuid::Uuid,
-    clerk_id: String,
-    email: Option<String>,
-    name: Option<String>,
-    image_url: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: time::OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    updated_at: time::OffsetDateTime,
-}
-
 /// The signed-in user's row, as mirrored by the webhook (404 until it has arrived).
-pub async fn profile(State(state): State<AppState>, RequireAuth(auth): RequireAuth) -> Result<Json<Profile>, AppError> {
-    let row = sqlx::query_as!(
-        Profile,
-        "SELECT id, clerk_id, email, name, image_url, created_at, updated_at FROM users WHERE clerk_id = $1 AND deleted_at IS NULL",
-        auth.user_id
-    )
-    .fetch_optional(&state.pool)
-    .await?;
-    row.map(Json)
-        .ok_or_else(|| AppError::NotFound("profile not synced yet: the user.created webhook has not arrived".into()))
+pub async fn profile(State(state): State<AppState>, member: Member) -> Result<Json<Profile>, AppError> {
+    let row = users::profile(&state.pool, member.user_id()).await?;
+    row.map(Json).ok_or_else(|| {
+        AppError::not_found("profile_not_synced", "profile not synced yet: the user.created webhook has not arrived")
+    })
 }

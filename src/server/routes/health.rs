@@ -3,7 +3,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::server::startup::AppState;
+use crate::server::state::AppState;
 
 /// Liveness: the process answers.
 pub async fn healthz() -> Json<Value> {

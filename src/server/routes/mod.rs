@@ -1,6 +1,7 @@
 //! Plain axum routes next to the Leptos pages.
 
 pub mod api;
+pub mod assets;
 pub mod health;
 pub mod orgs;
 pub mod session;

@@ -2,27 +2,19 @@
 
 use axum::extract::{Query, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use clerk::axum::MaybeAuth;
 use clerk::Clerk;
 use serde::Deserialize;
 
-use crate::server::startup::AppState;
+use crate::server::error::AppError;
+use crate::server::redirects::safe_return_path;
+use crate::server::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct Back {
     redirect_url: Option<String>,
-}
-
-/// Only paths on this site are followed back (no open redirect).
-pub fn safe_return_path(candidate: Option<&str>, default: &str) -> String {
-    match candidate {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") && !p.contains(['\r', '\n']) => {
-            p.to_string()
-        }
-        _ => default.to_string(),
-    }
 }
 
 fn to_clerk_page(page: &str, parts: &Parts, back: &Back) -> Response {
@@ -81,28 +73,10 @@ pub async fn sign_out(State(state): State<AppState>, MaybeAuth(auth): MaybeAuth,
 
 /// 502 with a page that says what happened and offers to try again.
 fn sign_out_failed() -> Response {
-    let page = r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sign-out failed · Tenantry</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="stylesheet" href="/pkg/tenantry.css"></head>
-<body class="bg-slate-50 text-slate-900"><main class="mx-auto max-w-xl px-6 py-24">
-<h1 class="text-2xl font-semibold">You are still signed in</h1>
-<p role="alert" class="mt-4 text-slate-700">We could not reach the sign-in service to end your session, so it is still active. Please try again in a moment.</p>
-<form method="post" action="/sign-out" class="mt-8"><button type="submit" class="rounded-md bg-indigo-600 px-4 py-2 font-medium text-white">Sign out</button></form>
-</main></body></html>"#;
-    let mut resp = (axum::http::StatusCode::BAD_GATEWAY, axum::response::Html(page)).into_response();
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
-
-#[cfg(test)]
-mod tests {
-    use super::safe_return_path;
-
-    #[test]
-    fn only_local_paths_are_followed() {
-        assert_eq!(safe_return_path(Some("/app/dashboard?x=1"), "/d"), "/app/dashboard?x=1");
-        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "app", "/x\r\nSet-Cookie: a=b"] {
-            assert_eq!(safe_return_path(Some(bad), "/d"), "/d", "{bad}");
-        }
-        assert_eq!(safe_return_path(None, "/d"), "/d");
-    }
+    AppError::new(
+        StatusCode::BAD_GATEWAY,
+        "sign_out_failed",
+        "We could not reach the sign-in service to end your session, so it is still active. Please try again in a moment.",
+    )
+    .into_page("You are still signed in", Some(("/sign-out", "Sign out")))
 }

@@ -1,0 +1,18 @@
+//! One page per file, in the order of the request path: public pages, choosing an organization,
+//! then the workspace layout and the pages inside it.
+
+mod audit;
+mod dashboard;
+mod landing;
+mod not_found;
+mod projects;
+mod select_org;
+mod workspace_layout;
+
+pub use audit::AuditPage;
+pub use dashboard::DashboardPage;
+pub use landing::LandingPage;
+pub use not_found::NotFound;
+pub use projects::ProjectsPage;
+pub use select_org::SelectOrgPage;
+pub use workspace_layout::AppShell;

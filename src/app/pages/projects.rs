@@ -1,0 +1,153 @@
+//! `/app/projects`: search, create, rename, archive and delete the organization's projects.
+//! Forms post to server functions (`ActionForm`): hydrated they update in place, without
+//! JavaScript they are plain form posts that come back to this page.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use super::workspace_layout::use_workspace;
+use crate::app::api::{list_projects, ArchiveProject, CreateProject, DeleteProject, UpdateProject};
+use crate::app::components::ErrorView;
+use crate::app::error::WorkspaceError;
+use crate::model::ProjectView;
+
+#[component]
+pub fn ProjectsPage() -> impl IntoView {
+    let query = use_query_map();
+    let search = move || query.read().get("q").unwrap_or_default();
+    let status = move || query.read().get("status").unwrap_or_else(|| "active".into());
+    let ws = use_workspace();
+    let create = ServerAction::<CreateProject>::new();
+    let update = ServerAction::<UpdateProject>::new();
+    let archive = ServerAction::<ArchiveProject>::new();
+    let delete = ServerAction::<DeleteProject>::new();
+    let projects = Resource::new(
+        move || {
+            (
+                search(),
+                status(),
+                create.version().get(),
+                update.version().get(),
+                archive.version().get(),
+                delete.version().get(),
+            )
+        },
+        |(q, s, ..)| list_projects(q, s),
+    );
+    // The latest finished action's outcome: each effect follows one action. A form posted
+    // without JavaScript comes back with its error in the URL, and its action starts with it;
+    // effects never run on the server, so that error is also the flash's first value.
+    let returned_error = [
+        create.value().get_untracked().and_then(Result::err),
+        update.value().get_untracked().and_then(Result::err),
+        archive.value().get_untracked().and_then(Result::err),
+        delete.value().get_untracked().and_then(Result::err),
+    ]
+    .into_iter()
+    .flatten()
+    .next();
+    let flash = RwSignal::new(returned_error.map(|e| Err(e.to_string())));
+    let show = move |r: Result<String, WorkspaceError>| flash.set(Some(r.map_err(|e| e.to_string())));
+    Effect::new(move |_| create.value().get().map(|r| show(r.map(|p| format!("Created “{}”.", p.name)))));
+    Effect::new(move |_| update.value().get().map(|r| show(r.map(|p| format!("Saved “{}”.", p.name)))));
+    Effect::new(move |_| {
+        archive
+            .value()
+            .get()
+            .map(|r| show(r.map(|p| format!("{} “{}”.", if p.archived { "Archived" } else { "Restored" }, p.name))))
+    });
+    Effect::new(move |_| delete.value().get().map(|r| show(r.map(|_| "Deleted.".to_string()))));
+    let pending =
+        move || create.pending().get() || update.pending().get() || archive.pending().get() || delete.pending().get();
+    view! {
+        <div class="flex items-center justify-between">
+            <h1 class="text-2xl font-semibold">"Projects"</h1>
+            <span class="text-sm text-slate-500" aria-live="polite" data-testid="pending">{move || pending().then_some("Saving…")}</span>
+        </div>
+        <div aria-live="polite">
+            {move || flash.get().map(|r| match r {
+                Ok(m) => view! { <p class="mt-3 rounded-md bg-emerald-50 px-3 py-2 text-emerald-800" data-testid="flash-ok">{m}</p> }.into_any(),
+                Err(e) => view! { <p role="alert" class="mt-3 rounded-md bg-red-50 px-3 py-2 text-red-800" data-testid="flash-error">{e}</p> }.into_any(),
+            })}
+        </div>
+        <form method="get" action="/app/projects" class="mt-4 flex gap-2">
+            <input name="q" value=search placeholder="Search projects" class="flex-1 rounded-md border border-slate-300 px-3 py-1.5" aria-label="Search projects"/>
+            <select name="status" class="rounded-md border border-slate-300 px-2 py-1.5" aria-label="Status">
+                <option value="active" selected=move || status() == "active">"Active"</option>
+                <option value="archived" selected=move || status() == "archived">"Archived"</option>
+                <option value="all" selected=move || status() == "all">"All"</option>
+            </select>
+            <button type="submit" class="rounded-md border border-slate-300 px-3 py-1.5">"Filter"</button>
+        </form>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                ws.await.ok().filter(|w| w.can_manage).map(|_| view! {
+                    <ActionForm action=create attr:class="mt-6 flex flex-wrap gap-2 rounded-lg border border-slate-200 bg-white p-4" attr:data-testid="create-form">
+                        <input name="name" required maxlength="80" placeholder="New project name" aria-label="Project name" class="flex-1 rounded-md border border-slate-300 px-3 py-1.5"/>
+                        <input name="description" placeholder="Description (optional)" aria-label="Description" class="flex-1 rounded-md border border-slate-300 px-3 py-1.5"/>
+                        <button type="submit" class="rounded-md bg-indigo-600 px-3 py-1.5 font-medium text-white">"Create project"</button>
+                    </ActionForm>
+                })
+            })}
+        </Suspense>
+        <Transition fallback=|| view! { <p class="mt-6 text-slate-500">"Loading projects…"</p> }>
+            {move || Suspend::new(async move {
+                let can_manage = ws.await.map(|w| w.can_manage).unwrap_or(false);
+                match projects.await {
+                    Ok(list) if list.is_empty() => view! { <p class="mt-6 rounded-lg border border-dashed border-slate-300 p-6 text-slate-500" data-testid="empty">"No projects here yet."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <ul class="mt-6 space-y-3" data-testid="project-list">
+                            {list.into_iter().map(|p| view! { <ProjectRow p can_manage update archive delete/> }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                    Err(error) => view! { <ErrorView error/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn ProjectRow(
+    p: ProjectView,
+    can_manage: bool,
+    update: ServerAction<UpdateProject>,
+    archive: ServerAction<ArchiveProject>,
+    delete: ServerAction<DeleteProject>,
+) -> impl IntoView {
+    let name = p.name.clone();
+    let (id_rename, id_archive, id_delete) = (p.id.clone(), p.id.clone(), p.id.clone());
+    let (current_name, current_description) = (p.name.clone(), p.description.clone());
+    let archive_to = (!p.archived).to_string();
+    let archive_label = if p.archived { "Unarchive" } else { "Archive" };
+    view! {
+        <li class="rounded-lg border border-slate-200 bg-white p-4" data-testid="project" data-name=name.clone()>
+            <div class="flex items-center justify-between">
+                <div>
+                    <span class="font-medium">{p.name.clone()}</span>
+                    {p.archived.then(|| view! { <span class="ml-2 rounded bg-slate-100 px-1.5 py-0.5 text-xs text-slate-600">"archived"</span> })}
+                    <p class="text-sm text-slate-500">{p.description.clone()}</p>
+                </div>
+            </div>
+            {can_manage.then(|| view! {
+                <div class="mt-3 flex flex-wrap gap-2">
+                    <ActionForm action=update attr:class="flex gap-2">
+                        <input type="hidden" name="id" value=id_rename/>
+                        <input name="name" value=current_name required maxlength="80" aria-label="New name" class="rounded-md border border-slate-300 px-2 py-1 text-sm"/>
+                        <input type="hidden" name="description" value=current_description/>
+                        <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-sm">"Rename"</button>
+                    </ActionForm>
+                    <ActionForm action=archive>
+                        <input type="hidden" name="id" value=id_archive/>
+                        <input type="hidden" name="archived" value=archive_to/>
+                        <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-sm">{archive_label}</button>
+                    </ActionForm>
+                    <ActionForm action=delete>
+                        <input type="hidden" name="id" value=id_delete/>
+                        <button type="submit" class="rounded-md border border-red-300 px-2 py-1 text-sm text-red-700">"Delete"</button>
+                    </ActionForm>
+                </div>
+            })}
+        </li>
+    }
+}

@@ -1,0 +1,68 @@
+//! The `/app` layout: the header with the organization switcher and sign-out, and the active
+//! organization loaded once for every page under it.
+
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, A};
+
+use crate::app::api::{get_workspace, my_organizations};
+use crate::app::error::WorkspaceError;
+use crate::model::Workspace;
+
+/// The active organization and the caller's rights in it, provided by [`AppShell`] to the
+/// pages of the workspace (`use_context::<CurrentWorkspace>()`).
+#[derive(Clone, Copy)]
+pub struct CurrentWorkspace(pub Resource<Result<Workspace, WorkspaceError>>);
+
+/// The workspace loaded by the enclosing [`AppShell`].
+pub fn use_workspace() -> Resource<Result<Workspace, WorkspaceError>> {
+    expect_context::<CurrentWorkspace>().0
+}
+
+/// `/app/*`: header with the organization switcher and sign-out, then the page.
+#[component]
+pub fn AppShell() -> impl IntoView {
+    let ws = Resource::new(|| (), |_| get_workspace());
+    // Loaded once per page view; the pages below read it from context instead of loading it again.
+    provide_context(CurrentWorkspace(ws));
+    let orgs = Resource::new(|| (), |_| my_organizations());
+    view! {
+        <header class="border-b border-slate-200 bg-white">
+            <nav class="mx-auto flex max-w-5xl items-center gap-6 px-6 py-3">
+                <a href="/app/dashboard" class="font-semibold">"Tenantry"</a>
+                <A href="/app/dashboard" attr:class="text-sm text-slate-600 hover:text-slate-900">"Dashboard"</A>
+                <A href="/app/projects" attr:class="text-sm text-slate-600 hover:text-slate-900">"Projects"</A>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        ws.await.ok().filter(|w| w.is_admin).map(|_| view! {
+                            <A href="/app/audit" attr:class="text-sm text-slate-600 hover:text-slate-900">"Audit log"</A>
+                        })
+                    })}
+                </Suspense>
+                <div class="ml-auto flex items-center gap-3">
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            let list = orgs.await.unwrap_or_default();
+                            view! {
+                                <form method="post" action="/select-org/activate" class="flex items-center gap-2" data-testid="org-switcher">
+                                    <label class="sr-only" for="switch-org">"Organization"</label>
+                                    <select id="switch-org" name="org_id" class="rounded-md border border-slate-300 px-2 py-1 text-sm">
+                                        {list.into_iter().map(|o| view! {
+                                            <option value=o.id.clone() selected=o.active>{o.name.clone()}</option>
+                                        }).collect_view()}
+                                    </select>
+                                    <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-sm">"Switch"</button>
+                                </form>
+                            }
+                        })}
+                    </Suspense>
+                    <form method="post" action="/sign-out">
+                        <button type="submit" class="text-sm text-slate-600 hover:text-slate-900">"Sign out"</button>
+                    </form>
+                </div>
+            </nav>
+        </header>
+        <main class="mx-auto max-w-5xl px-6 py-8">
+            <Outlet/>
+        </main>
+    }
+}

@@ -1,0 +1,107 @@
+//! What server functions need from the request they serve: the shared state, the verified
+//! tenant or member (never from arguments), and the mapping of domain errors to the typed
+//! [`WorkspaceError`] with its HTTP status (5xx logged, never echoed).
+
+use http::StatusCode;
+use leptos::prelude::*;
+
+use super::audit::AuditError;
+use super::projects::ProjectError;
+use super::state::AppState;
+use super::tenant::{Member, NoTenant, Tenant, TenantTx};
+use crate::app::error::WorkspaceError;
+
+/// Sets the response status of a refusal. Not for a form posted without JavaScript: server_fn
+/// answers that with a redirect back to the page carrying the error (which the page then shows),
+/// and a status set here would replace the redirect with a bare error body.
+fn respond(error: WorkspaceError) -> WorkspaceError {
+    let plain_form_post = use_context::<http::request::Parts>().is_some_and(|p| {
+        p.method == http::Method::POST
+            && p.headers
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("text/html"))
+    });
+    if !plain_form_post {
+        if let Some(r) = use_context::<leptos_axum::ResponseOptions>() {
+            r.set_status(StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+        }
+    }
+    error
+}
+
+fn parts() -> Result<http::request::Parts, WorkspaceError> {
+    use_context::<http::request::Parts>()
+        .ok_or_else(|| internal("request parts missing from the server function context"))
+}
+
+fn internal(cause: impl std::fmt::Display) -> WorkspaceError {
+    tracing::error!(error = %cause, "server function failed");
+    respond(WorkspaceError::Internal)
+}
+
+pub fn state() -> Result<AppState, WorkspaceError> {
+    use_context::<AppState>().ok_or_else(|| internal("server state missing from the server function context"))
+}
+
+fn refused(e: NoTenant) -> WorkspaceError {
+    respond(match e {
+        NoTenant::SignedOut => WorkspaceError::SignInRequired,
+        NoTenant::NoOrganization => WorkspaceError::ChooseOrganization,
+    })
+}
+
+/// The verified tenant of this call (the route gate already refused signed-out calls).
+pub fn tenant() -> Result<Tenant, WorkspaceError> {
+    Tenant::from_request(&parts()?).map_err(refused)
+}
+
+/// The verified signed-in user of this call, with or without an active organization.
+pub fn member() -> Result<Member, WorkspaceError> {
+    Member::from_request(&parts()?).map_err(refused)
+}
+
+/// A transaction scoped to this call's tenant.
+pub async fn tenant_tx() -> Result<TenantTx, WorkspaceError> {
+    let tenant = tenant()?;
+    Ok(tenant.begin(&state()?.pool).await?)
+}
+
+impl From<sqlx::Error> for WorkspaceError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::error!(error = %e, "database unavailable");
+                respond(WorkspaceError::Unavailable)
+            }
+            e => internal(format!("workspace query failed: {e}")),
+        }
+    }
+}
+
+impl From<ProjectError> for WorkspaceError {
+    fn from(e: ProjectError) -> Self {
+        let refusal = match e {
+            ProjectError::Database(db) => return db.into(),
+            ProjectError::Forbidden => WorkspaceError::ManagersOnly,
+            ProjectError::NotFound => WorkspaceError::ProjectNotFound,
+            ProjectError::Invalid("description", _) => WorkspaceError::DescriptionTooLong,
+            ProjectError::Invalid(_, problem) => WorkspaceError::project_name(problem),
+            ProjectError::NameTaken(_) => WorkspaceError::ProjectNameTaken,
+        };
+        tracing::info!(status = refusal.status(), error = %refusal, "workspace request refused");
+        respond(refusal)
+    }
+}
+
+impl From<AuditError> for WorkspaceError {
+    fn from(e: AuditError) -> Self {
+        match e {
+            AuditError::AdminOnly => {
+                tracing::info!(error = %e, "workspace request refused");
+                respond(WorkspaceError::AdminsOnly)
+            }
+            AuditError::Database(e) => e.into(),
+        }
+    }
+}

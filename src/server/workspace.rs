@@ -1,0 +1,76 @@
+//! What the workspace shell shows: the active organization (name, the caller's role and rights)
+//! and the organizations the signed-in user can switch to. Read from the mirror; while the
+//! mirror lags behind Clerk (a just-created organization, a new member), from the Backend API.
+
+use clerk::Clerk;
+use sqlx::PgPool;
+
+use super::tenant::{Member, Tenant};
+use crate::model::{OrgChoice, Workspace};
+
+/// The active organization of `tenant`.
+pub async fn load(pool: &PgPool, clerk: &Clerk, tenant: &Tenant) -> Result<Workspace, sqlx::Error> {
+    // `organizations` is not tenant data (no row-level security): the pool suffices.
+    let mut name =
+        sqlx::query_scalar!("SELECT name FROM organizations WHERE id = $1 AND deleted_at IS NULL", tenant.org_id())
+            .fetch_optional(pool)
+            .await?;
+    if name.is_none() {
+        // The mirror may lag behind a just-created organization: ask Clerk.
+        if let Some(api) = clerk.api() {
+            name = api.get_organization(tenant.org_id()).await.ok().map(|o| o.name);
+        }
+    }
+    Ok(Workspace {
+        org_id: tenant.org_id().to_string(),
+        org_name: name.unwrap_or_else(|| tenant.org_id().to_string()),
+        role: tenant.role().unwrap_or("").to_string(),
+        can_manage: tenant.can_manage_projects(),
+        is_admin: tenant.is_admin(),
+        user_id: tenant.user_id().to_string(),
+    })
+}
+
+/// The signed-in user's organizations, by name: from the mirror, or from Clerk when it has none
+/// yet. `active` marks the session's active organization.
+pub async fn organizations_of(pool: &PgPool, clerk: &Clerk, member: &Member) -> Result<Vec<OrgChoice>, sqlx::Error> {
+    let active = member.active_org_id();
+    let mut tx = member.begin(pool).await?;
+    let rows = sqlx::query!(
+        r#"SELECT m.org_id, m.role, o.name AS "name?", o.slug FROM org_memberships m
+             LEFT JOIN organizations o ON o.id = m.org_id AND o.deleted_at IS NULL
+            WHERE m.user_clerk_id = $1 AND m.deleted_at IS NULL ORDER BY lower(coalesce(o.name, m.org_id))"#,
+        member.user_id()
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let mut out: Vec<OrgChoice> = rows
+        .into_iter()
+        .map(|r| OrgChoice {
+            active: active == Some(r.org_id.as_str()),
+            name: r.name.unwrap_or_else(|| r.org_id.clone()),
+            id: r.org_id,
+            slug: r.slug,
+            role: r.role,
+        })
+        .collect();
+    if out.is_empty() {
+        if let Some(api) = clerk.api() {
+            if let Ok(page) = api.user_memberships(member.user_id(), 100, 0).await {
+                out = page
+                    .data
+                    .into_iter()
+                    .map(|m| OrgChoice {
+                        active: active == Some(m.organization.id.as_str()),
+                        id: m.organization.id,
+                        name: m.organization.name,
+                        slug: m.organization.slug,
+                        role: m.role,
+                    })
+                    .collect();
+            }
+        }
+    }
+    Ok(out)
+}
