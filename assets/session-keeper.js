@@ -45,7 +45,9 @@
         .then((response) => (response.ok ? response.json() : null))
         .then((body) => {
           if (body && body.jwt) {
-            document.cookie = `${session.name}=${body.jwt}; path=/; SameSite=Lax`;
+            // Secure on https, as Clerk sets it: the token never travels in clear text.
+            const secure = location.protocol === "https:" ? "; Secure" : "";
+            document.cookie = `${session.name}=${body.jwt}; path=/; SameSite=Lax${secure}`;
           }
         })
         .catch(() => {})

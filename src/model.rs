@@ -47,7 +47,8 @@ pub struct Workspace {
 pub struct Dashboard {
     pub active_projects: i64,
     pub archived_projects: i64,
-    pub recent: Vec<AuditEntry>,
+    /// The newest audit entries; `None` for non-admins (the audit log is admin-only everywhere).
+    pub recent: Option<Vec<AuditEntry>>,
 }
 
 /// What is wrong with a typed name or description.

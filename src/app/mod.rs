@@ -36,6 +36,8 @@ pub fn session_keeper_path() -> String {
 }
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::server::security::set_page_csp();
     view! {
         <!DOCTYPE html>
         <html lang="en">

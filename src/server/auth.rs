@@ -146,11 +146,12 @@ fn no_store(mut resp: Response) -> Response {
 
 /// Cookie-authenticated writes must show they come from this site (`Sec-Fetch-Site`, else
 /// `Origin`, which browsers send on every POST); from another site, or with neither header, they
-/// are refused (alongside SameSite cookies). A request with an `Authorization` header is not a
-/// browser's ambient credential and needs no such proof.
+/// are refused (alongside SameSite cookies). Only a Bearer token replaces the cookie (it is
+/// what Clerk reads first, and a browser never attaches one by itself); any other
+/// `Authorization` scheme leaves the cookie as the credential, so the request is checked.
 pub async fn csrf_guard(req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let ambient = req.headers().contains_key(header::COOKIE) && !req.headers().contains_key(header::AUTHORIZATION);
+    let ambient = req.headers().contains_key(header::COOKIE) && !has_bearer_token(req.headers());
     if safe || !ambient {
         return next.run(req).await;
     }
@@ -171,6 +172,15 @@ pub async fn csrf_guard(req: Request, next: Next) -> Response {
         return AppError::forbidden("cross_site", "cross-site request refused").into_response();
     }
     next.run(req).await
+}
+
+/// `Authorization: Bearer <token>`, the scheme as the SDK's `parseAuthorizationHeader` matches
+/// it (case-sensitive). Anything else is checked as a cookie request (fail closed).
+fn has_bearer_token(h: &axum::http::HeaderMap) -> bool {
+    h.get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim_start_matches([' ', '\t']).strip_prefix("Bearer "))
+        .is_some_and(|t| !t.trim().is_empty())
 }
 
 #[cfg(test)]

@@ -21,6 +21,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("CLERK_SIGN_IN_URL", "hosted sign-in page (default: the instance's Account Portal)"),
     ("CLERK_SIGN_UP_URL", "hosted sign-up page (default: the instance's Account Portal)"),
     ("TENANTRY_ADDR", "listen address (default 127.0.0.1:3000; LEPTOS_SITE_ADDR is read too)"),
+    (
+        "TENANTRY_TRUST_PROXY",
+        "true behind a TLS-terminating proxy whose X-Forwarded-Host/-Proto to trust (default false)",
+    ),
     ("LEPTOS_*", "cargo-leptos's settings (LEPTOS_ENV, LEPTOS_SITE_ROOT, LEPTOS_HASH_FILES, …)"),
     ("RUST_LOG", "log filter (default info)"),
 ];
@@ -29,6 +33,8 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
 pub struct Config {
     pub database_url: String,
     pub bind: SocketAddr,
+    /// Honour `X-Forwarded-*` / `Forwarded` from the proxy in front (`TENANTRY_TRUST_PROXY`).
+    pub trust_proxy: bool,
     pub clerk: ClerkConfig,
 }
 
@@ -43,6 +49,18 @@ pub struct ClerkConfig {
     pub webhook: WebhookVerifier,
     pub sign_in_url: String,
     pub sign_up_url: String,
+}
+
+impl ClerkConfig {
+    /// The origin of Clerk's Frontend API as a browser reaches it: the proxy URL's (`None` when
+    /// it is a path on this site), else the instance's own `https://clerk.…`.
+    pub fn frontend_api_origin(&self) -> Option<String> {
+        match self.proxy_url.as_deref() {
+            Some(p) if p.starts_with('/') => None,
+            Some(p) => url::Url::parse(p).ok().map(|u| u.origin().ascii_serialization()),
+            None => Some(format!("https://{}", self.publishable_key.frontend_api())),
+        }
+    }
 }
 
 impl fmt::Debug for Config {
@@ -106,6 +124,14 @@ impl Config {
                     None
                 }
             },
+        };
+        let trust_proxy = match get("TENANTRY_TRUST_PROXY").as_deref() {
+            None | Some("false" | "0") => false,
+            Some("true" | "1") => true,
+            Some(other) => {
+                errors.push(format!("TENANTRY_TRUST_PROXY must be true or false, not {other:?}"));
+                false
+            }
         };
         let publishable_key =
             required("CLERK_PUBLISHABLE_KEY", &mut errors).and_then(|v| match PublishableKey::parse(&v) {
@@ -193,6 +219,7 @@ impl Config {
         Ok(Config {
             database_url,
             bind,
+            trust_proxy,
             clerk: ClerkConfig {
                 publishable_key,
                 secret_key,

@@ -20,6 +20,7 @@ pub mod projects;
 pub mod reconcile;
 pub mod redirects;
 pub mod routes;
+pub mod security;
 pub mod server_fns;
 pub mod startup;
 pub mod state;

@@ -231,5 +231,7 @@ pub async fn dashboard(tx: &mut TenantTx) -> Result<Dashboard, ProjectError> {
     )
     .fetch_one(&mut *tx.tx)
     .await?;
-    Ok(Dashboard { active_projects: c.active, archived_projects: c.archived, recent: audit::recent(tx, 0, 5).await? })
+    // The audit log is for admins, here as on its own page: members see the counts only.
+    let recent = if tx.tenant().is_admin() { Some(audit::recent(tx, 0, 5).await?) } else { None };
+    Ok(Dashboard { active_projects: c.active, archived_projects: c.archived, recent })
 }

@@ -9,12 +9,14 @@ use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use super::config::Config;
 use super::db::{self, DbSetupError};
+use super::error::AppError;
 use super::state::AppState;
-use super::{auth, routes, telemetry};
+use super::{auth, routes, security, telemetry};
 use crate::app::{session_keeper_path, shell, App};
 
 #[derive(Debug, thiserror::Error)]
@@ -109,10 +111,24 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(routes::health::readyz))
         .route("/api/webhooks/clerk", post(routes::webhooks::clerk_webhook))
         .merge(gated)
+        .layer(axum::middleware::from_fn(security::security_headers))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::forwarded_headers))
         .with_state(state)
+        // A panic in a handler is a 500 like any other (logged, never echoed), not a reset connection.
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(telemetry::trace_layer())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The answer to a handler that panicked: the panic's text goes to the log only.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic".into());
+    axum::response::IntoResponse::into_response(AppError::internal(format!("handler panicked: {text}")))
 }
 
 async fn shutdown_signal() {

@@ -265,6 +265,8 @@ async fn invalid_handshake_token_in_development_explains_itself() {
         .unwrap();
     assert_eq!(page.status(), 500);
     assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    // Server-built HTML runs no script at all.
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'none'"));
     let html = page.text().await.unwrap();
     assert!(html.contains("clear your cookies"), "{html}");
 
@@ -280,4 +282,100 @@ async fn invalid_handshake_token_in_development_explains_itself() {
     let body: Value = api.json().await.unwrap();
     assert_eq!(body["code"], "handshake_invalid_in_development");
     assert!(body["error"].as_str().unwrap().contains("clear your cookies"), "{body}");
+}
+
+/// Only a Bearer token replaces the session cookie: with any other `Authorization` scheme the
+/// cookie is still the credential, so a cross-site write is refused.
+#[tokio::test]
+async fn a_non_bearer_authorization_header_does_not_skip_the_csrf_check() {
+    let app = spawn_app().await;
+    let tok = app.token("user_1", json!({"v": 2, "o": {"id": "org_1", "rol": "admin"}}));
+    let cookie = app.session_cookie(&tok);
+    let post = |auth: &'static str| {
+        app.http
+            .post(app.url("/api/projects/create"))
+            .header("cookie", &cookie)
+            .header("authorization", auth)
+            .header("sec-fetch-site", "cross-site")
+            .form(&[("name", "x"), ("description", "")])
+    };
+    let r = post("Basic dXNlcjpwYXNz").send().await.unwrap();
+    assert_eq!(r.status(), 403, "Basic + cookie is a cookie request");
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "cross_site");
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects").fetch_one(&app.admin).await.unwrap();
+    assert_eq!(n, 0, "nothing written");
+    // A Bearer request carries its own credential: no CSRF question, and it is authorized.
+    let r = app
+        .http
+        .post(app.url("/api/projects/create"))
+        .bearer_auth(&tok)
+        .header("cookie", "__session=stale")
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("name", "x"), ("description", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// Forwarded headers are the proxy's words: ignored unless the operator trusts a proxy, and a
+/// trusted proxy must name a real scheme. None of this may panic.
+#[tokio::test]
+async fn forwarded_headers_count_only_behind_a_trusted_proxy() {
+    let app = spawn_app().await;
+    let tok = app.token("user_1", json!({}));
+    let activate = |app: &crate::helpers::TestApp, headers: &[(&'static str, &'static str)]| {
+        let mut rb = app
+            .http
+            .post(app.url("/select-org/activate"))
+            .bearer_auth(&tok)
+            .form(&[("org_id", "org_1"), ("redirect_url", "/app/projects")]);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        rb
+    };
+    // Untrusted: the headers are dropped; the way back is this server, not the header's host.
+    let r = activate(&app, &[("x-forwarded-proto", "foo"), ("x-forwarded-host", "evil.example")]).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(!loc.contains("evil.example"), "{loc}");
+    assert!(loc.contains(&form_urlencoded::byte_serialize(app.base.as_bytes()).collect::<String>()), "{loc}");
+
+    let trusted = crate::helpers::spawn_app_with(&[("TENANTRY_TRUST_PROXY", "true")]).await;
+    let r = activate(&trusted, &[("x-forwarded-proto", "foo")]).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "bad_forwarded_proto");
+    let r = activate(&trusted, &[("x-forwarded-proto", "https"), ("x-forwarded-host", "app.example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let loc = r.headers()["location"].to_str().unwrap();
+    assert!(loc.contains("https%3A%2F%2Fapp.example.com%2Fapp%2Fprojects"), "{loc}");
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000; includeSubDomains");
+}
+
+/// Every page carries the security headers; a Leptos page's policy allows only its own nonce'd
+/// scripts, and the nonce is the one on its scripts.
+#[tokio::test]
+async fn pages_carry_security_headers_and_a_nonce_policy() {
+    let app = spawn_app().await;
+    let r = app.http.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers()["referrer-policy"], "strict-origin-when-cross-origin");
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert!(!r.headers().contains_key("strict-transport-security"), "plain http: no HSTS");
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+    let nonce =
+        csp.split("'nonce-").nth(1).and_then(|s| s.split('\'').next()).expect("a nonce in the policy").to_string();
+    assert!(nonce.len() >= 16, "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("https://clerk.example.com"), "{csp}");
+    let html = r.text().await.unwrap();
+    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "the page's scripts carry the policy's nonce");
+    let again = app.http.get(app.url("/")).send().await.unwrap();
+    assert!(
+        !again.headers()["content-security-policy"].to_str().unwrap().contains(&nonce),
+        "a fresh nonce per response"
+    );
 }

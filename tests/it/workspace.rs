@@ -400,3 +400,29 @@ async fn concurrent_writes_leave_an_exact_audit_chain() {
         assert_eq!(name(&pair[1].0), name(&pair[0].1), "each rename starts from the previous one's result");
     }
 }
+
+/// The audit log is admin-only everywhere: the dashboard shows its newest entries to admins and
+/// only the counts to everyone else.
+#[tokio::test]
+async fn dashboard_shows_recent_activity_to_admins_only() {
+    let app = spawn_app().await;
+    seed_project(&app, Who::Admin, "Apollo").await;
+    for (who, sees) in [(Who::Admin, true), (Who::Member, false), (Who::Manager, false)] {
+        let (status, body) = call(&app, who, "dashboard", &[]).await;
+        assert_eq!(status, 200, "{who:?}: {body}");
+        assert_eq!(body["active_projects"], 1, "{who:?} sees the counts");
+        assert_eq!(body["recent"].is_array(), sees, "{who:?}: {body}");
+        let html = app
+            .http
+            .get(app.url("/app/dashboard"))
+            .bearer_auth(token(&app, who).unwrap())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(html.contains("project.created"), sees, "{who:?}");
+        assert_eq!(html.contains("Recent activity"), sees, "{who:?}");
+    }
+}

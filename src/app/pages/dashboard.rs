@@ -21,8 +21,10 @@ pub fn DashboardPage() -> impl IntoView {
                             <div class="rounded-lg border border-slate-200 bg-white p-4"><div class="text-3xl font-semibold">{d.active_projects}</div><div class="text-sm text-slate-500">"active projects"</div></div>
                             <div class="rounded-lg border border-slate-200 bg-white p-4"><div class="text-3xl font-semibold">{d.archived_projects}</div><div class="text-sm text-slate-500">"archived"</div></div>
                         </div>
-                        <h2 class="mt-8 font-semibold">"Recent activity"</h2>
-                        <AuditList entries=d.recent/>
+                        {d.recent.map(|entries| view! {
+                            <h2 class="mt-8 font-semibold">"Recent activity"</h2>
+                            <AuditList entries/>
+                        })}
                     }.into_any(),
                     (Err(error), _) | (_, Err(error)) => view! { <ErrorView error/> }.into_any(),
                 }

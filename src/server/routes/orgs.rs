@@ -12,6 +12,7 @@ use clerk::Clerk;
 use serde::Deserialize;
 
 use crate::model::{validate_organization_name, SelectOrgError, TextProblem};
+use crate::server::error::AppError;
 use crate::server::redirects::workspace_path;
 use crate::server::state::AppState;
 use crate::server::tenant::Member;
@@ -30,9 +31,15 @@ pub struct Create {
 }
 
 fn through_clerk(state: &AppState, parts: &Parts, org_id: &str, redirect_url: Option<&str>) -> Response {
-    let origin = Clerk::request_url(&parts.uri, &parts.headers).origin().ascii_serialization();
-    let back = url::Url::parse(&format!("{origin}{}", workspace_path(redirect_url)))
-        .unwrap_or_else(|_| url::Url::parse(&format!("{origin}/app/dashboard")).expect("origin + path"));
+    let origin = Clerk::request_url(&parts.uri, &parts.headers).origin();
+    // An opaque origin (a scheme no browser speaks) has no URL to come back to.
+    let back = origin
+        .is_tuple()
+        .then(|| url::Url::parse(&format!("{}{}", origin.ascii_serialization(), workspace_path(redirect_url))).ok())
+        .flatten();
+    let Some(back) = back else {
+        return AppError::bad_request("bad_request_url", "this request's URL cannot be returned to").into_response();
+    };
     let location = state.clerk.activate_organization_url(parts, &back, org_id);
     let mut resp = Redirect::to(&location).into_response();
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

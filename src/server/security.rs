@@ -1,0 +1,117 @@
+//! Response hardening and what the app believes about how a request reached it.
+//!
+//! - [`forwarded_headers`]: `X-Forwarded-Host` / `X-Forwarded-Proto` / `Forwarded` change the
+//!   URL the app thinks it serves (handshake redirects, the CSRF origin check, cookie `Secure`).
+//!   They are honoured only behind a proxy the operator names (`TENANTRY_TRUST_PROXY=true`);
+//!   otherwise they are removed before anything reads them. A trusted proxy's scheme must be
+//!   `http` or `https`.
+//! - [`security_headers`]: `X-Content-Type-Options`, `Referrer-Policy`, framing refused, HSTS on
+//!   https, and a strict Content-Security-Policy for HTML the pages did not set one for.
+//! - [`page_csp`]: the Leptos pages' policy, with the per-response nonce Leptos puts on its own
+//!   scripts (hydration, streaming) and on the session keeper.
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::AppError;
+use super::state::AppState;
+
+const FORWARDED: [&str; 4] = ["forwarded", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port"];
+
+/// Drops forwarded headers unless the proxy in front is trusted; refuses a trusted proxy's
+/// scheme other than `http`/`https` (400), since every URL the app builds would be wrong.
+pub async fn forwarded_headers(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let h = req.headers_mut();
+    if !state.config.trust_proxy {
+        for name in FORWARDED {
+            h.remove(name);
+        }
+        return next.run(req).await;
+    }
+    let proto = h.get("x-forwarded-proto").map(|v| v.to_str().map(|s| s.split(',').next().unwrap_or("").trim()));
+    match proto {
+        None | Some(Ok("http" | "https")) => next.run(req).await,
+        Some(_) => {
+            AppError::bad_request("bad_forwarded_proto", "X-Forwarded-Proto must be http or https").into_response()
+        }
+    }
+}
+
+/// Whether the browser talks to us over https (directly, or through a trusted proxy).
+fn is_https(req_headers: &HeaderMap, uri: &axum::http::Uri) -> bool {
+    uri.scheme_str() == Some("https")
+        || req_headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|p| p.split(',').next().is_some_and(|p| p.trim() == "https"))
+}
+
+/// The headers every response carries; HTML without a policy of its own gets the strict one.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let https = is_https(req.headers(), req.uri());
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("referrer-policy", HeaderValue::from_static("strict-origin-when-cross-origin"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    if https {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
+    let html = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("text/html"));
+    if html && !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+            ),
+        );
+    }
+    resp
+}
+
+/// The Content-Security-Policy of a Leptos page whose scripts carry `nonce`: only those scripts
+/// (and what they load) run, wasm may compile, the session keeper may call Clerk's Frontend API,
+/// and forms may lead there (organization activation is a redirect through it).
+pub fn page_csp(nonce: &str, frontend_api_origin: Option<&str>, reload_ws: Option<&str>) -> String {
+    let fapi = frontend_api_origin.map(|o| format!(" {o}")).unwrap_or_default();
+    let reload = reload_ws.map(|o| format!(" {o}")).unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; \
+         style-src 'self' 'nonce-{nonce}'; img-src 'self' data: https:; connect-src 'self'{fapi}{reload}; \
+         form-action 'self'{fapi}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    )
+}
+
+/// Sets [`page_csp`] on the page being rendered (called from the shell, on the server).
+pub fn set_page_csp() {
+    use leptos::prelude::use_context;
+    let (Some(nonce), Some(state), Some(resp)) =
+        (leptos::nonce::use_nonce(), use_context::<AppState>(), use_context::<leptos_axum::ResponseOptions>())
+    else {
+        return;
+    };
+    let options = &state.leptos_options;
+    // `cargo leptos watch` reloads the page through a websocket on its reload port.
+    let reload = (options.env == leptos::config::Env::DEV)
+        .then(|| format!("ws://{}:{}", options.site_addr.ip(), options.reload_port));
+    let csp = page_csp(&nonce, state.config.clerk.frontend_api_origin().as_deref(), reload.as_deref());
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        resp.insert_header(header::CONTENT_SECURITY_POLICY, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_policy_names_only_the_nonce_and_clerk() {
+        let csp = page_csp("abc", Some("https://clerk.example.com"), None);
+        assert!(csp.contains("script-src 'nonce-abc' 'strict-dynamic' 'wasm-unsafe-eval';"), "{csp}");
+        assert!(csp.contains("connect-src 'self' https://clerk.example.com;"), "{csp}");
+        assert!(csp.contains("form-action 'self' https://clerk.example.com;"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"), "{csp}");
+    }
+}
