@@ -23,11 +23,8 @@ struct OrgClaims<'a> {
     fpm: Field<'a>,
 }
 
-/// JWT header category of session tokens, and the "ignore" tag (protocol §3.1).
-pub const CAT_SESSION: &str = "cl_B7d4PD111AAA";
-pub const CAT_TEMPLATE: &str = "cl_B7d4PD222AAA";
-pub const CAT_M2M: &str = "cl_B7d4PD333AAA";
-pub const CAT_IGNORE: &str = "cl_I7d4PD111III";
+/// The token categories, re-exported where they used to live.
+pub use crate::categories::{CAT_IGNORE, CAT_M2M, CAT_SESSION, CAT_TEMPLATE};
 
 /// Who is making the request, as established by a verified session token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 //! included. [`bapi`] is the Backend API client, [`webhooks`] verifies svix-signed events.
 
 pub mod bapi;
+pub mod categories;
 pub mod claims;
 pub mod jwks;
 pub mod keys;

@@ -32,7 +32,7 @@ impl Signer {
 
     /// The standard session-token header: `{alg: RS256, typ: JWT, kid, cat: session}`.
     pub fn session_header(&self) -> Value {
-        json!({"alg": "RS256", "typ": "JWT", "kid": self.kid, "cat": crate::claims::CAT_SESSION})
+        json!({"alg": "RS256", "typ": "JWT", "kid": self.kid, "cat": crate::categories::CAT_SESSION})
     }
 
     /// Sign `header.payload` with RS256, whatever `alg` the header claims (tests forge headers).

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::claims::CAT_M2M;
+use crate::categories::CAT_M2M;
 
 /// `TokenVerificationErrorReason` of the SDK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
