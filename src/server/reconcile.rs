@@ -54,7 +54,7 @@ impl Freshness {
 pub async fn reconcile(pool: &PgPool, api: &BackendApi) -> Result<Report, ReconcileError> {
     let mut report = Report::default();
     let started = sqlx::query_scalar!(r#"SELECT now() AS "now!""#).fetch_one(pool).await?;
-    let users = api.collect_all(|l, o| api.list_users(l, o)).await?;
+    let users = api.all_users().await?;
     let orgs = api.collect_all(|l, o| api.list_organizations(l, o)).await?;
     let mut memberships: Vec<OrganizationMembership> = Vec::new();
     for org in &orgs {

@@ -27,10 +27,15 @@ struct Pause {
     once: std::sync::Once,
 }
 
-fn page(all: &[Value], q: &HashMap<String, String>) -> Json<Value> {
+fn window<'a>(all: &'a [Value], q: &HashMap<String, String>) -> Vec<&'a Value> {
     let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(10);
     let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
-    Json(json!({"data": all.iter().skip(offset).take(limit).collect::<Vec<_>>(), "total_count": all.len()}))
+    all.iter().skip(offset).take(limit).collect()
+}
+
+/// Organizations and memberships: `{data, total_count}`.
+fn page(all: &[Value], q: &HashMap<String, String>) -> Json<Value> {
+    Json(json!({"data": window(all, q), "total_count": all.len()}))
 }
 
 fn authorized(h: &HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {
@@ -49,7 +54,8 @@ async fn start_stub(stub: Stub) -> String {
         .route(
             "/v1/users",
             get(|State(s): State<Stub>, h: HeaderMap, Query(q): Query<HashMap<String, String>>| async move {
-                authorized(&h).map(|_| page(&s.users, &q))
+                // Clerk's `GetUserList` answers a bare array (the total is `/users/count`'s).
+                authorized(&h).map(|_| Json(json!(window(&s.users, &q))))
             }),
         )
         .route(
@@ -226,4 +232,43 @@ async fn sync_never_undoes_what_webhooks_wrote_during_it() {
         ],
         "the deletion, the newer update and the new user all stand"
     );
+}
+
+/// `tenantry sync` against the emulator, which answers in Clerk's published shapes (users as a
+/// bare array, organizations and memberships as `{data, total_count}`): an empty mirror is
+/// filled from its seed, and a second run finds nothing to do.
+#[tokio::test]
+async fn sync_against_the_emulator_fills_an_empty_mirror() {
+    use clerk_emulator::state::{Seed, State};
+    let (db, _admin) = crate::helpers::migrated_database().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seed: Seed = serde_json::from_str(include_str!("../../crates/clerk-emulator/seed.json")).unwrap();
+    let config = clerk_emulator::Config {
+        public_url: url.clone(),
+        instance_type: clerk::InstanceType::Production,
+        secret_key: clerk::SecretKey::parse("sk_test_sync").unwrap(),
+        webhook_secret: crate::helpers::WEBHOOK_SECRET.into(),
+        webhook_endpoints: vec![],
+        allowed_origins: vec![],
+        token_lifetime_secs: 60,
+        claims_v1: false,
+        roles: clerk_emulator::Roles::default(),
+        jwt_templates: Default::default(),
+        webhook_duplicate: false,
+        webhook_reorder: false,
+        state_file: None,
+    };
+    let emu = clerk_emulator::Emulator::new(config, State::from_seed(&seed), None).unwrap();
+    tokio::spawn(clerk_emulator::serve(emu, listener));
+
+    let pool = sqlx::PgPool::connect(&db.app_url).await.unwrap();
+    let api = clerk::BackendApi::new(&url, clerk::SecretKey::parse("sk_test_sync").unwrap());
+    let report = tenantry::server::reconcile::reconcile(&pool, &api).await.unwrap();
+    let created =
+        |kind: &str| report.changes.iter().filter(|c| c.starts_with(kind) && c.ends_with(": created")).count();
+    assert_eq!((created("user "), created("organization "), created("membership ")), (4, 2, 5), "{:?}", report.changes);
+    assert!(report.changes.contains(&"membership user_carol in org_globex: created".to_string()));
+    let again = tenantry::server::reconcile::reconcile(&pool, &api).await.unwrap();
+    assert_eq!(again.changes, Vec::<String>::new());
 }

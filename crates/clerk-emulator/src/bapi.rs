@@ -1,5 +1,7 @@
-//! Backend API subset behind the secret key, in Clerk's shapes: lists are
-//! `{data, total_count}` with `limit` (1–500, default 10) / `offset`; errors are
+//! Backend API subset behind the secret key, in the shapes of Clerk's published document
+//! (`bapi-2026-05-12.yml`, checked by `tests/contract.rs`): users are listed as a bare array
+//! (newest first; the total comes from `/users/count`), organizations and memberships as
+//! `{data, total_count}`; all take `limit` (1–500, default 10) / `offset`. Errors are
 //! `{errors: [{code, message, long_message}], clerk_trace_id}`.
 
 use axum::extract::{Path, Query, Request, State};
@@ -18,6 +20,7 @@ pub fn routes() -> Router<Shared> {
     let api = Router::new()
         .route("/v1/jwks", get(jwks))
         .route("/v1/users", get(list_users).post(create_user))
+        .route("/v1/users/count", get(count_users))
         .route("/v1/users/{id}", get(get_user).delete(delete_user))
         .route("/v1/users/{id}/organization_memberships", get(user_memberships))
         .route("/v1/organizations", get(list_orgs).post(create_org))
@@ -84,7 +87,8 @@ pub struct Page {
     offset: Option<String>,
 }
 
-fn paginate(items: Vec<Value>, p: &Page) -> ApiResult {
+/// `(limit, offset)` of a list request.
+fn window(p: &Page) -> Result<(usize, usize), ApiError> {
     let limit: usize = match p.limit.as_deref() {
         None => 10,
         Some(v) => v
@@ -97,6 +101,12 @@ fn paginate(items: Vec<Value>, p: &Page) -> ApiResult {
         None => 0,
         Some(v) => v.parse().map_err(|_| invalid("offset must be a non-negative integer"))?,
     };
+    Ok((limit, offset))
+}
+
+/// `{data, total_count}` (the document's `Organizations`, `OrganizationMemberships`).
+fn paginate(items: Vec<Value>, p: &Page) -> ApiResult {
+    let (limit, offset) = window(p)?;
     let total = items.len();
     Ok(Json(json!({"data": items.into_iter().skip(offset).take(limit).collect::<Vec<_>>(), "total_count": total})))
 }
@@ -105,9 +115,18 @@ async fn jwks(State(emu): State<Shared>) -> Json<Value> {
     Json(crate::fapi::jwks_json(&emu))
 }
 
+/// `GetUserList`: a bare array, newest first (the total is `GetUsersCount`'s).
 async fn list_users(State(emu): State<Shared>, Query(p): Query<Page>) -> ApiResult {
-    let users: Vec<Value> = emu.lock().users.values().map(User::to_json).collect();
-    paginate(users, &p)
+    let (limit, offset) = window(&p)?;
+    let st = emu.lock();
+    let mut users: Vec<&User> = st.users.values().collect();
+    users.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+    Ok(Json(Value::Array(users.into_iter().skip(offset).take(limit).map(User::to_json).collect())))
+}
+
+/// `GetUsersCount`: `{object: "total_count", total_count}`.
+async fn count_users(State(emu): State<Shared>) -> ApiResult {
+    Ok(Json(json!({"object": "total_count", "total_count": emu.lock().users.len()})))
 }
 
 async fn get_user(State(emu): State<Shared>, Path(id): Path<String>) -> ApiResult {

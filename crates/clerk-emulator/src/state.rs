@@ -57,18 +57,31 @@ impl User {
             full
         }
     }
-    /// Clerk's User JSON.
+    /// Clerk's User JSON (`User` in the Backend API document: every required field, `null`
+    /// where the document allows it and we have nothing).
     pub fn to_json(&self) -> Value {
         let email_id = format!("idn_{}", self.id.trim_start_matches("user_"));
         json!({
-            "object": "user", "id": self.id, "first_name": self.first_name, "last_name": self.last_name,
-            "username": self.username, "image_url": format!("https://img.clerk.test/{}", self.id), "has_image": false,
+            "object": "user", "id": self.id, "external_id": null,
             "primary_email_address_id": self.email.as_ref().map(|_| email_id.clone()),
-            "email_addresses": self.email.iter().map(|e| json!({"id": email_id, "object": "email_address", "email_address": e,
-                "verification": {"status": "verified", "strategy": "email_code"}, "linked_to": []})).collect::<Vec<_>>(),
-            "phone_numbers": [], "external_id": null, "public_metadata": {}, "private_metadata": {}, "unsafe_metadata": {},
-            "banned": false, "locked": false, "created_at": self.created_at, "updated_at": self.updated_at,
-            "last_sign_in_at": null, "last_active_at": null,
+            "primary_phone_number_id": null, "primary_web3_wallet_id": null,
+            "username": self.username, "first_name": self.first_name, "last_name": self.last_name,
+            "image_url": format!("https://img.clerk.test/{}", self.id), "has_image": false,
+            "public_metadata": {}, "private_metadata": {}, "unsafe_metadata": {},
+            "email_addresses": self.email.iter().map(|e| json!({
+                "id": email_id, "object": "email_address", "email_address": e, "reserved": false,
+                "verification": {"object": "verification_otp", "status": "verified", "strategy": "email_code",
+                                 "attempts": 1, "expire_at": self.created_at + 600_000},
+                "linked_to": [], "created_at": self.created_at, "updated_at": self.updated_at,
+            })).collect::<Vec<_>>(),
+            "phone_numbers": [], "web3_wallets": [], "passkeys": [],
+            "password_enabled": self.password_hash.is_some(), "two_factor_enabled": false, "totp_enabled": false,
+            "backup_code_enabled": false, "mfa_enabled_at": null, "mfa_disabled_at": null,
+            "external_accounts": [], "saml_accounts": [], "enterprise_accounts": [],
+            "last_sign_in_at": null, "banned": false, "locked": false, "lockout_expires_in_seconds": null,
+            "verification_attempts_remaining": 100, "created_at": self.created_at, "updated_at": self.updated_at,
+            "delete_self_enabled": true, "create_organization_enabled": true, "last_active_at": null,
+            "legal_accepted_at": null,
         })
     }
 }
@@ -100,8 +113,12 @@ impl Organization {
             "object": "organization", "id": self.id, "name": self.name, "slug": self.slug,
             "image_url": format!("https://img.clerk.test/{}", self.id), "has_image": false,
             "max_allowed_memberships": 0, "admin_delete_enabled": true, "public_metadata": {}, "private_metadata": {},
-            "created_by": self.created_by, "created_at": self.created_at, "updated_at": self.updated_at,
+            "created_at": self.created_at, "updated_at": self.updated_at,
         });
+        // A string in the document, never null: absent when unknown.
+        if let Some(by) = &self.created_by {
+            v["created_by"] = json!(by);
+        }
         if let Some(n) = members_count {
             v["members_count"] = json!(n);
         }
@@ -273,7 +290,8 @@ impl State {
             "organization": org.map(|o| o.to_json(None)).unwrap_or(Value::Null),
             "public_user_data": {"user_id": m.user_id, "identifier": user.and_then(|u| u.email.clone()),
                 "first_name": user.and_then(|u| u.first_name.clone()), "last_name": user.and_then(|u| u.last_name.clone()),
-                "image_url": format!("https://img.clerk.test/{}", m.user_id), "has_image": false},
+                "image_url": format!("https://img.clerk.test/{}", m.user_id),
+                "profile_image_url": format!("https://img.clerk.test/{}", m.user_id), "has_image": false},
             "public_metadata": {}, "private_metadata": {}, "created_at": m.created_at, "updated_at": m.updated_at,
         })
     }

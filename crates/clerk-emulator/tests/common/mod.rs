@@ -60,3 +60,22 @@ pub fn verifier(url: &str) -> clerk::Clerk {
         satellite: None,
     })
 }
+
+pub mod openapi;
+
+/// An active session of `user_id` (with `org_id` active) put straight into the emulator's state.
+pub fn add_session(emu: &Shared, id: &str, user_id: &str, org_id: Option<&str>) -> String {
+    let mut st = emu.lock();
+    let s = clerk_emulator::state::Session {
+        id: id.into(),
+        client_id: format!("client_{id}"),
+        user_id: user_id.into(),
+        status: "active".into(),
+        active_org_id: org_id.map(str::to_string),
+        created_at: clerk_emulator::state::now_ms(),
+        updated_at: clerk_emulator::state::now_ms(),
+        refresh_token: Some(format!("rt_{id}")),
+    };
+    st.sessions.insert(s.id.clone(), s);
+    id.to_string()
+}
