@@ -33,6 +33,9 @@ pub enum WorkspaceError {
     DescriptionTooLong,
     #[error("a project with that name already exists in this organization")]
     ProjectNameTaken,
+    /// The organization was deleted in Clerk (its data is kept for the retention period).
+    #[error("this organization has been deleted")]
+    OrganizationDeleted,
     #[error("the service is temporarily unavailable; please try again")]
     Unavailable,
     #[error("something went wrong; please try again")]
@@ -43,7 +46,7 @@ pub enum WorkspaceError {
 }
 
 impl WorkspaceError {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::SignInRequired,
         Self::ChooseOrganization,
         Self::ManagersOnly,
@@ -53,6 +56,7 @@ impl WorkspaceError {
         Self::ProjectNameTooLong,
         Self::DescriptionTooLong,
         Self::ProjectNameTaken,
+        Self::OrganizationDeleted,
         Self::Unavailable,
         Self::Internal,
         Self::Transport,
@@ -70,6 +74,7 @@ impl WorkspaceError {
             Self::ProjectNameTooLong => "project_name_too_long",
             Self::DescriptionTooLong => "description_too_long",
             Self::ProjectNameTaken => "project_name_taken",
+            Self::OrganizationDeleted => "organization_deleted",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
             Self::Transport => "transport",
@@ -83,6 +88,7 @@ impl WorkspaceError {
             Self::ChooseOrganization | Self::ManagersOnly | Self::AdminsOnly => 403,
             Self::ProjectNotFound => 404,
             Self::ProjectNameTaken => 409,
+            Self::OrganizationDeleted => 410,
             Self::ProjectNameMissing | Self::ProjectNameTooLong | Self::DescriptionTooLong => 422,
             Self::Unavailable => 503,
             Self::Internal | Self::Transport => 500,

@@ -6,7 +6,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 use super::config::{Config, ENVIRONMENT};
-use super::{db, startup::Application, telemetry};
+use super::{db, retention, startup::Application, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(name = "tenantry", version, about = "Multi-tenant SaaS on Leptos, axum, Postgres and Clerk")]
@@ -24,6 +24,22 @@ enum Command {
     Migrate,
     /// Repair the users/organizations/memberships mirror from Clerk's Backend API.
     Sync,
+    /// Remove the data of organizations deleted more than the retention period ago (projects,
+    /// audit log, memberships), as the schema owner (DATABASE_ADMIN_URL). A dry run that prints
+    /// what it would remove unless --apply is given.
+    Purge {
+        /// Remove for real.
+        #[arg(long)]
+        apply: bool,
+        /// Keep deleted organizations' data this many days.
+        #[arg(long, env = "TENANTRY_RETENTION_DAYS", default_value_t = retention::DEFAULT_RETENTION_DAYS)]
+        retention_days: u32,
+    },
+    /// Bring a deleted organization back with its data (within the retention period).
+    RestoreOrg {
+        /// The Clerk organization id (org_…).
+        org_id: String,
+    },
 }
 
 /// The environment variables, one per line, for `--help`.
@@ -63,6 +79,8 @@ pub async fn run() -> ExitCode {
         Command::Serve => serve().await,
         Command::Migrate => migrate().await,
         Command::Sync => sync().await,
+        Command::Purge { apply, retention_days } => purge(apply, retention_days).await,
+        Command::RestoreOrg { org_id } => restore_org(&org_id).await,
     }
 }
 
@@ -153,6 +171,80 @@ async fn sync() -> ExitCode {
         }
         Err(e) => {
             eprintln!("sync: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A pool for `var`'s URL, or the exit code after saying why not.
+async fn connect(var: &str, why: &str) -> Result<sqlx::PgPool, ExitCode> {
+    let Some(url) = std::env::var(var).ok().filter(|u| !u.is_empty()) else {
+        eprintln!("config error: {var} is missing: {why}");
+        return Err(ExitCode::from(2));
+    };
+    sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&url).await.map_err(|e| {
+        eprintln!("cannot connect with {var}: {e}");
+        ExitCode::from(1)
+    })
+}
+
+async fn purge(apply: bool, retention_days: u32) -> ExitCode {
+    let admin =
+        match connect("DATABASE_ADMIN_URL", "purging removes audit history, which only the schema owner may").await {
+            Ok(p) => p,
+            Err(code) => return code,
+        };
+    match retention::purge(&admin, retention_days, apply).await {
+        Ok(purged) => {
+            let verb = if apply { "purged" } else { "would purge" };
+            for p in &purged {
+                println!(
+                    "{verb} {}: deleted {}, {} project(s), {} audit entr(ies), {} membership(s)",
+                    p.org_id,
+                    super::format::rfc3339(p.deleted_at),
+                    p.projects,
+                    p.audit_entries,
+                    p.memberships
+                );
+            }
+            println!(
+                "purge: {} organization(s) deleted more than {retention_days} day(s) ago{}",
+                purged.len(),
+                if apply { "" } else { " (dry run: nothing removed; --apply to remove)" }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("purge: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn restore_org(org_id: &str) -> ExitCode {
+    let pool = match connect("DATABASE_URL", "the organization is restored by the app's role").await {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    match retention::restore(&pool, org_id, "tenantry:restore-org").await {
+        Ok(retention::Restored::Restored { memberships }) => {
+            println!("restored {org_id} with its projects and audit log; {memberships} membership(s) back");
+            ExitCode::SUCCESS
+        }
+        Ok(retention::Restored::NotDeleted) => {
+            println!("{org_id} is not deleted: nothing to do");
+            ExitCode::SUCCESS
+        }
+        Ok(retention::Restored::Unknown) => {
+            eprintln!("restore-org: no organization {org_id:?} in the mirror");
+            ExitCode::from(1)
+        }
+        Ok(retention::Restored::Purged) => {
+            eprintln!("restore-org: {org_id}'s data was purged after the retention period; nothing to restore");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("restore-org: {e}");
             ExitCode::from(1)
         }
     }

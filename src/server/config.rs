@@ -25,6 +25,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "TENANTRY_TRUST_PROXY",
         "true behind a TLS-terminating proxy whose X-Forwarded-Host/-Proto to trust (default false)",
     ),
+    (
+        "TENANTRY_RETENTION_DAYS",
+        "days a deleted organization's data is kept before `tenantry purge` may remove it (default 30)",
+    ),
     ("LEPTOS_*", "cargo-leptos's settings (LEPTOS_ENV, LEPTOS_SITE_ROOT, LEPTOS_HASH_FILES, …)"),
     ("RUST_LOG", "log filter (default info)"),
 ];

@@ -150,35 +150,41 @@ pub async fn upsert_organization(conn: &mut PgConnection, org: &Organization) ->
     Ok(())
 }
 
-/// Tombstone the organization; its memberships and projects go with it (recorded in its audit log).
+/// Tombstone the organization and its memberships. Its projects and audit log stay, hidden
+/// (the tenant scope refuses a deleted organization), until `tenantry purge` removes them after
+/// the retention period or `tenantry restore-org` brings them back: a deletion seen in one
+/// webhook or one sync is never enough to destroy a customer's data. Recorded in its audit log.
 pub async fn delete_organization(conn: &mut PgConnection, org_id: &str, actor: &str) -> Result<(), sqlx::Error> {
-    sqlx::query!(
+    let newly = sqlx::query_scalar!(
         r#"INSERT INTO organizations (id, deleted_at) VALUES ($1, now())
-           ON CONFLICT (id) DO UPDATE SET deleted_at = COALESCE(organizations.deleted_at, now()), slug = NULL, updated_at = now()"#,
+           ON CONFLICT (id) DO UPDATE SET deleted_at = COALESCE(organizations.deleted_at, now()), slug = NULL, updated_at = now()
+           RETURNING deleted_at = now() AS "newly!""#,
         org_id
     )
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
+    if !newly {
+        return Ok(());
+    }
     SystemScope::enter(conn, Some(org_id), None).await?;
+    // Same `now()` as the tombstone: a restore brings back exactly these memberships.
     sqlx::query!(
         "UPDATE org_memberships SET deleted_at = now(), updated_at = now() WHERE org_id = $1 AND deleted_at IS NULL",
         org_id
     )
     .execute(&mut *conn)
     .await?;
-    let removed =
-        sqlx::query!("DELETE FROM projects WHERE org_id = $1 RETURNING id, name", org_id).fetch_all(&mut *conn).await?;
-    if !removed.is_empty() {
-        let before = serde_json::json!({ "projects": removed.iter().map(|p| serde_json::json!({"id": p.id, "name": p.name})).collect::<Vec<_>>() });
-        sqlx::query!(
-            "INSERT INTO audit_log (org_id, actor, action, before) VALUES ($1, $2, 'organization.deleted', $3)",
-            org_id,
-            actor,
-            before
-        )
-        .execute(&mut *conn)
+    let kept = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM projects WHERE org_id = $1"#, org_id)
+        .fetch_one(&mut *conn)
         .await?;
-    }
+    sqlx::query!(
+        "INSERT INTO audit_log (org_id, actor, action, before) VALUES ($1, $2, 'organization.deleted', $3)",
+        org_id,
+        actor,
+        serde_json::json!({ "projects_kept": kept })
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

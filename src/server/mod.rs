@@ -19,6 +19,7 @@ pub mod mirror;
 pub mod projects;
 pub mod reconcile;
 pub mod redirects;
+pub mod retention;
 pub mod routes;
 pub mod security;
 pub mod server_fns;

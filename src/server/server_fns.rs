@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use super::audit::AuditError;
 use super::projects::ProjectError;
 use super::state::AppState;
-use super::tenant::{Member, NoTenant, Tenant, TenantTx};
+use super::tenant::{Member, NoTenant, ScopeError, Tenant, TenantTx};
 use crate::app::error::WorkspaceError;
 
 /// Sets the response status of a refusal. Not for a form posted without JavaScript: server_fn
@@ -64,7 +64,14 @@ pub fn member() -> Result<Member, WorkspaceError> {
 /// A transaction scoped to this call's tenant.
 pub async fn tenant_tx() -> Result<TenantTx, WorkspaceError> {
     let tenant = tenant()?;
-    Ok(tenant.begin(&state()?.pool).await?)
+    match tenant.begin(&state()?.pool).await {
+        Ok(tx) => Ok(tx),
+        Err(ScopeError::Database(e)) => Err(e.into()),
+        Err(e @ ScopeError::OrganizationDeleted) => {
+            tracing::info!(org = tenant.org_id(), error = %e, "workspace request refused");
+            Err(respond(WorkspaceError::OrganizationDeleted))
+        }
+    }
 }
 
 impl From<sqlx::Error> for WorkspaceError {

@@ -64,12 +64,34 @@ impl Tenant {
         self.is_admin() || self.auth.has_permission(MANAGE_PROJECTS)
     }
 
-    /// A transaction scoped to this organization (and user) for row-level security.
-    pub async fn begin(&self, pool: &PgPool) -> Result<TenantTx, sqlx::Error> {
+    /// A transaction scoped to this organization (and user) for row-level security. Refused
+    /// for an organization deleted in Clerk: its session token may live on for a minute, but its
+    /// data is hidden and frozen until it is restored or purged (see `retention`).
+    pub async fn begin(&self, pool: &PgPool) -> Result<TenantTx, ScopeError> {
         let mut tx = pool.begin().await?;
-        set_scope(&mut tx, Some(&self.org_id), Some(&self.auth.user_id)).await?;
+        // Scope and tombstone check in one round trip.
+        let deleted = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1 AND deleted_at IS NOT NULL) AS "deleted!"
+                 FROM (SELECT set_config('app.org_id', $1, true), set_config('app.user_id', $2, true)) AS scope"#,
+            self.org_id,
+            self.auth.user_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if deleted {
+            return Err(ScopeError::OrganizationDeleted);
+        }
         Ok(TenantTx { tx, tenant: self.clone() })
     }
+}
+
+/// Why a tenant transaction could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ScopeError {
+    #[error("this organization has been deleted")]
+    OrganizationDeleted,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Tenant {

@@ -5,6 +5,7 @@ mod config_errors;
 mod health;
 mod helpers;
 mod reconcile;
+mod retention;
 mod rls;
 mod sign_in_flow;
 mod webhooks;
