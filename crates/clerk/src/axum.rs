@@ -5,12 +5,12 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use std::sync::Arc;
 
 use crate::claims::Auth;
-use crate::request::{AuthStatus, Clerk, RequestState};
+use crate::request::{is_handshake_eligible, AuthStatus, AuthenticateError, Clerk, RequestState};
 
 /// What the middleware decided, in request extensions.
 #[derive(Debug, Clone)]
@@ -26,11 +26,7 @@ pub async fn clerk_middleware(State(clerk): State<Clerk>, req: Request, next: Ne
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "Clerk authentication failed");
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(serde_json::json!({"error": "authentication failed", "reason": "unexpected-error"})),
-            )
-                .into_response();
+            return authentication_failed(&parts, &e);
         }
     };
     if state.location().is_some() {
@@ -51,6 +47,39 @@ pub async fn clerk_middleware(State(clerk): State<Clerk>, req: Request, next: Ne
     resp
 }
 
+/// A 500 for a request the SDK refuses to decide. A development handshake that cannot be
+/// verified carries the SDK's guidance for the developer (clear cookies after switching keys):
+/// as an HTML page for a browser navigation, as JSON `{error, reason:
+/// "handshake-verification-failed", message}` otherwise. Other refusals say nothing more.
+pub fn authentication_failed(parts: &Parts, e: &AuthenticateError) -> Response {
+    let AuthenticateError::HandshakeInDevelopment(_) = e else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({"error": "authentication failed", "reason": "unexpected-error"})),
+        )
+            .into_response();
+    };
+    let message = e.to_string();
+    let mut resp = if is_handshake_eligible(&parts.method, &parts.headers) {
+        let page = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Clerk: handshake failed</title></head>\
+             <body><h1>Clerk could not verify the handshake</h1><p>{}</p></body></html>",
+            html_escape(&message)
+        );
+        (StatusCode::INTERNAL_SERVER_ERROR, Html(page)).into_response()
+    } else {
+        let body = serde_json::json!({"error": "authentication failed", "reason": "handshake-verification-failed", "message": message});
+        (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+    };
+    // Never cache it: the next request, with cookies cleared, must be decided afresh.
+    resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
 fn append_headers(dst: &mut HeaderMap, src: &HeaderMap) {
     for (name, value) in src.iter() {
         if name == header::SET_COOKIE {
@@ -61,11 +90,21 @@ fn append_headers(dst: &mut HeaderMap, src: &HeaderMap) {
     }
 }
 
-/// A 401 JSON answer carrying Clerk's status and reason.
+/// A 401 JSON answer carrying Clerk's status and reason. A pending session (signed in, a task
+/// left; the SDK's status has no reason) answers reason `session-pending` and its
+/// `sessionStatus`, so a client can send the user to the task instead of to sign-in.
 pub fn unauthorized(state: Option<&RequestState>) -> Response {
-    let reason = state.and_then(|s| s.reason.clone()).unwrap_or_else(|| "session-token-and-uat-missing".into());
-    let mut resp = (StatusCode::UNAUTHORIZED, Json(serde_json::json!({"error": "unauthenticated", "reason": reason})))
-        .into_response();
+    let pending = state.is_some_and(RequestState::is_pending);
+    let reason = if pending {
+        "session-pending".to_string()
+    } else {
+        state.and_then(|s| s.reason.clone()).unwrap_or_else(|| "session-token-and-uat-missing".into())
+    };
+    let mut body = serde_json::json!({"error": "unauthenticated", "reason": reason});
+    if pending {
+        body["sessionStatus"] = "pending".into();
+    }
+    let mut resp = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
     let h = resp.headers_mut();
     h.insert("x-clerk-auth-status", header::HeaderValue::from_static("signed-out"));
     if let Ok(v) = header::HeaderValue::from_str(&reason) {
