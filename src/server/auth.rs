@@ -7,7 +7,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use clerk::axum::ClerkState;
-use clerk::request::AuthenticateError;
+use clerk::request::{is_handshake_eligible, AuthenticateError};
 use clerk::{Auth, BackendApi, Clerk, ClerkOptions, JwksCache, JwksPolicy, KeySource, VerifyOptions};
 use std::sync::Arc;
 
@@ -38,31 +38,29 @@ pub async fn clerk_layer(State(clerk): State<Clerk>, req: Request, next: Next) -
     clerk::axum::authenticate(&clerk, req, next, authentication_failed).await
 }
 
+const CLEAR_COOKIES: &str = "If you have switched Clerk keys locally (or this browser holds cookies of another Clerk instance), clear your cookies for this site and try again.";
+
 /// A request Clerk's protocol refuses to decide: 500, as the SDK throws. On a development
 /// instance an invalid handshake token usually means the keys changed under the browser's
-/// cookies; the SDK's message says to clear them, and a person in a browser gets it as a page.
+/// cookies; the SDK's message says to clear them, and a person in a browser gets it as a page
+/// (a navigation, as the SDK's `isRequestEligibleForHandshake` tells them apart).
 fn authentication_failed(parts: &Parts, e: &AuthenticateError) -> Response {
     let error = match e {
         AuthenticateError::HandshakeInDevelopment(_) => {
-            AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "handshake_invalid_in_development", e.to_string())
+            // The SDK's words, and what to do whatever the token's fault was.
+            let sdk = e.to_string();
+            let message = if sdk.contains("clear your cookies") { sdk } else { format!("{sdk} {CLEAR_COOKIES}") };
+            AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "handshake_invalid_in_development", message)
+                .with_reason("handshake-verification-failed")
         }
         _ => AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "authentication_failed", "authentication failed")
             .with_reason("unexpected-error"),
     }
     .with_cause(e);
-    if is_document_request(parts) {
+    if is_handshake_eligible(&parts.method, &parts.headers) {
         error.into_page("Sign-in could not be checked", None)
     } else {
         error.into_response()
-    }
-}
-
-/// A page navigation (what a browser shows), as opposed to an API call.
-fn is_document_request(parts: &Parts) -> bool {
-    let h = &parts.headers;
-    match h.get("sec-fetch-dest").and_then(|v| v.to_str().ok()) {
-        Some(dest) => dest == "document",
-        None => h.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html")),
     }
 }
 
@@ -111,6 +109,16 @@ pub async fn route_gate(req: Request, next: Next) -> Response {
     }
     let auth = req.extensions().get::<Auth>();
     let Some(auth) = auth else {
+        // Signed in with a task left (Clerk's `choose-organization`): never sent to sign-in.
+        // The task page (/select-org, the signed-in pages) works; the workspace leads there;
+        // APIs say the session is pending.
+        if req.extensions().get::<ClerkState>().is_some_and(|s| s.0.is_pending()) {
+            return match access {
+                Access::SignedIn => no_store(next.run(req).await),
+                Access::Tenant if req.method() == Method::GET => to_task_page(&req),
+                _ => AppError::session_pending().into_response(),
+            };
+        }
         if access == Access::Api || req.method() != Method::GET {
             let reason = req.extensions().get::<ClerkState>().and_then(|s| s.0.reason.clone());
             return AppError::unauthenticated(reason.as_deref().unwrap_or("session-token-and-uat-missing"))
@@ -124,12 +132,7 @@ pub async fn route_gate(req: Request, next: Next) -> Response {
         return no_store(Redirect::temporary(&target).into_response());
     };
     if access == Access::Tenant && auth.org.is_none() {
-        let back = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/app/dashboard");
-        let target = format!(
-            "/select-org?{}",
-            form_urlencoded::Serializer::new(String::new()).append_pair("redirect_url", back).finish()
-        );
-        return no_store(Redirect::temporary(&target).into_response());
+        return to_task_page(&req);
     }
     let mut resp = next.run(req).await;
     // Private pages must not be served from the back/forward cache after sign-out.
@@ -137,6 +140,16 @@ pub async fn route_gate(req: Request, next: Next) -> Response {
         resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     resp
+}
+
+/// `/select-org`, remembering where the user was going.
+fn to_task_page(req: &Request) -> Response {
+    let back = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/app/dashboard");
+    let target = format!(
+        "/select-org?{}",
+        form_urlencoded::Serializer::new(String::new()).append_pair("redirect_url", back).finish()
+    );
+    no_store(Redirect::temporary(&target).into_response())
 }
 
 fn no_store(mut resp: Response) -> Response {

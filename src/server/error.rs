@@ -53,6 +53,19 @@ impl AppError {
         e
     }
 
+    /// 401 for a session that is signed in but `pending` (a session task, here Clerk's
+    /// `choose-organization`, is left): clients send the user to `/select-org`, not to sign-in.
+    pub fn session_pending() -> Self {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "session_pending",
+            "the session has a task left: choose an organization at /select-org",
+        )
+        .with_reason("session-pending");
+        e.headers.insert("x-clerk-auth-reason", HeaderValue::from_static("session-pending"));
+        e
+    }
+
     /// 503: a dependency (the database, Clerk) is down; the client may retry.
     pub fn unavailable(cause: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "service temporarily unavailable").with_cause(cause)

@@ -11,6 +11,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use clerk::axum::ClerkState;
 use clerk::Auth;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
@@ -127,14 +128,19 @@ impl TenantTx {
 
 /// A signed-in user of a verified request, with or without an active organization: sees their
 /// own memberships (row-level security through `app.user_id`), no tenant's data.
+/// A `pending` session (Clerk's `choose-organization` task) is a member too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     auth: Auth,
 }
 
 impl Member {
+    /// The signed-in user, including a session that is `pending` (its task is to choose an
+    /// organization, which is what a member without one does; the route gate keeps pending
+    /// sessions to the task page).
     pub fn from_request(parts: &Parts) -> Result<Self, NoTenant> {
-        parts.extensions.get::<Auth>().map(|a| Self { auth: a.clone() }).ok_or(NoTenant::SignedOut)
+        let pending = || parts.extensions.get::<ClerkState>().and_then(|s| s.0.auth_including_pending());
+        parts.extensions.get::<Auth>().or_else(pending).map(|a| Self { auth: a.clone() }).ok_or(NoTenant::SignedOut)
     }
     pub fn user_id(&self) -> &str {
         &self.auth.user_id

@@ -268,7 +268,7 @@ async fn invalid_handshake_token_in_development_explains_itself() {
     // Server-built HTML runs no script at all.
     assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'none'"));
     let html = page.text().await.unwrap();
-    assert!(html.contains("clear your cookies"), "{html}");
+    assert!(html.contains("Handshake token verification failed") && html.contains("clear your cookies"), "{html}");
 
     let api = app
         .http
@@ -282,6 +282,23 @@ async fn invalid_handshake_token_in_development_explains_itself() {
     let body: Value = api.json().await.unwrap();
     assert_eq!(body["code"], "handshake_invalid_in_development");
     assert!(body["error"].as_str().unwrap().contains("clear your cookies"), "{body}");
+
+    // A handshake signed by another instance's key: the SDK's own message, word for word.
+    let foreign = crate::helpers::foreign_token();
+    let r = app
+        .http
+        .get(app.url(&format!("/app/dashboard?__clerk_handshake={foreign}")))
+        .header("cookie", &session)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["error"],
+        "Clerk: Handshake token verification failed due to an invalid signature. If you have switched Clerk keys locally, clear your cookies and try again."
+    );
 }
 
 /// Only a Bearer token replaces the session cookie: with any other `Authorization` scheme the
@@ -378,4 +395,70 @@ async fn pages_carry_security_headers_and_a_nonce_policy() {
         !again.headers()["content-security-policy"].to_str().unwrap().contains(&nonce),
         "a fresh nonce per response"
     );
+}
+
+/// A pending session (Clerk's `choose-organization` task: organizations required, none active
+/// yet) is signed in with a task left: pages lead to the task page `/select-org`, never to
+/// sign-in; the task page and its actions work; APIs answer 401 saying the session is pending.
+#[tokio::test]
+async fn pending_sessions_go_to_the_task_page_not_to_sign_in() {
+    let app = spawn_app().await;
+    let pending = app.token("user_p", json!({"v": 2, "sts": "pending"}));
+    let cookie = app.session_cookie(&pending);
+
+    let r = app
+        .http
+        .get(app.url("/app/projects?q=x"))
+        .header("cookie", &cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(r.headers()["location"], "/select-org?redirect_url=%2Fapp%2Fprojects%3Fq%3Dx");
+
+    let r = app
+        .http
+        .get(app.url("/select-org"))
+        .header("cookie", &cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Choose an organization") && html.contains("data-testid=\"no-orgs\""), "{html}");
+
+    for path in ["/api/whoami", "/api/profile"] {
+        let r = app.http.get(app.url(path)).bearer_auth(&pending).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+        assert_eq!(r.headers()["x-clerk-auth-reason"], "session-pending");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            (body["code"].as_str(), body["reason"].as_str()),
+            (Some("session_pending"), Some("session-pending"))
+        );
+    }
+    // A server function of the workspace is an API too.
+    let r = app
+        .http
+        .post(app.url("/api/projects/list"))
+        .bearer_auth(&pending)
+        .form(&[("search", ""), ("status", "all")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Choosing an organization is the task: activation goes through Clerk's handshake.
+    let r = app
+        .http
+        .post(app.url("/select-org/activate"))
+        .bearer_auth(&pending)
+        .form(&[("org_id", "org_1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(r.headers()["location"].to_str().unwrap().contains("organization_id=org_1"));
 }

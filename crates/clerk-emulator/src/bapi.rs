@@ -483,7 +483,8 @@ pub struct RefreshQuery {
 
 /// Server-side refresh (what the SDK calls with the `__refresh_<suffix>` cookie when a session
 /// token has expired): the refresh token must be this active session's, and the expired token
-/// one this instance signed for it. Answers with the Set-Cookie directives of a fresh token.
+/// one this instance signed for it. Answers with the Set-Cookie directives of a fresh token
+/// (`format: cookie`, what the SDKs ask for) or the token itself (`token`, the document's default).
 async fn refresh_session(
     State(emu): State<Shared>,
     Path(id): Path<String>,
@@ -492,9 +493,12 @@ async fn refresh_session(
 ) -> ApiResult {
     use subtle::ConstantTimeEq;
     let Json(body) = body.map_err(|e| invalid(format!("invalid refresh request: {}", e.body_text())))?;
-    if body.format.as_deref().is_some_and(|f| f != "cookie") {
-        return Err(invalid("format must be \"cookie\""));
-    }
+    // The document's default is `token`; the SDKs ask for `cookie`.
+    let cookies = match body.format.as_deref() {
+        None | Some("token") => false,
+        Some("cookie") => true,
+        Some(_) => return Err(invalid("format must be \"token\" or \"cookie\"")),
+    };
     let expired = clerk::verify::decode_jwt(&body.expired_token)
         .ok()
         .filter(|jwt| jwt.signature_valid(&emu.public_key, jsonwebtoken::Algorithm::RS256))
@@ -527,6 +531,9 @@ async fn refresh_session(
         .map(|u| u.origin().ascii_serialization())
         .filter(|o| emu.config.allowed_origins.iter().any(|a| a.trim_end_matches('/') == o));
     let jwt = emu.session_token(&emu.lock(), &session, azp.as_deref(), None);
+    if !cookies {
+        return Ok(Json(json!({"object": "token", "jwt": jwt})));
+    }
     let suffix = if q.suffixed_cookies == Some(true) {
         format!("_{}", emu.publishable_key.cookie_suffix())
     } else {
@@ -543,8 +550,15 @@ pub struct TokenBody {
     expires_in_seconds: Option<i64>,
 }
 
-fn token_lifetime(b: &Option<Json<TokenBody>>) -> Result<Option<i64>, ApiError> {
-    match b.as_ref().and_then(|b| b.expires_in_seconds) {
+/// The optional `expires_in_seconds` of a token request. `@clerk/backend` posts no body at all
+/// (with `Content-Type: application/json`) when it has none to send; Clerk accepts that.
+fn token_lifetime(body: &[u8]) -> Result<Option<i64>, ApiError> {
+    let b: TokenBody = if body.iter().all(u8::is_ascii_whitespace) {
+        TokenBody::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| invalid(format!("invalid request body: {e}")))?
+    };
+    match b.expires_in_seconds {
         Some(s) if !(30..=315_360_000).contains(&s) => {
             Err(invalid("expires_in_seconds must be between 30 and 315360000"))
         }
@@ -552,7 +566,7 @@ fn token_lifetime(b: &Option<Json<TokenBody>>) -> Result<Option<i64>, ApiError> 
     }
 }
 
-async fn session_token(State(emu): State<Shared>, Path(id): Path<String>, body: Option<Json<TokenBody>>) -> ApiResult {
+async fn session_token(State(emu): State<Shared>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult {
     let lifetime = token_lifetime(&body)?;
     let st = emu.lock();
     let s = st.sessions.get(&id).filter(|s| s.status == "active").ok_or_else(|| not_found("session"))?;
@@ -564,7 +578,7 @@ async fn session_token(State(emu): State<Shared>, Path(id): Path<String>, body: 
 async fn template_token(
     State(emu): State<Shared>,
     Path((id, template)): Path<(String, String)>,
-    body: Option<Json<TokenBody>>,
+    body: axum::body::Bytes,
 ) -> ApiResult {
     let lifetime = token_lifetime(&body)?.unwrap_or(60);
     let extra = emu.config.jwt_templates.get(&template).cloned().ok_or_else(|| not_found("JWT template"))?;

@@ -11,6 +11,19 @@ use tokio::sync::mpsc;
 /// Backoff between attempts (Svix spreads retries over days; a local tool keeps it short).
 const RETRY_DELAYS: [u64; 6] = [0, 500, 2_000, 5_000, 15_000, 60_000];
 
+/// Every event type the emulator delivers; `tests/webhook_contract.rs` validates each one against
+/// Clerk's webhooks document (`webhooks-2025-04-15.yml`), so a new one must be added here.
+pub const EVENT_TYPES: &[&str] = &[
+    "user.created",
+    "user.deleted",
+    "organization.created",
+    "organization.updated",
+    "organization.deleted",
+    "organizationMembership.created",
+    "organizationMembership.updated",
+    "organizationMembership.deleted",
+];
+
 /// A queued message: svix id and JSON body.
 type Message = (String, Vec<u8>);
 
@@ -32,6 +45,7 @@ impl Dispatcher {
 
     /// Queue one Clerk event (`user.created`, …) with its data object.
     pub fn emit(&self, event_type: &str, data: Value) {
+        debug_assert!(EVENT_TYPES.contains(&event_type), "{event_type} is missing from EVENT_TYPES");
         if self.endpoints.is_empty() {
             return;
         }

@@ -259,6 +259,17 @@ async fn create_session_token() {
         holds(bapi::CREATE_SESSION_TOKEN, &answer);
         assert_eq!(answer["object"], "token");
     }
+    // `@clerk/backend` posts no body at all, yet says `Content-Type: application/json`; Clerk
+    // takes that as "no parameters" (the SDK's observed behaviour is the judge here).
+    let r = reqwest::Client::new()
+        .post(format!("{url}/v1/sessions/{sid}/tokens"))
+        .bearer_auth(SECRET)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    holds(bapi::CREATE_SESSION_TOKEN, &r.json().await.unwrap());
     let jwt = api.session_token(&sid, None, None).await.unwrap().jwt;
     assert_eq!(clerk::verify::decode_jwt(&jwt).unwrap().payload()["sid"], sid.as_str());
 }
@@ -286,6 +297,11 @@ async fn refresh_session() {
     let answer = raw("POST", format!("{url}/v1/sessions/{sid}/refresh?suffixed_cookies=false"), Some(body)).await;
     holds(bapi::REFRESH_SESSION, &answer);
     assert_eq!(answer["object"], "cookies");
+    let token_format = json!({"expired_token": expired, "refresh_token": "rt_sess_contract",
+                              "request_origin": "http://127.0.0.1:3000"});
+    let answer = raw("POST", format!("{url}/v1/sessions/{sid}/refresh"), Some(token_format)).await;
+    holds(bapi::REFRESH_SESSION, &answer);
+    assert_eq!(answer["object"], "token", "the document's default format");
     let cookies = api
         .refresh_session(&sid, &expired, "rt_sess_contract", "http://127.0.0.1:3000", &http::HeaderMap::new(), true)
         .await

@@ -1,5 +1,7 @@
 // Reads cases (JSON array) on stdin, prints what @clerk/backend's authenticateRequest decides
-// for each {url, method, headers, options} (JSON array).
+// for each {url, method, headers, options} (JSON array): status, reason, the response headers
+// that matter, and the auth object verbatim (JSON.stringify: `undefined` members absent, `null`
+// kept), with and without `treatPendingAsSignedOut`.
 import { createClerkClient } from '@clerk/backend';
 
 const input = JSON.parse(await new Promise((resolve) => {
@@ -13,25 +15,34 @@ console.log = () => {};
 console.warn = () => {};
 console.error = () => {};
 
+const HEADERS = [
+  'x-clerk-auth-status', 'x-clerk-auth-reason', 'cache-control',
+  'access-control-allow-origin', 'access-control-allow-credentials',
+];
+// The auth object less its functions, through JSON as an app would send it.
+const verbatim = (a) => (a == null ? null : JSON.parse(JSON.stringify(a, (k, v) => (typeof v === 'function' ? undefined : v))));
+
 const out = [];
 for (const c of input) {
+  const before = globalThis.__networkAttempts.length;
+  let result;
   try {
     const client = createClerkClient({ secretKey: c.options.secretKey, publishableKey: c.options.publishableKey, jwtKey: c.options.jwtKey });
     const req = new Request(c.url, { method: c.method, headers: c.headers });
     const st = await client.authenticateRequest(req, c.options);
-    const auth = st.toAuth();
-    out.push({
+    result = {
       status: st.status,
       reason: st.reason ?? null,
       location: st.headers.get('location'),
       setCookies: st.headers.getSetCookie(),
-      auth: auth && auth.userId ? {
-        userId: auth.userId, sessionId: auth.sessionId ?? null, orgId: auth.orgId ?? null,
-        orgRole: auth.orgRole ?? null, orgSlug: auth.orgSlug ?? null, orgPermissions: auth.orgPermissions ?? [],
-      } : null,
-    });
+      headers: Object.fromEntries(HEADERS.filter((h) => st.headers.has(h)).map((h) => [h, st.headers.get(h)])),
+      auth: verbatim(st.toAuth()),
+      authIncludingPending: st.status === 'signed-in' ? verbatim(st.toAuth({ treatPendingAsSignedOut: false })) : null,
+    };
   } catch (e) {
-    out.push({ status: 'error', reason: String(e && e.message || e) });
+    result = { status: 'error', message: String((e && e.message) || e) };
   }
+  result.network = globalThis.__networkAttempts.slice(before);
+  out.push(result);
 }
 process.stdout.write(JSON.stringify(out));

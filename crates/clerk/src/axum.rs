@@ -5,12 +5,12 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use std::sync::Arc;
 
 use crate::claims::Auth;
-use crate::request::{AuthStatus, AuthenticateError, Clerk, RequestState};
+use crate::request::{is_handshake_eligible, AuthStatus, AuthenticateError, Clerk, RequestState};
 
 /// What the middleware decided, in request extensions.
 #[derive(Debug, Clone)]
@@ -21,29 +21,22 @@ pub struct ClerkState(pub Arc<RequestState>);
 /// in) in its extensions, and the state's headers (cookies, debug headers) are added to the
 /// response. Signed-out requests are not rejected here: routes decide (see [`RequireAuth`]).
 pub async fn clerk_middleware(State(clerk): State<Clerk>, req: Request, next: Next) -> Response {
-    authenticate(&clerk, req, next, default_error_response).await
+    authenticate(&clerk, req, next, authentication_failed).await
 }
 
-/// What to answer when `authenticate_request` refuses to decide (where the SDK throws):
-/// given the request and the error, an application renders its own page or JSON.
+/// What to answer when `authenticate_request` refuses to decide (where the SDK throws): given
+/// the request and the error, an application renders its own page or JSON.
 pub type ErrorResponder = fn(&Parts, &AuthenticateError) -> Response;
-
-/// A bare 500 JSON `{"error": "authentication failed", "reason": "unexpected-error"}`.
-pub fn default_error_response(_: &Parts, e: &AuthenticateError) -> Response {
-    tracing::error!(error = %e, "Clerk authentication failed");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Json(serde_json::json!({"error": "authentication failed", "reason": "unexpected-error"})),
-    )
-        .into_response()
-}
 
 /// [`clerk_middleware`] with the application's own answer to a refusal to decide.
 pub async fn authenticate(clerk: &Clerk, req: Request, next: Next, on_error: ErrorResponder) -> Response {
     let (mut parts, body) = req.into_parts();
     let state = match clerk.authenticate_request(&parts).await {
         Ok(s) => s,
-        Err(e) => return on_error(&parts, &e),
+        Err(e) => {
+            tracing::error!(error = %e, "Clerk authentication failed");
+            return on_error(&parts, &e);
+        }
     };
     if state.location().is_some() {
         let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
@@ -63,6 +56,39 @@ pub async fn authenticate(clerk: &Clerk, req: Request, next: Next, on_error: Err
     resp
 }
 
+/// A 500 for a request the SDK refuses to decide. A development handshake that cannot be
+/// verified carries the SDK's guidance for the developer (clear cookies after switching keys):
+/// as an HTML page for a browser navigation, as JSON `{error, reason:
+/// "handshake-verification-failed", message}` otherwise. Other refusals say nothing more.
+pub fn authentication_failed(parts: &Parts, e: &AuthenticateError) -> Response {
+    let AuthenticateError::HandshakeInDevelopment(_) = e else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({"error": "authentication failed", "reason": "unexpected-error"})),
+        )
+            .into_response();
+    };
+    let message = e.to_string();
+    let mut resp = if is_handshake_eligible(&parts.method, &parts.headers) {
+        let page = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Clerk: handshake failed</title></head>\
+             <body><h1>Clerk could not verify the handshake</h1><p>{}</p></body></html>",
+            html_escape(&message)
+        );
+        (StatusCode::INTERNAL_SERVER_ERROR, Html(page)).into_response()
+    } else {
+        let body = serde_json::json!({"error": "authentication failed", "reason": "handshake-verification-failed", "message": message});
+        (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+    };
+    // Never cache it: the next request, with cookies cleared, must be decided afresh.
+    resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
 fn append_headers(dst: &mut HeaderMap, src: &HeaderMap) {
     for (name, value) in src.iter() {
         if name == header::SET_COOKIE {
@@ -73,11 +99,21 @@ fn append_headers(dst: &mut HeaderMap, src: &HeaderMap) {
     }
 }
 
-/// A 401 JSON answer carrying Clerk's status and reason.
+/// A 401 JSON answer carrying Clerk's status and reason. A pending session (signed in, a task
+/// left; the SDK's status has no reason) answers reason `session-pending` and its
+/// `sessionStatus`, so a client can send the user to the task instead of to sign-in.
 pub fn unauthorized(state: Option<&RequestState>) -> Response {
-    let reason = state.and_then(|s| s.reason.clone()).unwrap_or_else(|| "session-token-and-uat-missing".into());
-    let mut resp = (StatusCode::UNAUTHORIZED, Json(serde_json::json!({"error": "unauthenticated", "reason": reason})))
-        .into_response();
+    let pending = state.is_some_and(RequestState::is_pending);
+    let reason = if pending {
+        "session-pending".to_string()
+    } else {
+        state.and_then(|s| s.reason.clone()).unwrap_or_else(|| "session-token-and-uat-missing".into())
+    };
+    let mut body = serde_json::json!({"error": "unauthenticated", "reason": reason});
+    if pending {
+        body["sessionStatus"] = "pending".into();
+    }
+    let mut resp = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
     let h = resp.headers_mut();
     h.insert("x-clerk-auth-status", header::HeaderValue::from_static("signed-out"));
     if let Ok(v) = header::HeaderValue::from_str(&reason) {

@@ -5,6 +5,7 @@
 //! into an [`Auth`] → [`request::Clerk::authenticate_request`] runs the decision table, handshake
 //! included. [`bapi`] is the Backend API client, [`webhooks`] verifies svix-signed events.
 
+pub mod auth_object;
 pub mod bapi;
 pub mod categories;
 pub mod claims;
@@ -19,6 +20,7 @@ pub mod webhooks;
 #[cfg(feature = "axum")]
 pub mod axum;
 
+pub use auth_object::AuthObject;
 pub use bapi::BackendApi;
 pub use claims::{ActiveOrg, Auth};
 pub use jwks::{JwksCache, JwksPolicy, KeySource};

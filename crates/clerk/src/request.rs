@@ -87,7 +87,10 @@ pub struct Clerk {
 /// Not a state but a refusal to decide (the SDK throws, i.e. a 500).
 #[derive(Debug, thiserror::Error)]
 pub enum AuthenticateError {
-    #[error("Clerk: handshake token verification failed in development ({0}). If you switched Clerk keys, clear your cookies and try again.")]
+    /// A development instance got a handshake token it cannot verify: as the SDK's
+    /// `handleTokenVerificationErrorInDevelopment`, a refusal whose message (its `Display`, the
+    /// SDK's words) tells the developer what to do, e.g. clear cookies after switching keys.
+    #[error("{}", handshake_in_development_message(.0))]
     HandshakeInDevelopment(TokenError),
     /// The SDK's satellite assertions, checked per request as it does.
     #[error("Clerk: {0}")]
@@ -98,6 +101,19 @@ pub enum AuthenticateError {
     MalformedFeatures,
     #[error("Clerk: organization sync: {0}")]
     InvalidOrganizationPattern(String),
+}
+
+/// The message `handleTokenVerificationErrorInDevelopment` throws: its own for a bad signature,
+/// else the error's `getFullMessage()` (no token carrier is set on this path).
+fn handshake_in_development_message(e: &TokenError) -> String {
+    if e.reason == TokenErrorReason::TokenInvalidSignature {
+        return "Clerk: Handshake token verification failed due to an invalid signature. If you have switched Clerk keys locally, clear your cookies and try again.".into();
+    }
+    format!(
+        "Clerk: Handshake token verification failed: {} (reason={}, token-carrier=undefined).",
+        e.message,
+        e.reason.as_str()
+    )
 }
 
 /// `isMachineJwt(token) || hasNonSessionJwtCategory(token)`: validly signed by the instance but

@@ -300,16 +300,17 @@ pub fn decode_jwt(token: &str) -> Result<DecodedJwt, TokenError> {
         let bytes = URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?;
         (bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')).then_some(bytes)
     };
-    let header = object(h).ok_or_else(|| invalid("The header is not base64url JSON."))?;
-    let payload = object(p).ok_or_else(|| invalid("The payload is not base64url JSON."))?;
+    // The SDK's one message for any part that does not decode.
+    const UNDECODABLE: &str = "The header, payload, or signature could not be decoded.";
+    let header = object(h).ok_or_else(|| invalid(UNDECODABLE))?;
+    let payload = object(p).ok_or_else(|| invalid(UNDECODABLE))?;
     // Alphabet and length check only: the signature is decoded once, when it is verified.
     if !is_base64url(s) || s.len() % 4 == 1 {
-        return Err(invalid("The signature is not base64url."));
+        return Err(invalid(UNDECODABLE));
     }
     let parsed = Parsed::try_new(Json { header, payload }, |json| {
-        let header = serde_json::from_slice(&json.header).map_err(|_| invalid("The header is not base64url JSON."))?;
-        let claims =
-            serde_json::from_slice(&json.payload).map_err(|_| invalid("The payload is not base64url JSON."))?;
+        let header = serde_json::from_slice(&json.header).map_err(|_| invalid(UNDECODABLE))?;
+        let claims = serde_json::from_slice(&json.payload).map_err(|_| invalid(UNDECODABLE))?;
         Ok::<_, TokenError>(Fields { header, claims })
     })?;
     Ok(DecodedJwt { parsed, payload: std::sync::OnceLock::new(), raw: token.to_string(), dot: h.len() + 1 + p.len() })

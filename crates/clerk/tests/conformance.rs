@@ -1,11 +1,17 @@
 //! Conformance with the official SDK: the same cases go through `@clerk/backend` (pinned, run
-//! offline with `jwtKey`, network calls made to throw) and through this crate; status, reason,
-//! auth fields, Set-Cookie and the handshake Location must agree.
+//! offline with `jwtKey`, network calls made to throw and failing the case) and through this
+//! crate; status, reason, Set-Cookie, the handshake Location, the `x-clerk-auth-*`,
+//! `Cache-Control` and handshake CORS headers, the auth object verbatim (`toAuth()`, with and
+//! without `treatPendingAsSignedOut`: null, absent and `[]` are three different answers), the
+//! typed [`clerk::Auth`], and the message of the refusals whose words are the SDK's must agree.
 //!
 //! Needs `node` and `crates/clerk/conformance/node_modules` (scripts/bootstrap installs them).
 
 use clerk::mint::Signer;
-use clerk::{Clerk, ClerkOptions, KeySource, OrganizationSync, PublishableKey, Satellite, SecretKey, VerifyOptions};
+use clerk::request::AuthenticateError;
+use clerk::{
+    AuthStatus, Clerk, ClerkOptions, KeySource, OrganizationSync, PublishableKey, Satellite, SecretKey, VerifyOptions,
+};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::PathBuf;
@@ -31,6 +37,8 @@ struct Case {
     org_sync: Option<(Vec<&'static str>, Vec<&'static str>)>,
     secret_key: &'static str,
     satellite: Option<Satellite>,
+    /// Extra options for the SDK only (e.g. `acceptsToken`) that must not change its answer.
+    sdk_options: Value,
 }
 
 fn case(name: &str, method: &'static str, path: &str, headers: &[(&str, String)]) -> Case {
@@ -44,6 +52,7 @@ fn case(name: &str, method: &'static str, path: &str, headers: &[(&str, String)]
         org_sync: None,
         secret_key: "sk_live_conformance",
         satellite: None,
+        sdk_options: json!({}),
     }
 }
 
@@ -96,19 +105,55 @@ async fn ours(c: &Case) -> Value {
     }
     let parts = b.body(()).unwrap().into_parts().0;
     match clerk_for(c).authenticate_request(&parts).await {
-        Ok(st) => json!({
-            "status": st.status.as_str(),
-            "reason": st.reason,
-            "location": st.location(),
-            "setCookies": st.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect::<Vec<_>>(),
-            "auth": st.to_auth().map(|a| json!({
-                "userId": a.user_id, "sessionId": a.session_id, "orgId": a.org_id(),
-                "orgRole": a.org_role(), "orgSlug": a.org.as_ref().and_then(|o| o.slug.clone()),
-                "orgPermissions": a.org.as_ref().map(|o| o.permissions.clone()).unwrap_or_default(),
-            })),
-        }),
-        Err(_) => json!({"status": "error"}),
+        Ok(st) => {
+            let headers: serde_json::Map<String, Value> = COMPARED_HEADERS
+                .iter()
+                .filter_map(|h| st.headers.get(*h).map(|v| (h.to_string(), json!(v.to_str().unwrap()))))
+                .collect();
+            json!({
+                "status": st.status.as_str(),
+                "reason": st.reason,
+                "location": st.location(),
+                "setCookies": st.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect::<Vec<_>>(),
+                "headers": headers,
+                "auth": st.auth_object().map(|a| a.to_json()),
+                "authIncludingPending": (st.status == AuthStatus::SignedIn).then(|| st.auth_object_with(false).map(|a| a.to_json())).flatten(),
+                "typedAuth": st.to_auth().map(|a| json!({
+                    "userId": a.user_id, "sessionId": a.session_id, "orgId": a.org_id(),
+                    "orgRole": a.org_role(), "orgSlug": a.org.as_ref().and_then(|o| o.slug.clone()),
+                    "orgPermissions": a.org.as_ref().map(|o| o.permissions.clone()).unwrap_or_default(),
+                })),
+                "network": [],
+            })
+        }
+        // The refusals whose message is the SDK's own words are compared with it.
+        Err(e) => json!({"status": "error", "message": match &e {
+            AuthenticateError::HandshakeInDevelopment(_) => Some(e.to_string()),
+            AuthenticateError::SatelliteMisconfigured(m) => Some(m.to_string()),
+            _ => None,
+        }, "network": []}),
     }
+}
+
+/// Response headers compared besides `Location` and `Set-Cookie`.
+const COMPARED_HEADERS: [&str; 5] = [
+    "x-clerk-auth-status",
+    "x-clerk-auth-reason",
+    "cache-control",
+    "access-control-allow-origin",
+    "access-control-allow-credentials",
+];
+
+/// The typed [`clerk::Auth`] the SDK's auth object implies: present when it names a user, and
+/// `ActiveOrg::permissions` a list (`[]` where the SDK has none; the verbatim object keeps that).
+fn typed_auth(auth: &Value) -> Value {
+    let Some(user_id) = auth.get("userId").filter(|u| u.is_string()) else { return Value::Null };
+    let or_null = |k: &str| auth.get(k).cloned().unwrap_or(Value::Null);
+    json!({
+        "userId": user_id, "sessionId": or_null("sessionId"), "orgId": or_null("orgId"),
+        "orgRole": or_null("orgRole"), "orgSlug": or_null("orgSlug"),
+        "orgPermissions": auth.get("orgPermissions").filter(|p| !p.is_null()).cloned().unwrap_or(json!([])),
+    })
 }
 
 /// Locations are compared as base + query parameters (order kept).
@@ -117,9 +162,6 @@ fn normalize(mut v: Value) -> Value {
         let u = url::Url::parse(loc).unwrap();
         let pairs: Vec<(String, String)> = u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         v["location"] = json!({"base": &u[..url::Position::AfterPath], "query": pairs});
-    }
-    if v["status"] == "error" {
-        v = json!({"status": "error"});
     }
     v
 }
@@ -672,6 +714,80 @@ async fn authenticate_request_matches_the_official_sdk() {
         cases.push(c);
     }
 
+    // pending sessions (session tasks, e.g. choose-organization): signed in, with a signed-out
+    // auth object by default; the same whatever `acceptsToken` allows a session token
+    let pending_tokens = [
+        ("pending v2", s.sign_session(&claims(json!({"v": 2, "sts": "pending", "fea": "u:x"})))),
+        ("pending v1", s.sign_session(&claims(json!({"sts": "pending"})))),
+        ("pending with org", s.sign_session(&claims(json!({"v": 2, "sts": "pending", "fea": "o:teams", "o": {"id": "org_1", "slg": "acme", "rol": "admin", "per": "read", "fpm": "1"}})))),
+        ("active v2", s.sign_session(&claims(json!({"v": 2, "sts": "active", "fea": "u:x"})))),
+    ];
+    for (name, tok) in &pending_tokens {
+        let cookie = format!("__session={tok}; __client_uat={}", t - 100);
+        for accepts in [json!(null), json!("session_token"), json!("any"), json!(["session_token"])] {
+            let label = if accepts.is_null() { String::new() } else { format!(", acceptsToken {accepts}") };
+            let variants: [EdgeCase; 4] = [
+                ("bearer / API", "/api/whoami", vec![("authorization", format!("Bearer {tok}"))]),
+                ("bearer / document", "/dashboard", vec![("authorization", format!("Bearer {tok}")), doc.clone()]),
+                ("cookie / API", "/api/whoami", vec![("cookie", cookie.clone()), ("sec-fetch-dest", "empty".into())]),
+                ("cookie / document", "/app/dashboard", vec![("cookie", cookie.clone()), doc.clone()]),
+            ];
+            for (variant, path, headers) in variants {
+                let mut c = case(&format!("{name} {variant}{label}"), "GET", path, &headers);
+                if !accepts.is_null() {
+                    c.sdk_options = json!({"acceptsToken": accepts});
+                }
+                cases.push(c);
+            }
+        }
+    }
+    // organization sync leaves a pending session alone (no user id to sync for)
+    let mut c = case(
+        "pending, org sync",
+        "GET",
+        "/orgs/other-org",
+        &[("cookie", format!("__session={}; __client_uat={}", pending_tokens[2].1, t - 100)), doc.clone()],
+    );
+    c.org_sync = Some((vec!["/orgs/:slug"], vec![]));
+    cases.push(c);
+
+    // a development instance refuses a handshake token it cannot verify (keys switched
+    // locally), whatever the request; the message is the SDK's
+    let dev_live = format!("__session={dev_token}; __client_uat={}; __clerk_db_jwt=dvb_x", t - 100);
+    for (name, hs, headers) in [
+        ("garbage, document", "garbage.value.here", vec![("cookie", dev_live.clone()), doc.clone()]),
+        ("garbage, API", "garbage.value.here", vec![("cookie", dev_live.clone()), ("sec-fetch-dest", "empty".into())]),
+        ("wrong key, document", hs_wrong_key.as_str(), vec![("cookie", dev_live.clone()), doc.clone()]),
+        ("template category", hs_template.as_str(), vec![("cookie", dev_live.clone()), doc.clone()]),
+        (
+            "typ JOSE",
+            &s.sign(&hdr(json!({"typ": "JOSE"})), &json!({"handshake": directives})),
+            vec![("cookie", dev_live.clone()), doc.clone()],
+        ),
+        (
+            "alg HS256",
+            &s.sign(&hdr(json!({"alg": "HS256"})), &json!({"handshake": directives})),
+            vec![("cookie", dev_live.clone()), doc.clone()],
+        ),
+    ] {
+        let mut c = case(&format!("dev invalid handshake: {name}"), "GET", "/", &headers);
+        c.pk = DEV_PK;
+        c.url = format!(
+            "http://localhost:3000/dashboard?{}",
+            form_urlencoded::Serializer::new(String::new()).append_pair("__clerk_handshake", hs).finish()
+        );
+        c.authorized_parties = vec![];
+        cases.push(c);
+    }
+    let mut c = case(
+        "dev invalid handshake cookie",
+        "GET",
+        "/",
+        &[("cookie", format!("{dev_live}; __clerk_handshake=garbage.value.here")), doc.clone()],
+    );
+    (c.pk, c.url, c.authorized_parties) = (DEV_PK, "http://localhost:3000/".into(), vec![]);
+    cases.push(c);
+
     let sdk_input: Vec<Value> = cases
         .iter()
         .map(|c| {
@@ -685,6 +801,9 @@ async fn authenticate_request_matches_the_official_sdk() {
             if let Some((o, p)) = &c.org_sync {
                 options["organizationSyncOptions"] = json!({"organizationPatterns": o, "personalAccountPatterns": p});
             }
+            for (k, v) in c.sdk_options.as_object().unwrap() {
+                options[k] = v.clone();
+            }
             json!({"kind": "request", "url": c.url, "method": c.method, "headers": c.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(), "options": options})
         })
         .collect();
@@ -693,7 +812,13 @@ async fn authenticate_request_matches_the_official_sdk() {
     let mut mismatches = Vec::new();
     for (c, theirs) in cases.iter().zip(sdk) {
         let mine = normalize(ours(c).await);
-        let theirs = normalize(theirs);
+        let mut theirs = normalize(theirs);
+        if theirs["status"] != "error" {
+            theirs["typedAuth"] = typed_auth(&theirs["auth"]);
+        } else if mine["status"] == "error" && mine["message"].is_null() {
+            // Our words for this refusal are our own: the refusal itself is what is compared.
+            theirs["message"] = Value::Null;
+        }
         if mine != theirs {
             mismatches.push(format!("{}:\n  sdk:  {theirs}\n  ours: {mine}", c.name));
         }

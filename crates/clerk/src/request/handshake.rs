@@ -203,42 +203,48 @@ impl Clerk {
     }
 
     /// `verifyHandshakeToken`: lighter than session verification (§2.4): typ, alg, cat,
-    /// signature only.
+    /// signature only. Messages are the SDK's, its action appended (`getFullMessage`).
     async fn verify_handshake_token(&self, token: &str) -> Result<Vec<String>, TokenError> {
+        const ENSURE_CLERK_JWT: &str = "Make sure that this is a valid Clerk-generated JWT.";
         let jwt = decode_jwt(token)?;
+        // assertHeaderType
         if jwt.header().typ.is_present() && jwt.typ().as_deref() != Some("JWT") {
-            return Err(TokenError::new(TokenErrorReason::TokenInvalid, "Invalid handshake JWT type."));
+            let typ = jwt.header().typ.json().unwrap_or("undefined");
+            return Err(TokenError::new(
+                TokenErrorReason::TokenInvalid,
+                format!("Invalid JWT type {typ}. Expected \"JWT\". {ENSURE_CLERK_JWT}"),
+            ));
         }
+        // assertHeaderAlgorithm
+        let alg = match jwt.alg().as_deref() {
+            Some("RS256") => Some(jsonwebtoken::Algorithm::RS256),
+            Some("RS384" | "RS512") => None,
+            _ => {
+                let alg = jwt.header().alg.json().unwrap_or("undefined");
+                return Err(TokenError::new(
+                    TokenErrorReason::TokenInvalidAlgorithm,
+                    format!("Invalid JWT algorithm {alg}. Supported: RS256,RS384,RS512. {ENSURE_CLERK_JWT}"),
+                ));
+            }
+        };
         if let Some(cat) = jwt.cat().as_deref() {
             if cat != CAT_SESSION && cat != CAT_IGNORE {
                 return Err(TokenError::new(
                     TokenErrorReason::TokenInvalid,
-                    "Handshake JWT has a non-session category.",
+                    format!("Invalid handshake token category. {ENSURE_CLERK_JWT}"),
                 ));
             }
         }
-        let alg = match jwt.alg().as_deref() {
-            Some("RS256") => jsonwebtoken::Algorithm::RS256,
-            // Accepted names, but Clerk's keys are RS256 keys: the SDK's key import fails.
-            Some("RS384" | "RS512") => {
-                return Err(TokenError::new(
-                    TokenErrorReason::TokenVerificationFailed,
-                    "Error verifying handshake token: the key is an RS256 key.",
-                ))
-            }
-            _ => {
-                return Err(TokenError::new(
-                    TokenErrorReason::TokenInvalidAlgorithm,
-                    "Invalid handshake JWT algorithm.",
-                ))
-            }
+        // Accepted names, but Clerk's keys are RS256 keys: the SDK's key import fails.
+        let Some(alg) = alg else {
+            return Err(TokenError::new(
+                TokenErrorReason::TokenVerificationFailed,
+                "Error verifying handshake token: the key is an RS256 key.",
+            ));
         };
         let key = self.opts.keys.key_for(jwt.kid().as_deref()).await?;
         if !jwt.signature_valid(&key, alg) {
-            return Err(TokenError::new(
-                TokenErrorReason::TokenInvalidSignature,
-                "Handshake JWT signature is invalid.",
-            ));
+            return Err(TokenError::new(TokenErrorReason::TokenInvalidSignature, "Handshake signature is invalid."));
         }
         // No `handshake` list: no directives (and so, signed out), as the SDK reads it.
         let list = jwt.payload().get("handshake").and_then(Value::as_array);

@@ -4,8 +4,9 @@
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, LOCATION};
 
+use crate::auth_object::AuthObject;
 use crate::claims::{has_malformed_org_features, Auth};
-use crate::verify::DecodedJwt;
+use crate::verify::{decode_jwt, DecodedJwt};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthStatus {
@@ -45,6 +46,37 @@ impl RequestState {
     /// The auth object including pending sessions.
     pub fn auth_including_pending(&self) -> Option<&Auth> {
         self.auth.as_ref()
+    }
+    /// The session's `sts` claim when a session token was verified: `"active"`, or `"pending"`
+    /// for a session with a task left (e.g. `choose-organization`), which the SDK reports as
+    /// `signed-in` with a signed-out auth object. An app routes such a request to its task page.
+    pub fn session_status(&self) -> Option<&str> {
+        self.auth.as_ref().and_then(|a| a.session_status.as_deref())
+    }
+    /// A verified session that is `pending` (see [`RequestState::session_status`]).
+    pub fn is_pending(&self) -> bool {
+        self.auth.as_ref().is_some_and(Auth::is_pending)
+    }
+    /// The SDK's `toAuth()`, verbatim (see [`AuthObject`]): `None` while handshaking, the
+    /// signed-out object when signed out or pending (`treatPendingAsSignedOut` defaults to true).
+    pub fn auth_object(&self) -> Option<AuthObject> {
+        self.auth_object_with(true)
+    }
+    /// `toAuth({ treatPendingAsSignedOut })`. Decodes the verified token again: no cost on the
+    /// request path unless asked.
+    pub fn auth_object_with(&self, treat_pending_as_signed_out: bool) -> Option<AuthObject> {
+        match self.status {
+            AuthStatus::Handshake => None,
+            AuthStatus::SignedOut => Some(AuthObject::signed_out(None)),
+            AuthStatus::SignedIn => {
+                let claims = decode_jwt(self.token.as_deref()?).ok()?.into_payload();
+                let object = AuthObject::signed_in(&claims);
+                if treat_pending_as_signed_out && object.session_status() == Some("pending") {
+                    return Some(AuthObject::signed_out(Some("pending")));
+                }
+                Some(object)
+            }
+        }
     }
     pub fn location(&self) -> Option<&str> {
         self.headers.get(LOCATION).and_then(|v| v.to_str().ok())
