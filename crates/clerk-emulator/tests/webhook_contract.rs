@@ -116,3 +116,28 @@ fn an_invented_payload_is_caught() {
     let errs = openapi::violations(WEBHOOKS, &event_schema("user.created"), &bare_user);
     assert!(errs.iter().any(|e| e.contains("email_addresses")), "{errs:?}");
 }
+
+/// Clerk's own example payloads (in the webhooks document) decode into `crates/clerk`'s types,
+/// which the app's mirror reads webhook data with: a second source besides the emulator.
+#[test]
+fn clerks_example_payloads_decode_into_the_client_types() {
+    use clerk::bapi::{Organization, OrganizationMembership, User};
+    let doc = openapi::document(WEBHOOKS);
+    let example = |t: &str| -> Value {
+        let e = doc["x-webhooks"][t]["post"]["requestBody"]["content"]["application/json"]["example"]["data"].clone();
+        assert!(e.is_object(), "{t}: no example in {WEBHOOKS}");
+        e
+    };
+    for t in ["user.created", "user.updated"] {
+        let u: User = serde_json::from_value(example(t)).unwrap_or_else(|e| panic!("{t}: {e}"));
+        assert!(u.id.starts_with("user_") && u.updated_at > 0, "{t}: {u:?}");
+    }
+    for t in ["organization.created", "organization.updated"] {
+        let o: Organization = serde_json::from_value(example(t)).unwrap_or_else(|e| panic!("{t}: {e}"));
+        assert!(o.id.starts_with("org_") && o.slug.is_some(), "{t}: {o:?}");
+    }
+    for t in ["organizationMembership.created", "organizationMembership.updated", "organizationMembership.deleted"] {
+        let m: OrganizationMembership = serde_json::from_value(example(t)).unwrap_or_else(|e| panic!("{t}: {e}"));
+        assert!(m.public_user_data.user_id.starts_with("user_"), "{t}: {m:?}");
+    }
+}
