@@ -22,6 +22,11 @@ const HEADERS = [
 // The auth object less its functions, through JSON as an app would send it.
 const verbatim = (a) => (a == null ? null : JSON.parse(JSON.stringify(a, (k, v) => (typeof v === 'function' ? undefined : v))));
 
+// has() for the role and permission checks the app makes (both spellings of each).
+const HAS = [{ role: 'org:admin' }, { role: 'admin' }, { role: 'org:member' }, { permission: 'org:teams:read' },
+  { permission: 'teams:read' }, { permission: 'org:sys_memberships:read' }, { permission: 'org:dashboard:manage' }];
+const hasAnswers = (a) => (a == null ? null : HAS.map((q) => a.has(q)));
+
 const out = [];
 for (const c of input) {
   const before = globalThis.__networkAttempts.length;
@@ -37,6 +42,7 @@ for (const c of input) {
       setCookies: st.headers.getSetCookie(),
       headers: Object.fromEntries(HEADERS.filter((h) => st.headers.has(h)).map((h) => [h, st.headers.get(h)])),
       auth: verbatim(st.toAuth()),
+      has: hasAnswers(st.toAuth()),
       authIncludingPending: st.status === 'signed-in' ? verbatim(st.toAuth({ treatPendingAsSignedOut: false })) : null,
     };
   } catch (e) {

@@ -117,6 +117,20 @@ async fn ours(c: &Case) -> Value {
                 "setCookies": st.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect::<Vec<_>>(),
                 "headers": headers,
                 "auth": st.auth_object().map(|a| a.to_json()),
+                "has": (st.status != AuthStatus::Handshake).then(|| {
+                    let auth = st.to_auth();
+                    let role = |r: &str| auth.is_some_and(|a| a.has_role(r));
+                    let permission = |p: &str| auth.is_some_and(|a| a.has_permission(p));
+                    [
+                        role("org:admin"),
+                        role("admin"),
+                        role("org:member"),
+                        permission("org:teams:read"),
+                        permission("teams:read"),
+                        permission("org:sys_memberships:read"),
+                        permission("org:dashboard:manage"),
+                    ]
+                }),
                 "authIncludingPending": (st.status == AuthStatus::SignedIn).then(|| st.auth_object_with(false).map(|a| a.to_json())).flatten(),
                 "typedAuth": st.to_auth().map(|a| json!({
                     "userId": a.user_id, "sessionId": a.session_id, "orgId": a.org_id(),
@@ -216,6 +230,9 @@ async fn authenticate_request_matches_the_official_sdk() {
         ("machine cat", s.sign(&hdr(json!({"cat": "cl_B7d4PD333AAA"})), &base)),
         ("machine typ", s.sign(&hdr(json!({"typ": "at+jwt"})), &base)),
         ("pending", s.sign_session(&claims(json!({"v": 2, "sts": "pending"})))),
+        ("actor and fva", s.sign_session(&claims(json!({"act": {"sub": "user_admin", "iss": "https://dashboard.clerk.com"}, "fva": [3, -1], "sts": "active"})))),
+        ("v1 org without permissions", s.sign_session(&claims(json!({"org_id": "org_1", "org_role": "admin"})))),
+        ("v1 member", s.sign_session(&claims(json!({"org_id": "org_1", "org_slug": "acme", "org_role": "org:member", "org_permissions": []})))),
         ("malformed", "abc.def".to_string()),
         ("nbf not a number", s.sign_session(&claims(json!({"nbf": "soon"})))),
         ("iat null", {
