@@ -19,6 +19,7 @@ use crate::Shared;
 pub fn routes() -> Router<Shared> {
     let api = Router::new()
         .route("/v1/jwks", get(jwks))
+        .route("/v1/instance", get(instance))
         .route("/v1/users", get(list_users).post(create_user))
         .route("/v1/users/count", get(count_users))
         .route("/v1/users/{id}", get(get_user).delete(delete_user))
@@ -113,6 +114,18 @@ fn paginate(items: Vec<Value>, p: &Page) -> ApiResult {
 
 async fn jwks(State(emu): State<Shared>) -> Json<Value> {
     Json(crate::fapi::jwks_json(&emu))
+}
+
+/// `GetInstance`: the document's `Instance`. The instance id is the signing key's `kid`
+/// (`ins_emulator_…`), as Clerk's JWKS `kid` is its instance id: an emulator with another key
+/// is another instance.
+async fn instance(State(emu): State<Shared>) -> Json<Value> {
+    let environment_type = match emu.config.instance_type {
+        clerk::InstanceType::Development => "development",
+        clerk::InstanceType::Production => "production",
+    };
+    Json(json!({"object": "instance", "id": emu.signer.kid(), "environment_type": environment_type,
+                "allowed_origins": emu.config.allowed_origins, "workspace_id": null}))
 }
 
 /// `GetUserList`: a bare array, newest first (the total is `GetUsersCount`'s).

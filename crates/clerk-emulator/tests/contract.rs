@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 /// Each endpoint the client calls, and the test below that holds it to the document.
 const CONTRACT: &[(Endpoint, &str)] = &[
     (bapi::GET_JWKS, "get_jwks"),
+    (bapi::GET_INSTANCE, "get_instance"),
     (bapi::GET_USER_LIST, "get_user_list"),
     (bapi::GET_USERS_COUNT, "get_users_count"),
     (bapi::GET_USER, "get_user"),
@@ -101,6 +102,17 @@ async fn get_jwks() {
     let body = raw("GET", format!("{url}/v1/jwks"), None).await;
     holds(bapi::GET_JWKS, &body);
     assert_eq!(api.get_jwks().await.unwrap().keys[0].kid, body["keys"][0]["kid"].as_str().unwrap());
+}
+
+#[tokio::test]
+async fn get_instance() {
+    let (emu, url, api) = world().await;
+    let body = raw("GET", format!("{url}/v1/instance"), None).await;
+    holds(bapi::GET_INSTANCE, &body);
+    assert_eq!((&body["object"], &body["environment_type"]), (&json!("instance"), &json!("production")));
+    let typed = api.get_instance().await.unwrap();
+    assert_eq!(typed.id, emu.signer.kid(), "the instance is its signing key's kid");
+    assert!(typed.id.starts_with("ins_"), "{typed:?}");
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 //! | method | path (under `/v1`) | operation | answer |
 //! | --- | --- | --- | --- |
 //! | GET | `/jwks` | `GetJWKS` | [`Jwks`] |
+//! | GET | `/instance` | `GetInstance` | [`Instance`] |
 //! | GET | `/users` | `GetUserList` | a bare array of [`User`] (`limit`/`offset`) |
 //! | GET | `/users/count` | `GetUsersCount` | `{object: "total_count", total_count}` |
 //! | GET | `/users/{user_id}` | `GetUser` | [`User`] |
@@ -71,6 +72,7 @@ const fn ep(method: &'static str, path: &'static str, op: &'static str, retry: R
 }
 
 pub const GET_JWKS: Endpoint = ep("GET", "/jwks", "GetJWKS", Retry::Never);
+pub const GET_INSTANCE: Endpoint = ep("GET", "/instance", "GetInstance", Retry::Idempotent);
 pub const GET_USER_LIST: Endpoint = ep("GET", "/users", "GetUserList", Retry::Idempotent);
 pub const GET_USERS_COUNT: Endpoint = ep("GET", "/users/count", "GetUsersCount", Retry::Idempotent);
 pub const GET_USER: Endpoint = ep("GET", "/users/{user_id}", "GetUser", Retry::Idempotent);
@@ -97,6 +99,7 @@ pub const HANDSHAKE_PAYLOAD: Endpoint =
 /// Every endpoint this client calls (the contract tests' list).
 pub const ENDPOINTS: &[Endpoint] = &[
     GET_JWKS,
+    GET_INSTANCE,
     GET_USER_LIST,
     GET_USERS_COUNT,
     GET_USER,
@@ -193,6 +196,11 @@ impl ApiError {
             _ => None,
         }
     }
+    /// Clerk itself said the resource does not exist: a 404 with Clerk's error body. A 404
+    /// without it (a proxy, a wrong base URL) is not Clerk's word, and neither is any other failure.
+    pub fn is_clerk_not_found(&self) -> bool {
+        matches!(self, ApiError::Clerk { status: 404, .. })
+    }
     /// The endpoint that failed.
     pub fn endpoint(&self) -> &'static Endpoint {
         match self {
@@ -248,6 +256,19 @@ pub struct Jwk {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Jwks {
     pub keys: Vec<Jwk>,
+}
+
+/// Spec `Instance`: the Clerk instance the secret key belongs to (`ins_…`), e.g. to tell which
+/// instance a mirror of its users and organizations was made from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Instance {
+    pub id: String,
+    /// `development` or `production`.
+    pub environment_type: String,
+    #[serde(default)]
+    pub allowed_origins: Option<Vec<String>>,
+    #[serde(default)]
+    pub workspace_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -513,6 +534,10 @@ impl BackendApi {
     /// `GetJWKS`. Not retried here: [`crate::JwksCache`] has its own policy.
     pub async fn get_jwks(&self) -> Result<Jwks, ApiError> {
         self.call(&GET_JWKS, &[], &[], None).await
+    }
+    /// `GetInstance`: the instance this client's secret key belongs to.
+    pub async fn get_instance(&self) -> Result<Instance, ApiError> {
+        self.call(&GET_INSTANCE, &[], &[], None).await
     }
     /// `GetUser`.
     pub async fn get_user(&self, user_id: &str) -> Result<User, ApiError> {
