@@ -212,36 +212,91 @@ impl Clerk {
 
 /// RFC 6265 split, then percent-decode (the `cookie` npm package's behaviour). First wins.
 pub fn parse_cookies(headers: &HeaderMap) -> std::collections::HashMap<String, String> {
-    cookie_map(headers).0.into_iter().map(|(k, v)| (k.to_string(), v.into_owned())).collect()
+    cookie_map(headers).pairs.into_iter().map(|(k, v)| (k.to_string(), v.into_owned())).collect()
 }
 
 /// A request's cookies, borrowed from the header (no allocation for plain values): this is on
 /// the path of every cookie-authenticated request. Requests carry a handful of cookies, so a
-/// linear scan beats hashing. Not the `cookie` crate, which copies every pair.
-struct Cookies<'a>(Vec<(&'a str, Cow<'a, str>)>);
+/// linear scan beats hashing; past [`SCAN_LIMIT`] names an index takes over, so a header of
+/// thousands of cookies costs linear, not quadratic, time. Not the `cookie` crate, which copies
+/// every pair.
+struct Cookies<'a> {
+    pairs: Vec<(&'a str, Cow<'a, str>)>,
+    /// Name → position in `pairs`, once there are more than [`SCAN_LIMIT`] names.
+    index: Option<std::collections::HashMap<&'a str, usize>>,
+}
+
+/// Up to this many distinct names, lookups scan.
+const SCAN_LIMIT: usize = 16;
+
+#[cfg(test)]
+thread_local! {
+    /// Name comparisons and index probes made while parsing and reading cookies (tests only).
+    static PROBES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+#[inline]
+fn probe(n: usize) {
+    #[cfg(test)]
+    PROBES.with(|c| c.set(c.get() + n as u64));
+    #[cfg(not(test))]
+    let _ = n;
+}
 
 impl<'a> Cookies<'a> {
     #[inline]
     fn get(&self, name: &str) -> Option<&Cow<'a, str>> {
-        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+        self.position(name).map(|i| &self.pairs[i].1)
+    }
+
+    #[inline]
+    fn position(&self, name: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => {
+                probe(1);
+                index.get(name).copied()
+            }
+            None => {
+                let found = self.pairs.iter().position(|(n, _)| *n == name);
+                probe(found.map_or(self.pairs.len(), |i| i + 1));
+                found
+            }
+        }
+    }
+
+    /// Adds a pair unless its name is already there (the first occurrence wins).
+    #[inline]
+    fn insert_first(&mut self, name: &'a str, value: impl FnOnce() -> Cow<'a, str>) {
+        if self.position(name).is_some() {
+            return;
+        }
+        self.pairs.push((name, value()));
+        if let Some(index) = &mut self.index {
+            index.insert(name, self.pairs.len() - 1);
+        } else if self.pairs.len() > SCAN_LIMIT {
+            self.index = Some(self.pairs.iter().enumerate().map(|(i, (n, _))| (*n, i)).collect());
+        }
     }
 }
 
 fn cookie_map(headers: &HeaderMap) -> Cookies<'_> {
     // The `cookie` 1.x package the SDK uses: split at `;`, the name at the first `=`, spaces and
     // tabs trimmed (quotes kept), first occurrence wins, `%` escapes decoded when all are valid.
-    let mut out: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(8);
+    let mut out = Cookies { pairs: Vec::with_capacity(8), index: None };
     for v in headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()) {
         for pair in v.split(';') {
             let Some((name, value)) = pair.split_once('=') else { continue };
             let (name, value) = (name.trim_matches([' ', '\t']), value.trim_matches([' ', '\t']));
-            let decoded = if value.contains('%') { decode_uri_component(value) } else { Cow::Borrowed(value) };
-            if !out.iter().any(|(n, _)| *n == name) {
-                out.push((name, decoded));
-            }
+            out.insert_first(name, || {
+                if value.contains('%') {
+                    decode_uri_component(value)
+                } else {
+                    Cow::Borrowed(value)
+                }
+            });
         }
     }
-    Cookies(out)
+    out
 }
 
 /// `getCookieName` and `getCookieValue` of a Set-Cookie directive: `name=value; attrs…`.
@@ -273,4 +328,54 @@ fn clerk_url(uri: &http::Uri, h: &HeaderMap) -> url::Url {
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     url::Url::parse(&format!("{proto}://{host}{path}"))
         .unwrap_or_else(|_| url::Url::parse("http://localhost/").expect("static url"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(cookies: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(COOKIE, cookies.parse().unwrap());
+        h
+    }
+
+    /// The work of parsing a header of `n` empty cookies and reading the names the request
+    /// path reads, counted in name comparisons and index probes.
+    fn probes_for(n: usize) -> u64 {
+        let value: String = (0..n).map(|i| format!("c{i}=; ")).collect();
+        let h = header(&value);
+        PROBES.with(|c| c.set(0));
+        let cookies = cookie_map(&h);
+        for name in [COOKIE_SESSION, COOKIE_CLIENT_UAT, COOKIE_HANDSHAKE, COOKIE_HANDSHAKE_NONCE, "c0", "missing"] {
+            let _ = cookies.get(name);
+        }
+        assert_eq!(cookies.pairs.len(), n);
+        PROBES.with(|c| c.get())
+    }
+
+    #[test]
+    fn many_cookies_cost_linear_work() {
+        // 20,000 empty cookies (~169 KB): quadratic dedup made ~2e8 comparisons.
+        let (small, large) = (probes_for(2_000), probes_for(20_000));
+        assert!(large <= 3 * 20_000, "{large} probes for 20,000 cookies");
+        assert!(large <= 12 * small, "{large} probes for 20,000 cookies vs {small} for 2,000");
+    }
+
+    #[test]
+    fn first_occurrence_wins_on_both_sides_of_the_index() {
+        let mut value: String = (0..40).map(|i| format!("c{i}=v{i}; ")).collect();
+        value.push_str("c3=late; c39=late; __session=a%20b; __session=second; q=%zz");
+        let h = header(&value);
+        let cookies = cookie_map(&h);
+        assert!(cookies.index.is_some());
+        assert_eq!(cookies.get("c3").map(|v| v.as_ref()), Some("v3"));
+        assert_eq!(cookies.get("c39").map(|v| v.as_ref()), Some("v39"));
+        assert_eq!(cookies.get("__session").map(|v| v.as_ref()), Some("a b"));
+        assert_eq!(cookies.get("q").map(|v| v.as_ref()), Some("%zz"));
+        let few = header("a=1; a=2; b=%41");
+        let few = cookie_map(&few);
+        assert!(few.index.is_none());
+        assert_eq!((few.get("a").map(|v| v.as_ref()), few.get("b").map(|v| v.as_ref())), (Some("1"), Some("A")));
+    }
 }
