@@ -13,6 +13,9 @@ pub struct ProjectView {
     pub updated_at: String,
 }
 
+/// Projects per page of the projects list (keyset pagination; a shorter page is the last).
+pub const PROJECTS_PAGE_SIZE: usize = 50;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub id: i64,

@@ -14,20 +14,25 @@ use crate::server::{audit, projects, server_fns as ctx, workspace};
 #[server(endpoint = "workspace")]
 pub async fn get_workspace() -> Result<Workspace, WorkspaceError> {
     let (tenant, st) = (ctx::tenant()?, ctx::state()?);
-    Ok(workspace::load(&st.pool, &st.clerk, &tenant).await?)
+    Ok(workspace::load(&st, &tenant).await?)
 }
 
 /// The signed-in user's organizations: from the mirror, or from Clerk when it has none yet.
 #[server(endpoint = "organizations/mine")]
 pub async fn my_organizations() -> Result<Vec<OrgChoice>, WorkspaceError> {
     let (member, st) = (ctx::member()?, ctx::state()?);
-    Ok(workspace::organizations_of(&st.pool, &st.clerk, &member).await?)
+    Ok(workspace::organizations_of(&st, &member).await?)
 }
 
+/// A page of at most 50 projects; `after` is the id of the previous page's last project.
 #[server(endpoint = "projects/list")]
-pub async fn list_projects(search: String, status: String) -> Result<Vec<ProjectView>, WorkspaceError> {
+pub async fn list_projects(
+    search: String,
+    status: String,
+    #[server(default)] after: Option<String>,
+) -> Result<Vec<ProjectView>, WorkspaceError> {
     let mut tx = ctx::tenant_tx().await?;
-    Ok(projects::list(&mut tx, &search, projects::StatusFilter::parse(Some(&status))).await?)
+    Ok(projects::list(&mut tx, &search, projects::StatusFilter::parse(Some(&status)), after.as_deref()).await?)
 }
 
 #[server(endpoint = "projects/get")]

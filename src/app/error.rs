@@ -33,9 +33,15 @@ pub enum WorkspaceError {
     DescriptionTooLong,
     #[error("a project with that name already exists in this organization")]
     ProjectNameTaken,
+    #[error("Search terms are at most 100 characters.")]
+    SearchTooLong,
+    #[error("That page of results no longer exists; start again from the first page.")]
+    BadCursor,
     /// The organization was deleted in Clerk (its data is kept for the retention period).
     #[error("this organization has been deleted")]
     OrganizationDeleted,
+    #[error("too many requests; please wait a minute and try again")]
+    TooManyRequests,
     #[error("the service is temporarily unavailable; please try again")]
     Unavailable,
     #[error("something went wrong; please try again")]
@@ -46,7 +52,7 @@ pub enum WorkspaceError {
 }
 
 impl WorkspaceError {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 16] = [
         Self::SignInRequired,
         Self::ChooseOrganization,
         Self::ManagersOnly,
@@ -56,7 +62,10 @@ impl WorkspaceError {
         Self::ProjectNameTooLong,
         Self::DescriptionTooLong,
         Self::ProjectNameTaken,
+        Self::SearchTooLong,
+        Self::BadCursor,
         Self::OrganizationDeleted,
+        Self::TooManyRequests,
         Self::Unavailable,
         Self::Internal,
         Self::Transport,
@@ -74,7 +83,10 @@ impl WorkspaceError {
             Self::ProjectNameTooLong => "project_name_too_long",
             Self::DescriptionTooLong => "description_too_long",
             Self::ProjectNameTaken => "project_name_taken",
+            Self::SearchTooLong => "search_too_long",
+            Self::BadCursor => "bad_cursor",
             Self::OrganizationDeleted => "organization_deleted",
+            Self::TooManyRequests => "too_many_requests",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
             Self::Transport => "transport",
@@ -89,7 +101,12 @@ impl WorkspaceError {
             Self::ProjectNotFound => 404,
             Self::ProjectNameTaken => 409,
             Self::OrganizationDeleted => 410,
-            Self::ProjectNameMissing | Self::ProjectNameTooLong | Self::DescriptionTooLong => 422,
+            Self::TooManyRequests => 429,
+            Self::ProjectNameMissing
+            | Self::ProjectNameTooLong
+            | Self::DescriptionTooLong
+            | Self::SearchTooLong
+            | Self::BadCursor => 422,
             Self::Unavailable => 503,
             Self::Internal | Self::Transport => 500,
         }

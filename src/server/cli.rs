@@ -153,7 +153,7 @@ async fn sync() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let pool = match db::pool(&config.database_url) {
+    let pool = match db::pool(&config.database_url, config.pool) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("sync: {e}");

@@ -36,10 +36,29 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
 #[derive(Clone)]
 pub struct Config {
     pub database_url: String,
+    pub pool: PoolSettings,
     pub bind: SocketAddr,
     /// Honour `X-Forwarded-*` / `Forwarded` from the proxy in front (`TENANTRY_TRUST_PROXY`).
     pub trust_proxy: bool,
     pub clerk: ClerkConfig,
+}
+
+/// How much of the database one process may use, and how long it waits (bounded work per
+/// request: a saturated pool or a runaway statement answers 503 instead of queueing forever).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// `TENANTRY_DB_MAX_CONNECTIONS` (default 10).
+    pub max_connections: u32,
+    /// `TENANTRY_DB_ACQUIRE_TIMEOUT_MS` (default 5000): waiting longer for a connection is a 503.
+    pub acquire_timeout_ms: u64,
+    /// `TENANTRY_DB_STATEMENT_TIMEOUT_MS` (default 5000): Postgres cancels a longer statement.
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self { max_connections: 10, acquire_timeout_ms: 5_000, statement_timeout_ms: 5_000 }
+    }
 }
 
 #[derive(Clone)]
@@ -128,6 +147,27 @@ impl Config {
                     None
                 }
             },
+        };
+        let defaults = PoolSettings::default();
+        let mut number = |k: &str, default: u64, min: u64, max: u64| match get(k) {
+            None => default,
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => n,
+                _ => {
+                    errors.push(format!("{k} must be a whole number from {min} to {max}, not {v:?}"));
+                    default
+                }
+            },
+        };
+        let pool = PoolSettings {
+            max_connections: number("TENANTRY_DB_MAX_CONNECTIONS", defaults.max_connections.into(), 1, 1_000) as u32,
+            acquire_timeout_ms: number("TENANTRY_DB_ACQUIRE_TIMEOUT_MS", defaults.acquire_timeout_ms, 1, 600_000),
+            statement_timeout_ms: number(
+                "TENANTRY_DB_STATEMENT_TIMEOUT_MS",
+                defaults.statement_timeout_ms,
+                1,
+                3_600_000,
+            ),
         };
         let trust_proxy = match get("TENANTRY_TRUST_PROXY").as_deref() {
             None | Some("false" | "0") => false,
@@ -222,6 +262,7 @@ impl Config {
         };
         Ok(Config {
             database_url,
+            pool,
             bind,
             trust_proxy,
             clerk: ClerkConfig {
@@ -270,6 +311,27 @@ mod tests {
         assert_eq!(c.bind.to_string(), "127.0.0.1:3000");
         assert!(!format!("{c:?}").contains("sk_live_xyz"));
         assert_eq!(c.clerk.authorized_parties, vec!["https://app.example.com".to_string()], "trailing slash trimmed");
+        assert_eq!(c.pool, PoolSettings::default());
+        assert!(!c.trust_proxy, "forwarded headers are not trusted unless asked");
+    }
+
+    #[test]
+    fn database_bounds_are_configurable_and_checked() {
+        let mut env = base();
+        env.insert("TENANTRY_DB_MAX_CONNECTIONS", "32".into());
+        env.insert("TENANTRY_DB_STATEMENT_TIMEOUT_MS", "250".into());
+        let c = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(c.pool, PoolSettings { max_connections: 32, acquire_timeout_ms: 5_000, statement_timeout_ms: 250 });
+        env.insert("TENANTRY_DB_MAX_CONNECTIONS", "0".into());
+        env.insert("TENANTRY_DB_ACQUIRE_TIMEOUT_MS", "soon".into());
+        env.insert("TENANTRY_TRUST_PROXY", "maybe".into());
+        let err = Config::from_lookup(|k| env.get(k).cloned()).unwrap_err().to_string();
+        assert!(
+            err.contains("config error: TENANTRY_DB_MAX_CONNECTIONS must be a whole number from 1 to 1000, not \"0\""),
+            "{err}"
+        );
+        assert!(err.contains("config error: TENANTRY_DB_ACQUIRE_TIMEOUT_MS must be"), "{err}");
+        assert!(err.contains("config error: TENANTRY_TRUST_PROXY must be true or false"), "{err}");
     }
 
     #[test]

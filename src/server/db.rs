@@ -5,6 +5,8 @@ use sqlx::{PgPool, Postgres};
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::config::PoolSettings;
+
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Debug, thiserror::Error)]
@@ -26,9 +28,30 @@ pub enum DbSetupError {
 }
 
 /// A lazily connecting pool: the app starts (and `/readyz` says not ready) when Postgres is down.
-pub fn pool(database_url: &str) -> Result<PgPool, DbSetupError> {
-    let opts = PgConnectOptions::from_str(database_url).map_err(DbSetupError::BadUrl)?;
-    Ok(PgPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(5)).connect_lazy_with(opts))
+/// Every connection has the configured `statement_timeout`, so no request holds the database
+/// longer than that; waiting longer than the acquire timeout for a connection is an error (503).
+pub fn pool(database_url: &str, settings: PoolSettings) -> Result<PgPool, DbSetupError> {
+    let timeout = settings.statement_timeout_ms.to_string();
+    let opts = PgConnectOptions::from_str(database_url)
+        .map_err(DbSetupError::BadUrl)?
+        .options([("statement_timeout", timeout.as_str())]);
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .connect_lazy_with(opts))
+}
+
+/// Whether a database error means "not now" rather than "wrong": the pool is saturated or
+/// closed, the connection broke, Postgres is shutting down or starting, or the statement ran
+/// past `statement_timeout` (SQLSTATE 57014). Those are 503s (retry later), not 500s.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c == "57014" || c == "57P01" || c == "57P02" || c == "57P03" || c.starts_with("08")),
+        _ => false,
+    }
 }
 
 /// Refuse superuser and BYPASSRLS roles, and owners of the tables: with them, row-level

@@ -186,10 +186,11 @@ impl IntoResponse for AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            // The database is down or saturated: retryable.
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => Self::unavailable(e),
-            e => Self::internal(e),
+        // The database is down, saturated or too slow: retryable.
+        if super::db::is_unavailable(&e) {
+            Self::unavailable(e)
+        } else {
+            Self::internal(e)
         }
     }
 }

@@ -23,3 +23,78 @@ impl CreationLimit {
         self.0.check_key(&user_id.to_string()).is_ok()
     }
 }
+
+/// Backend API calls made on behalf of requests (the `/select-org` and workspace fallbacks while
+/// the mirror catches up, sign-out's revocation, organization creation). Clerk rate-limits the
+/// whole instance, so one client calling these in a loop could spend the budget every user's
+/// token renewal needs: each caller (user or session) gets a small allowance, and all of them
+/// together a global one.
+pub struct BackendApiBudget {
+    global: governor::DefaultDirectRateLimiter,
+    per_caller: governor::DefaultKeyedRateLimiter<String>,
+}
+
+/// Why a Backend API call was not made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BudgetSpent {
+    /// This caller made too many such calls recently (answer 429).
+    #[error("too many requests to the identity provider from this session; try again in a minute")]
+    Caller,
+    /// The instance-wide allowance is spent (answer 503).
+    #[error("the identity provider is busy; try again shortly")]
+    Global,
+}
+
+impl Default for BackendApiBudget {
+    /// 20 calls a second for the process (bursts of 40), 10 a minute per caller.
+    fn default() -> Self {
+        Self::new(20, 40, 10)
+    }
+}
+
+impl BackendApiBudget {
+    pub fn new(global_per_second: u32, global_burst: u32, per_caller_per_minute: u32) -> Self {
+        let nz = |n: u32| std::num::NonZeroU32::new(n.max(1)).expect("at least 1");
+        Self {
+            global: governor::RateLimiter::direct(
+                governor::Quota::per_second(nz(global_per_second)).allow_burst(nz(global_burst)),
+            ),
+            per_caller: governor::RateLimiter::keyed(governor::Quota::per_minute(nz(per_caller_per_minute))),
+        }
+    }
+
+    /// Takes one call from `caller`'s allowance and the global one.
+    pub fn spend(&self, caller: &str) -> Result<(), BudgetSpent> {
+        if self.per_caller.len() > 10_000 {
+            self.per_caller.retain_recent();
+        }
+        self.per_caller.check_key(&caller.to_string()).map_err(|_| BudgetSpent::Caller)?;
+        self.global.check().map_err(|_| BudgetSpent::Global)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_caller_and_everyone_together_are_bounded() {
+        let budget = BackendApiBudget::new(1, 3, 2);
+        assert_eq!(budget.spend("a"), Ok(()));
+        assert_eq!(budget.spend("a"), Ok(()));
+        assert_eq!(budget.spend("a"), Err(BudgetSpent::Caller), "a's allowance is spent");
+        assert_eq!(budget.spend("b"), Ok(()), "b has its own");
+        assert_eq!(budget.spend("c"), Err(BudgetSpent::Global), "the burst of 3 is spent");
+    }
+
+    #[test]
+    fn creation_allowance_is_per_user() {
+        let limit = CreationLimit::default();
+        for _ in 0..5 {
+            assert!(limit.allow("user_a"));
+        }
+        assert!(!limit.allow("user_a"), "the sixth in an hour");
+        assert!(limit.allow("user_b"), "another user is not affected");
+    }
+}

@@ -8,7 +8,9 @@ use uuid::Uuid;
 use super::audit;
 use super::format::rfc3339;
 use super::tenant::TenantTx;
-use crate::model::{validate_description, validate_project_name, Dashboard, ProjectView, TextProblem};
+use crate::model::{
+    validate_description, validate_project_name, Dashboard, ProjectView, TextProblem, PROJECTS_PAGE_SIZE,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
@@ -16,6 +18,9 @@ pub enum ProjectError {
     Forbidden,
     #[error("no such project")]
     NotFound,
+    /// A page cursor that is not a project id.
+    #[error("invalid page cursor")]
+    BadCursor,
     #[error("invalid {0}: {1:?}")]
     Invalid(&'static str, TextProblem),
     #[error("a project named {0:?} already exists in this organization")]
@@ -87,9 +92,26 @@ fn map_unique(e: sqlx::Error, name: &str) -> ProjectError {
     }
 }
 
-pub async fn list(tx: &mut TenantTx, search: &str, status: StatusFilter) -> Result<Vec<ProjectView>, ProjectError> {
+/// Longest search term accepted, in characters.
+pub const MAX_SEARCH_CHARS: usize = 100;
+
+/// One page of the tenant's projects matching `search` (in name or description), by name.
+/// `after` is the id of the last project of the previous page (keyset pagination: a page costs
+/// the same however far in it is); a page shorter than [`PROJECTS_PAGE_SIZE`] is the last.
+pub async fn list(
+    tx: &mut TenantTx,
+    search: &str,
+    status: StatusFilter,
+    after: Option<&str>,
+) -> Result<Vec<ProjectView>, ProjectError> {
+    let search = search.trim();
+    if search.chars().count() > MAX_SEARCH_CHARS {
+        return Err(ProjectError::Invalid("search", TextProblem::TooLong));
+    }
+    let after =
+        after.filter(|a| !a.is_empty()).map(|a| Uuid::parse_str(a).map_err(|_| ProjectError::BadCursor)).transpose()?;
     let org = tx.tenant().org_id().to_string();
-    let pattern = format!("%{}%", search.trim().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    let pattern = format!("%{}%", search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
     let (active, archived) = match status {
         StatusFilter::Active => (true, false),
         StatusFilter::Archived => (false, true),
@@ -101,11 +123,15 @@ pub async fn list(tx: &mut TenantTx, search: &str, status: StatusFilter) -> Resu
              FROM projects
             WHERE org_id = $1 AND (name ILIKE $2 OR description ILIKE $2)
               AND ((archived_at IS NULL AND $3) OR (archived_at IS NOT NULL AND $4))
-            ORDER BY lower(name)"#,
+              AND ($5::uuid IS NULL OR (lower(name), id) > (SELECT lower(c.name), c.id FROM projects c WHERE c.org_id = $1 AND c.id = $5))
+            ORDER BY lower(name), id
+            LIMIT $6"#,
         org,
         pattern,
         active,
-        archived
+        archived,
+        after,
+        PROJECTS_PAGE_SIZE as i64
     )
     .fetch_all(&mut *tx.tx)
     .await?;

@@ -6,6 +6,8 @@ use http::StatusCode;
 use leptos::prelude::*;
 
 use super::audit::AuditError;
+use super::limits::BudgetSpent;
+use super::workspace::LoadError;
 use super::projects::ProjectError;
 use super::state::AppState;
 use super::tenant::{Member, NoTenant, ScopeError, Tenant, TenantTx};
@@ -76,12 +78,11 @@ pub async fn tenant_tx() -> Result<TenantTx, WorkspaceError> {
 
 impl From<sqlx::Error> for WorkspaceError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::error!(error = %e, "database unavailable");
-                respond(WorkspaceError::Unavailable)
-            }
-            e => internal(format!("workspace query failed: {e}")),
+        if super::db::is_unavailable(&e) {
+            tracing::error!(error = %e, "database unavailable");
+            respond(WorkspaceError::Unavailable)
+        } else {
+            internal(format!("workspace query failed: {e}"))
         }
     }
 }
@@ -93,11 +94,28 @@ impl From<ProjectError> for WorkspaceError {
             ProjectError::Forbidden => WorkspaceError::ManagersOnly,
             ProjectError::NotFound => WorkspaceError::ProjectNotFound,
             ProjectError::Invalid("description", _) => WorkspaceError::DescriptionTooLong,
+            ProjectError::Invalid("search", _) => WorkspaceError::SearchTooLong,
+            ProjectError::BadCursor => WorkspaceError::BadCursor,
             ProjectError::Invalid(_, problem) => WorkspaceError::project_name(problem),
             ProjectError::NameTaken(_) => WorkspaceError::ProjectNameTaken,
         };
         tracing::info!(status = refusal.status(), error = %refusal, "workspace request refused");
         respond(refusal)
+    }
+}
+
+impl From<LoadError> for WorkspaceError {
+    fn from(e: LoadError) -> Self {
+        match e {
+            LoadError::Database(e) => e.into(),
+            LoadError::Busy(spent) => {
+                tracing::warn!(error = %spent, "Backend API fallback refused: budget spent");
+                respond(match spent {
+                    BudgetSpent::Caller => WorkspaceError::TooManyRequests,
+                    BudgetSpent::Global => WorkspaceError::Unavailable,
+                })
+            }
+        }
     }
 }
 

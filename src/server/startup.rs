@@ -47,7 +47,7 @@ pub fn leptos_options(site_addr: SocketAddr) -> Result<LeptosOptions, StartupErr
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let pool = db::pool(&config.database_url)?;
+        let pool = db::pool(&config.database_url, config.pool)?;
         db::ensure_restricted_role(&pool).await?;
         let listener =
             TcpListener::bind(config.bind).await.map_err(|source| StartupError::Bind { addr: config.bind, source })?;
@@ -58,6 +58,7 @@ impl Application {
             leptos_options: leptos_options(addr)?,
             config: Arc::new(config),
             org_creation: Arc::default(),
+            backend_api_budget: Arc::default(),
         };
         Ok(Self { listener, router: router(state), addr, pool })
     }

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 
 use super::config::Config;
-use super::limits::CreationLimit;
+use super::limits::{BackendApiBudget, CreationLimit};
 
 /// Everything a handler may need, cheap to clone (pointers only).
 #[derive(Clone, FromRef)]
@@ -19,4 +19,6 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// Organizations created per user (each one is a Clerk object and a webhook burst).
     pub org_creation: Arc<CreationLimit>,
+    /// Backend API calls made on behalf of requests.
+    pub backend_api_budget: Arc<BackendApiBudget>,
 }

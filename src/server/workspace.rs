@@ -2,22 +2,32 @@
 //! and the organizations the signed-in user can switch to. Read from the mirror; while the
 //! mirror lags behind Clerk (a just-created organization, a new member), from the Backend API.
 
-use clerk::Clerk;
-use sqlx::PgPool;
-
+use super::limits::BudgetSpent;
+use super::state::AppState;
 use super::tenant::{Member, Tenant};
 use crate::model::{OrgChoice, Workspace};
 
+/// Why the workspace could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// The mirror has nothing yet and the Backend API allowance is spent.
+    #[error(transparent)]
+    Busy(#[from] BudgetSpent),
+}
+
 /// The active organization of `tenant`.
-pub async fn load(pool: &PgPool, clerk: &Clerk, tenant: &Tenant) -> Result<Workspace, sqlx::Error> {
+pub async fn load(st: &AppState, tenant: &Tenant) -> Result<Workspace, LoadError> {
     // `organizations` is not tenant data (no row-level security): the pool suffices.
     let mut name =
         sqlx::query_scalar!("SELECT name FROM organizations WHERE id = $1 AND deleted_at IS NULL", tenant.org_id())
-            .fetch_optional(pool)
+            .fetch_optional(&st.pool)
             .await?;
     if name.is_none() {
-        // The mirror may lag behind a just-created organization: ask Clerk.
-        if let Some(api) = clerk.api() {
+        // The mirror may lag behind a just-created organization: ask Clerk, within the budget
+        // (past it, the page shows the organization's id until the mirror has its name).
+        if let (Some(api), Ok(())) = (st.clerk.api(), st.backend_api_budget.spend(tenant.user_id())) {
             name = api.get_organization(tenant.org_id()).await.ok().map(|o| o.name);
         }
     }
@@ -33,9 +43,9 @@ pub async fn load(pool: &PgPool, clerk: &Clerk, tenant: &Tenant) -> Result<Works
 
 /// The signed-in user's organizations, by name: from the mirror, or from Clerk when it has none
 /// yet. `active` marks the session's active organization.
-pub async fn organizations_of(pool: &PgPool, clerk: &Clerk, member: &Member) -> Result<Vec<OrgChoice>, sqlx::Error> {
+pub async fn organizations_of(st: &AppState, member: &Member) -> Result<Vec<OrgChoice>, LoadError> {
     let active = member.active_org_id();
-    let mut tx = member.begin(pool).await?;
+    let mut tx = member.begin(&st.pool).await?;
     let rows = sqlx::query!(
         r#"SELECT m.org_id, m.role, o.name AS "name?", o.slug FROM org_memberships m
              LEFT JOIN organizations o ON o.id = m.org_id AND o.deleted_at IS NULL
@@ -56,7 +66,8 @@ pub async fn organizations_of(pool: &PgPool, clerk: &Clerk, member: &Member) -> 
         })
         .collect();
     if out.is_empty() {
-        if let Some(api) = clerk.api() {
+        if let Some(api) = st.clerk.api() {
+            st.backend_api_budget.spend(member.user_id())?;
             if let Ok(page) = api.user_memberships(member.user_id(), 100, 0).await {
                 out = page
                     .data

@@ -1,6 +1,7 @@
 //! Integration tests: the real app on port 0 against a fresh database each.
 
 mod auth_routes;
+mod bounds;
 mod config_errors;
 mod health;
 mod helpers;

@@ -9,13 +9,15 @@ use super::workspace_layout::use_workspace;
 use crate::app::api::{list_projects, ArchiveProject, CreateProject, DeleteProject, UpdateProject};
 use crate::app::components::ErrorView;
 use crate::app::error::WorkspaceError;
-use crate::model::ProjectView;
+use crate::model::{ProjectView, PROJECTS_PAGE_SIZE};
 
 #[component]
 pub fn ProjectsPage() -> impl IntoView {
     let query = use_query_map();
     let search = move || query.read().get("q").unwrap_or_default();
     let status = move || query.read().get("status").unwrap_or_else(|| "active".into());
+    // Keyset pagination: the id of the previous page's last project.
+    let after = move || query.read().get("after");
     let ws = use_workspace();
     let create = ServerAction::<CreateProject>::new();
     let update = ServerAction::<UpdateProject>::new();
@@ -26,13 +28,14 @@ pub fn ProjectsPage() -> impl IntoView {
             (
                 search(),
                 status(),
+                after(),
                 create.version().get(),
                 update.version().get(),
                 archive.version().get(),
                 delete.version().get(),
             )
         },
-        |(q, s, ..)| list_projects(q, s),
+        |(q, s, a, ..)| list_projects(q, s, a),
     );
     // The latest finished action's outcome: each effect follows one action. A form posted
     // without JavaScript comes back with its error in the URL, and its action starts with it;
@@ -95,16 +98,27 @@ pub fn ProjectsPage() -> impl IntoView {
                 let can_manage = ws.await.map(|w| w.can_manage).unwrap_or(false);
                 match projects.await {
                     Ok(list) if list.is_empty() => view! { <p class="mt-6 rounded-lg border border-dashed border-slate-300 p-6 text-slate-500" data-testid="empty">"No projects here yet."</p> }.into_any(),
-                    Ok(list) => view! {
-                        <ul class="mt-6 space-y-3" data-testid="project-list">
-                            {list.into_iter().map(|p| view! { <ProjectRow p can_manage update archive delete/> }).collect_view()}
-                        </ul>
-                    }.into_any(),
+                    Ok(list) => {
+                        // A full page may have a next one, which starts after its last project.
+                        let next = (list.len() == PROJECTS_PAGE_SIZE).then(|| list.last().map(|p| next_page_href(&search(), &status(), &p.id))).flatten();
+                        view! {
+                            <ul class="mt-6 space-y-3" data-testid="project-list">
+                                {list.into_iter().map(|p| view! { <ProjectRow p can_manage update archive delete/> }).collect_view()}
+                            </ul>
+                            {next.map(|href| view! { <a class="mt-4 inline-block text-sm text-indigo-600" href=href data-testid="next-page">"More projects →"</a> })}
+                        }.into_any()
+                    }
                     Err(error) => view! { <ErrorView error/> }.into_any(),
                 }
             })}
         </Transition>
     }
+}
+
+fn next_page_href(search: &str, status: &str, after: &str) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("q", search).append_pair("status", status).append_pair("after", after);
+    format!("/app/projects?{}", q.finish())
 }
 
 #[component]

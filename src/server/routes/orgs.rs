@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::model::{validate_organization_name, SelectOrgError, TextProblem};
 use crate::server::error::AppError;
+use crate::server::limits::BudgetSpent;
 use crate::server::redirects::workspace_path;
 use crate::server::state::AppState;
 use crate::server::tenant::Member;
@@ -81,6 +82,14 @@ pub async fn create(State(state): State<AppState>, member: Member, parts: Parts,
     if !state.org_creation.allow(member.user_id()) {
         tracing::warn!(user = %member.user_id(), "organization creation rate-limited");
         return back_with_error(SelectOrgError::RateLimited, f.redirect_url.as_deref());
+    }
+    if let Err(spent) = state.backend_api_budget.spend(member.user_id()) {
+        tracing::warn!(user = %member.user_id(), error = %spent, "organization creation refused: Backend API budget spent");
+        let error = match spent {
+            BudgetSpent::Caller => SelectOrgError::RateLimited,
+            BudgetSpent::Global => SelectOrgError::Unavailable,
+        };
+        return back_with_error(error, f.redirect_url.as_deref());
     }
     match api
         .create_organization(&CreateOrganization { name, created_by: member.user_id().to_string(), slug: None })

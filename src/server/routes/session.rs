@@ -9,6 +9,7 @@ use clerk::Clerk;
 use serde::Deserialize;
 
 use crate::server::error::AppError;
+use crate::server::limits::BudgetSpent;
 use crate::server::redirects::safe_return_path;
 use crate::server::state::AppState;
 
@@ -46,6 +47,17 @@ pub async fn sign_out(State(state): State<AppState>, MaybeAuth(auth): MaybeAuth,
         None => state.clerk.session_to_end(&parts).await,
     };
     if let (Some(sid), Some(api)) = (sid, state.clerk.api()) {
+        // A revocation is a Backend API call anyone holding an old token can ask for: bounded
+        // per session and overall, and said so rather than pretending the session ended.
+        if let Err(spent) = state.backend_api_budget.spend(&sid) {
+            tracing::warn!(session = %sid, error = %spent, "sign-out refused: Backend API budget spent");
+            let status = match spent {
+                BudgetSpent::Caller => StatusCode::TOO_MANY_REQUESTS,
+                BudgetSpent::Global => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return AppError::new(status, "sign_out_throttled", format!("You are still signed in: {spent}."))
+                .into_page("You are still signed in", Some(("/sign-out", "Sign out")));
+        }
         match api.revoke_session(&sid).await {
             Ok(_) => tracing::info!(session = %sid, "session revoked at Clerk"),
             // Already ended or unknown to Clerk: nothing left to end.
