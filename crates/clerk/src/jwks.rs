@@ -1,17 +1,21 @@
 //! Key material (protocol §4): a networkless PEM, or the Backend API's JWKS behind a cache.
 //!
-//! The cache belongs to one instance (one `BackendApi`), lives 5 minutes, is refetched when an
-//! unknown `kid` shows up (one fetch in flight, and at most one per `min_refetch_interval`, so a
-//! flood of forged kids cannot hammer Clerk), retries with exponential backoff, and keeps serving
-//! the keys it has when a refresh fails.
+//! The cache belongs to one instance (one `BackendApi`) and lives 5 minutes. A request never
+//! waits for a refresh of keys it already has: once they are stale it is served them at once and
+//! one refresh runs in the background (retried with exponential backoff; after a failed refresh
+//! the next one waits `failure_backoff`, doubling up to `max_backoff`, so a failing Backend API
+//! is not hammered). Only a request whose `kid` is unknown (or with no keys at all) waits, at most
+//! `max_wait`, for a fetch: one fetch in flight, and at most one per `min_refetch_interval`, so a
+//! flood of forged kids cannot hammer Clerk either. Errors carry the SDK's reasons and messages,
+//! never our transport errors or URLs (they are logged).
 
 use backon::{ExponentialBuilder, Retryable};
 use jsonwebtoken::DecodingKey;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::bapi::{ApiError, BackendApi, Jwks};
+use crate::bapi::{ApiError, BackendApi};
 use crate::verify::{TokenError, TokenErrorReason};
 
 #[derive(Clone)]
@@ -62,10 +66,18 @@ impl KeySource {
 
 #[derive(Debug, Clone)]
 pub struct JwksPolicy {
+    /// How long fetched keys are fresh; stale keys are still served while a refresh runs.
     pub ttl: Duration,
+    /// The floor between two fetches triggered by unknown kids.
     pub min_refetch_interval: Duration,
+    /// Retries within one fetch (exponential from `retry_min_delay`).
     pub retry_min_delay: Duration,
     pub retries: usize,
+    /// The longest a request with an unknown kid (or with no keys cached) waits for a fetch.
+    pub max_wait: Duration,
+    /// After a failed fetch, no new one before this; doubles with each failure in a row.
+    pub failure_backoff: Duration,
+    pub max_backoff: Duration,
 }
 
 impl Default for JwksPolicy {
@@ -75,6 +87,9 @@ impl Default for JwksPolicy {
             min_refetch_interval: Duration::from_secs(10),
             retry_min_delay: Duration::from_millis(125),
             retries: 4,
+            max_wait: Duration::from_secs(5),
+            failure_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
         }
     }
 }
@@ -84,94 +99,201 @@ struct State {
     keys: HashMap<String, Arc<DecodingKey>>,
     fetched_at: Option<Instant>,
     attempted_at: Option<Instant>,
+    /// Failed fetches in a row, and the (client-safe) error of the last one.
+    failures: u32,
+    last_error: Option<TokenError>,
+    refreshing: bool,
 }
 
-pub struct JwksCache {
+impl State {
+    fn fresh(&self, policy: &JwksPolicy, now: Instant) -> bool {
+        self.fetched_at.is_some_and(|t| now.saturating_duration_since(t) < policy.ttl)
+    }
+    /// No fetch before this instant (failure backoff, or the unknown-kid floor).
+    fn may_fetch(&self, policy: &JwksPolicy, now: Instant, unknown_kid: bool) -> bool {
+        let Some(last) = self.attempted_at else { return true };
+        let since = now.saturating_duration_since(last);
+        if self.failures > 0 {
+            let backoff = policy.failure_backoff.saturating_mul(1 << (self.failures - 1).min(16));
+            return since >= backoff.min(policy.max_backoff);
+        }
+        !(unknown_kid && self.fresh(policy, now)) || since >= policy.min_refetch_interval
+    }
+}
+
+pub struct JwksCache(Arc<Inner>);
+
+struct Inner {
     api: BackendApi,
     policy: JwksPolicy,
-    state: RwLock<State>,
-    refresh: tokio::sync::Mutex<()>,
+    state: Mutex<State>,
+    /// Bumped when a fetch ends, for the requests waiting on it.
+    done: tokio::sync::watch::Sender<u64>,
 }
 
 impl JwksCache {
     pub fn new(api: BackendApi, policy: JwksPolicy) -> Self {
-        Self { api, policy, state: RwLock::new(State::default()), refresh: tokio::sync::Mutex::new(()) }
+        let (done, _) = tokio::sync::watch::channel(0);
+        Self(Arc::new(Inner { api, policy, state: Mutex::new(State::default()), done }))
     }
 
     /// The key if the cache holds it and is fresh (no I/O).
     pub fn cached(&self, kid: &str) -> Option<Arc<DecodingKey>> {
-        let s = self.state.read().unwrap_or_else(|e| e.into_inner());
-        let fresh = s.fetched_at.is_some_and(|t| t.elapsed() < self.policy.ttl);
-        if fresh {
+        let s = self.0.lock();
+        if s.fresh(&self.0.policy, Instant::now()) {
             s.keys.get(kid).cloned()
         } else {
             None
         }
     }
 
+    /// The key for `kid`. A known key is returned at once, stale or not (a stale one starts a
+    /// background refresh); an unknown one waits, bounded, for a fetch when one is allowed.
     pub async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, TokenError> {
-        if let Some(k) = self.cached(kid) {
-            return Ok(k);
-        }
-        // Single flight: whoever holds the lock fetches; the others re-check after it.
-        let _guard = self.refresh.lock().await;
-        if let Some(k) = self.cached(kid) {
-            return Ok(k);
-        }
-        let (stale, may_fetch) = {
-            let s = self.state.read().unwrap_or_else(|e| e.into_inner());
-            let expired = s.fetched_at.is_none_or(|t| t.elapsed() >= self.policy.ttl);
-            let floor_passed = s.attempted_at.is_none_or(|t| t.elapsed() >= self.policy.min_refetch_interval);
-            (s.keys.get(kid).cloned(), expired || floor_passed)
-        };
-        if !may_fetch {
-            return stale.ok_or_else(|| kid_mismatch(kid));
-        }
-        self.state.write().unwrap_or_else(|e| e.into_inner()).attempted_at = Some(Instant::now());
-        match self.fetch().await {
-            Ok(jwks) => {
-                let keys: HashMap<_, _> = jwks
-                    .keys
-                    .iter()
-                    .filter(|k| k.kty == "RSA" && k.alg.as_deref().is_none_or(|a| a == "RS256"))
-                    .filter_map(|k| {
-                        DecodingKey::from_rsa_components(&k.n, &k.e).ok().map(|d| (k.kid.clone(), Arc::new(d)))
-                    })
-                    .collect();
-                let mut s = self.state.write().unwrap_or_else(|e| e.into_inner());
-                s.keys = keys;
-                s.fetched_at = Some(Instant::now());
-                s.keys.get(kid).cloned().ok_or_else(|| kid_mismatch(kid))
-            }
-            Err(e) => {
-                if let Some(k) = stale {
-                    tracing::warn!(error = %e, "JWKS refresh failed; serving the cached keys");
-                    return Ok(k);
+        let policy = &self.0.policy;
+        let mut done = {
+            let now = Instant::now();
+            let mut s = self.0.lock();
+            if let Some(k) = s.keys.get(kid).cloned() {
+                if !s.fresh(policy, now) && !s.refreshing && s.may_fetch(policy, now, false) {
+                    Inner::start_refresh(&self.0, &mut s, now);
                 }
-                tracing::error!(error = %e, "JWKS could not be loaded from the Backend API");
-                let reason = if e.code() == Some("clerk_key_invalid") {
-                    TokenErrorReason::SecretKeyInvalid
-                } else if e.status().is_none() {
-                    TokenErrorReason::UnexpectedError
-                } else {
-                    TokenErrorReason::JwkRemoteFailedToLoad
-                };
-                Err(TokenError::new(reason, format!("Failed to load JWKS from Clerk Backend API: {e}")))
+                return Ok(k);
             }
+            if !s.refreshing {
+                if !s.may_fetch(policy, now, true) {
+                    return Err(s.unknown_kid_error(kid));
+                }
+                Inner::start_refresh(&self.0, &mut s, now);
+            }
+            // Subscribed under the lock: the fetch cannot end unseen.
+            self.0.done.subscribe()
+        };
+        if tokio::time::timeout(policy.max_wait, done.changed()).await.is_err() {
+            tracing::warn!(kid, "JWKS fetch still running; the request stopped waiting for it");
+        }
+        let s = self.0.lock();
+        if let Some(k) = s.keys.get(kid) {
+            return Ok(k.clone());
+        }
+        if s.refreshing {
+            return Err(TokenError::new(TokenErrorReason::JwkRemoteFailedToLoad, "Timed out loading Clerk JWKS."));
+        }
+        Err(s.unknown_kid_error(kid))
+    }
+}
+
+impl State {
+    /// The answer for a kid the cache does not hold: the last fetch's error while there are no
+    /// keys at all, else the SDK's kid mismatch.
+    fn unknown_kid_error(&self, kid: &str) -> TokenError {
+        match &self.last_error {
+            Some(e) if self.keys.is_empty() => e.clone(),
+            _ => kid_mismatch(kid),
         }
     }
+}
 
-    async fn fetch(&self) -> Result<Jwks, ApiError> {
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One fetch, in the background (it outlives the request that started it).
+    fn start_refresh(this: &Arc<Self>, s: &mut State, now: Instant) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!("JWKS refresh needs a Tokio runtime");
+            return;
+        };
+        s.refreshing = true;
+        s.attempted_at = Some(now);
+        let inner = this.clone();
+        runtime.spawn(async move {
+            let result = inner.fetch().await;
+            {
+                let mut s = inner.lock();
+                s.refreshing = false;
+                match result {
+                    Ok(keys) => {
+                        s.keys = keys;
+                        s.fetched_at = Some(Instant::now());
+                        s.failures = 0;
+                        s.last_error = None;
+                    }
+                    Err(e) => {
+                        s.failures = s.failures.saturating_add(1);
+                        if s.keys.is_empty() {
+                            tracing::error!(error = %e, "JWKS could not be loaded from the Backend API");
+                        } else {
+                            tracing::warn!(error = %e, failures = s.failures, "JWKS refresh failed; serving the cached keys");
+                        }
+                        s.last_error = Some(e.into_token_error());
+                    }
+                }
+            }
+            inner.done.send_modify(|n| *n = n.wrapping_add(1));
+        });
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, Arc<DecodingKey>>, FetchError> {
         let policy = ExponentialBuilder::default()
             .with_min_delay(self.policy.retry_min_delay)
             .with_factor(2.0)
             .with_jitter()
             .with_max_times(self.policy.retries);
-        (|| self.api.get_jwks())
+        let jwks = (|| self.api.get_jwks())
             .retry(policy)
             // A wrong secret key will not get better by retrying.
             .when(|e: &ApiError| !matches!(e.status(), Some(401 | 403)))
             .await
+            .map_err(FetchError::Api)?;
+        if jwks.keys.is_empty() {
+            return Err(FetchError::NoKeys);
+        }
+        Ok(jwks
+            .keys
+            .iter()
+            .filter(|k| k.kty == "RSA" && k.alg.as_deref().is_none_or(|a| a == "RS256"))
+            .filter_map(|k| DecodingKey::from_rsa_components(&k.n, &k.e).ok().map(|d| (k.kid.clone(), Arc::new(d))))
+            .collect())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    #[error(transparent)]
+    Api(ApiError),
+    #[error("the JWKS holds no keys")]
+    NoKeys,
+}
+
+impl FetchError {
+    /// The SDK's reason and message for a failed JWKS load (`fetchJWKSFromBAPI`,
+    /// `loadClerkJWKFromRemote`). They reach clients in `x-clerk-auth-message`, so the SDK's
+    /// `from <url>` is left out and our transport errors never appear: those are only logged.
+    fn into_token_error(self) -> TokenError {
+        let e = match self {
+            FetchError::NoKeys => {
+                return TokenError::new(
+                    TokenErrorReason::JwkRemoteFailedToLoad,
+                    "The JWKS endpoint did not contain any signing keys. Contact support@clerk.com.",
+                )
+            }
+            FetchError::Api(e) => e,
+        };
+        match &e {
+            ApiError::Clerk { body, .. } if e.code() == Some("clerk_key_invalid") => {
+                let message = body.errors.first().map(|e| e.message.as_str()).unwrap_or_default();
+                TokenError::new(TokenErrorReason::SecretKeyInvalid, message)
+            }
+            ApiError::Clerk { status, .. } | ApiError::Unexpected { status, .. } if *status >= 400 => TokenError::new(
+                TokenErrorReason::JwkRemoteFailedToLoad,
+                format!("Error loading Clerk JWKS with code={status}"),
+            ),
+            // The SDK's fetch threw (no answer, or one it could not read): `unexpected-error`,
+            // without a message.
+            _ => TokenError::new(TokenErrorReason::UnexpectedError, ""),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The JWKS cache against a local stub of the Backend API: one fetch for many requests, a
-//! single in-flight refetch for an unknown kid, a floor between refetches, and stale keys
-//! served while the Backend API is down.
+//! single in-flight refetch for an unknown kid, a floor between refetches, stale keys served at
+//! once while the Backend API is down (refreshed in the background with backoff), bounded waits,
+//! and no transport detail in what reaches clients.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,7 +11,7 @@ use clerk::bapi::BackendApi;
 use clerk::mint::Signer;
 use clerk::{JwksCache, JwksPolicy, KeySource, SecretKey, TokenErrorReason};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ use std::time::Duration;
 struct Stub {
     hits: Arc<AtomicUsize>,
     down: Arc<AtomicBool>,
+    /// Extra delay of every answer, in milliseconds.
+    slow: Arc<AtomicU64>,
     keys: Arc<Mutex<Vec<Value>>>,
 }
 
@@ -37,7 +40,7 @@ async fn start(stub: Stub) -> String {
             get(|State(s): State<Stub>| async move {
                 s.hits.fetch_add(1, Ordering::SeqCst);
                 // Slow enough that concurrent callers overlap.
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50 + s.slow.load(Ordering::SeqCst))).await;
                 if s.down.load(Ordering::SeqCst) {
                     return Err((
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -64,6 +67,9 @@ fn fast_policy() -> JwksPolicy {
         min_refetch_interval: Duration::from_millis(0),
         retry_min_delay: Duration::from_millis(5),
         retries: 2,
+        max_wait: Duration::from_secs(5),
+        failure_backoff: Duration::from_millis(400),
+        max_backoff: Duration::from_secs(2),
     }
 }
 
@@ -118,8 +124,12 @@ async fn unknown_kid_refetches_with_a_floor() {
     clerk::verify::verify_decoded(&jwt, &key, &clerk::VerifyOptions::default()).unwrap();
 }
 
+fn hits(stub: &Stub) -> usize {
+    stub.hits.load(Ordering::SeqCst)
+}
+
 #[tokio::test]
-async fn stale_keys_are_served_while_the_backend_api_is_down() {
+async fn stale_keys_are_served_at_once_while_the_backend_api_is_down() {
     let stub = Stub::default();
     stub.keys.lock().unwrap().push(jwk("ins_a", include_str!("fixtures/instance-public.pem")));
     let url = start(stub.clone()).await;
@@ -127,12 +137,125 @@ async fn stale_keys_are_served_while_the_backend_api_is_down() {
     keys.key_for(Some("ins_a")).await.unwrap();
     stub.down.store(true, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(150)).await;
-    keys.key_for(Some("ins_a")).await.expect("stale key served");
-    assert_eq!(stub.hits.load(Ordering::SeqCst), 1 + 3, "one refresh, retried twice with backoff");
-    // With nothing cached, a down Backend API is a precise error.
+    // Every request gets the stale key without waiting for the (retried, ~150 ms) refresh.
+    let t = std::time::Instant::now();
+    let lookups = (0..100).map(|_| keys.key_for(Some("ins_a")));
+    for r in futures::future::join_all(lookups).await {
+        r.expect("stale key served");
+    }
+    assert!(t.elapsed() < Duration::from_millis(50), "served without waiting: {:?}", t.elapsed());
+    // One refresh ran in the background, retried twice with backoff.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hits(&stub), 1 + 3);
+    // Within the failure backoff, requests start no new refresh.
+    for _ in 0..50 {
+        keys.key_for(Some("ins_a")).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(hits(&stub), 1 + 3, "no refresh within the backoff");
+    // Past it, one more background refresh; the backoff then doubles.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    keys.key_for(Some("ins_a")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hits(&stub), 1 + 3 + 3);
+    // 500 ms after that refresh started: past the first backoff (400 ms), within the doubled one.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    keys.key_for(Some("ins_a")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(hits(&stub), 1 + 3 + 3, "the second backoff is twice the first");
+    // Clerk recovers: the next refresh after the backoff makes the keys fresh again.
+    stub.down.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    keys.key_for(Some("ins_a")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(hits(&stub), 1 + 3 + 3 + 1);
+    assert!(keys.cached_key(Some("ins_a")).is_some(), "fresh again");
+}
+
+#[tokio::test]
+async fn only_an_unknown_kid_waits_and_only_for_a_bounded_time() {
+    let stub = Stub::default();
+    stub.keys.lock().unwrap().push(jwk("ins_a", include_str!("fixtures/instance-public.pem")));
+    let url = start(stub.clone()).await;
+    let policy = JwksPolicy { ttl: Duration::from_millis(100), max_wait: Duration::from_millis(100), ..fast_policy() };
+    let keys = source(&url, policy);
+    keys.key_for(Some("ins_a")).await.unwrap();
+    // Clerk hangs: each answer takes a second.
+    stub.slow.store(1000, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let t = std::time::Instant::now();
+    let (known, unknown) = tokio::join!(keys.key_for(Some("ins_a")), keys.key_for(Some("ins_new")));
+    known.expect("stale key served");
+    let err = unknown.err().unwrap();
+    assert_eq!(err.reason, TokenErrorReason::JwkRemoteFailedToLoad);
+    assert!(t.elapsed() < Duration::from_millis(600), "bounded wait: {:?}", t.elapsed());
+    assert_eq!(hits(&stub), 2, "the stale key's refresh and the unknown kid's wait share one fetch");
+}
+
+#[tokio::test]
+async fn a_cold_cache_reports_the_failure_in_the_sdk_s_words() {
+    let stub = Stub::default();
+    stub.down.store(true, Ordering::SeqCst);
+    let url = start(stub.clone()).await;
+    // With nothing cached, a down Backend API is a precise error, without our URL.
     let cold = source(&url, fast_policy());
-    assert_eq!(cold.key_for(Some("ins_a")).await.err().unwrap().reason, TokenErrorReason::JwkRemoteFailedToLoad);
-    // No answer at all (a closed port): the SDK's fetch throws, which it calls unexpected-error.
+    let err = cold.key_for(Some("ins_a")).await.err().unwrap();
+    assert_eq!(err.reason, TokenErrorReason::JwkRemoteFailedToLoad);
+    assert_eq!(err.message, "Error loading Clerk JWKS with code=503");
+    assert_eq!(hits(&stub), 3);
+    // Within the backoff the same answer comes at once, without a fetch.
+    let t = std::time::Instant::now();
+    assert_eq!(cold.key_for(Some("ins_a")).await.err().unwrap(), err);
+    assert!(t.elapsed() < Duration::from_millis(40));
+    assert_eq!(hits(&stub), 3);
+    // No answer at all (a closed port): the SDK's fetch throws, which it calls unexpected-error
+    // and reports without a message.
     let unreachable = source("http://127.0.0.1:9", fast_policy());
-    assert_eq!(unreachable.key_for(Some("ins_a")).await.err().unwrap().reason, TokenErrorReason::UnexpectedError);
+    let err = unreachable.key_for(Some("ins_a")).await.err().unwrap();
+    assert_eq!((err.reason, err.message.as_str()), (TokenErrorReason::UnexpectedError, ""));
+}
+
+/// Issue 13: Backend API failures reached clients in `x-clerk-auth-message` with our internal
+/// URL and transport error.
+#[tokio::test]
+async fn backend_api_failures_do_not_reach_clients() {
+    use clerk::{Clerk, ClerkOptions, PublishableKey, VerifyOptions};
+    let stub = Stub::default();
+    stub.down.store(true, Ordering::SeqCst);
+    let down = start(stub).await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let token = Signer::from_pem("ins_a", include_str!("fixtures/instance-private.pem")).unwrap().sign_session(
+        &json!({"sub": "user_1", "sid": "sess_1", "iss": "https://clerk.example.com", "iat": now, "exp": now + 60}),
+    );
+    for (api, reason) in [(down.as_str(), "jwk-remote-failed-to-load"), ("http://127.0.0.1:9", "unexpected-error")] {
+        let clerk = Clerk::new(ClerkOptions {
+            publishable_key: PublishableKey::parse("pk_live_Y2xlcmsuZXhhbXBsZS5jb20k").unwrap(),
+            secret_key: SecretKey::parse("sk_live_jwks").unwrap(),
+            keys: source(api, fast_policy()),
+            api: None,
+            proxy_url: None,
+            verify: VerifyOptions::default(),
+            organization_sync: None,
+            satellite: None,
+        });
+        let cookie = format!("__session={token}; __client_uat={now}");
+        for header in [("authorization", format!("Bearer {token}")), ("cookie", cookie)] {
+            let parts = http::Request::builder()
+                .uri("/api/whoami")
+                .header("host", "app.example.com")
+                .header(header.0, &header.1)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0;
+            let state = clerk.authenticate_request(&parts).await.unwrap();
+            let get = |name: &str| state.headers.get(name).map(|v| v.to_str().unwrap().to_string());
+            assert_eq!(get("x-clerk-auth-reason").as_deref(), Some(reason));
+            let message = get("x-clerk-auth-message").unwrap_or_default();
+            for leak in ["127.0.0.1", "http", "/v1/", "unreachable", "error sending request"] {
+                assert!(!message.contains(leak), "{api}: {message:?} leaks {leak:?}");
+            }
+            assert!(!state.message.contains("127.0.0.1"));
+        }
+    }
 }
