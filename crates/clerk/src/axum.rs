@@ -59,8 +59,17 @@ pub async fn authenticate(clerk: &Clerk, req: Request, next: Next, on_error: Err
 /// A 500 for a request the SDK refuses to decide. A development handshake that cannot be
 /// verified carries the SDK's guidance for the developer (clear cookies after switching keys):
 /// as an HTML page for a browser navigation, as JSON `{error, reason:
-/// "handshake-verification-failed", message}` otherwise. Other refusals say nothing more.
+/// "handshake-verification-failed", message}` otherwise. A spent handshake budget is a 503 with
+/// `Retry-After`. Other refusals say nothing more.
 pub fn authentication_failed(parts: &Parts, e: &AuthenticateError) -> Response {
+    if let Some(retry_after) = e.retry_after() {
+        let body = serde_json::json!({"error": "authentication temporarily unavailable", "reason": "handshake-budget-exhausted"});
+        let mut resp = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        let secs = crate::request::retry_after_secs(&retry_after);
+        resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+        return resp;
+    }
     let AuthenticateError::HandshakeInDevelopment(_) = e else {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,

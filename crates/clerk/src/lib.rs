@@ -7,6 +7,7 @@
 
 pub mod auth_object;
 pub mod bapi;
+pub mod budget;
 pub mod categories;
 pub mod claims;
 pub mod jwks;
@@ -22,6 +23,7 @@ pub mod axum;
 
 pub use auth_object::AuthObject;
 pub use bapi::BackendApi;
+pub use budget::{HandshakeNoncePolicy, TokenBucket};
 pub use claims::{ActiveOrg, Auth};
 pub use jwks::{JwksCache, JwksPolicy, KeySource};
 pub use keys::{InstanceType, PublishableKey, SecretKey};

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bapi::BackendApi;
+use crate::budget::HandshakeNoncePolicy;
 use crate::categories::{CAT_IGNORE, CAT_SESSION};
 use crate::claims::has_malformed_org_features;
 use crate::jwks::KeySource;
@@ -24,6 +25,7 @@ use crate::verify::{
 
 mod handshake;
 mod js;
+mod nonces;
 mod refresh;
 mod sources;
 mod status;
@@ -82,6 +84,8 @@ pub struct Clerk {
     /// The organization-sync patterns, compiled once (an invalid one fails every request, as
     /// the SDK's matcher throws).
     org_sync: Arc<Option<Result<OrgSyncMatcher, String>>>,
+    /// Handshake payloads by nonce, and the budget for fetching them.
+    nonces: Arc<nonces::NonceCache>,
 }
 
 /// Not a state but a refusal to decide (the SDK throws, i.e. a 500).
@@ -101,6 +105,26 @@ pub enum AuthenticateError {
     MalformedFeatures,
     #[error("Clerk: organization sync: {0}")]
     InvalidOrganizationPattern(String),
+    /// A handshake nonce came back but the budget for fetching payloads from the Backend API is
+    /// spent ([`HandshakeNoncePolicy`]): not decided, retry after the given time (an app answers
+    /// 503 with `Retry-After`). The payload was not fetched, so the same request can succeed then.
+    #[error("Clerk: too many handshake payload fetches; retry in {} s", retry_after_secs(.retry_after))]
+    HandshakeBudgetExhausted { retry_after: Duration },
+}
+
+impl AuthenticateError {
+    /// When a retry may succeed: set for [`AuthenticateError::HandshakeBudgetExhausted`].
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            AuthenticateError::HandshakeBudgetExhausted { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}
+
+/// Whole seconds, rounded up (a `Retry-After` value), at least 1.
+pub fn retry_after_secs(d: &Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }
 
 /// The message `handleTokenVerificationErrorInDevelopment` throws: its own for a bad signature,
@@ -127,7 +151,13 @@ impl Clerk {
         let suffix: Arc<str> = opts.publishable_key.cookie_suffix().into();
         let names = Arc::new(SuffixedNames::new(&suffix));
         let org_sync = Arc::new(opts.organization_sync.as_ref().map(OrganizationSync::compile));
-        Self { opts: Arc::new(opts), suffix, names, org_sync }
+        let nonces = Arc::new(nonces::NonceCache::new(HandshakeNoncePolicy::default()));
+        Self { opts: Arc::new(opts), suffix, names, org_sync, nonces }
+    }
+    /// Replaces the default bounds on handshake payload fetches (a fresh cache and budget).
+    pub fn with_handshake_nonce_policy(mut self, policy: HandshakeNoncePolicy) -> Self {
+        self.nonces = Arc::new(nonces::NonceCache::new(policy));
+        self
     }
     pub fn options(&self) -> &ClerkOptions {
         &self.opts
@@ -221,6 +251,10 @@ impl Clerk {
                 // handleTokenVerificationErrorInDevelopment: the token travels in the URL, so
                 // a bad one means switched keys, not another app's cookie; stop (no loop).
                 Err(HandshakeFailure::Token(e)) if dev => return Err(AuthenticateError::HandshakeInDevelopment(e)),
+                Err(HandshakeFailure::BudgetExhausted(retry_after)) => {
+                    tracing::warn!(?retry_after, "Clerk: handshake payload budget spent; request refused");
+                    return Err(AuthenticateError::HandshakeBudgetExhausted { retry_after });
+                }
                 Err(e) => tracing::error!(error = ?e, "Clerk: unable to resolve handshake"),
             }
         }

@@ -20,13 +20,15 @@ use crate::categories::{CAT_IGNORE, CAT_SESSION};
 use crate::keys::InstanceType;
 use crate::verify::{decode_jwt, TokenError, TokenErrorReason, VerifyOptions};
 
-/// Why a handshake payload could not be used: its own token was bad (development: refuse), or
-/// the session token inside it was (logged, then normal evaluation).
+/// Why a handshake payload could not be used: its own token was bad (development: refuse), the
+/// session token inside it was (logged, then normal evaluation), or the nonce could not be
+/// fetched within the Backend API budget (refused).
 #[derive(Debug)]
 #[allow(dead_code)] // the errors are read through Debug in the log line
 pub(super) enum HandshakeFailure {
     Token(TokenError),
     Other(TokenError),
+    BudgetExhausted(Duration),
 }
 
 /// `isRequestEligibleForHandshake` (§1.4): only document GETs may be redirected.
@@ -129,16 +131,12 @@ impl Clerk {
     /// or of the verified handshake token.
     async fn get_cookies_from_handshake(&self, ctx: &Ctx<'_>) -> Result<Vec<String>, HandshakeFailure> {
         if let Some(nonce) = &ctx.handshake_nonce {
-            return Ok(match &self.opts.api {
-                Some(api) => match api.handshake_payload(nonce).await {
-                    Ok(p) => p.directives,
-                    Err(e) => {
-                        tracing::error!(error = %e, "Clerk: failed to fetch the handshake payload");
-                        Vec::new()
-                    }
-                },
-                None => Vec::new(),
-            });
+            // One Backend API call per nonce at most, within a global budget (`nonces`).
+            let Some(api) = &self.opts.api else { return Ok(Vec::new()) };
+            return match self.nonces.directives(api, nonce).await {
+                Ok(directives) => Ok(directives.map(|d| d.to_vec()).unwrap_or_default()),
+                Err(retry_after) => Err(HandshakeFailure::BudgetExhausted(retry_after)),
+            };
         }
         let token = ctx.handshake_token.as_deref().unwrap_or_default();
         self.verify_handshake_token(token).await.map_err(HandshakeFailure::Token)
