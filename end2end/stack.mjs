@@ -83,7 +83,8 @@ export async function startStack(name, { tokenLifetime = 60 } = {}) {
     LEPTOS_OUTPUT_NAME: 'tenantry',
     RUST_LOG: 'info',
   };
-  execFileSync(bin, ['sync'], { env, stdio: 'ignore' });
+  // Without --apply, sync only prints its plan.
+  execFileSync(bin, ['sync', '--apply'], { env, stdio: 'ignore' });
   const log = openSync(join(ARTIFACTS, `${name}-server.log`), 'w');
   const server = spawn(bin, [], { env, cwd: ROOT, stdio: ['ignore', log, log] });
   await waitFor(`${appUrl}/healthz`);

@@ -22,8 +22,19 @@ enum Command {
     /// Apply database migrations with DATABASE_ADMIN_URL (the schema owner) and grant the role of
     /// DATABASE_URL what it needs at run time.
     Migrate,
-    /// Repair the users/organizations/memberships mirror from Clerk's Backend API.
-    Sync,
+    /// Repair the users/organizations/memberships mirror from Clerk's Backend API. A dry run that
+    /// prints its plan unless --apply is given. Removes a row only when Clerk confirms it is gone
+    /// (a 404 for that very row; absence from a listing is not enough), refuses to remove more
+    /// than 10 % of a kind (beyond 2 rows), and refuses a Clerk instance other than the mirror's.
+    Sync {
+        /// Write the changes.
+        #[arg(long)]
+        apply: bool,
+        /// Remove even when more than 10 % of the organizations, users or memberships (and more
+        /// than 2) would go; logged.
+        #[arg(long)]
+        allow_mass_removal: bool,
+    },
     /// Remove the data of organizations deleted more than the retention period ago (projects,
     /// audit log, memberships), as the schema owner (DATABASE_ADMIN_URL). A dry run that prints
     /// what it would remove unless --apply is given.
@@ -78,7 +89,9 @@ pub async fn run() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
         Command::Migrate => migrate().await,
-        Command::Sync => sync().await,
+        Command::Sync { apply, allow_mass_removal } => {
+            sync(super::reconcile::Options { apply, allow_mass_removal }).await
+        }
         Command::Purge { apply, retention_days } => purge(apply, retention_days).await,
         Command::RestoreOrg { org_id } => restore_org(&org_id).await,
     }
@@ -145,7 +158,7 @@ async fn migrate() -> ExitCode {
     }
 }
 
-async fn sync() -> ExitCode {
+async fn sync(opts: super::reconcile::Options) -> ExitCode {
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -161,13 +174,22 @@ async fn sync() -> ExitCode {
         }
     };
     let api = clerk::BackendApi::new(&config.clerk.api_url, config.clerk.secret_key.clone());
-    match super::reconcile::reconcile(&pool, &api).await {
+    match super::reconcile::reconcile(&pool, &api, opts).await {
         Ok(report) => {
-            for line in &report.changes {
+            let (out, err) = super::reconcile::render(&report);
+            for line in out {
                 println!("{line}");
             }
-            println!("sync: {} change(s)", report.changes.len());
-            ExitCode::SUCCESS
+            for line in err {
+                eprintln!("{line}");
+            }
+            // Rows Clerk would not confirm either way were kept (the mirror is not fully repaired),
+            // or a dry run planned a removal that --apply would refuse.
+            if report.unconfirmed.is_empty() && !report.mass_removal {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Err(e) => {
             eprintln!("sync: {e}");
