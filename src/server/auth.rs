@@ -53,6 +53,12 @@ fn authentication_failed(parts: &Parts, e: &AuthenticateError) -> Response {
             AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "handshake_invalid_in_development", message)
                 .with_reason("handshake-verification-failed")
         }
+        // Too many handshake payload fetches (Clerk rate-limits the instance): retry shortly.
+        AuthenticateError::HandshakeBudgetExhausted { .. } => {
+            let secs = e.retry_after().map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64);
+            AppError::new(StatusCode::SERVICE_UNAVAILABLE, "handshake_busy", "sign-in is busy; please retry in a moment")
+                .with_header(header::RETRY_AFTER, HeaderValue::from(secs))
+        }
         _ => AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "authentication_failed", "authentication failed")
             .with_reason("unexpected-error"),
     }

@@ -1,5 +1,6 @@
 //! Response hardening and what the app believes about how a request reached it.
 //!
+//! - [`header_limits`]: at most [`MAX_HEADERS`] headers of [`MAX_HEADER_BYTES`] together.
 //! - [`forwarded_headers`]: `X-Forwarded-Host` / `X-Forwarded-Proto` / `Forwarded` change the
 //!   URL the app thinks it serves (handshake redirects, the CSRF origin check, cookie `Secure`).
 //!   They are honoured only behind a proxy the operator names (`TENANTRY_TRUST_PROXY=true`);
@@ -17,6 +18,29 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::AppError;
 use super::state::AppState;
+
+/// At most this many request headers (hyper's own limit is 100; said here so it is ours).
+pub const MAX_HEADERS: usize = 100;
+/// At most this many bytes of header names and values together: room for a full set of Clerk
+/// cookies (a few KB) many times over, and a bound on what every later step reads.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// 431 for a request with more headers, or more header bytes, than any browser sends, before
+/// anything parses them (cookies above all: see `clerk`'s cookie reader).
+pub async fn header_limits(req: Request, next: Next) -> Response {
+    let h = req.headers();
+    let bytes: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    if h.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        tracing::warn!(headers = h.len(), bytes, "request headers over the limit");
+        return AppError::new(
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("request headers are limited to {MAX_HEADERS} fields and {MAX_HEADER_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
 
 const FORWARDED: [&str; 4] = ["forwarded", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port"];
 

@@ -114,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .merge(gated)
         .layer(axum::middleware::from_fn(security::security_headers))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::forwarded_headers))
+        .layer(axum::middleware::from_fn(security::header_limits))
         .with_state(state)
         // A panic in a handler is a 500 like any other (logged, never echoed), not a reset connection.
         .layer(CatchPanicLayer::custom(panic_response))

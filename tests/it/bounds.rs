@@ -104,3 +104,44 @@ async fn backend_api_calls_on_behalf_of_requests_are_bounded_per_caller() {
     let html = app.http.get(app.url("/select-org")).bearer_auth(&other).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("too many requests; please wait a minute"), "{html}");
 }
+
+/// A header full of empty cookies costs nothing to refuse: 431 before anything reads it.
+#[tokio::test]
+async fn oversized_headers_are_refused_up_front() {
+    let app = spawn_app().await;
+    let cookies: String = (0..20_000).map(|i| format!("c{i}=; ")).collect();
+    let r = app.http.get(app.url("/app/dashboard")).header("cookie", cookies).send().await.unwrap();
+    assert_eq!(r.status(), 431);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "headers_too_large");
+    // A full set of real cookies is far below the limit.
+    let tok = app.token("user_1", json!({}));
+    let normal = format!("{}; theme=dark; _ga=GA1.2.{}", app.session_cookie(&tok), "9".repeat(40));
+    let r = app.http.get(app.url("/api/whoami")).header("cookie", normal).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// `?__clerk_handshake_nonce=` makes the app fetch a handshake payload from the Backend API:
+/// without credentials, in a loop, with a fresh nonce each time, it soon gets a 503 with
+/// `Retry-After` instead of spending the instance's Clerk rate limit.
+#[tokio::test]
+async fn handshake_nonces_cannot_spend_the_backend_api() {
+    let app = spawn_app().await;
+    let mut busy = None;
+    for i in 0..80 {
+        let r = app
+            .http
+            .get(app.url(&format!("/app/dashboard?__clerk_handshake_nonce=nonce-{i}")))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(r.status(), 500, "nonce {i}");
+        if r.status() == 503 {
+            busy = Some((i, r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string())));
+            break;
+        }
+    }
+    let (after, retry) = busy.expect("the budget ran out within 80 fresh nonces");
+    assert!(after >= 40, "legitimate bursts pass first ({after})");
+    assert!(retry.is_some_and(|s| s.parse::<u64>().is_ok_and(|n| n >= 1)), "with Retry-After");
+}

@@ -3,6 +3,7 @@
 mod auth_routes;
 mod bounds;
 mod config_errors;
+mod faults;
 mod health;
 mod helpers;
 mod reconcile;

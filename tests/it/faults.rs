@@ -1,0 +1,163 @@
+//! Faults the app must survive, on loopback: the database going away under load (seen through
+//! a TCP proxy that drops every connection and refuses new ones, as a Postgres restart looks
+//! from the app) — requests fail fast with 503, nothing is half-written, a webhook delivered
+//! during the outage gets a 5xx and applies exactly once when Svix retries, and the app
+//! recovers by itself.
+
+use crate::helpers::{env_for, migrated_database, WEBHOOK_SECRET};
+use crate::webhooks::{event, org};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tenantry::server::config::Config;
+use tenantry::server::startup::Application;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// A loopback TCP proxy to Postgres that can be taken down (every connection dropped, new ones
+/// refused) and brought back.
+struct Proxy {
+    port: u16,
+    down: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = Arc::new(AtomicBool::new(false));
+        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (d, l) = (down.clone(), links.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else { return };
+                if d.load(Ordering::SeqCst) {
+                    drop(client); // refused, as a database that is not up
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                l.lock().unwrap().push(link);
+            }
+        });
+        Self { port, down, links }
+    }
+
+    fn take_down(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn bring_back(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+fn signed(app_base: &str, http: &reqwest::Client, msg_id: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
+    let ts = crate::helpers::now();
+    let sig = clerk::WebhookVerifier::new(WEBHOOK_SECRET).unwrap().sign(msg_id, ts, &body).unwrap();
+    http.post(format!("{app_base}/api/webhooks/clerk"))
+        .header("content-type", "application/json")
+        .header("svix-id", msg_id)
+        .header("svix-timestamp", ts.to_string())
+        .header("svix-signature", sig)
+        .body(body)
+}
+
+#[tokio::test]
+async fn the_database_going_away_under_load_is_a_fast_503_and_the_app_recovers_by_itself() {
+    let (db, admin) = migrated_database().await;
+    // The app reaches Postgres through the proxy.
+    let upstream = db.app_url.split('@').nth(1).unwrap().split('/').next().unwrap().to_string();
+    let proxy = Proxy::start(upstream.clone()).await;
+    let mut env = env_for(&db);
+    env.insert("DATABASE_URL".into(), db.app_url.replace(&upstream, &format!("127.0.0.1:{}", proxy.port)));
+    env.insert("TENANTRY_DB_ACQUIRE_TIMEOUT_MS".into(), "500".into());
+    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let app = Application::build(config).await.unwrap();
+    let base = format!("http://{}", app.addr());
+    tokio::spawn(app.run_until_stopped());
+    let http = reqwest::Client::new();
+    let signer = clerk::mint::Signer::from_pem("ins_test", include_str!("../../crates/clerk/tests/fixtures/instance-private.pem")).unwrap();
+    let t = crate::helpers::now();
+    let token = signer.sign_session(&json!({"sub": "user_1", "sid": "sess_1", "iss": "https://clerk.example.com", "azp": crate::helpers::AZP,
+        "iat": t, "nbf": t - 10, "exp": t + 600, "v": 2, "o": {"id": "org_1", "rol": "admin"}}));
+
+    // Load: project creations, each with a unique name, as fast as they are answered.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (http, base, token, stop) = (http.clone(), base.clone(), token.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut answers: Vec<(u16, Duration)> = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                i += 1;
+                let started = Instant::now();
+                let r = http
+                    .post(format!("{base}/api/projects/create"))
+                    .bearer_auth(&token)
+                    .form(&[("name", format!("load {i}")), ("description", String::new())])
+                    .send()
+                    .await
+                    .unwrap();
+                answers.push((r.status().as_u16(), started.elapsed()));
+            }
+            answers
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    proxy.take_down();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A webhook delivered during the outage is refused with a 5xx, so Svix retries it.
+    let body = event("organization.created", org("org_9", "Nine", "nine", 10));
+    let during = signed(&base, &http, "msg_outage", body.clone()).send().await.unwrap();
+    assert_eq!(during.status(), 503);
+    let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503, "readiness tells the load balancer");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    proxy.bring_back();
+    // Recovery needs nobody: within a few seconds requests succeed again.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = http.get(format!("{base}/readyz")).send().await.unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the app did not recover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, Ordering::SeqCst);
+    let answers = load.await.unwrap();
+
+    let ok = answers.iter().filter(|(s, _)| *s == 200).count();
+    let unavailable = answers.iter().filter(|(s, _)| *s == 503).count();
+    assert!(ok > 0 && unavailable > 0, "the load saw both the outage and the recovery: {ok} ok, {unavailable} 503");
+    assert!(answers.iter().all(|(s, _)| matches!(s, 200 | 503)), "only 200 or 503: {:?}", answers.iter().map(|a| a.0).collect::<Vec<_>>());
+    let slowest = answers.iter().map(|(_, d)| *d).max().unwrap();
+    assert!(slowest < Duration::from_secs(5), "failing fast, not hanging: slowest answer {slowest:?}");
+
+    // Nothing half-written: every project the app created has its audit entry, and every 200 is a row.
+    let projects: i64 = sqlx::query_scalar("SELECT count(*) FROM projects").fetch_one(&admin).await.unwrap();
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'project.created'").fetch_one(&admin).await.unwrap();
+    assert_eq!(projects, audited);
+    assert!(projects >= ok as i64, "every acknowledged creation is there ({projects} rows, {ok} acknowledged)");
+
+    // Svix retries the delivery: applied once, and a further retry is a duplicate.
+    let retry = signed(&base, &http, "msg_outage", body.clone()).send().await.unwrap();
+    assert_eq!((retry.status().as_u16(), retry.json::<Value>().await.unwrap()["status"].clone()), (200, json!("applied")));
+    let again = signed(&base, &http, "msg_outage", body).send().await.unwrap();
+    assert_eq!(again.json::<Value>().await.unwrap()["status"], "duplicate");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM organizations WHERE id = 'org_9'").fetch_one(&admin).await.unwrap();
+    assert_eq!(rows, 1);
+}
