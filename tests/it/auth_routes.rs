@@ -23,6 +23,14 @@ async fn whoami_signed_out_is_401_json_with_clerk_headers() {
     assert!(body["error"].is_string());
 }
 
+/// The token's own claims, as the SDK's auth object carries them (`sessionClaims`).
+fn claims_of(token: &str) -> Value {
+    clerk::verify::decode_jwt(token).unwrap().into_payload()
+}
+
+/// `/api/whoami` answers what `@clerk/backend`'s `auth()` (`authenticateRequest(…).toAuth()`)
+/// answers for the same token, less its functions: the values below are the SDK's own
+/// (3.25.0), `null` and absent members included.
 #[tokio::test]
 async fn whoami_with_bearer_and_with_cookie() {
     let app = spawn_app().await;
@@ -32,15 +40,60 @@ async fn whoami_with_bearer_and_with_cookie() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(
         body,
-        json!({"userId": "user_1", "sessionId": "sess_user_1", "orgId": "org_1", "orgRole": "org:admin", "orgSlug": "acme", "orgPermissions": ["org:projects:manage", "org:projects:read"]})
+        json!({"tokenType": "session_token", "sessionClaims": claims_of(&tok), "sessionId": "sess_user_1",
+               "sessionStatus": null, "userId": "user_1", "orgId": "org_1", "orgRole": "org:admin", "orgSlug": "acme",
+               "orgPermissions": ["org:projects:manage", "org:projects:read"], "factorVerificationAge": null,
+               "isAuthenticated": true})
     );
 
+    // v1 claims with nothing but the user: no organization members at all (the SDK copies the
+    // absent `org_*` claims, so they stay undefined).
     let plain = app.token("user_2", json!({}));
     let r = app.http.get(app.url("/api/whoami")).header("cookie", app.session_cookie(&plain)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["userId"], "user_2");
-    assert_eq!(body["orgId"], Value::Null);
+    assert_eq!(
+        body,
+        json!({"tokenType": "session_token", "sessionClaims": claims_of(&plain), "sessionId": "sess_user_2",
+               "sessionStatus": null, "userId": "user_2", "factorVerificationAge": null, "isAuthenticated": true})
+    );
+
+    // v1 organization claims without `org_permissions`: the SDK leaves `orgPermissions` out.
+    let v1 = app.token("user_3", json!({"org_id": "org_1", "org_role": "org:member", "org_slug": "acme"}));
+    let body: Value = app.http.get(app.url("/api/whoami")).bearer_auth(&v1).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"tokenType": "session_token", "sessionClaims": claims_of(&v1), "sessionId": "sess_user_3",
+               "sessionStatus": null, "userId": "user_3", "orgId": "org_1", "orgRole": "org:member", "orgSlug": "acme",
+               "factorVerificationAge": null, "isAuthenticated": true})
+    );
+}
+
+/// An active v2 session without an organization (a personal account, where the instance allows
+/// them): the SDK has no `orgId`, `orgRole`, `orgSlug` or `orgPermissions` member at all — not
+/// `null`, not `[]` — and carries `sessionStatus` and `factorVerificationAge` from the claims.
+/// (`orgPermissions: null` belongs to the signed-out object, e.g. a pending session's, which the
+/// API refuses instead.)
+#[tokio::test]
+async fn whoami_without_an_active_organization_is_the_sdks_object() {
+    let app = spawn_app().await;
+    let tok = app.token("user_4", json!({"v": 2, "sts": "active", "fva": [3, -1]}));
+    let r = app.http.get(app.url("/api/whoami")).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"tokenType": "session_token", "sessionClaims": claims_of(&tok), "sessionId": "sess_user_4",
+               "sessionStatus": "active", "userId": "user_4", "factorVerificationAge": [3, -1], "isAuthenticated": true})
+    );
+    for member in ["orgId", "orgRole", "orgSlug", "orgPermissions", "actor"] {
+        assert!(body.get(member).is_none(), "{member} is absent, as in the SDK: {body}");
+    }
+    // The same session pending (organizations required): 401, the session's task named.
+    let pending = app.token("user_4", json!({"v": 2, "sts": "pending", "fva": [3, -1]}));
+    let r = app.http.get(app.url("/api/whoami")).bearer_auth(&pending).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["reason"], "session-pending");
 }
 
 #[tokio::test]

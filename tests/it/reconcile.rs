@@ -677,6 +677,8 @@ async fn emulator(key: Option<String>) -> (clerk_emulator::Shared, String) {
         webhook_duplicate: false,
         webhook_reorder: false,
         state_file: None,
+        // Clerk's default: organizations required, sessions without one pending.
+        allow_personal_accounts: false,
     };
     let emu = clerk_emulator::Emulator::new(config, State::from_seed(&seed), key).unwrap();
     tokio::spawn(clerk_emulator::serve(emu.clone(), listener));

@@ -7,6 +7,7 @@ use crate::helpers::{env_for, migrated_database};
 use clerk_emulator::state::{Seed, State};
 use clerk_emulator::{Config, Emulator, Roles};
 use reqwest::header::{HeaderMap, ACCEPT, LOCATION};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tenantry::server::config::Config as AppConfig;
@@ -46,6 +47,8 @@ async fn stack_with(configure: impl FnOnce(&mut Config)) -> Stack {
         webhook_duplicate: false,
         webhook_reorder: false,
         state_file: None,
+        // Clerk's default: organizations required, sessions without one pending.
+        allow_personal_accounts: false,
     };
     // The app binds first so the emulator knows which origin to allow.
     let app_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -238,9 +241,19 @@ async fn switching_activates_the_right_org_and_a_forged_one_changes_nothing() {
     // Carol belongs to two organizations: none is active after sign-in.
     let (_, last) = sign_in(&s, "carol@globex.test", "correct-horse-3").await;
     assert_eq!(last.url().path(), "/select-org", "no active org: the gate sends her to choose");
-    let who: serde_json::Value =
-        s.client.get(format!("{}/api/whoami", s.app)).send().await.unwrap().json().await.unwrap();
-    assert_eq!((who["userId"].as_str(), who["orgId"].as_str()), (Some("user_carol"), None));
+    // Organizations are required (the emulator's default, Clerk's for B2B apps): her session is
+    // pending, its token names her and no organization, and the API says it is pending.
+    let token = session_claims(&s);
+    assert_eq!((token["sub"].as_str(), token["sts"].as_str()), (Some("user_carol"), Some("pending")));
+    assert!(token.get("o").is_none(), "{token}");
+    let r = s.client.get(format!("{}/api/whoami", s.app)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["reason"], "session-pending");
+    // The task page lists both of her organizations.
+    let html = last.text().await.unwrap();
+    for org in ["org_acme", "org_globex"] {
+        assert!(html.contains(&format!(r#"value="{org}""#)), "{org} is listed: {html}");
+    }
 
     // A deep link survives the detour through /select-org: she lands where she was going.
     let deep = s.client.get(format!("{}/app/projects?q=x", s.app)).send().await.unwrap();
@@ -317,6 +330,90 @@ fn app_cookies(s: &Stack) -> std::collections::HashMap<String, String> {
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// The claims of the browser's current session token.
+fn session_claims(s: &Stack) -> serde_json::Value {
+    clerk::verify::decode_jwt(&app_cookies(s)["__session"]).unwrap().into_payload()
+}
+
+/// Session tasks without JavaScript, against the emulator in its default mode (organizations
+/// required, personal accounts off): a new user's session is pending; the workspace sends every
+/// document request to the task page `/select-org`, never to sign-in; the task page creates an
+/// organization and activates it through Clerk's handshake; the session is then active and its
+/// token carries the organization.
+#[tokio::test]
+async fn a_new_users_pending_session_completes_its_task_on_the_select_org_page() {
+    let s = stack().await;
+    let page = s.client.get(format!("{}/sign-up", s.app)).send().await.unwrap();
+    let (chain, form) = follow(&s.client, page, &s.app).await;
+    assert!(form.url().as_str().starts_with(&format!("{}/sign-up?redirect_url=", s.emu)), "{chain:#?}");
+    let back = form.url().query_pairs().find(|(k, _)| k == "redirect_url").unwrap().1.into_owned();
+    let signed_up = s
+        .client
+        .post(format!("{}/sign-up", s.emu))
+        .form(&[
+            ("first_name", "Erin"),
+            ("email", "erin@example.test"),
+            ("password", "a-long-password"),
+            ("redirect_url", &back),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_up.status(), 303);
+    let (chain, task) = follow(&s.client, signed_up, &s.app).await;
+    assert!(chain.iter().any(|u| u.contains("/v1/client/handshake?")), "{chain:#?}");
+    assert!(!chain.iter().any(|u| u.contains("/sign-in")), "never to sign-in: {chain:#?}");
+    assert_eq!((task.status().as_u16(), task.url().path()), (200, "/select-org"), "{chain:#?}");
+    let html = task.text().await.unwrap();
+    assert!(html.contains("Choose an organization") && html.contains(r#"data-testid="no-orgs""#), "{html}");
+
+    let user = s.emulator.lock().user_by_email("erin@example.test").unwrap().id.clone();
+    let token = session_claims(&s);
+    assert_eq!((token["sub"].as_str(), token["sts"].as_str()), (Some(user.as_str()), Some("pending")));
+    assert!(token.get("o").is_none(), "{token}");
+    let sid = token["sid"].as_str().unwrap().to_string();
+
+    // The workspace leads to the task page (a plain document request, no JavaScript) ...
+    let r = s.client.get(format!("{}/app/dashboard", s.app)).send().await.unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(r.headers()[LOCATION], "/select-org?redirect_url=%2Fapp%2Fdashboard");
+    // ... and the API says the session is pending.
+    let r = s.client.get(format!("{}/api/whoami", s.app)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["reason"], "session-pending");
+
+    // The task: create an organization; it is activated through the handshake.
+    let r = s
+        .client
+        .post(format!("{}/select-org/create", s.app))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("name", "Erin Works"), ("redirect_url", "/app/dashboard")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (chain, dashboard) = follow(&s.client, r, &s.app).await;
+    assert!(chain.iter().any(|u| u.contains("organization_id=org_")), "{chain:#?}");
+    assert_eq!((dashboard.status().as_u16(), dashboard.url().path()), (200, "/app/dashboard"), "{chain:#?}");
+    assert!(dashboard.text().await.unwrap().contains("Erin Works"), "the new organization's dashboard");
+
+    let org = {
+        let st = s.emulator.lock();
+        st.organizations.values().find(|o| o.name == "Erin Works").unwrap().id.clone()
+    };
+    let token = session_claims(&s);
+    assert_eq!((token["sid"].as_str(), token["sts"].as_str()), (Some(sid.as_str()), Some("active")));
+    assert_eq!((token["o"]["id"].as_str(), token["o"]["rol"].as_str()), (Some(org.as_str()), Some("admin")));
+    let who: serde_json::Value =
+        s.client.get(format!("{}/api/whoami", s.app)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (&who["sessionStatus"], &who["userId"], &who["orgId"], &who["orgRole"], &who["isAuthenticated"]),
+        (&json!("active"), &json!(user), &json!(org), &json!("org:admin"), &json!(true))
+    );
+    let st = s.emulator.lock();
+    assert_eq!(s.emulator.session_json(&st, &st.sessions[&sid])["status"], "active", "Clerk's session too");
 }
 
 #[tokio::test]

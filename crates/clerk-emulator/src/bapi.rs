@@ -459,7 +459,8 @@ async fn delete_membership(State(emu): State<Shared>, Path((id, user_id)): Path<
 }
 
 async fn get_session(State(emu): State<Shared>, Path(id): Path<String>) -> ApiResult {
-    emu.lock().sessions.get(&id).map(|s| Json(s.to_json())).ok_or_else(|| not_found("session"))
+    let st = emu.lock();
+    st.sessions.get(&id).map(|s| Json(emu.session_json(&st, s))).ok_or_else(|| not_found("session"))
 }
 
 async fn revoke_session(State(emu): State<Shared>, Path(id): Path<String>) -> ApiResult {
@@ -478,7 +479,7 @@ async fn revoke_session(State(emu): State<Shared>, Path(id): Path<String>) -> Ap
         s
     };
     emu.persist();
-    Ok(Json(s.to_json()))
+    Ok(Json(s.to_json(false)))
 }
 
 #[derive(Debug, Deserialize)]

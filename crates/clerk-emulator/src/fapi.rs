@@ -1,4 +1,5 @@
 //! Frontend API: hosted sign-in and sign-up pages, the `__client` cookie and `__client_uat`,
+//! `GET /v1/client` (the client and its session, with its task while pending),
 //! `GET /v1/client/handshake` (token and nonce transports), token refresh, sign-out, JWKS.
 
 use axum::extract::{Form, Path, Query, State};
@@ -20,6 +21,7 @@ pub fn routes() -> Router<Shared> {
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-up", get(sign_up_page).post(sign_up))
         .route("/sign-out", get(sign_out).post(sign_out))
+        .route("/v1/client", get(get_client))
         .route("/v1/client/handshake", get(handshake))
         .route("/v1/client/sessions/{sid}/tokens", post(refresh_token).options(preflight))
         .route("/.well-known/jwks.json", get(jwks))
@@ -193,7 +195,13 @@ fn start_session(emu: &Shared, headers: &HeaderMap, user: &User, redirect: Optio
         let existing = cookie(headers, CLIENT_COOKIE)
             .and_then(|c| st.clients.values().find(|cl| cl.cookie == c).map(|cl| cl.id.clone()));
         let client_id = existing.unwrap_or_else(|| {
-            let c = Client { id: new_id("client"), cookie: new_id("cc"), session_id: None, updated_at: 0 };
+            let c = Client {
+                id: new_id("client"),
+                cookie: new_id("cc"),
+                session_id: None,
+                updated_at: 0,
+                created_at: now_ms(),
+            };
             let id = c.id.clone();
             st.clients.insert(id.clone(), c);
             id
@@ -253,7 +261,8 @@ pub struct HandshakeQuery {
 }
 
 /// `GET /v1/client/handshake`: work out the browser's real state, mint a fresh session token
-/// (activating `organization_id` when the user belongs to it; empty = none), and go back to
+/// (activating `organization_id` when the user belongs to it, which completes a pending
+/// session's `choose-organization` task; empty = the personal account, where allowed), and go back to
 /// `redirect_url` carrying the Set-Cookie directives as a handshake cookie (JWT) or nonce.
 async fn handshake(State(emu): State<Shared>, headers: HeaderMap, Query(q): Query<HandshakeQuery>) -> Response {
     let Some(back) = allowed_redirect(&emu, q.redirect_url.as_deref()) else {
@@ -281,7 +290,11 @@ async fn handshake(State(emu): State<Shared>, headers: HeaderMap, Query(q): Quer
             (Some(client), Some(mut session)) => {
                 if let Some(org) = &q.organization_id {
                     if org.is_empty() {
-                        session.active_org_id = None;
+                        // The personal account: only where the instance allows them; otherwise
+                        // the session keeps its organization (or its task).
+                        if emu.config.allow_personal_accounts {
+                            session.active_org_id = None;
+                        }
                     } else if let Some(o) = st.org_by_id_or_slug(org).map(|o| o.id.clone()) {
                         if st.membership(&o, &session.user_id).is_some() {
                             session.active_org_id = Some(o);
@@ -335,17 +348,77 @@ async fn handshake(State(emu): State<Shared>, headers: HeaderMap, Query(q): Quer
     resp
 }
 
+/// The request's `Origin`, if it is an allowed one.
+fn allowed_origin(emu: &Shared, headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| emu.config.allowed_origins.iter().any(|a| a == o))
+        .map(str::to_string)
+}
+
+/// CORS with credentials for an allowed origin.
+fn with_cors(origin: Option<&str>, mut r: Response) -> Response {
+    if let Some(o) = origin {
+        r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_str(o).expect("ascii"));
+        r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+    }
+    r
+}
+
+/// The Frontend API's `Client` (`Client.Client-2` in Clerk's FAPI document) of this browser: its
+/// live session, `pending` with `tasks: [{key: "choose-organization"}]` while it has that task,
+/// with a fresh `last_active_token`. The session's optional `user` is left out.
+pub fn client_json(emu: &Shared, st: &World, client: &Client, azp: Option<&str>) -> serde_json::Value {
+    let sessions: Vec<serde_json::Value> = client
+        .session_id
+        .iter()
+        .filter_map(|sid| st.sessions.get(sid))
+        .filter(|s| s.status == "active")
+        .map(|s| {
+            let bapi = emu.session_json(st, s);
+            let user = st.users.get(&s.user_id);
+            json!({
+                "object": "session", "id": s.id, "status": bapi["status"], "tasks": bapi["tasks"],
+                "expire_at": bapi["expire_at"], "abandon_at": bapi["abandon_at"], "last_active_at": s.updated_at,
+                "last_active_token": {"object": "token", "jwt": emu.session_token(st, s, azp, None)},
+                "last_active_organization_id": s.active_org_id, "actor": null,
+                "public_user_data": {
+                    "first_name": user.and_then(|u| u.first_name.clone()), "last_name": user.and_then(|u| u.last_name.clone()),
+                    "image_url": format!("https://img.clerk.test/{}", s.user_id), "has_image": false,
+                    "identifier": user.and_then(|u| u.email.clone()).unwrap_or_default(),
+                    "profile_image_url": format!("https://img.clerk.test/{}", s.user_id),
+                    "user_id": s.user_id, "username": user.and_then(|u| u.username.clone()),
+                },
+                "factor_verification_age": [0, -1], "created_at": s.created_at, "updated_at": s.updated_at,
+            })
+        })
+        .collect();
+    json!({
+        "object": "client", "id": client.id,
+        "last_active_session_id": sessions.first().map(|s| s["id"].clone()),
+        "sessions": sessions, "sign_in": null, "sign_up": null, "last_authentication_strategy": null,
+        "cookie_expires_at": null, "captcha_bypass": false,
+        "created_at": client.created_at, "updated_at": client.updated_at * 1000,
+    })
+}
+
+/// `GET /v1/client`: the browser's client as `{response, client: null}` (`response` is `null`
+/// without a `__client` cookie). CORS for the allowed origins only.
+async fn get_client(State(emu): State<Shared>, headers: HeaderMap) -> Response {
+    let origin = allowed_origin(&emu, &headers);
+    let st = emu.lock();
+    let client = cookie(&headers, CLIENT_COOKIE).and_then(|c| st.clients.values().find(|cl| cl.cookie == c));
+    let response = client.map_or(serde_json::Value::Null, |c| client_json(&emu, &st, c, origin.as_deref()));
+    with_cors(origin.as_deref(), Json(json!({"response": response, "client": null})).into_response())
+}
+
 /// `POST /v1/client/sessions/{sid}/tokens`: a fresh session token for the browser's own session
-/// (what clerk-js calls before the token expires). CORS for the allowed origins only.
+/// (what clerk-js calls before the token expires), `sts: "pending"` while the session has a task.
+/// CORS for the allowed origins only.
 async fn refresh_token(State(emu): State<Shared>, headers: HeaderMap, Path(sid): Path<String>) -> Response {
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let cors = |mut r: Response| {
-        if let Some(o) = origin.as_ref().filter(|o| emu.config.allowed_origins.iter().any(|a| a == *o)) {
-            r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_str(o).expect("ascii"));
-            r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
-        }
-        r
-    };
+    let origin = allowed_origin(&emu, &headers);
+    let cors = |r: Response| with_cors(origin.as_deref(), r);
     let st = emu.lock();
     let client = cookie(&headers, CLIENT_COOKIE).and_then(|c| st.clients.values().find(|cl| cl.cookie == c).cloned());
     let session = client
@@ -355,8 +428,7 @@ async fn refresh_token(State(emu): State<Shared>, headers: HeaderMap, Path(sid):
         .filter(|s| s.status == "active");
     match session {
         Some(session) => {
-            let azp = origin.as_deref().filter(|o| emu.config.allowed_origins.iter().any(|a| a == o));
-            let jwt = emu.session_token(&st, &session, azp, None);
+            let jwt = emu.session_token(&st, &session, origin.as_deref(), None);
             cors(Json(json!({"object": "token", "jwt": jwt})).into_response())
         }
         None => cors((StatusCode::UNAUTHORIZED, Json(json!({"errors": [{"code": "signed_out", "message": "Signed out", "long_message": "This session is no longer active."}]}))).into_response()),

@@ -57,6 +57,11 @@ pub struct Config {
     pub webhook_duplicate: bool,
     pub webhook_reorder: bool,
     pub state_file: Option<std::path::PathBuf>,
+    /// `false` (the default, and Clerk's for B2B instances): organizations are required and
+    /// personal accounts are off, so a session without an active organization is `pending` with
+    /// the `choose-organization` task (its tokens carry `sts: "pending"`) until one is chosen.
+    /// `true`: a session without an organization is an active personal-account session.
+    pub allow_personal_accounts: bool,
 }
 
 pub struct Emulator {
@@ -144,6 +149,28 @@ impl Emulator {
         )
     }
 
+    /// The organization `session` has active, if its user is (still) a member of it.
+    fn active_membership<'s>(state: &'s State, session: &Session) -> Option<(&'s str, &'s state::Membership)> {
+        let org = session.active_org_id.as_deref()?;
+        state.membership(org, &session.user_id).map(|m| (m.org_id.as_str(), m))
+    }
+
+    /// A live session with a task left: organizations are required (personal accounts off) and
+    /// none is active, so its task is `choose-organization`. Derived, never stored: deleting the
+    /// active organization or the membership makes the session pending again.
+    pub fn session_is_pending(&self, state: &State, session: &Session) -> bool {
+        !self.config.allow_personal_accounts
+            && session.status == "active"
+            && Self::active_membership(state, session).is_none()
+    }
+
+    /// The session as the Backend and Frontend APIs show it: `status: "pending"` with
+    /// `tasks: [{key: "choose-organization"}]` while it has that task, else its own status and
+    /// `tasks: null`.
+    pub fn session_json(&self, state: &State, session: &Session) -> Value {
+        session.to_json(self.session_is_pending(state, session))
+    }
+
     /// A session token as Clerk mints it for `session`, `azp` = the requesting origin.
     pub fn session_token(&self, state: &State, session: &Session, azp: Option<&str>, lifetime: Option<i64>) -> String {
         let now = now_ms() / 1000;
@@ -155,8 +182,8 @@ impl Emulator {
         if let Some(azp) = azp {
             claims["azp"] = json!(azp);
         }
-        let membership =
-            session.active_org_id.as_ref().and_then(|org| state.membership(org, &session.user_id).map(|m| (org, m)));
+        let membership = Self::active_membership(state, session);
+        // v1 claims have no session status (Clerk added `sts` with v2).
         if self.config.claims_v1 {
             if let Some((org_id, m)) = membership {
                 claims["org_id"] = json!(org_id);
@@ -166,7 +193,7 @@ impl Emulator {
             }
         } else {
             claims["v"] = json!(2);
-            claims["sts"] = json!("active");
+            claims["sts"] = json!(if self.session_is_pending(state, session) { "pending" } else { "active" });
             if let Some((org_id, m)) = membership {
                 let (fea, per, fpm) = encode_permissions(&self.config.roles.permissions(&m.role));
                 claims["fea"] = json!(fea);

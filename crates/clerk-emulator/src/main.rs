@@ -57,6 +57,11 @@ struct Args {
     /// Test switch: hold webhooks briefly and deliver each batch newest first.
     #[arg(long)]
     webhook_reorder: bool,
+    /// Allow personal accounts: a session without an organization is active. By default, like a
+    /// Clerk instance with organizations required (Clerk's default for B2B apps), such a session
+    /// is pending (`sts: "pending"`, task `choose-organization`) until an organization is chosen.
+    #[arg(long)]
+    allow_personal_accounts: bool,
 }
 
 fn random_token(n: usize) -> String {
@@ -129,6 +134,7 @@ async fn run(a: Args) -> Result<(), String> {
         webhook_duplicate: a.webhook_duplicate,
         webhook_reorder: a.webhook_reorder,
         state_file: a.state.clone(),
+        allow_personal_accounts: a.allow_personal_accounts,
     };
     let emu = Emulator::new(config, state, private_pem)?;
     if let Some(p) = &a.key {
@@ -144,9 +150,14 @@ async fn run(a: Args) -> Result<(), String> {
     }
     eprintln!("clerk-emulator: FOR DEVELOPMENT AND TESTS ONLY — not Clerk, not secure, never expose it.");
     eprintln!(
-        "clerk-emulator: listening on http://{addr} ({} instance, publishable key {})",
+        "clerk-emulator: listening on http://{addr} ({} instance, publishable key {}; {})",
         a.instance,
-        emu.publishable_key.as_str()
+        emu.publishable_key.as_str(),
+        if a.allow_personal_accounts {
+            "personal accounts allowed"
+        } else {
+            "organizations required: sessions without one are pending"
+        }
     );
     emu.persist();
     clerk_emulator::serve(emu, listener).await.map_err(|e| e.to_string())

@@ -153,12 +153,22 @@ pub struct Session {
     pub refresh_token: Option<String>,
 }
 
+/// The one session task the emulator knows: Clerk's for an instance that requires organizations.
+pub const CHOOSE_ORGANIZATION: &str = "choose-organization";
+
 impl Session {
-    pub fn to_json(&self) -> Value {
-        json!({"object": "session", "id": self.id, "client_id": self.client_id, "user_id": self.user_id, "status": self.status,
+    /// Clerk's Backend API `Session`. `pending`: live but with the `choose-organization` task
+    /// left (see `Emulator::session_json`, which decides it); `tasks` is `null` without tasks.
+    pub fn to_json(&self, pending: bool) -> Value {
+        let (status, tasks) = if pending {
+            ("pending", json!([{"key": CHOOSE_ORGANIZATION}]))
+        } else {
+            (self.status.as_str(), Value::Null)
+        };
+        json!({"object": "session", "id": self.id, "client_id": self.client_id, "user_id": self.user_id, "status": status,
                "last_active_organization_id": self.active_org_id, "last_active_at": self.updated_at,
                "expire_at": self.created_at + 7 * 86_400_000, "abandon_at": self.created_at + 30 * 86_400_000,
-               "created_at": self.created_at, "updated_at": self.updated_at})
+               "created_at": self.created_at, "updated_at": self.updated_at, "tasks": tasks})
     }
 }
 
@@ -171,6 +181,9 @@ pub struct Client {
     pub session_id: Option<String>,
     /// Seconds; the `__client_uat` value.
     pub updated_at: i64,
+    /// Milliseconds (clients from older state files: when they were loaded).
+    #[serde(default = "now_ms")]
+    pub created_at: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

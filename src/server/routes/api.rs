@@ -1,8 +1,9 @@
 //! JSON API: `/api/public`, `/api/whoami`, `/api/profile`.
 
 use axum::extract::State;
-use axum::Json;
-use serde::Serialize;
+use axum::{Extension, Json};
+use clerk::axum::ClerkState;
+use clerk::request::RequestState;
 use serde_json::{json, Value};
 
 use crate::server::error::AppError;
@@ -14,28 +15,20 @@ pub async fn public() -> Json<Value> {
     Json(json!({ "message": "Hello from Tenantry. This endpoint needs no session." }))
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WhoAmI {
-    user_id: String,
-    session_id: Option<String>,
-    org_id: Option<String>,
-    org_role: Option<String>,
-    org_slug: Option<String>,
-    org_permissions: Vec<String>,
-}
-
-pub async fn whoami(member: Member) -> Json<WhoAmI> {
-    let auth = member.auth().clone();
-    let org = auth.org.clone();
-    Json(WhoAmI {
-        user_id: auth.user_id,
-        session_id: auth.session_id,
-        org_id: org.as_ref().map(|o| o.id.clone()),
-        org_role: org.as_ref().and_then(|o| o.role.clone()),
-        org_slug: org.as_ref().and_then(|o| o.slug.clone()),
-        org_permissions: org.map(|o| o.permissions).unwrap_or_default(),
-    })
+/// What Clerk's SDK's `auth()` answers for this request's session token, verbatim (the crate's
+/// [`clerk::AuthObject`]: `null`, `[]` and absent members exactly as the SDK has them, e.g. no
+/// `orgPermissions` at all without an active organization), less its functions. Signed-out and
+/// pending sessions never get here (the route gate answers 401); this handler refuses them too.
+pub async fn whoami(state: Option<Extension<ClerkState>>) -> Result<Json<Value>, AppError> {
+    let state = state.map(|Extension(ClerkState(s))| s);
+    let object = state.as_deref().and_then(RequestState::auth_object);
+    match object {
+        Some(auth) if auth.is_authenticated => Ok(Json(auth.to_json())),
+        _ if state.as_deref().is_some_and(RequestState::is_pending) => Err(AppError::session_pending()),
+        _ => Err(AppError::unauthenticated(
+            state.as_deref().and_then(|s| s.reason.as_deref()).unwrap_or("session-token-and-uat-missing"),
+        )),
+    }
 }
 
 /// The signed-in user's row, as mirrored by the webhook (404 until it has arrived).

@@ -33,6 +33,8 @@ pub async fn start(configure: impl FnOnce(&mut Config)) -> (Shared, String) {
         webhook_duplicate: false,
         webhook_reorder: false,
         state_file: None,
+        // Clerk's default: organizations required, sessions without one pending.
+        allow_personal_accounts: false,
     };
     configure(&mut config);
     let emu = Emulator::new(

@@ -1,7 +1,8 @@
-//! Clerk's published OpenAPI documents (`../shared/clerk-openapi/` from the project root, never
-//! copied in) as JSON Schema validators: OpenAPI 3.0's `nullable` and boolean
-//! `exclusiveMinimum`/`exclusiveMaximum` become their JSON Schema equivalents, and `$ref`s
-//! resolve inside the loaded document's `components`.
+//! Clerk's published OpenAPI documents (Backend API, Frontend API, webhooks;
+//! `../shared/clerk-openapi/` from the project root, never copied in) as JSON Schema
+//! validators: OpenAPI 3.0's `nullable` and boolean `exclusiveMinimum`/`exclusiveMaximum`
+//! become their JSON Schema equivalents, and `$ref`s resolve inside the loaded document's
+//! `components`.
 
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use std::sync::OnceLock;
 
 pub const BAPI: &str = "bapi-2026-05-12.yml";
 pub const WEBHOOKS: &str = "webhooks-2025-04-15.yml";
+pub const FAPI: &str = "fapi-2026-05-12.yml";
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/clerk-openapi")
@@ -18,9 +20,11 @@ fn dir() -> PathBuf {
 pub fn document(name: &'static str) -> &'static Value {
     static BAPI_DOC: OnceLock<Value> = OnceLock::new();
     static WEBHOOKS_DOC: OnceLock<Value> = OnceLock::new();
+    static FAPI_DOC: OnceLock<Value> = OnceLock::new();
     let cell = match name {
         BAPI => &BAPI_DOC,
         WEBHOOKS => &WEBHOOKS_DOC,
+        FAPI => &FAPI_DOC,
         other => panic!("unknown document {other}"),
     };
     cell.get_or_init(|| {
@@ -68,10 +72,20 @@ pub fn operation(method: &str, path: &str) -> Option<&'static Value> {
 
 /// The 200 response schema of an operation, `$ref`s to `#/components/responses` followed.
 pub fn response_schema(op: &Value) -> Value {
+    response_schema_in(BAPI, op)
+}
+
+/// The operation `method path` of the Frontend API document (`path` as it writes it: `/v1/…`).
+pub fn fapi_operation(method: &str, path: &str) -> Option<&'static Value> {
+    document(FAPI)["paths"].get(path)?.get(method.to_ascii_lowercase())
+}
+
+/// [`response_schema`] for an operation of document `doc`.
+pub fn response_schema_in(doc: &'static str, op: &Value) -> Value {
     let mut resp = &op["responses"]["200"];
     if let Some(r) = resp.get("$ref").and_then(Value::as_str) {
         let name = r.strip_prefix("#/components/responses/").expect("a response reference");
-        resp = &document(BAPI)["components"]["responses"][name];
+        resp = &document(doc)["components"]["responses"][name];
     }
     resp["content"]["application/json"]["schema"].clone()
 }
