@@ -24,6 +24,15 @@ impl CreationLimit {
     }
 }
 
+/// The longest a request waits for a Backend API call made on its behalf (retries included):
+/// past it the page says Clerk is unavailable instead of hanging.
+pub const BACKEND_API_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// `call`, or `None` if it takes longer than [`BACKEND_API_WAIT`].
+pub async fn within_wait<T>(call: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(BACKEND_API_WAIT, call).await.ok()
+}
+
 /// Backend API calls made on behalf of requests (the `/select-org` and workspace fallbacks while
 /// the mirror catches up, sign-out's revocation, organization creation). Clerk rate-limits the
 /// whole instance, so one client calling these in a loop could spend the budget every user's

@@ -7,10 +7,10 @@ use leptos::prelude::*;
 
 use super::audit::AuditError;
 use super::limits::BudgetSpent;
-use super::workspace::LoadError;
 use super::projects::ProjectError;
 use super::state::AppState;
 use super::tenant::{Member, NoTenant, ScopeError, Tenant, TenantTx};
+use super::workspace::LoadError;
 use crate::app::error::WorkspaceError;
 
 /// Sets the response status of a refusal. Not for a form posted without JavaScript: server_fn
@@ -108,6 +108,10 @@ impl From<LoadError> for WorkspaceError {
     fn from(e: LoadError) -> Self {
         match e {
             LoadError::Database(e) => e.into(),
+            LoadError::ClerkUnavailable => {
+                tracing::warn!("Backend API fallback timed out");
+                respond(WorkspaceError::Unavailable)
+            }
             LoadError::Busy(spent) => {
                 tracing::warn!(error = %spent, "Backend API fallback refused: budget spent");
                 respond(match spent {

@@ -2,7 +2,7 @@
 //! and the organizations the signed-in user can switch to. Read from the mirror; while the
 //! mirror lags behind Clerk (a just-created organization, a new member), from the Backend API.
 
-use super::limits::BudgetSpent;
+use super::limits::{within_wait, BudgetSpent};
 use super::state::AppState;
 use super::tenant::{Member, Tenant};
 use crate::model::{OrgChoice, Workspace};
@@ -15,6 +15,9 @@ pub enum LoadError {
     /// The mirror has nothing yet and the Backend API allowance is spent.
     #[error(transparent)]
     Busy(#[from] BudgetSpent),
+    /// The mirror has nothing yet and Clerk did not answer in time.
+    #[error("Clerk's Backend API did not answer in time")]
+    ClerkUnavailable,
 }
 
 /// The active organization of `tenant`.
@@ -28,7 +31,7 @@ pub async fn load(st: &AppState, tenant: &Tenant) -> Result<Workspace, LoadError
         // The mirror may lag behind a just-created organization: ask Clerk, within the budget
         // (past it, the page shows the organization's id until the mirror has its name).
         if let (Some(api), Ok(())) = (st.clerk.api(), st.backend_api_budget.spend(tenant.user_id())) {
-            name = api.get_organization(tenant.org_id()).await.ok().map(|o| o.name);
+            name = within_wait(api.get_organization(tenant.org_id())).await.and_then(Result::ok).map(|o| o.name);
         }
     }
     Ok(Workspace {
@@ -68,7 +71,10 @@ pub async fn organizations_of(st: &AppState, member: &Member) -> Result<Vec<OrgC
     if out.is_empty() {
         if let Some(api) = st.clerk.api() {
             st.backend_api_budget.spend(member.user_id())?;
-            if let Ok(page) = api.user_memberships(member.user_id(), 100, 0).await {
+            // Clerk slow or down: say so rather than show an empty list as if it were true.
+            let answer =
+                within_wait(api.user_memberships(member.user_id(), 100, 0)).await.ok_or(LoadError::ClerkUnavailable)?;
+            if let Ok(page) = answer {
                 out = page
                     .data
                     .into_iter()

@@ -86,10 +86,16 @@ async fn the_database_going_away_under_load_is_a_fast_503_and_the_app_recovers_b
     let base = format!("http://{}", app.addr());
     tokio::spawn(app.run_until_stopped());
     let http = reqwest::Client::new();
-    let signer = clerk::mint::Signer::from_pem("ins_test", include_str!("../../crates/clerk/tests/fixtures/instance-private.pem")).unwrap();
+    let signer = clerk::mint::Signer::from_pem(
+        "ins_test",
+        include_str!("../../crates/clerk/tests/fixtures/instance-private.pem"),
+    )
+    .unwrap();
     let t = crate::helpers::now();
-    let token = signer.sign_session(&json!({"sub": "user_1", "sid": "sess_1", "iss": "https://clerk.example.com", "azp": crate::helpers::AZP,
-        "iat": t, "nbf": t - 10, "exp": t + 600, "v": 2, "o": {"id": "org_1", "rol": "admin"}}));
+    let token = signer.sign_session(
+        &json!({"sub": "user_1", "sid": "sess_1", "iss": "https://clerk.example.com", "azp": crate::helpers::AZP,
+        "iat": t, "nbf": t - 10, "exp": t + 600, "v": 2, "o": {"id": "org_1", "rol": "admin"}}),
+    );
 
     // Load: project creations, each with a unique name, as fast as they are answered.
     let stop = Arc::new(AtomicBool::new(false));
@@ -143,21 +149,64 @@ async fn the_database_going_away_under_load_is_a_fast_503_and_the_app_recovers_b
     let ok = answers.iter().filter(|(s, _)| *s == 200).count();
     let unavailable = answers.iter().filter(|(s, _)| *s == 503).count();
     assert!(ok > 0 && unavailable > 0, "the load saw both the outage and the recovery: {ok} ok, {unavailable} 503");
-    assert!(answers.iter().all(|(s, _)| matches!(s, 200 | 503)), "only 200 or 503: {:?}", answers.iter().map(|a| a.0).collect::<Vec<_>>());
+    assert!(
+        answers.iter().all(|(s, _)| matches!(s, 200 | 503)),
+        "only 200 or 503: {:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
     let slowest = answers.iter().map(|(_, d)| *d).max().unwrap();
     assert!(slowest < Duration::from_secs(5), "failing fast, not hanging: slowest answer {slowest:?}");
 
     // Nothing half-written: every project the app created has its audit entry, and every 200 is a row.
     let projects: i64 = sqlx::query_scalar("SELECT count(*) FROM projects").fetch_one(&admin).await.unwrap();
-    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'project.created'").fetch_one(&admin).await.unwrap();
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'project.created'")
+        .fetch_one(&admin)
+        .await
+        .unwrap();
     assert_eq!(projects, audited);
     assert!(projects >= ok as i64, "every acknowledged creation is there ({projects} rows, {ok} acknowledged)");
 
     // Svix retries the delivery: applied once, and a further retry is a duplicate.
     let retry = signed(&base, &http, "msg_outage", body.clone()).send().await.unwrap();
-    assert_eq!((retry.status().as_u16(), retry.json::<Value>().await.unwrap()["status"].clone()), (200, json!("applied")));
+    assert_eq!(
+        (retry.status().as_u16(), retry.json::<Value>().await.unwrap()["status"].clone()),
+        (200, json!("applied"))
+    );
     let again = signed(&base, &http, "msg_outage", body).send().await.unwrap();
     assert_eq!(again.json::<Value>().await.unwrap()["status"], "duplicate");
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM organizations WHERE id = 'org_9'").fetch_one(&admin).await.unwrap();
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM organizations WHERE id = 'org_9'").fetch_one(&admin).await.unwrap();
     assert_eq!(rows, 1);
+}
+
+/// Clerk's Backend API hanging (connections accepted, never answered): sessions keep verifying,
+/// and what needs the Backend API says Clerk is unavailable within a bound instead of hanging.
+#[tokio::test]
+async fn a_hanging_backend_api_is_said_so_within_a_bound() {
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            held.push(conn); // accepted, never answered
+        }
+    });
+    let app = crate::helpers::spawn_app_with(&[("CLERK_API_URL", &format!("http://127.0.0.1:{port}"))]).await;
+    let tok = app.token("user_1", json!({}));
+
+    let r = app.http.get(app.url("/api/whoami")).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), 200, "verifying a session needs no Backend API");
+
+    let started = Instant::now();
+    let html = app.http.get(app.url("/select-org")).bearer_auth(&tok).send().await.unwrap().text().await.unwrap();
+    let took = started.elapsed();
+    assert!(html.contains("the service is temporarily unavailable"), "{html}");
+    assert!(!html.contains("data-testid=\"no-orgs\""), "not an empty list as if it were true");
+    assert!(took < Duration::from_secs(6), "bounded: {took:?}");
+
+    let started = Instant::now();
+    let r = app.http.post(app.url("/sign-out")).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    assert!(r.headers().get("set-cookie").is_none(), "still signed in, and told so");
+    assert!(started.elapsed() < Duration::from_secs(6), "bounded: {:?}", started.elapsed());
 }

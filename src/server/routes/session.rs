@@ -9,7 +9,7 @@ use clerk::Clerk;
 use serde::Deserialize;
 
 use crate::server::error::AppError;
-use crate::server::limits::BudgetSpent;
+use crate::server::limits::{within_wait, BudgetSpent};
 use crate::server::redirects::safe_return_path;
 use crate::server::state::AppState;
 
@@ -58,7 +58,11 @@ pub async fn sign_out(State(state): State<AppState>, MaybeAuth(auth): MaybeAuth,
             return AppError::new(status, "sign_out_throttled", format!("You are still signed in: {spent}."))
                 .into_page("You are still signed in", Some(("/sign-out", "Sign out")));
         }
-        match api.revoke_session(&sid).await {
+        let Some(revoked) = within_wait(api.revoke_session(&sid)).await else {
+            tracing::error!(session = %sid, "sign-out: Clerk did not answer in time");
+            return sign_out_failed();
+        };
+        match revoked {
             Ok(_) => tracing::info!(session = %sid, "session revoked at Clerk"),
             // Already ended or unknown to Clerk: nothing left to end.
             Err(e) if matches!(e.status(), Some(400 | 404 | 410)) => {
