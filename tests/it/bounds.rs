@@ -145,3 +145,22 @@ async fn handshake_nonces_cannot_spend_the_backend_api() {
     assert!(after >= 40, "legitimate bursts pass first ({after})");
     assert!(retry.is_some_and(|s| s.parse::<u64>().is_ok_and(|n| n >= 1)), "with Retry-After");
 }
+
+/// Sign-out ends the Clerk session behind a recently expired token (the Backend API here is
+/// unreachable, so trying is a 502), but a token expired more than a week ago names no live
+/// session: no Backend API call, the browser's cookies are simply cleared.
+#[tokio::test]
+async fn sign_out_honours_expired_tokens_only_for_a_bounded_time() {
+    let app = spawn_app().await;
+    let t = crate::helpers::now();
+    let recent = app.token("user_1", json!({"iat": t - 3_700, "nbf": t - 3_700, "exp": t - 3_600}));
+    let r = app.http.post(app.url("/sign-out")).bearer_auth(&recent).send().await.unwrap();
+    assert_eq!(r.status(), 502, "an hour-old token: Clerk was asked to end its session");
+
+    let week = 7 * 86_400;
+    let ancient =
+        app.token("user_2", json!({"iat": t - week - 3_700, "nbf": t - week - 3_700, "exp": t - week - 3_600}));
+    let r = app.http.post(app.url("/sign-out")).bearer_auth(&ancient).send().await.unwrap();
+    assert_eq!(r.status(), 303, "nothing to end at Clerk");
+    assert_eq!(r.headers()["location"], "/");
+}

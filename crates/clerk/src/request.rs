@@ -186,13 +186,18 @@ impl Clerk {
     /// lifetime: sign-out must end the Clerk session even when the 60-second token has expired
     /// (a POST is never refreshed). `None` when there is no token this instance signed.
     pub async fn session_to_end(&self, parts: &Parts) -> Option<String> {
+        self.session_to_end_within(parts, Duration::from_secs(366 * 86_400)).await
+    }
+
+    /// [`Clerk::session_to_end`] for a token expired at most `max_expired` ago: an older one
+    /// cannot name a live session (Clerk sessions last days), and honouring it would let
+    /// anyone holding an old token make us call the Backend API.
+    pub async fn session_to_end_within(&self, parts: &Parts, max_expired: Duration) -> Option<String> {
         let token = match parse_authorization_header(&parts.headers) {
             Some(t) => t.to_string(),
             None => self.create_authenticate_context(parts).session_cookie?,
         };
-        // Any token a session could still be alive behind (Clerk sessions last days, not years).
-        let lifetime_ignored =
-            VerifyOptions { clock_skew: Duration::from_secs(366 * 86_400), ..self.opts.verify.clone() };
+        let lifetime_ignored = VerifyOptions { clock_skew: max_expired, ..self.opts.verify.clone() };
         let jwt = self.verified(&token, &lifetime_ignored).await.ok().filter(|j| !is_wrong_token_type(j))?;
         jwt.claims().sid.str().map(std::borrow::Cow::into_owned)
     }

@@ -36,6 +36,10 @@ pub async fn sign_up(State(state): State<AppState>, Query(back): Query<Back>, pa
     to_clerk_page(&state.config.clerk.sign_up_url, &parts, &back)
 }
 
+/// How long after its expiry a session token may still end its session: Clerk sessions last
+/// 7 days by default, so an older token names no live session.
+pub const SIGN_OUT_MAX_EXPIRED: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
 /// Ends the session at Clerk, then clears the session cookies and goes home. The session comes
 /// from the verified token, expired or not: a 60-second token has often expired by the time
 /// someone signs out, and the Clerk session behind it must end all the same. When Clerk cannot
@@ -44,7 +48,7 @@ pub async fn sign_up(State(state): State<AppState>, Query(back): Query<Back>, pa
 pub async fn sign_out(State(state): State<AppState>, MaybeAuth(auth): MaybeAuth, parts: Parts) -> Response {
     let sid = match auth.and_then(|a| a.session_id) {
         Some(sid) => Some(sid),
-        None => state.clerk.session_to_end(&parts).await,
+        None => state.clerk.session_to_end_within(&parts, SIGN_OUT_MAX_EXPIRED).await,
     };
     if let (Some(sid), Some(api)) = (sid, state.clerk.api()) {
         // A revocation is a Backend API call anyone holding an old token can ask for: bounded
