@@ -94,13 +94,27 @@ pub async fn upsert_user(conn: &mut PgConnection, user: &User) -> Result<(), sql
     if let Some(email) = &email {
         sqlx::query!("UPDATE users SET email = NULL, updated_at = now() WHERE email = $1 AND clerk_id <> $2 AND clerk_updated_at < $3", email, user.id, user.updated_at).execute(&mut *conn).await?;
     }
+    // Plain statements (no subquery inside the INSERT, no function in DO UPDATE SET), which a
+    // distributed Postgres (Citus) accepts as well: the email is kept only if no other row holds it.
+    let email = match email {
+        Some(email) => {
+            let taken = sqlx::query_scalar!(
+                r#"SELECT EXISTS (SELECT 1 FROM users WHERE email = $1 AND clerk_id <> $2) AS "taken!""#,
+                email,
+                user.id
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            (!taken).then_some(email)
+        }
+        None => None,
+    };
     sqlx::query!(
-        r#"INSERT INTO users (clerk_id, email, name, image_url, clerk_updated_at)
-           VALUES ($1, CASE WHEN EXISTS (SELECT 1 FROM users WHERE email = $2 AND clerk_id <> $1) THEN NULL ELSE $2 END, $3, $4, $5)
+        r#"INSERT INTO users (clerk_id, email, name, image_url, clerk_updated_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, now())
            ON CONFLICT (clerk_id) DO UPDATE
-              SET email = CASE WHEN EXISTS (SELECT 1 FROM users o WHERE o.email = EXCLUDED.email AND o.clerk_id <> EXCLUDED.clerk_id) THEN NULL ELSE EXCLUDED.email END,
-                  name = EXCLUDED.name, image_url = EXCLUDED.image_url,
-                  clerk_updated_at = EXCLUDED.clerk_updated_at, updated_at = now()
+              SET email = EXCLUDED.email, name = EXCLUDED.name, image_url = EXCLUDED.image_url,
+                  clerk_updated_at = EXCLUDED.clerk_updated_at, updated_at = EXCLUDED.updated_at
             WHERE users.deleted_at IS NULL AND users.clerk_updated_at <= EXCLUDED.clerk_updated_at"#,
         user.id,
         email,
@@ -116,8 +130,8 @@ pub async fn upsert_user(conn: &mut PgConnection, user: &User) -> Result<(), sql
 /// Tombstone the user (a late update cannot bring them back) and end their memberships.
 pub async fn delete_user(conn: &mut PgConnection, clerk_id: &str) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        r#"INSERT INTO users (clerk_id, deleted_at) VALUES ($1, now())
-           ON CONFLICT (clerk_id) DO UPDATE SET deleted_at = COALESCE(users.deleted_at, now()), email = NULL, name = NULL, image_url = NULL, updated_at = now()"#,
+        r#"INSERT INTO users (clerk_id, deleted_at, updated_at) VALUES ($1, now(), now())
+           ON CONFLICT (clerk_id) DO UPDATE SET deleted_at = COALESCE(users.deleted_at, EXCLUDED.deleted_at), email = NULL, name = NULL, image_url = NULL, updated_at = EXCLUDED.updated_at"#,
         clerk_id
     )
     .execute(&mut *conn)
@@ -131,16 +145,29 @@ pub async fn upsert_organization(conn: &mut PgConnection, org: &Organization) ->
     if let Some(slug) = &org.slug {
         sqlx::query!("UPDATE organizations SET slug = NULL, updated_at = now() WHERE slug = $1 AND id <> $2 AND deleted_at IS NULL AND clerk_updated_at < $3", slug, org.id, org.updated_at).execute(&mut *conn).await?;
     }
+    // As for users: the slug is kept only if no other live organization holds it.
+    let slug = match &org.slug {
+        Some(slug) => {
+            let taken = sqlx::query_scalar!(
+                r#"SELECT EXISTS (SELECT 1 FROM organizations WHERE slug = $1 AND id <> $2 AND deleted_at IS NULL) AS "taken!""#,
+                slug,
+                org.id
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            (!taken).then_some(slug.as_str())
+        }
+        None => None,
+    };
     sqlx::query!(
-        r#"INSERT INTO organizations (id, slug, name, image_url, clerk_updated_at)
-           VALUES ($1, CASE WHEN EXISTS (SELECT 1 FROM organizations WHERE slug = $2 AND id <> $1 AND deleted_at IS NULL) THEN NULL ELSE $2 END, $3, $4, $5)
+        r#"INSERT INTO organizations (id, slug, name, image_url, clerk_updated_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, now())
            ON CONFLICT (id) DO UPDATE
-              SET slug = CASE WHEN EXISTS (SELECT 1 FROM organizations o WHERE o.slug = EXCLUDED.slug AND o.id <> EXCLUDED.id AND o.deleted_at IS NULL) THEN NULL ELSE EXCLUDED.slug END,
-                  name = EXCLUDED.name, image_url = EXCLUDED.image_url,
-                  clerk_updated_at = EXCLUDED.clerk_updated_at, updated_at = now()
+              SET slug = EXCLUDED.slug, name = EXCLUDED.name, image_url = EXCLUDED.image_url,
+                  clerk_updated_at = EXCLUDED.clerk_updated_at, updated_at = EXCLUDED.updated_at
             WHERE organizations.deleted_at IS NULL AND organizations.clerk_updated_at <= EXCLUDED.clerk_updated_at"#,
         org.id,
-        org.slug,
+        slug,
         org.name,
         org.image_url,
         org.updated_at
@@ -156,8 +183,8 @@ pub async fn upsert_organization(conn: &mut PgConnection, org: &Organization) ->
 /// webhook or one sync is never enough to destroy a customer's data. Recorded in its audit log.
 pub async fn delete_organization(conn: &mut PgConnection, org_id: &str, actor: &str) -> Result<(), sqlx::Error> {
     let newly = sqlx::query_scalar!(
-        r#"INSERT INTO organizations (id, deleted_at) VALUES ($1, now())
-           ON CONFLICT (id) DO UPDATE SET deleted_at = COALESCE(organizations.deleted_at, now()), slug = NULL, updated_at = now()
+        r#"INSERT INTO organizations (id, deleted_at, updated_at) VALUES ($1, now(), now())
+           ON CONFLICT (id) DO UPDATE SET deleted_at = COALESCE(organizations.deleted_at, EXCLUDED.deleted_at), slug = NULL, updated_at = EXCLUDED.updated_at
            RETURNING deleted_at = now() AS "newly!""#,
         org_id
     )
@@ -193,11 +220,11 @@ pub async fn upsert_membership(conn: &mut PgConnection, m: &OrganizationMembersh
     SystemScope::enter(conn, Some(org_id), Some(user_id)).await?;
     // Newer wins; a tombstone only yields to a *different*, newer membership (a re-invite).
     sqlx::query!(
-        r#"INSERT INTO org_memberships (org_id, user_clerk_id, clerk_id, role, permissions, clerk_updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6)
+        r#"INSERT INTO org_memberships (org_id, user_clerk_id, clerk_id, role, permissions, clerk_updated_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, now())
            ON CONFLICT (org_id, user_clerk_id) DO UPDATE
               SET clerk_id = EXCLUDED.clerk_id, role = EXCLUDED.role, permissions = EXCLUDED.permissions,
-                  clerk_updated_at = EXCLUDED.clerk_updated_at, deleted_at = NULL, updated_at = now()
+                  clerk_updated_at = EXCLUDED.clerk_updated_at, deleted_at = NULL, updated_at = EXCLUDED.updated_at
             WHERE (org_memberships.deleted_at IS NULL AND org_memberships.clerk_updated_at <= EXCLUDED.clerk_updated_at)
                OR (org_memberships.deleted_at IS NOT NULL AND org_memberships.clerk_id IS DISTINCT FROM EXCLUDED.clerk_id
                    AND org_memberships.clerk_updated_at < EXCLUDED.clerk_updated_at)"#,
@@ -228,10 +255,10 @@ pub async fn delete_membership(conn: &mut PgConnection, m: &OrganizationMembersh
     let (org_id, user_id) = (m.organization.id.as_str(), m.public_user_data.user_id.as_str());
     SystemScope::enter(conn, Some(org_id), Some(user_id)).await?;
     sqlx::query!(
-        r#"INSERT INTO org_memberships (org_id, user_clerk_id, clerk_id, role, clerk_updated_at, deleted_at)
-           VALUES ($1, $2, $3, $4, $5, now())
+        r#"INSERT INTO org_memberships (org_id, user_clerk_id, clerk_id, role, clerk_updated_at, deleted_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, now(), now())
            ON CONFLICT (org_id, user_clerk_id) DO UPDATE
-              SET deleted_at = COALESCE(org_memberships.deleted_at, now()), updated_at = now(),
+              SET deleted_at = COALESCE(org_memberships.deleted_at, EXCLUDED.deleted_at), updated_at = EXCLUDED.updated_at,
                   clerk_updated_at = GREATEST(org_memberships.clerk_updated_at, EXCLUDED.clerk_updated_at)
             WHERE org_memberships.clerk_id IS NULL OR org_memberships.clerk_id = EXCLUDED.clerk_id
                OR org_memberships.clerk_updated_at <= EXCLUDED.clerk_updated_at"#,

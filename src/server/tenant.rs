@@ -13,7 +13,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use clerk::axum::ClerkState;
 use clerk::Auth;
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{Executor, PgConnection, PgPool, Postgres, Row, Transaction};
 
 use super::error::AppError;
 
@@ -70,15 +70,11 @@ impl Tenant {
     /// data is hidden and frozen until it is restored or purged (see `retention`).
     pub async fn begin(&self, pool: &PgPool) -> Result<TenantTx, ScopeError> {
         let mut tx = pool.begin().await?;
-        // Scope and tombstone check in one round trip.
-        let deleted = sqlx::query_scalar!(
-            r#"SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1 AND deleted_at IS NOT NULL) AS "deleted!"
-                 FROM (SELECT set_config('app.org_id', $1, true), set_config('app.user_id', $2, true)) AS scope"#,
-            self.org_id,
-            self.auth.user_id
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        // Scope and tombstone check in one round trip: a simple-query batch of plain statements.
+        let batch = begin_batch(&self.org_id, &self.auth.user_id)?;
+        // A `&str` without arguments is sent as a simple query (the text protocol: several
+        // statements in one message); the `Executor` method's boxed future keeps callers `Send`.
+        let deleted: bool = (&mut *tx).fetch_one(batch.as_str()).await?.try_get(0)?;
         if deleted {
             return Err(ScopeError::OrganizationDeleted);
         }
@@ -120,6 +116,10 @@ pub struct TenantTx {
 impl TenantTx {
     pub fn tenant(&self) -> &Tenant {
         &self.tenant
+    }
+    /// The scoped connection, for statements of this tenant's own.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
     }
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await
@@ -182,16 +182,52 @@ impl SystemScope {
     }
 }
 
-/// The one place the settings are written, for the current transaction only (`is_local`).
+/// The one place the settings are written, for the current transaction only: plain
+/// `SET LOCAL` statements, which a distributed Postgres (Citus, with
+/// `citus.propagate_set_commands = 'local'`) forwards to the nodes that evaluate the policies,
+/// where `set_config(…)` inside a query is only evaluated on the coordinator.
 async fn set_scope(conn: &mut PgConnection, org_id: Option<&str>, user_id: Option<&str>) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"SELECT set_config('app.org_id', $1, true) AS "org_id", set_config('app.user_id', $2, true) AS "user_id""#,
-        org_id.unwrap_or(""),
-        user_id.unwrap_or("")
-    )
-    .fetch_one(conn)
-    .await?;
+    let statements = scope_statements(org_id.unwrap_or(""), user_id.unwrap_or(""))?;
+    conn.execute(statements.as_str()).await?;
     Ok(())
+}
+
+/// `SET LOCAL app.org_id = …; SET LOCAL app.user_id = …;` with both values as quoted literals.
+fn scope_statements(org_id: &str, user_id: &str) -> Result<String, sqlx::Error> {
+    Ok(format!(
+        "SET LOCAL app.org_id = {}; SET LOCAL app.user_id = {};",
+        quote_literal(org_id)?,
+        quote_literal(user_id)?
+    ))
+}
+
+/// [`scope_statements`] followed by the organization's tombstone check (one row, one boolean).
+fn begin_batch(org_id: &str, user_id: &str) -> Result<String, sqlx::Error> {
+    Ok(format!(
+        "{} SELECT EXISTS (SELECT 1 FROM organizations WHERE id = {} AND deleted_at IS NOT NULL) AS deleted",
+        scope_statements(org_id, user_id)?,
+        quote_literal(org_id)?
+    ))
+}
+
+/// A Postgres string literal for any text but NUL (which Postgres text cannot hold). The
+/// escape-string form (`E'…'`) with quotes and backslashes doubled reads the same whatever
+/// `standard_conforming_strings` says.
+fn quote_literal(value: &str) -> Result<String, sqlx::Error> {
+    if value.contains('\0') {
+        return Err(sqlx::Error::Protocol("a scope value contains NUL".into()));
+    }
+    let mut out = String::with_capacity(value.len() + 3);
+    out.push_str("E'");
+    for c in value.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -233,6 +269,24 @@ mod tests {
         assert_eq!(Member::from_request(&parts_with(Some(no_org))).unwrap().user_id(), "user_1");
         let t = Tenant::from_request(&parts_with(Some(auth("org:member", &[])))).unwrap();
         assert_eq!((t.org_id(), t.user_id(), t.role()), ("org_1", "user_1", Some("org:member")));
+    }
+
+    #[test]
+    fn the_scope_is_plain_set_local_statements_with_quoted_values() {
+        assert_eq!(
+            scope_statements("org_1", "user_1").unwrap(),
+            "SET LOCAL app.org_id = E'org_1'; SET LOCAL app.user_id = E'user_1';"
+        );
+        assert_eq!(scope_statements("", "").unwrap(), "SET LOCAL app.org_id = E''; SET LOCAL app.user_id = E'';");
+        assert_eq!(quote_literal("o'; RESET ALL; --").unwrap(), "E'o''; RESET ALL; --'");
+        assert_eq!(quote_literal(r"a\'b").unwrap(), r"E'a\\''b'");
+        assert!(quote_literal("a\0b").is_err(), "NUL is refused, never truncated");
+        let batch = begin_batch("org_'x", "user_1").unwrap();
+        assert!(
+            batch.starts_with("SET LOCAL app.org_id = E'org_''x'; SET LOCAL app.user_id = E'user_1'; SELECT EXISTS")
+        );
+        assert!(batch.contains("WHERE id = E'org_''x' AND deleted_at IS NOT NULL"));
+        assert!(!batch.contains("set_config"), "Citus does not forward set_config to its workers");
     }
 
     #[test]

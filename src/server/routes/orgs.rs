@@ -79,9 +79,16 @@ pub async fn create(State(state): State<AppState>, member: Member, parts: Parts,
     let Some(api) = state.clerk.api() else {
         return back_with_error(SelectOrgError::Unavailable, f.redirect_url.as_deref());
     };
-    if !state.org_creation.allow(member.user_id()) {
-        tracing::warn!(user = %member.user_id(), "organization creation rate-limited");
-        return back_with_error(SelectOrgError::RateLimited, f.redirect_url.as_deref());
+    match state.org_creation.allow(&state.pool, member.user_id()).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(user = %member.user_id(), "organization creation rate-limited");
+            return back_with_error(SelectOrgError::RateLimited, f.redirect_url.as_deref());
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "organization creation: the allowance could not be counted");
+            return back_with_error(SelectOrgError::Unavailable, f.redirect_url.as_deref());
+        }
     }
     if let Err(spent) = state.backend_api_budget.spend(member.user_id()) {
         tracing::warn!(user = %member.user_id(), error = %spent, "organization creation refused: Backend API budget spent");
