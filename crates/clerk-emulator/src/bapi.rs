@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::state::{new_id, now_ms, Membership, Organization, User};
+use crate::state::{new_id, now_ms, Invitation, Membership, Organization, State as World, User};
 use crate::Shared;
 
 pub fn routes() -> Router<Shared> {
@@ -28,6 +28,8 @@ pub fn routes() -> Router<Shared> {
         .route("/v1/organizations/{id}", get(get_org).patch(update_org).delete(delete_org))
         .route("/v1/organizations/{id}/memberships", get(org_memberships).post(create_membership))
         .route("/v1/organizations/{id}/memberships/{user_id}", patch(update_membership).delete(delete_membership))
+        .route("/v1/organizations/{id}/invitations", get(list_invitations).post(create_invitation))
+        .route("/v1/organizations/{id}/invitations/{inv}/revoke", post(revoke_invitation))
         .route("/v1/sessions/{id}", get(get_session))
         .route("/v1/sessions/{id}/revoke", post(revoke_session))
         .route("/v1/sessions/{id}/refresh", post(refresh_session))
@@ -253,6 +255,15 @@ pub struct OrgBody {
     created_by: Option<String>,
 }
 
+/// Clerk's organization slug rule: lowercase letters, digits and dashes, not at either end.
+fn valid_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug.len() <= 64
+        && slug.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-')
+}
+
 fn slugify(name: &str) -> String {
     let s: String =
         name.trim().to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
@@ -319,7 +330,19 @@ async fn update_org(State(emu): State<Shared>, Path(id): Path<String>, Json(b): 
     let org = {
         let mut st = emu.lock();
         let key = st.org_by_id_or_slug(&id).map(|o| o.id.clone()).ok_or_else(|| not_found("organization"))?;
+        if let Some(name) = &b.name {
+            if name.trim().is_empty() || name.chars().count() > 256 {
+                return Err(invalid("name must be between 1 and 256 characters"));
+            }
+        }
         if let Some(slug) = &b.slug {
+            if !valid_slug(slug) {
+                return Err(ApiError(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "form_param_format_invalid",
+                    "Slug can only contain lowercase alphanumeric characters and the dash \"-\" character.".into(),
+                ));
+            }
             if st.organizations.values().any(|o| o.slug == *slug && o.id != key) {
                 return Err(ApiError(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -333,7 +356,7 @@ async fn update_org(State(emu): State<Shared>, Path(id): Path<String>, Json(b): 
             o.name = n;
         }
         if let Some(s) = b.slug {
-            o.slug = slugify(&s);
+            o.slug = s;
         }
         o.updated_at = now_ms();
         o.clone()
@@ -426,6 +449,9 @@ async fn update_membership(
         }
         let org = st.org_by_id_or_slug(&id).ok_or_else(|| not_found("organization"))?.id.clone();
         let mid = st.membership(&org, &user_id).map(|m| m.id.clone()).ok_or_else(|| not_found("membership"))?;
+        if st.memberships[&mid].role == "org:admin" && b.role != "org:admin" && st.admin_count(&org) == 1 {
+            return Err(last_admin());
+        }
         let m = st.memberships.get_mut(&mid).expect("exists");
         m.role = b.role;
         m.updated_at = now_ms();
@@ -442,6 +468,9 @@ async fn delete_membership(State(emu): State<Shared>, Path((id, user_id)): Path<
         let mut st = emu.lock();
         let org = st.org_by_id_or_slug(&id).ok_or_else(|| not_found("organization"))?.id.clone();
         let m = st.membership(&org, &user_id).cloned().ok_or_else(|| not_found("membership"))?;
+        if m.role == "org:admin" && st.admin_count(&org) == 1 {
+            return Err(last_admin());
+        }
         let json = st.membership_json(&m, &emu.config.roles);
         st.memberships.remove(&m.id);
         for s in st
@@ -456,6 +485,210 @@ async fn delete_membership(State(emu): State<Shared>, Path((id, user_id)): Path<
     emu.webhooks.emit("organizationMembership.deleted", json.clone());
     emu.persist();
     Ok(Json(json))
+}
+
+/// Clerk keeps at least one admin in every organization.
+fn last_admin() -> ApiError {
+    ApiError(
+        StatusCode::FORBIDDEN,
+        "organization_minimum_permissions_needed",
+        "There has to be at least one organization member with the administrator role.".into(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InvitationBody {
+    email_address: Option<String>,
+    role: Option<String>,
+    inviter_user_id: Option<String>,
+    redirect_url: Option<String>,
+    expires_in_days: Option<i64>,
+}
+
+async fn create_invitation(
+    State(emu): State<Shared>,
+    Path(id): Path<String>,
+    Json(b): Json<InvitationBody>,
+) -> ApiResult {
+    let (json, event) = {
+        let mut st = emu.lock();
+        let org = st.org_by_id_or_slug(&id).ok_or_else(|| not_found("organization"))?.id.clone();
+        let email = b.email_address.map(|e| e.trim().to_lowercase()).unwrap_or_default();
+        if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+            return Err(invalid("email_address is invalid"));
+        }
+        let role = b.role.ok_or_else(|| invalid("role is required"))?;
+        if !emu.config.roles.0.contains_key(&role) {
+            return Err(invalid(format!("role {role} does not exist")));
+        }
+        if let Some(inviter) = &b.inviter_user_id {
+            if st.membership(&org, inviter).is_none_or(|m| m.role != "org:admin") {
+                return Err(ApiError(
+                    StatusCode::FORBIDDEN,
+                    "not_an_admin_in_organization",
+                    "The inviter must be an administrator of the organization.".into(),
+                ));
+            }
+        }
+        if st.user_by_email(&email).is_some_and(|u| st.membership(&org, &u.id).is_some()) {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "already_a_member_in_organization",
+                format!("{email} is already a member of the organization."),
+            ));
+        }
+        let days = b.expires_in_days.unwrap_or(30);
+        if !(1..=365).contains(&days) {
+            return Err(invalid("expires_in_days must be between 1 and 365"));
+        }
+        let now = now_ms();
+        let inv = Invitation {
+            id: new_id("orginv"),
+            org_id: org,
+            email,
+            role,
+            status: "pending".into(),
+            inviter_id: b.inviter_user_id,
+            ticket: new_id("ticket"),
+            redirect_url: b.redirect_url,
+            user_id: None,
+            expires_at: now + days * 86_400_000,
+            created_at: now,
+            updated_at: now,
+        };
+        st.invitations.insert(inv.id.clone(), inv.clone());
+        let url = &emu.config.public_url;
+        (st.invitation_json(&inv, url), st.invitation_event_json(&inv, url))
+    };
+    emu.webhooks.emit("organizationInvitation.created", event);
+    emu.persist();
+    Ok(Json(json))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InvitationQuery {
+    status: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+/// `ListOrganizationInvitations`: newest first, optionally one `status`.
+async fn list_invitations(
+    State(emu): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<InvitationQuery>,
+) -> ApiResult {
+    let items: Vec<Value> = {
+        let st = emu.lock();
+        let org = st.org_by_id_or_slug(&id).ok_or_else(|| not_found("organization"))?.id.clone();
+        let mut list: Vec<&Invitation> = st
+            .invitations
+            .values()
+            .filter(|i| i.org_id == org && q.status.as_deref().is_none_or(|s| i.status() == s))
+            .collect();
+        list.sort_by_key(|i| std::cmp::Reverse(i.created_at));
+        list.into_iter().map(|i| st.invitation_json(i, &emu.config.public_url)).collect()
+    };
+    paginate(items, &Page { limit: q.limit, offset: q.offset })
+}
+
+async fn revoke_invitation(State(emu): State<Shared>, Path((id, inv)): Path<(String, String)>) -> ApiResult {
+    let (json, event) = {
+        let mut st = emu.lock();
+        let org = st.org_by_id_or_slug(&id).ok_or_else(|| not_found("organization"))?.id.clone();
+        let i = st.invitations.get_mut(&inv).filter(|i| i.org_id == org).ok_or_else(|| not_found("invitation"))?;
+        if i.status() != "pending" {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "organization_invitation_not_pending",
+                format!("Only pending invitations can be revoked; this one is {}.", i.status()),
+            ));
+        }
+        i.status = "revoked".into();
+        i.updated_at = now_ms();
+        let i = i.clone();
+        let url = &emu.config.public_url;
+        (st.invitation_json(&i, url), st.invitation_event_json(&i, url))
+    };
+    emu.webhooks.emit("organizationInvitation.revoked", event);
+    emu.persist();
+    Ok(Json(json))
+}
+
+/// Why an invitation link cannot be accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotAcceptable {
+    Unknown,
+    NotPending,
+    OrganizationGone,
+    OtherEmail,
+}
+
+impl NotAcceptable {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Unknown => "This invitation link is not valid.",
+            Self::NotPending => "This invitation is no longer valid (revoked, expired or already used).",
+            Self::OrganizationGone => "The organization of this invitation no longer exists.",
+            Self::OtherEmail => "This invitation is for another email address.",
+        }
+    }
+}
+
+/// The pending invitation of a `ticket`, if it can still be accepted.
+pub fn pending_invitation(st: &World, ticket: &str) -> Result<Invitation, NotAcceptable> {
+    use subtle::ConstantTimeEq;
+    let inv = st
+        .invitations
+        .values()
+        .find(|i| bool::from(i.ticket.as_bytes().ct_eq(ticket.as_bytes())))
+        .ok_or(NotAcceptable::Unknown)?;
+    if inv.status() != "pending" {
+        return Err(NotAcceptable::NotPending);
+    }
+    if !st.organizations.contains_key(&inv.org_id) {
+        return Err(NotAcceptable::OrganizationGone);
+    }
+    Ok(inv.clone())
+}
+
+/// Accepts the invitation of `ticket` for `user_id` (whose email must be the invited one):
+/// the membership is created with the invited role (kept if it exists), the invitation becomes
+/// `accepted`, and Clerk's webhooks follow. Answers the organization's id.
+pub fn accept_invitation(emu: &Shared, ticket: &str, user_id: &str) -> Result<String, NotAcceptable> {
+    let (org, events) = {
+        let mut st = emu.lock();
+        let inv = pending_invitation(&st, ticket)?;
+        let email = st.users.get(user_id).and_then(|u| u.email.clone());
+        if email.as_deref() != Some(inv.email.as_str()) {
+            return Err(NotAcceptable::OtherEmail);
+        }
+        let mut events = Vec::new();
+        if st.membership(&inv.org_id, user_id).is_none() {
+            let m = Membership {
+                id: new_id("orgmem"),
+                org_id: inv.org_id.clone(),
+                user_id: user_id.to_string(),
+                role: inv.role.clone(),
+                created_at: now_ms(),
+                updated_at: now_ms(),
+            };
+            st.memberships.insert(m.id.clone(), m.clone());
+            events.push(("organizationMembership.created", st.membership_json(&m, &emu.config.roles)));
+        }
+        let i = st.invitations.get_mut(&inv.id).expect("exists");
+        i.status = "accepted".into();
+        i.user_id = Some(user_id.to_string());
+        i.updated_at = now_ms();
+        let i = i.clone();
+        events.push(("organizationInvitation.accepted", st.invitation_event_json(&i, &emu.config.public_url)));
+        (inv.org_id, events)
+    };
+    for (t, data) in events {
+        emu.webhooks.emit(t, data);
+    }
+    emu.persist();
+    Ok(org)
 }
 
 async fn get_session(State(emu): State<Shared>, Path(id): Path<String>) -> ApiResult {

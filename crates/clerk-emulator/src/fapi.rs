@@ -20,6 +20,7 @@ pub fn routes() -> Router<Shared> {
         .route("/", get(|| async { Redirect::to("/sign-in") }))
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-up", get(sign_up_page).post(sign_up))
+        .route("/accept-invitation", get(accept_invitation_page))
         .route("/sign-out", get(sign_out).post(sign_out))
         .route("/v1/client", get(get_client))
         .route("/v1/client/handshake", get(handshake))
@@ -46,6 +47,9 @@ pub struct Credentials {
     /// Seeded users sign in with one click (development only).
     #[serde(default)]
     quick: Option<String>,
+    /// An organization invitation's ticket: accepted once the user is signed in or up.
+    #[serde(default)]
+    ticket: Option<String>,
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -76,14 +80,29 @@ button{{margin-top:1.2rem;width:100%;padding:.6rem;border:0;border-radius:.4rem;
     ))
 }
 
+fn ticket_field(ticket: Option<&str>) -> String {
+    ticket.map(|t| format!(r#"<input type="hidden" name="ticket" value="{}">"#, escape(t))).unwrap_or_default()
+}
+
 fn sign_in_form(emu: &Shared, back: Option<&str>, error: Option<&str>, email: &str) -> Html<String> {
+    sign_in_form_with(emu, back, error, email, None)
+}
+
+fn sign_in_form_with(
+    emu: &Shared,
+    back: Option<&str>,
+    error: Option<&str>,
+    email: &str,
+    ticket: Option<&str>,
+) -> Html<String> {
+    let ticket_input = ticket_field(ticket);
     let back = escape(back.unwrap_or(""));
     let error = error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))).unwrap_or_default();
     let quick: String = {
         let st = emu.lock();
         st.users
             .values()
-            .filter(|u| u.password_hash.is_some())
+            .filter(|u| u.password_hash.is_some() && ticket.is_none())
             .take(8)
             .map(|u| format!(r#"<form method="post" action="/sign-in" class="quick"><input type="hidden" name="email" value="{e}"><input type="hidden" name="quick" value="1"><input type="hidden" name="redirect_url" value="{back}"><button type="submit">Continue as {n} ({e})</button></form>"#, e = escape(u.email.as_deref().unwrap_or("")), n = escape(&u.display_name())))
             .collect()
@@ -92,7 +111,7 @@ fn sign_in_form(emu: &Shared, back: Option<&str>, error: Option<&str>, email: &s
         "Sign in",
         &format!(
             r#"<h1>Sign in</h1>{error}
-<form method="post" action="/sign-in"><input type="hidden" name="redirect_url" value="{back}">
+<form method="post" action="/sign-in"><input type="hidden" name="redirect_url" value="{back}">{ticket_input}
 <label>Email address<input type="email" name="email" value="{email}" required autocomplete="username"></label>
 <label>Password<input type="password" name="password" required autocomplete="current-password"></label>
 <button type="submit">Continue</button></form>
@@ -119,29 +138,86 @@ async fn sign_in(State(emu): State<Shared>, headers: HeaderMap, Form(f): Form<Cr
         Some(u) => u.password_matches(&f.password),
         None => false,
     };
+    let refuse = |msg: &str| {
+        let mut resp = sign_in_form_with(&emu, f.redirect_url.as_deref(), Some(msg), &f.email, f.ticket.as_deref())
+            .into_response();
+        *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        resp
+    };
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!(email = %f.email, "emulator sign-in refused");
-        let mut resp =
-            sign_in_form(&emu, f.redirect_url.as_deref(), Some("Wrong email address or password."), &f.email)
-                .into_response();
-        *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-        return resp;
+        return refuse("Wrong email address or password.");
     };
-    start_session(&emu, &headers, &user, f.redirect_url.as_deref())
+    let org = match &f.ticket {
+        Some(t) => match crate::bapi::accept_invitation(&emu, t, &user.id) {
+            Ok(org) => Some(org),
+            Err(e) => return refuse(e.message()),
+        },
+        None => None,
+    };
+    start_session(&emu, &headers, &user, f.redirect_url.as_deref(), org)
 }
 
 async fn sign_up_page(Query(back): Query<Back>) -> Html<String> {
     sign_up_form(back.redirect_url.as_deref(), None, "")
 }
 
+#[derive(Debug, Deserialize)]
+pub struct TicketQuery {
+    ticket: Option<String>,
+}
+
+/// The link of an organization invitation: sign up with the invited email (or sign in when that
+/// address has an account); accepting it then creates the membership and activates the
+/// organization, and the browser goes on to the invitation's `redirect_url`.
+async fn accept_invitation_page(State(emu): State<Shared>, Query(q): Query<TicketQuery>) -> Response {
+    let ticket = q.ticket.unwrap_or_default();
+    let found = {
+        let st = emu.lock();
+        crate::bapi::pending_invitation(&st, &ticket).map(|inv| {
+            let org_name = st.organizations.get(&inv.org_id).map(|o| o.name.clone());
+            (st.user_by_email(&inv.email).is_some(), inv, org_name)
+        })
+    };
+    match found {
+        Err(e) => {
+            let body = format!(r#"<h1>Invitation</h1><p class="error" role="alert">{}</p>"#, escape(e.message()));
+            let mut resp = page("Invitation", &body).into_response();
+            *resp.status_mut() = StatusCode::GONE;
+            resp
+        }
+        Ok((has_account, inv, org_name)) => {
+            let back = inv.redirect_url.as_deref();
+            let note = format!("You have been invited to join {}.", org_name.unwrap_or_default());
+            if has_account {
+                sign_in_form_with(&emu, back, None, &inv.email, Some(&ticket)).into_response()
+            } else {
+                sign_up_form_with(back, None, &inv.email, Some(&ticket), Some(&note)).into_response()
+            }
+        }
+    }
+}
+
 fn sign_up_form(back: Option<&str>, error: Option<&str>, email: &str) -> Html<String> {
+    sign_up_form_with(back, error, email, None, None)
+}
+
+fn sign_up_form_with(
+    back: Option<&str>,
+    error: Option<&str>,
+    email: &str,
+    ticket: Option<&str>,
+    note: Option<&str>,
+) -> Html<String> {
+    let ticket_input = ticket_field(ticket);
+    let note = note.map(|n| format!("<p>{}</p>", escape(n))).unwrap_or_default();
     let back = escape(back.unwrap_or(""));
     let error = error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))).unwrap_or_default();
     page(
         "Sign up",
         &format!(
-            r#"<h1>Create your account</h1>{error}
-<form method="post" action="/sign-up"><input type="hidden" name="redirect_url" value="{back}">
+            r#"<h1>Create your account</h1>{note}{error}
+<form method="post" action="/sign-up"><input type="hidden" name="redirect_url" value="{back}">{ticket_input}
 <label>First name<input name="first_name" autocomplete="given-name"></label>
 <label>Last name<input name="last_name" autocomplete="family-name"></label>
 <label>Email address<input type="email" name="email" value="{}" required autocomplete="email"></label>
@@ -160,11 +236,19 @@ async fn sign_up(State(emu): State<Shared>, headers: HeaderMap, Form(f): Form<Cr
         Some("Passwords must be at least 8 characters.")
     } else if emu.lock().user_by_email(&email).is_some() {
         Some("That email address is taken. Please try another.")
+    } else if let Some(t) = &f.ticket {
+        // The invitation is checked before the account exists: a refused one creates nothing.
+        match crate::bapi::pending_invitation(&emu.lock(), t) {
+            Ok(inv) if inv.email == email => None,
+            Ok(_) => Some(crate::bapi::NotAcceptable::OtherEmail.message()),
+            Err(e) => Some(e.message()),
+        }
     } else {
         None
     };
     if let Some(p) = problem {
-        let mut resp = sign_up_form(f.redirect_url.as_deref(), Some(p), &email).into_response();
+        let mut resp =
+            sign_up_form_with(f.redirect_url.as_deref(), Some(p), &email, f.ticket.as_deref(), None).into_response();
         *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         return resp;
     }
@@ -183,12 +267,31 @@ async fn sign_up(State(emu): State<Shared>, headers: HeaderMap, Form(f): Form<Cr
     emu.lock().users.insert(user.id.clone(), user.clone());
     emu.webhooks.emit("user.created", user.to_json());
     emu.persist();
-    start_session(&emu, &headers, &user, f.redirect_url.as_deref())
+    let org = match &f.ticket {
+        Some(t) => match crate::bapi::accept_invitation(&emu, t, &user.id) {
+            Ok(org) => Some(org),
+            Err(e) => {
+                let mut resp = sign_up_form(f.redirect_url.as_deref(), Some(e.message()), "").into_response();
+                *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+                return resp;
+            }
+        },
+        None => None,
+    };
+    start_session(&emu, &headers, &user, f.redirect_url.as_deref(), org)
 }
 
 /// A new session on this browser's client; `__client` (HttpOnly, on the emulator host) and
 /// `__client_uat` set; back to `redirect_url` when allowed.
-fn start_session(emu: &Shared, headers: &HeaderMap, user: &User, redirect: Option<&str>) -> Response {
+/// `activate`: the organization to make active (an invitation just accepted); otherwise the
+/// user's only organization, if they have exactly one.
+fn start_session(
+    emu: &Shared,
+    headers: &HeaderMap,
+    user: &User,
+    redirect: Option<&str>,
+    activate: Option<String>,
+) -> Response {
     let now = now_ms();
     let (client_cookie, uat) = {
         let mut st = emu.lock();
@@ -221,7 +324,7 @@ fn start_session(emu: &Shared, headers: &HeaderMap, user: &User, redirect: Optio
             client_id: client_id.clone(),
             user_id: user.id.clone(),
             status: "active".into(),
-            active_org_id: only_org,
+            active_org_id: activate.or(only_org),
             created_at: now,
             updated_at: now,
             refresh_token: Some(new_id("rt")),

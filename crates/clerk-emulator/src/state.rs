@@ -172,6 +172,38 @@ impl Session {
     }
 }
 
+/// An organization invitation (`CreateOrganizationInvitation`): its secret `ticket` is in the
+/// link it sends, which accepts it through sign-up or sign-in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invitation {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub role: String,
+    /// `pending`, `accepted`, `revoked` (or `expired`, past `expires_at`).
+    pub status: String,
+    pub inviter_id: Option<String>,
+    pub ticket: String,
+    pub redirect_url: Option<String>,
+    /// Who accepted it.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    pub expires_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Invitation {
+    /// `pending` past its expiry is `expired`.
+    pub fn status(&self) -> &str {
+        if self.status == "pending" && self.expires_at <= now_ms() {
+            "expired"
+        } else {
+            &self.status
+        }
+    }
+}
+
 /// A browser: the `__client` cookie of the Frontend API names one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Client {
@@ -196,6 +228,8 @@ pub struct State {
     /// Handshake nonces → Set-Cookie directives (one use each).
     #[serde(default)]
     pub nonces: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub invitations: BTreeMap<String, Invitation>,
 }
 
 /// The seed file the run script passes: users (with passwords) and organizations with members.
@@ -292,6 +326,44 @@ impl State {
 
     pub fn membership(&self, org_id: &str, user_id: &str) -> Option<&Membership> {
         self.memberships.values().find(|m| m.org_id == org_id && m.user_id == user_id)
+    }
+
+    /// The Backend API's `OrganizationInvitation`; `url` is the link that accepts it.
+    pub fn invitation_json(&self, i: &Invitation, public_url: &str) -> Value {
+        let inviter = i.inviter_id.as_ref().and_then(|id| self.users.get(id));
+        let inviter_data = inviter.map(|u| {
+            json!({"user_id": u.id, "first_name": u.first_name, "last_name": u.last_name,
+                   "image_url": format!("https://img.clerk.test/{}", u.id), "has_image": false,
+                   "identifier": u.email.clone().unwrap_or_default()})
+        });
+        json!({
+            "object": "organization_invitation", "id": i.id, "email_address": i.email, "role": i.role,
+            "role_name": i.role.trim_start_matches("org:"), "organization_id": i.org_id,
+            "inviter_id": i.inviter_id, "public_inviter_data": inviter_data, "status": i.status(),
+            "public_metadata": {}, "private_metadata": {},
+            "url": format!("{}/accept-invitation?ticket={}", public_url.trim_end_matches('/'), i.ticket),
+            "expires_at": i.expires_at, "created_at": i.created_at, "updated_at": i.updated_at,
+        })
+    }
+
+    /// An invitation as its webhooks carry it: the object, the organization's public data, and
+    /// (once accepted) the user who accepted it.
+    pub fn invitation_event_json(&self, i: &Invitation, public_url: &str) -> Value {
+        let mut v = self.invitation_json(i, public_url);
+        let org = self.organizations.get(&i.org_id).map(|o| {
+            json!({"id": o.id, "name": o.name, "slug": o.slug,
+                   "image_url": format!("https://img.clerk.test/{}", o.id), "has_image": false})
+        });
+        v["data"] = json!({"public_organization_data": org});
+        if let Some(u) = &i.user_id {
+            v["user_id"] = json!(u);
+        }
+        v
+    }
+
+    /// Admins of `org_id` (`org:admin`).
+    pub fn admin_count(&self, org_id: &str) -> usize {
+        self.memberships.values().filter(|m| m.org_id == org_id && m.role == "org:admin").count()
     }
 
     pub fn membership_json(&self, m: &Membership, roles: &crate::Roles) -> Value {

@@ -22,6 +22,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "organizationMembership.created",
     "organizationMembership.updated",
     "organizationMembership.deleted",
+    "organizationInvitation.created",
+    "organizationInvitation.accepted",
+    "organizationInvitation.revoked",
 ];
 
 /// A queued message: svix id and JSON body.

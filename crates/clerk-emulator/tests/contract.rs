@@ -23,7 +23,14 @@ const CONTRACT: &[(Endpoint, &str)] = &[
     (bapi::LIST_ORGANIZATIONS, "list_organizations"),
     (bapi::CREATE_ORGANIZATION, "create_organization"),
     (bapi::GET_ORGANIZATION, "get_organization"),
+    (bapi::UPDATE_ORGANIZATION, "update_organization"),
+    (bapi::DELETE_ORGANIZATION, "delete_organization"),
     (bapi::LIST_ORGANIZATION_MEMBERSHIPS, "list_organization_memberships"),
+    (bapi::UPDATE_ORGANIZATION_MEMBERSHIP, "update_organization_membership"),
+    (bapi::DELETE_ORGANIZATION_MEMBERSHIP, "delete_organization_membership"),
+    (bapi::CREATE_ORGANIZATION_INVITATION, "create_organization_invitation"),
+    (bapi::LIST_ORGANIZATION_INVITATIONS, "list_organization_invitations"),
+    (bapi::REVOKE_ORGANIZATION_INVITATION, "revoke_organization_invitation"),
     (bapi::GET_SESSION, "get_session"),
     (bapi::REVOKE_SESSION, "revoke_session"),
     (bapi::CREATE_SESSION_TOKEN, "create_session_token"),
@@ -239,6 +246,176 @@ async fn list_organization_memberships() {
     let mut users: Vec<_> = all.iter().map(|m| m.public_user_data.user_id.as_str()).collect();
     users.sort();
     assert_eq!(users, ["user_alice", "user_bob", "user_carol"]);
+}
+
+/// A failed call's status and Clerk error code, through the typed client.
+fn refusal<T: std::fmt::Debug>(r: Result<T, bapi::ApiError>) -> (Option<u16>, String) {
+    let e = r.unwrap_err();
+    (e.status(), e.code().unwrap_or_default().to_string())
+}
+
+#[tokio::test]
+async fn update_organization() {
+    let (_emu, url, api) = world().await;
+    let body = raw("PATCH", format!("{url}/v1/organizations/org_acme"), Some(json!({"name": "Acme Corp"}))).await;
+    holds(bapi::UPDATE_ORGANIZATION, &body);
+    assert_eq!((&body["name"], &body["slug"]), (&json!("Acme Corp"), &json!("acme")));
+    let typed = api
+        .update_organization("org_acme", &bapi::UpdateOrganization { name: None, slug: Some("acme-corp".into()) })
+        .await
+        .unwrap();
+    assert_eq!((typed.name.as_str(), typed.slug.as_deref()), ("Acme Corp", Some("acme-corp")));
+    // Clerk's slug rules: lowercase letters, digits and dashes; unique in the instance.
+    for bad in ["Acme", "acme corp", "-acme", "acme_corp", ""] {
+        let upd = bapi::UpdateOrganization { name: None, slug: Some(bad.into()) };
+        assert_eq!(refusal(api.update_organization("org_acme", &upd).await).0, Some(422), "{bad:?}");
+    }
+    let taken = bapi::UpdateOrganization { name: None, slug: Some("globex".into()) };
+    assert_eq!(
+        refusal(api.update_organization("org_acme", &taken).await),
+        (Some(422), "form_identifier_exists".into())
+    );
+    assert_eq!(api.get_organization("org_acme").await.unwrap().slug.as_deref(), Some("acme-corp"));
+}
+
+#[tokio::test]
+async fn delete_organization() {
+    let (_emu, url, api) = world().await;
+    let body = raw("DELETE", format!("{url}/v1/organizations/org_globex"), None).await;
+    holds(bapi::DELETE_ORGANIZATION, &body);
+    assert_eq!((&body["id"], &body["deleted"]), (&json!("org_globex"), &json!(true)));
+    let typed = api.delete_organization("org_acme").await.unwrap();
+    assert_eq!((typed.id.as_deref(), typed.deleted), (Some("org_acme"), true));
+    assert_eq!(refusal(api.get_organization("org_acme").await).0, Some(404));
+    assert_eq!(api.user_memberships("user_alice", 10, 0).await.unwrap().total_count, 0, "its memberships end");
+    assert_eq!(refusal(api.delete_organization("org_acme").await).0, Some(404));
+}
+
+#[tokio::test]
+async fn update_organization_membership() {
+    let (_emu, url, api) = world().await;
+    let body = raw(
+        "PATCH",
+        format!("{url}/v1/organizations/org_acme/memberships/user_bob"),
+        Some(json!({"role": "org:admin"})),
+    )
+    .await;
+    holds(bapi::UPDATE_ORGANIZATION_MEMBERSHIP, &body);
+    assert_eq!((&body["role"], &body["public_user_data"]["user_id"]), (&json!("org:admin"), &json!("user_bob")));
+    let typed = api.update_organization_membership("org_acme", "user_bob", "org:member").await.unwrap();
+    assert_eq!((typed.role.as_str(), typed.organization.id.as_str()), ("org:member", "org_acme"));
+    // Clerk keeps one admin at least, and knows its roles.
+    assert_eq!(
+        refusal(api.update_organization_membership("org_acme", "user_alice", "org:member").await),
+        (Some(403), "organization_minimum_permissions_needed".into())
+    );
+    assert_eq!(refusal(api.update_organization_membership("org_acme", "user_bob", "org:owner").await).0, Some(422));
+    assert_eq!(refusal(api.update_organization_membership("org_acme", "user_dave", "org:admin").await).0, Some(404));
+}
+
+#[tokio::test]
+async fn delete_organization_membership() {
+    let (_emu, url, api) = world().await;
+    let body = raw("DELETE", format!("{url}/v1/organizations/org_acme/memberships/user_bob"), None).await;
+    holds(bapi::DELETE_ORGANIZATION_MEMBERSHIP, &body);
+    assert_eq!(body["public_user_data"]["user_id"], "user_bob");
+    let typed = api.delete_organization_membership("org_acme", "user_carol").await.unwrap();
+    assert_eq!((typed.public_user_data.user_id.as_str(), typed.role.as_str()), ("user_carol", "org:member"));
+    let left = api.collect_all(|l, o| api.organization_memberships("org_acme", l, o)).await.unwrap();
+    assert_eq!(left.iter().map(|m| m.public_user_data.user_id.as_str()).collect::<Vec<_>>(), ["user_alice"]);
+    assert_eq!(
+        refusal(api.delete_organization_membership("org_acme", "user_alice").await),
+        (Some(403), "organization_minimum_permissions_needed".into())
+    );
+    assert_eq!(refusal(api.delete_organization_membership("org_acme", "user_bob").await).0, Some(404));
+}
+
+fn invite(email: &str, role: &str) -> bapi::CreateOrganizationInvitation {
+    bapi::CreateOrganizationInvitation {
+        email_address: email.into(),
+        role: role.into(),
+        inviter_user_id: Some("user_alice".into()),
+        redirect_url: Some("http://127.0.0.1:3000/app/dashboard".into()),
+    }
+}
+
+#[tokio::test]
+async fn create_organization_invitation() {
+    let (_emu, url, api) = world().await;
+    let body = raw(
+        "POST",
+        format!("{url}/v1/organizations/org_acme/invitations"),
+        Some(json!({"email_address": "erin@example.test", "role": "org:member", "inviter_user_id": "user_alice"})),
+    )
+    .await;
+    holds(bapi::CREATE_ORGANIZATION_INVITATION, &body);
+    assert_eq!((&body["status"], &body["public_inviter_data"]["user_id"]), (&json!("pending"), &json!("user_alice")));
+    let typed =
+        api.create_organization_invitation("org_acme", &invite("Frank@Example.test", "org:admin")).await.unwrap();
+    assert_eq!((typed.email_address.as_str(), typed.role.as_str()), ("frank@example.test", "org:admin"));
+    assert_eq!(typed.status.as_deref(), Some("pending"));
+    assert!(typed.url.as_deref().is_some_and(|u| u.starts_with(&format!("{url}/accept-invitation?ticket="))));
+    // an existing member, a non-admin inviter, an unknown role, an unknown organization
+    assert_eq!(
+        refusal(api.create_organization_invitation("org_acme", &invite("bob@acme.test", "org:member")).await),
+        (Some(400), "already_a_member_in_organization".into())
+    );
+    let by_member = bapi::CreateOrganizationInvitation {
+        inviter_user_id: Some("user_bob".into()),
+        ..invite("g@x.test", "org:member")
+    };
+    assert_eq!(refusal(api.create_organization_invitation("org_acme", &by_member).await).0, Some(403));
+    assert_eq!(
+        refusal(api.create_organization_invitation("org_acme", &invite("g@x.test", "org:boss")).await).0,
+        Some(422)
+    );
+    assert_eq!(
+        refusal(api.create_organization_invitation("org_nope", &invite("g@x.test", "org:member")).await).0,
+        Some(404)
+    );
+}
+
+#[tokio::test]
+async fn list_organization_invitations() {
+    let (_emu, url, api) = world().await;
+    let a = api.create_organization_invitation("org_acme", &invite("a@example.test", "org:member")).await.unwrap();
+    api.create_organization_invitation("org_acme", &invite("b@example.test", "org:member")).await.unwrap();
+    api.revoke_organization_invitation("org_acme", &a.id, Some("user_alice")).await.unwrap();
+    let body = raw("GET", format!("{url}/v1/organizations/org_acme/invitations?limit=10"), None).await;
+    holds(bapi::LIST_ORGANIZATION_INVITATIONS, &body);
+    assert_eq!(body["total_count"], 2);
+    let pending = raw("GET", format!("{url}/v1/organizations/org_acme/invitations?status=pending"), None).await;
+    holds(bapi::LIST_ORGANIZATION_INVITATIONS, &pending);
+    let typed = api.organization_invitations("org_acme", Some("pending"), 10, 0).await.unwrap();
+    assert_eq!(typed.data.iter().map(|i| i.email_address.as_str()).collect::<Vec<_>>(), ["b@example.test"]);
+    assert_eq!(pending["data"][0]["email_address"], "b@example.test");
+    assert_eq!(api.organization_invitations("org_globex", None, 10, 0).await.unwrap().total_count, 0);
+}
+
+#[tokio::test]
+async fn revoke_organization_invitation() {
+    let (_emu, url, api) = world().await;
+    let a = api.create_organization_invitation("org_acme", &invite("a@example.test", "org:member")).await.unwrap();
+    let b = api.create_organization_invitation("org_acme", &invite("b@example.test", "org:member")).await.unwrap();
+    let body = raw(
+        "POST",
+        format!("{url}/v1/organizations/org_acme/invitations/{}/revoke", a.id),
+        Some(json!({"requesting_user_id": "user_alice"})),
+    )
+    .await;
+    holds(bapi::REVOKE_ORGANIZATION_INVITATION, &body);
+    assert_eq!(body["status"], "revoked");
+    assert_eq!(
+        api.revoke_organization_invitation("org_acme", &b.id, None).await.unwrap().status.as_deref(),
+        Some("revoked")
+    );
+    assert_eq!(
+        refusal(api.revoke_organization_invitation("org_acme", &a.id, None).await),
+        (Some(400), "organization_invitation_not_pending".into())
+    );
+    // another organization's invitation is not found through this one
+    let c = api.create_organization_invitation("org_acme", &invite("c@example.test", "org:member")).await.unwrap();
+    assert_eq!(refusal(api.revoke_organization_invitation("org_globex", &c.id, None).await).0, Some(404));
 }
 
 #[tokio::test]

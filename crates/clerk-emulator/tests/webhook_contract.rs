@@ -27,12 +27,62 @@ async fn receive(State(seen): State<Seen>, headers: HeaderMap, body: Bytes) -> S
     StatusCode::OK
 }
 
-/// The payload schema of one event type in the webhooks document.
+/// The payload schema of one event type in the webhooks document, with its `allOf` extensions
+/// of closed objects read as the document means them (see [`close_all_of`]).
 fn event_schema(event_type: &str) -> Value {
     let doc = openapi::document(WEBHOOKS);
     let schema = &doc["x-webhooks"][event_type]["post"]["requestBody"]["content"]["application/json"]["schema"];
     assert!(schema.is_object(), "{event_type}: not an event in {WEBHOOKS}");
-    schema.clone()
+    let mut schema = schema.clone();
+    close_all_of(&mut schema, &doc["components"], 0);
+    schema
+}
+
+/// The document extends closed objects through `allOf`: `organizationInvitation.*` payloads are
+/// `OrganizationInvitation` (`additionalProperties: false`) plus `data` and, once accepted,
+/// `user_id`. Read literally no payload can hold those extensions (`additionalProperties` only
+/// sees the `properties` beside it), not even the document's own example; what it means is
+/// JSON Schema's `unevaluatedProperties: false` over the whole `allOf`. This rewrites it so:
+/// the object stays closed (an invented field still fails, see below), the extensions count.
+fn close_all_of(v: &mut Value, components: &Value, depth: usize) {
+    let resolve = |r: &str| components["schemas"][r.trim_start_matches("#/components/schemas/")].clone();
+    if depth > 12 {
+        return;
+    }
+    match v {
+        Value::Object(o) => {
+            if let Some(target) = o.get("$ref").and_then(Value::as_str).map(resolve) {
+                if target.get("allOf").is_some() {
+                    *v = target;
+                    return close_all_of(v, components, depth + 1);
+                }
+            }
+            if let Some(Value::Array(branches)) = o.get_mut("allOf") {
+                let mut closed = false;
+                for b in branches.iter_mut() {
+                    if let Some(target) = b.get("$ref").and_then(Value::as_str).map(resolve) {
+                        if target.get("additionalProperties") == Some(&Value::Bool(false)) {
+                            *b = target;
+                        }
+                    }
+                    if let Some(obj) = b.as_object_mut() {
+                        if obj.get("additionalProperties") == Some(&Value::Bool(false)) {
+                            obj.remove("additionalProperties");
+                            closed = true;
+                        }
+                    }
+                }
+                if closed {
+                    o.insert("unevaluatedProperties".into(), Value::Bool(false));
+                }
+            }
+            for x in o.values_mut() {
+                close_all_of(x, components, depth + 1);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| close_all_of(x, components, depth + 1)),
+        _ => {}
+    }
 }
 
 #[tokio::test]
@@ -83,10 +133,33 @@ async fn every_delivered_event_matches_clerks_webhook_schema() {
     .await;
     bapi(Method::PATCH, format!("/organizations/{oid}/memberships/user_bob"), Some(json!({"role": "org:admin"}))).await;
     bapi(Method::DELETE, format!("/organizations/{oid}/memberships/user_bob"), None).await;
+    // Invitations: one revoked, one accepted by signing up through its link.
+    let invite = |email: &str| {
+        bapi(
+            Method::POST,
+            format!("/organizations/{oid}/invitations"),
+            Some(json!({"email_address": email, "role": "org:member", "inviter_user_id": uid})),
+        )
+    };
+    let revoked = invite("revoked@example.test").await;
+    bapi(Method::POST, format!("/organizations/{oid}/invitations/{}/revoke", revoked["id"].as_str().unwrap()), None)
+        .await;
+    let accepted = invite("invitee@example.test").await;
+    let link = accepted["url"].as_str().unwrap();
+    let ticket = link.split_once("ticket=").unwrap().1;
+    assert_eq!(http.get(link).send().await.unwrap().status(), 200, "the invitation link opens sign-up");
+    let r = http
+        .post(format!("{url}/sign-up"))
+        .form(&[("email", "invitee@example.test"), ("password", "long-enough-3"), ("ticket", ticket)])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "sign-up with the invitation: {}", r.status());
     bapi(Method::DELETE, format!("/organizations/{oid}"), None).await;
     bapi(Method::DELETE, format!("/users/{uid}"), None).await;
 
-    let expected = 10;
+    // + invitation created ×2, revoked, and user, membership and invitation for the acceptance
+    let expected = 16;
     for _ in 0..100 {
         if seen.lock().unwrap().len() >= expected {
             break;
@@ -115,6 +188,23 @@ fn an_invented_payload_is_caught() {
                            "data": {"object": "user", "id": "user_1"}});
     let errs = openapi::violations(WEBHOOKS, &event_schema("user.created"), &bare_user);
     assert!(errs.iter().any(|e| e.contains("email_addresses")), "{errs:?}");
+    // Closed objects stay closed under `close_all_of`: an invented field, or a missing `user_id`
+    // on an accepted invitation, fails.
+    let doc = openapi::document(WEBHOOKS);
+    let mut accepted = doc["x-webhooks"]["organizationInvitation.accepted"]["post"]["requestBody"]["content"]
+        ["application/json"]["example"]
+        .clone();
+    accepted["data"]["data"] = json!({"public_organization_data": null});
+    accepted["data"]["inviter_id"] = json!(null);
+    accepted["data"]["public_inviter_data"] = json!(null);
+    let schema = event_schema("organizationInvitation.accepted");
+    assert_eq!(openapi::violations(WEBHOOKS, &schema, &accepted), Vec::<String>::new(), "the example, completed");
+    let mut invented = accepted.clone();
+    invented["data"]["invented"] = json!(true);
+    assert!(!openapi::violations(WEBHOOKS, &schema, &invented).is_empty(), "an invented field");
+    let mut anonymous = accepted;
+    anonymous["data"].as_object_mut().unwrap().remove("user_id");
+    assert!(!openapi::violations(WEBHOOKS, &schema, &anonymous).is_empty(), "accepted without user_id");
 }
 
 /// Clerk's own example payloads (in the webhooks document) decode into `crates/clerk`'s types,

@@ -48,8 +48,35 @@ pub const LIST_ORGANIZATIONS: Endpoint = ep("GET", "/organizations", "ListOrgani
 pub const CREATE_ORGANIZATION: Endpoint = ep("POST", "/organizations", "CreateOrganization", Retry::RateLimited);
 pub const GET_ORGANIZATION: Endpoint =
     ep("GET", "/organizations/{organization_id}", "GetOrganization", Retry::Idempotent);
+pub const UPDATE_ORGANIZATION: Endpoint =
+    ep("PATCH", "/organizations/{organization_id}", "UpdateOrganization", Retry::Idempotent);
+pub const DELETE_ORGANIZATION: Endpoint =
+    ep("DELETE", "/organizations/{organization_id}", "DeleteOrganization", Retry::Idempotent);
 pub const LIST_ORGANIZATION_MEMBERSHIPS: Endpoint =
     ep("GET", "/organizations/{organization_id}/memberships", "ListOrganizationMemberships", Retry::Idempotent);
+pub const UPDATE_ORGANIZATION_MEMBERSHIP: Endpoint = ep(
+    "PATCH",
+    "/organizations/{organization_id}/memberships/{user_id}",
+    "UpdateOrganizationMembership",
+    Retry::Idempotent,
+);
+pub const DELETE_ORGANIZATION_MEMBERSHIP: Endpoint = ep(
+    "DELETE",
+    "/organizations/{organization_id}/memberships/{user_id}",
+    "DeleteOrganizationMembership",
+    Retry::Idempotent,
+);
+/// Retried on 429 only: a 5xx may have created (and mailed) the invitation.
+pub const CREATE_ORGANIZATION_INVITATION: Endpoint =
+    ep("POST", "/organizations/{organization_id}/invitations", "CreateOrganizationInvitation", Retry::RateLimited);
+pub const LIST_ORGANIZATION_INVITATIONS: Endpoint =
+    ep("GET", "/organizations/{organization_id}/invitations", "ListOrganizationInvitations", Retry::Idempotent);
+pub const REVOKE_ORGANIZATION_INVITATION: Endpoint = ep(
+    "POST",
+    "/organizations/{organization_id}/invitations/{invitation_id}/revoke",
+    "RevokeOrganizationInvitation",
+    Retry::Idempotent,
+);
 pub const GET_SESSION: Endpoint = ep("GET", "/sessions/{session_id}", "GetSession", Retry::Idempotent);
 pub const REVOKE_SESSION: Endpoint = ep("POST", "/sessions/{session_id}/revoke", "RevokeSession", Retry::Idempotent);
 pub const CREATE_SESSION_TOKEN: Endpoint =
@@ -73,7 +100,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
     LIST_ORGANIZATIONS,
     CREATE_ORGANIZATION,
     GET_ORGANIZATION,
+    UPDATE_ORGANIZATION,
+    DELETE_ORGANIZATION,
     LIST_ORGANIZATION_MEMBERSHIPS,
+    UPDATE_ORGANIZATION_MEMBERSHIP,
+    DELETE_ORGANIZATION_MEMBERSHIP,
+    CREATE_ORGANIZATION_INVITATION,
+    LIST_ORGANIZATION_INVITATIONS,
+    REVOKE_ORGANIZATION_INVITATION,
     GET_SESSION,
     REVOKE_SESSION,
     CREATE_SESSION_TOKEN,

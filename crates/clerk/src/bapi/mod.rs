@@ -15,7 +15,14 @@
 //! | GET | `/organizations` | `ListOrganizations` | [`Paginated`] of [`Organization`] |
 //! | POST | `/organizations` | `CreateOrganization` | [`Organization`] |
 //! | GET | `/organizations/{organization_id}` | `GetOrganization` | [`Organization`] |
+//! | PATCH | `/organizations/{organization_id}` | `UpdateOrganization` | [`Organization`] |
+//! | DELETE | `/organizations/{organization_id}` | `DeleteOrganization` | [`DeletedObject`] |
 //! | GET | `/organizations/{organization_id}/memberships` | `ListOrganizationMemberships` | [`Paginated`] of [`OrganizationMembership`] |
+//! | PATCH | `/organizations/{organization_id}/memberships/{user_id}` | `UpdateOrganizationMembership` | [`OrganizationMembership`] |
+//! | DELETE | `/organizations/{organization_id}/memberships/{user_id}` | `DeleteOrganizationMembership` | [`OrganizationMembership`] |
+//! | POST | `/organizations/{organization_id}/invitations` | `CreateOrganizationInvitation` | [`OrganizationInvitation`] |
+//! | GET | `/organizations/{organization_id}/invitations` | `ListOrganizationInvitations` | [`Paginated`] of [`OrganizationInvitation`] (`status` filter) |
+//! | POST | `/organizations/{organization_id}/invitations/{invitation_id}/revoke` | `RevokeOrganizationInvitation` | [`OrganizationInvitation`] |
 //! | GET | `/sessions/{session_id}` | `GetSession` | [`Session`] |
 //! | POST | `/sessions/{session_id}/revoke` | `RevokeSession` | [`Session`] |
 //! | POST | `/sessions/{session_id}/tokens` | `CreateSessionToken` | [`SessionToken`] |
@@ -256,6 +263,71 @@ impl BackendApi {
     pub async fn create_organization(&self, body: &CreateOrganization) -> Result<Organization, ApiError> {
         let body = serde_json::to_value(body).expect("serializable");
         self.call(&CREATE_ORGANIZATION, &[], &[], Some(&body)).await
+    }
+    /// `UpdateOrganizationMembership`: the member's new role (`org:admin`, `org:member`, …).
+    pub async fn update_organization_membership(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        role: &str,
+    ) -> Result<OrganizationMembership, ApiError> {
+        let body = serde_json::json!({ "role": role });
+        self.call(&UPDATE_ORGANIZATION_MEMBERSHIP, &[org_id, user_id], &[], Some(&body)).await
+    }
+    /// `DeleteOrganizationMembership`: the user leaves the organization; answers the removed
+    /// membership.
+    pub async fn delete_organization_membership(
+        &self,
+        org_id: &str,
+        user_id: &str,
+    ) -> Result<OrganizationMembership, ApiError> {
+        self.call(&DELETE_ORGANIZATION_MEMBERSHIP, &[org_id, user_id], &[], None).await
+    }
+    /// `UpdateOrganization`: only the fields given change.
+    pub async fn update_organization(&self, org_id: &str, body: &UpdateOrganization) -> Result<Organization, ApiError> {
+        let body = serde_json::to_value(body).expect("serializable");
+        self.call(&UPDATE_ORGANIZATION, &[org_id], &[], Some(&body)).await
+    }
+    /// `DeleteOrganization`.
+    pub async fn delete_organization(&self, org_id: &str) -> Result<DeletedObject, ApiError> {
+        self.call(&DELETE_ORGANIZATION, &[org_id], &[], None).await
+    }
+    /// `CreateOrganizationInvitation` (retried on 429 only: a 5xx may have sent it).
+    pub async fn create_organization_invitation(
+        &self,
+        org_id: &str,
+        body: &CreateOrganizationInvitation,
+    ) -> Result<OrganizationInvitation, ApiError> {
+        let body = serde_json::to_value(body).expect("serializable");
+        self.call(&CREATE_ORGANIZATION_INVITATION, &[org_id], &[], Some(&body)).await
+    }
+    /// `ListOrganizationInvitations`, optionally only those with `status` (`pending`,
+    /// `accepted`, `revoked`, `expired`).
+    pub async fn organization_invitations(
+        &self,
+        org_id: &str,
+        status: Option<&str>,
+        limit: u32,
+        offset: u64,
+    ) -> Result<Paginated<OrganizationInvitation>, ApiError> {
+        let mut query = Self::page(limit, offset).to_vec();
+        if let Some(s) = status {
+            query.push(("status", s.to_string()));
+        }
+        self.call(&LIST_ORGANIZATION_INVITATIONS, &[org_id], &query, None).await
+    }
+    /// `RevokeOrganizationInvitation`; `requesting_user_id` is the admin revoking it.
+    pub async fn revoke_organization_invitation(
+        &self,
+        org_id: &str,
+        invitation_id: &str,
+        requesting_user_id: Option<&str>,
+    ) -> Result<OrganizationInvitation, ApiError> {
+        let body = match requesting_user_id {
+            Some(u) => serde_json::json!({ "requesting_user_id": u }),
+            None => serde_json::json!({}),
+        };
+        self.call(&REVOKE_ORGANIZATION_INVITATION, &[org_id, invitation_id], &[], Some(&body)).await
     }
     /// `GetSession`.
     pub async fn get_session(&self, session_id: &str) -> Result<Session, ApiError> {

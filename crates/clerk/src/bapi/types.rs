@@ -162,3 +162,55 @@ pub struct CreateOrganization {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slug: Option<String>,
 }
+
+/// `UpdateOrganization`'s body: absent fields are left as they are.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct UpdateOrganization {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slug: Option<String>,
+}
+
+/// Spec `DeletedObject`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeletedObject {
+    pub object: String,
+    #[serde(default)]
+    pub id: Option<String>,
+    pub deleted: bool,
+}
+
+/// Spec `OrganizationInvitation` (`status`: `pending`, `accepted`, `revoked`, `expired`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OrganizationInvitation {
+    pub id: String,
+    pub email_address: String,
+    pub role: String,
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub inviter_id: Option<String>,
+    /// The link that accepts it (sign-up or sign-in with the invitation).
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// `CreateOrganizationInvitation`'s body.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct CreateOrganizationInvitation {
+    pub email_address: String,
+    pub role: String,
+    /// Must be an admin of the organization.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inviter_user_id: Option<String>,
+    /// Where the invitee lands after accepting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+}
