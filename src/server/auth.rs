@@ -35,7 +35,13 @@ pub fn build_clerk(cfg: &ClerkConfig) -> Clerk {
 /// The Clerk layer: `authenticate_request` on every gated request (see `clerk::axum`), with
 /// this app's answer where the SDK would throw.
 pub async fn clerk_layer(State(clerk): State<Clerk>, req: Request, next: Next) -> Response {
-    clerk::axum::authenticate(&clerk, req, next, authentication_failed).await
+    let resp = clerk::axum::authenticate(&clerk, req, next, authentication_failed).await;
+    // Only a handshake redirect carries `x-clerk-auth-status: handshake` (the SDK's debug headers).
+    if resp.headers().get("x-clerk-auth-status").is_some_and(|v| v == "handshake") {
+        let reason = resp.headers().get("x-clerk-auth-reason").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        metrics::counter!("tenantry_handshake_redirects_total", "reason" => reason).increment(1);
+    }
+    resp
 }
 
 const CLEAR_COOKIES: &str = "If you have switched Clerk keys locally (or this browser holds cookies of another Clerk instance), clear your cookies for this site and try again.";
@@ -56,8 +62,12 @@ fn authentication_failed(parts: &Parts, e: &AuthenticateError) -> Response {
         // Too many handshake payload fetches (Clerk rate-limits the instance): retry shortly.
         AuthenticateError::HandshakeBudgetExhausted { .. } => {
             let secs = e.retry_after().map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64);
-            AppError::new(StatusCode::SERVICE_UNAVAILABLE, "handshake_busy", "sign-in is busy; please retry in a moment")
-                .with_header(header::RETRY_AFTER, HeaderValue::from(secs))
+            AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "handshake_busy",
+                "sign-in is busy; please retry in a moment",
+            )
+            .with_header(header::RETRY_AFTER, HeaderValue::from(secs))
         }
         _ => AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "authentication_failed", "authentication failed")
             .with_reason("unexpected-error"),
@@ -109,6 +119,13 @@ pub fn access_for(path: &str) -> Access {
 /// Route gate, after the Clerk middleware and before Leptos: a redirect decided inside a view
 /// would still render the page into the body, so it is decided here.
 pub async fn route_gate(req: Request, next: Next) -> Response {
+    // Clerk's decision for every request that reached the gate, by status and reason (a fixed
+    // vocabulary of the SDK's, never request input).
+    if let Some(ClerkState(state)) = req.extensions().get::<ClerkState>() {
+        let reason = state.reason.clone().unwrap_or_default();
+        metrics::counter!("tenantry_auth_outcomes_total", "status" => state.status.as_str(), "reason" => reason)
+            .increment(1);
+    }
     let access = access_for(req.uri().path());
     if access == Access::Public {
         return next.run(req).await;

@@ -22,6 +22,11 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("CLERK_SIGN_UP_URL", "hosted sign-up page (default: the instance's Account Portal)"),
     ("TENANTRY_ADDR", "listen address (default 127.0.0.1:3000; LEPTOS_SITE_ADDR is read too)"),
     (
+        "TENANTRY_METRICS_ADDR",
+        "listen address of the Prometheus metrics (GET /metrics); unset: no metrics (keep it off the public network)",
+    ),
+    ("TENANTRY_LOG_FORMAT", "`json` for one JSON object per log line (default: human-readable text)"),
+    (
         "TENANTRY_TRUST_PROXY",
         "true behind a TLS-terminating proxy whose X-Forwarded-Host/-Proto to trust (default false)",
     ),
@@ -29,6 +34,9 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "TENANTRY_RETENTION_DAYS",
         "days a deleted organization's data is kept before `tenantry purge` may remove it (default 30)",
     ),
+    ("TENANTRY_DB_MAX_CONNECTIONS", "database connections per process (default 10)"),
+    ("TENANTRY_DB_ACQUIRE_TIMEOUT_MS", "longest wait for a pooled connection before answering 503 (default 5000)"),
+    ("TENANTRY_DB_STATEMENT_TIMEOUT_MS", "Postgres statement_timeout of the app's connections (default 5000)"),
     ("LEPTOS_*", "cargo-leptos's settings (LEPTOS_ENV, LEPTOS_SITE_ROOT, LEPTOS_HASH_FILES, …)"),
     ("RUST_LOG", "log filter (default info)"),
 ];
@@ -38,6 +46,8 @@ pub struct Config {
     pub database_url: String,
     pub pool: PoolSettings,
     pub bind: SocketAddr,
+    /// Where `/metrics` is served (`TENANTRY_METRICS_ADDR`); `None`: nowhere.
+    pub metrics_addr: Option<SocketAddr>,
     /// Honour `X-Forwarded-*` / `Forwarded` from the proxy in front (`TENANTRY_TRUST_PROXY`).
     pub trust_proxy: bool,
     pub clerk: ClerkConfig,
@@ -148,6 +158,13 @@ impl Config {
                 }
             },
         };
+        let metrics_addr = get("TENANTRY_METRICS_ADDR").and_then(|v| match v.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                errors.push(format!("TENANTRY_METRICS_ADDR is not an ip:port address: {v:?}"));
+                None
+            }
+        });
         let defaults = PoolSettings::default();
         let mut number = |k: &str, default: u64, min: u64, max: u64| match get(k) {
             None => default,
@@ -264,6 +281,7 @@ impl Config {
             database_url,
             pool,
             bind,
+            metrics_addr,
             trust_proxy,
             clerk: ClerkConfig {
                 publishable_key,

@@ -6,7 +6,7 @@
 //! (the cause is never echoed); 4xx say precisely what was wrong. JSON by default; pages that a
 //! browser navigates to render the same error as HTML through [`AppError::into_page`].
 //!
-//! Body: `{"error": <message>, "code": <code>, "reason"?: <detail>}`.
+//! Body: `{"error": <message>, "code": <code>, "reason"?: <detail>, "request_id"?: <x-request-id>}`.
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -178,6 +178,10 @@ impl IntoResponse for AppError {
         let mut body = json!({ "error": self.message, "code": self.code });
         if let Some(reason) = &self.reason {
             body["reason"] = json!(reason);
+        }
+        // The id in the logs (and in `x-request-id`), for a user to quote to support.
+        if let Some(id) = super::telemetry::request_id() {
+            body["request_id"] = json!(id);
         }
         let resp = (self.status, Json(body)).into_response();
         self.finish(resp)

@@ -16,6 +16,7 @@ pub mod error;
 pub mod format;
 pub mod limits;
 pub mod mirror;
+pub mod observability;
 pub mod projects;
 pub mod reconcile;
 pub mod redirects;

@@ -1,6 +1,7 @@
 //! One startup path, shared by `main` and the tests: config → pool (role checked) → Clerk →
 //! router → listener. Tests bind port 0.
 
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
 use leptos::config::LeptosOptions;
@@ -8,15 +9,19 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use super::config::Config;
 use super::db::{self, DbSetupError};
 use super::error::AppError;
 use super::state::AppState;
-use super::{auth, routes, security, telemetry};
+use super::{auth, observability, routes, security, telemetry};
 use crate::app::{session_keeper_path, shell, App};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +39,15 @@ pub struct Application {
     router: Router,
     addr: SocketAddr,
     pool: PgPool,
+    /// `/metrics`, on its own address (`TENANTRY_METRICS_ADDR`), when configured.
+    metrics: Option<(TcpListener, SocketAddr)>,
 }
+
+/// The longest a request may take, body and answer included (then 408), and the longest a
+/// client may take to send its body; the largest body accepted (then 413).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// Leptos settings from the `LEPTOS_*` variables cargo-leptos sets (`LEPTOS_ENV`, hashed file
 /// names, the reload port…), through Leptos's own reader, served on `site_addr`.
@@ -52,6 +65,14 @@ impl Application {
         let listener =
             TcpListener::bind(config.bind).await.map_err(|source| StartupError::Bind { addr: config.bind, source })?;
         let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.bind, source })?;
+        let metrics = match config.metrics_addr {
+            None => None,
+            Some(at) => {
+                let l = TcpListener::bind(at).await.map_err(|source| StartupError::Bind { addr: at, source })?;
+                let a = l.local_addr().map_err(|source| StartupError::Bind { addr: at, source })?;
+                Some((l, a))
+            }
+        };
         let state = AppState {
             pool: pool.clone(),
             clerk: auth::build_clerk(&config.clerk),
@@ -60,7 +81,7 @@ impl Application {
             org_creation: Arc::default(),
             backend_api_budget: Arc::default(),
         };
-        Ok(Self { listener, router: router(state), addr, pool })
+        Ok(Self { listener, router: router(state), addr, pool, metrics })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -69,10 +90,24 @@ impl Application {
     pub fn port(&self) -> u16 {
         self.addr.port()
     }
+    /// Where `/metrics` is served, if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, a)| *a)
+    }
 
     /// Serve until SIGINT/SIGTERM, then finish in-flight requests and close the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(addr = %self.addr, "Tenantry listening");
+        if let Some((listener, addr)) = self.metrics {
+            tracing::info!(%addr, "metrics at /metrics");
+            let metrics = observability::router(self.pool.clone());
+            tokio::spawn(observability::upkeep());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, metrics).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            });
+        }
         axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await?;
         self.pool.close().await;
         tracing::info!("Tenantry stopped");
@@ -115,12 +150,37 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(security::security_headers))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::forwarded_headers))
         .layer(axum::middleware::from_fn(security::header_limits))
+        .layer(axum::middleware::from_fn_with_state(state.leptos_options.hash_files, static_caching))
         .with_state(state)
+        // Bounded work per request: a body at most 1 MiB sent within 10 s, an answer within 30 s.
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(CompressionLayer::new().gzip(true).br(true))
         // A panic in a handler is a 500 like any other (logged, never echoed), not a reset connection.
         .layer(CatchPanicLayer::custom(panic_response))
+        // Counted by route, with the request id kept for error bodies (inside the id's layers).
+        .layer(axum::middleware::from_fn(telemetry::observe))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(telemetry::trace_layer())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// cargo-leptos's output under `/pkg`: with hashed file names (`LEPTOS_HASH_FILES=true`, the
+/// release build) a name changes whenever its content does, so it is cached for a year;
+/// without, browsers revalidate. Pages keep their own `no-store` (the route gate).
+async fn static_caching(
+    State(hashed): State<bool>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let pkg = req.uri().path().starts_with("/pkg/");
+    let mut resp = next.run(req).await;
+    if pkg && resp.status().is_success() {
+        let value = if hashed { "public, max-age=31536000, immutable" } else { "no-cache" };
+        resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static(value));
+    }
+    resp
 }
 
 /// The answer to a handler that panicked: the panic's text goes to the log only.

@@ -2,7 +2,8 @@
 //! and the organizations the signed-in user can switch to. Read from the mirror; while the
 //! mirror lags behind Clerk (a just-created organization, a new member), from the Backend API.
 
-use super::limits::{within_wait, BudgetSpent};
+use super::limits::BudgetSpent;
+use super::observability::backend_call;
 use super::state::AppState;
 use super::tenant::{Member, Tenant};
 use crate::model::{OrgChoice, Workspace};
@@ -31,7 +32,10 @@ pub async fn load(st: &AppState, tenant: &Tenant) -> Result<Workspace, LoadError
         // The mirror may lag behind a just-created organization: ask Clerk, within the budget
         // (past it, the page shows the organization's id until the mirror has its name).
         if let (Some(api), Ok(())) = (st.clerk.api(), st.backend_api_budget.spend(tenant.user_id())) {
-            name = within_wait(api.get_organization(tenant.org_id())).await.and_then(Result::ok).map(|o| o.name);
+            name = backend_call("get_organization", api.get_organization(tenant.org_id()))
+                .await
+                .and_then(Result::ok)
+                .map(|o| o.name);
         }
     }
     Ok(Workspace {
@@ -72,8 +76,9 @@ pub async fn organizations_of(st: &AppState, member: &Member) -> Result<Vec<OrgC
         if let Some(api) = st.clerk.api() {
             st.backend_api_budget.spend(member.user_id())?;
             // Clerk slow or down: say so rather than show an empty list as if it were true.
-            let answer =
-                within_wait(api.user_memberships(member.user_id(), 100, 0)).await.ok_or(LoadError::ClerkUnavailable)?;
+            let answer = backend_call("user_memberships", api.user_memberships(member.user_id(), 100, 0))
+                .await
+                .ok_or(LoadError::ClerkUnavailable)?;
             if let Ok(page) = answer {
                 out = page
                     .data

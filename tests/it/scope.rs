@@ -32,7 +32,9 @@ async fn settings(conn: &mut sqlx::PgConnection) -> (String, String) {
         .fetch_one(conn)
         .await
         .unwrap();
-    (row.get(0), row.get(1))
+    // NULL on a connection where the setting was never defined: the same as empty here.
+    let get = |i| row.get::<Option<String>, _>(i).unwrap_or_default();
+    (get(0), get(1))
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::model::{validate_organization_name, SelectOrgError, TextProblem};
 use crate::server::error::AppError;
 use crate::server::limits::BudgetSpent;
+use crate::server::observability::backend_call_unbounded;
 use crate::server::redirects::workspace_path;
 use crate::server::state::AppState;
 use crate::server::tenant::Member;
@@ -98,10 +99,8 @@ pub async fn create(State(state): State<AppState>, member: Member, parts: Parts,
         };
         return back_with_error(error, f.redirect_url.as_deref());
     }
-    match api
-        .create_organization(&CreateOrganization { name, created_by: member.user_id().to_string(), slug: None })
-        .await
-    {
+    let new_org = CreateOrganization { name, created_by: member.user_id().to_string(), slug: None };
+    match backend_call_unbounded("create_organization", api.create_organization(&new_org)).await {
         Ok(org) => through_clerk(&state, &parts, &org.id, f.redirect_url.as_deref()),
         // Our own credentials refused: a server problem, not the user's; never shown to them.
         Err(e) if matches!(e.status(), Some(401 | 403)) => {

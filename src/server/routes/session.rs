@@ -9,7 +9,8 @@ use clerk::Clerk;
 use serde::Deserialize;
 
 use crate::server::error::AppError;
-use crate::server::limits::{within_wait, BudgetSpent};
+use crate::server::limits::BudgetSpent;
+use crate::server::observability::backend_call;
 use crate::server::redirects::safe_return_path;
 use crate::server::state::AppState;
 
@@ -62,7 +63,7 @@ pub async fn sign_out(State(state): State<AppState>, MaybeAuth(auth): MaybeAuth,
             return AppError::new(status, "sign_out_throttled", format!("You are still signed in: {spent}."))
                 .into_page("You are still signed in", Some(("/sign-out", "Sign out")));
         }
-        let Some(revoked) = within_wait(api.revoke_session(&sid)).await else {
+        let Some(revoked) = backend_call("revoke_session", api.revoke_session(&sid)).await else {
             tracing::error!(session = %sid, "sign-out: Clerk did not answer in time");
             return sign_out_failed();
         };
