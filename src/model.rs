@@ -54,6 +54,86 @@ pub struct Dashboard {
     pub recent: Option<Vec<AuditEntry>>,
 }
 
+/// One member of the active organization (`/app/members`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub user_id: String,
+    /// First and last name; empty when Clerk has none (the page then shows the email).
+    pub name: String,
+    pub email: String,
+    /// `org:admin`, `org:member`, …
+    pub role: String,
+    /// RFC 3339.
+    pub joined: String,
+    /// The caller themself.
+    pub is_self: bool,
+}
+
+/// The members page: everyone in the organization, and whether the caller may manage them
+/// (decided from their verified session token, never from the mirror).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersView {
+    pub members: Vec<MemberView>,
+    pub can_manage: bool,
+}
+
+/// A pending organization invitation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationView {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    /// RFC 3339.
+    pub created: String,
+}
+
+/// The organization as `/app/settings` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgSettings {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+}
+
+/// The roles an admin can give (Clerk's default roles).
+pub const ORG_ROLES: [(&str, &str); 2] = [("org:admin", "Admin"), ("org:member", "Member")];
+
+/// `Admin` for `org:admin`; an unknown role as it is, less its `org:` prefix.
+pub fn role_label(role: &str) -> String {
+    ORG_ROLES
+        .iter()
+        .find(|(r, _)| *r == role)
+        .map(|(_, l)| l.to_string())
+        .unwrap_or_else(|| role.trim_start_matches("org:").to_string())
+}
+
+/// Clerk's organization slug rules: lowercase letters, digits and hyphens, not at either end,
+/// at most 64 characters. Answers the trimmed slug.
+pub fn validate_slug(slug: &str) -> Option<String> {
+    let s = slug.trim();
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    ok.then(|| s.to_string())
+}
+
+/// A plausible email address (Clerk checks it properly): trimmed, lowercased, one `@` with text
+/// on both sides, no spaces, at most 254 characters.
+pub fn validate_email(email: &str) -> Option<String> {
+    let e = email.trim().to_lowercase();
+    let (local, domain) = e.split_once('@')?;
+    let ok = !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && !e.chars().any(char::is_whitespace)
+        && e.len() <= 254;
+    ok.then_some(e)
+}
+
 /// What is wrong with a typed name or description.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextProblem {
@@ -150,6 +230,22 @@ pub fn validate_description(d: &str) -> Result<String, TextProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slugs_follow_clerks_rules() {
+        assert_eq!(validate_slug(" acme-2 ").as_deref(), Some("acme-2"));
+        for bad in ["", "Acme", "acme corp", "-acme", "acme-", "acme_corp", "acmé", &"a".repeat(65)] {
+            assert_eq!(validate_slug(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn emails_are_trimmed_lowercased_and_plausible() {
+        assert_eq!(validate_email(" Erin@Example.TEST ").as_deref(), Some("erin@example.test"));
+        for bad in ["", "erin", "@example.test", "erin@", "erin@example", "er in@example.test", "a@b@c.test"] {
+            assert_eq!(validate_email(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn select_org_codes_round_trip_and_unknown_codes_put_no_words_on_the_page() {

@@ -5,10 +5,12 @@
 use leptos::prelude::*;
 
 use super::error::WorkspaceError;
-use crate::model::{AuditEntry, Dashboard, OrgChoice, ProjectView, Workspace};
+use crate::model::{
+    AuditEntry, Dashboard, InvitationView, MembersView, OrgChoice, OrgSettings, ProjectView, Workspace,
+};
 
 #[cfg(feature = "ssr")]
-use crate::server::{audit, projects, server_fns as ctx, workspace};
+use crate::server::{audit, members, projects, server_fns as ctx, workspace};
 
 /// The active organization and the caller's role in it.
 #[server(endpoint = "workspace")]
@@ -82,4 +84,86 @@ pub async fn get_dashboard() -> Result<Dashboard, WorkspaceError> {
 pub async fn get_audit(page: i64) -> Result<Vec<AuditEntry>, WorkspaceError> {
     let mut tx = ctx::tenant_tx().await?;
     Ok(audit::page(&mut tx, page, 25).await?)
+}
+
+/// Everyone in the active organization, and whether the caller may manage them.
+#[server(endpoint = "members/list")]
+pub async fn list_members() -> Result<MembersView, WorkspaceError> {
+    let (caller, st) = (ctx::caller()?, ctx::state()?);
+    Ok(members::list(&st, &caller).await?)
+}
+
+/// Admins: give a member another role (`org:admin`, `org:member`).
+#[server(endpoint = "members/role")]
+pub async fn change_member_role(user_id: String, role: String) -> Result<(), WorkspaceError> {
+    let (caller, st) = (ctx::caller()?, ctx::state()?);
+    Ok(members::change_role(&st, &caller, &user_id, &role).await?)
+}
+
+/// Admins: remove a member.
+#[server(endpoint = "members/remove")]
+pub async fn remove_member(user_id: String) -> Result<(), WorkspaceError> {
+    let (caller, st) = (ctx::caller()?, ctx::state()?);
+    Ok(members::remove(&st, &caller, &user_id).await?)
+}
+
+/// Anyone but the last admin: leave the active organization (then choose another).
+#[server(endpoint = "members/leave")]
+pub async fn leave_organization() -> Result<(), WorkspaceError> {
+    let (caller, st) = (ctx::caller()?, ctx::state()?);
+    let me = caller.tenant().user_id().to_string();
+    members::remove(&st, &caller, &me).await?;
+    leptos_axum::redirect("/select-org");
+    Ok(())
+}
+
+/// Admins: pending invitations.
+#[server(endpoint = "invitations/list")]
+pub async fn list_invitations() -> Result<Vec<InvitationView>, WorkspaceError> {
+    let (caller, st) = (ctx::caller()?, ctx::state()?);
+    Ok(members::invitations(&st, &caller).await?)
+}
+
+/// Admins: invite someone by email with a role.
+#[server(endpoint = "invitations/create")]
+pub async fn invite_member(email: String, role: String) -> Result<InvitationView, WorkspaceError> {
+    let (caller, st) = (ctx::caller()?, ctx::state()?);
+    Ok(members::invite(&st, &caller, ctx::origin().as_deref(), &email, &role).await?)
+}
+
+/// Admins: revoke a pending invitation.
+#[server(endpoint = "invitations/revoke")]
+pub async fn revoke_invitation(id: String) -> Result<(), WorkspaceError> {
+    let (caller, st) = (ctx::caller()?, ctx::state()?);
+    Ok(members::revoke(&st, &caller, &id).await?)
+}
+
+/// Admins: the organization's name and slug.
+#[server(endpoint = "organization/settings")]
+pub async fn get_org_settings() -> Result<OrgSettings, WorkspaceError> {
+    let (caller, st) = (ctx::caller()?, ctx::state()?);
+    Ok(members::settings(&st, &caller).await?)
+}
+
+/// Admins: rename the organization.
+#[server(endpoint = "organization/rename")]
+pub async fn rename_organization(name: String) -> Result<OrgSettings, WorkspaceError> {
+    let (caller, st) = (ctx::caller()?, ctx::state()?);
+    Ok(members::update(&st, &caller, Some(&name), None).await?)
+}
+
+/// Admins: change the organization's slug (Clerk's rules: lowercase letters, digits, hyphens).
+#[server(endpoint = "organization/slug")]
+pub async fn change_organization_slug(slug: String) -> Result<OrgSettings, WorkspaceError> {
+    let (caller, st) = (ctx::caller()?, ctx::state()?);
+    Ok(members::update(&st, &caller, None, Some(&slug)).await?)
+}
+
+/// Admins: delete the organization, `confirm` being its name typed out.
+#[server(endpoint = "organization/delete")]
+pub async fn delete_organization(confirm: String) -> Result<(), WorkspaceError> {
+    let (caller, st) = (ctx::caller()?, ctx::state()?);
+    members::delete(&st, &caller, &confirm).await?;
+    leptos_axum::redirect("/select-org");
+    Ok(())
 }

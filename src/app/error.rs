@@ -23,8 +23,35 @@ pub enum WorkspaceError {
     ManagersOnly,
     #[error("only organization admins can see the audit log")]
     AdminsOnly,
+    #[error("only organization admins can do that")]
+    AdminRequired,
     #[error("no such project")]
     ProjectNotFound,
+    #[error("that person is not a member of this organization")]
+    MemberNotFound,
+    #[error("An organization needs at least one admin: make someone else an admin first.")]
+    LastAdmin,
+    #[error("Choose a role: Admin or Member.")]
+    RoleInvalid,
+    #[error("Enter a valid email address.")]
+    EmailInvalid,
+    #[error("That person is already a member of this organization.")]
+    AlreadyMember,
+    #[error("no such invitation")]
+    InvitationNotFound,
+    #[error("That invitation is no longer pending (accepted, revoked or expired).")]
+    InvitationNotPending,
+    #[error("An organization needs a name of at most 80 characters.")]
+    OrganizationNameInvalid,
+    #[error("Slugs use lowercase letters, digits and hyphens (not at either end), at most 64 characters.")]
+    SlugInvalid,
+    #[error("That slug is already taken.")]
+    SlugTaken,
+    #[error("Type the organization's name exactly to delete it.")]
+    ConfirmationMismatch,
+    /// Clerk refused the change for a reason of its own (logged).
+    #[error("the identity provider refused that change")]
+    ClerkRefused,
     #[error("A project needs a name.")]
     ProjectNameMissing,
     #[error("Project names are at most 80 characters.")]
@@ -52,12 +79,25 @@ pub enum WorkspaceError {
 }
 
 impl WorkspaceError {
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 29] = [
         Self::SignInRequired,
         Self::ChooseOrganization,
         Self::ManagersOnly,
         Self::AdminsOnly,
+        Self::AdminRequired,
         Self::ProjectNotFound,
+        Self::MemberNotFound,
+        Self::LastAdmin,
+        Self::RoleInvalid,
+        Self::EmailInvalid,
+        Self::AlreadyMember,
+        Self::InvitationNotFound,
+        Self::InvitationNotPending,
+        Self::OrganizationNameInvalid,
+        Self::SlugInvalid,
+        Self::SlugTaken,
+        Self::ConfirmationMismatch,
+        Self::ClerkRefused,
         Self::ProjectNameMissing,
         Self::ProjectNameTooLong,
         Self::DescriptionTooLong,
@@ -78,7 +118,20 @@ impl WorkspaceError {
             Self::ChooseOrganization => "choose_organization",
             Self::ManagersOnly => "managers_only",
             Self::AdminsOnly => "admins_only",
+            Self::AdminRequired => "admin_required",
             Self::ProjectNotFound => "project_not_found",
+            Self::MemberNotFound => "member_not_found",
+            Self::LastAdmin => "last_admin",
+            Self::RoleInvalid => "role_invalid",
+            Self::EmailInvalid => "email_invalid",
+            Self::AlreadyMember => "already_member",
+            Self::InvitationNotFound => "invitation_not_found",
+            Self::InvitationNotPending => "invitation_not_pending",
+            Self::OrganizationNameInvalid => "organization_name_invalid",
+            Self::SlugInvalid => "slug_invalid",
+            Self::SlugTaken => "slug_taken",
+            Self::ConfirmationMismatch => "confirmation_mismatch",
+            Self::ClerkRefused => "clerk_refused",
             Self::ProjectNameMissing => "project_name_missing",
             Self::ProjectNameTooLong => "project_name_too_long",
             Self::DescriptionTooLong => "description_too_long",
@@ -97,16 +150,26 @@ impl WorkspaceError {
     pub fn status(self) -> u16 {
         match self {
             Self::SignInRequired => 401,
-            Self::ChooseOrganization | Self::ManagersOnly | Self::AdminsOnly => 403,
-            Self::ProjectNotFound => 404,
-            Self::ProjectNameTaken => 409,
+            Self::ChooseOrganization | Self::ManagersOnly | Self::AdminsOnly | Self::AdminRequired => 403,
+            Self::ProjectNotFound | Self::MemberNotFound | Self::InvitationNotFound => 404,
+            Self::ProjectNameTaken
+            | Self::LastAdmin
+            | Self::AlreadyMember
+            | Self::InvitationNotPending
+            | Self::SlugTaken => 409,
             Self::OrganizationDeleted => 410,
             Self::TooManyRequests => 429,
             Self::ProjectNameMissing
             | Self::ProjectNameTooLong
             | Self::DescriptionTooLong
             | Self::SearchTooLong
-            | Self::BadCursor => 422,
+            | Self::BadCursor
+            | Self::RoleInvalid
+            | Self::EmailInvalid
+            | Self::OrganizationNameInvalid
+            | Self::SlugInvalid
+            | Self::ConfirmationMismatch
+            | Self::ClerkRefused => 422,
             Self::Unavailable => 503,
             Self::Internal | Self::Transport => 500,
         }

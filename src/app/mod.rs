@@ -11,7 +11,7 @@ use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{SsrMode, StaticSegment};
 
 pub use pages::LandingPage;
-use pages::{AppShell, AuditPage, DashboardPage, NotFound, ProjectsPage, SelectOrgPage};
+use pages::{AppShell, AuditPage, DashboardPage, MembersPage, NotFound, ProjectsPage, SelectOrgPage, SettingsPage};
 
 /// The session keeper (`assets/session-keeper.js`): keeps the 60-second session token fresh in
 /// an open tab, as clerk-js does. Served at [`session_keeper_path`] as an immutable asset.
@@ -82,6 +82,9 @@ pub fn App() -> impl IntoView {
                     // Async: rendered whole before the response starts, so a refusal found
                     // while loading (non-admins) still sets the status to 403.
                     <Route path=StaticSegment("audit") view=AuditPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("members") view=MembersPage ssr=SsrMode::InOrder/>
+                    // Async for the same reason as the audit log: a non-admin gets the 403.
+                    <Route path=StaticSegment("settings") view=SettingsPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

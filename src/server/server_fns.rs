@@ -7,6 +7,7 @@ use leptos::prelude::*;
 
 use super::audit::AuditError;
 use super::limits::BudgetSpent;
+use super::members::{AdminError, Caller};
 use super::projects::ProjectError;
 use super::state::AppState;
 use super::tenant::{Member, NoTenant, ScopeError, Tenant, TenantTx};
@@ -56,6 +57,18 @@ fn refused(e: NoTenant) -> WorkspaceError {
 /// The verified tenant of this call (the route gate already refused signed-out calls).
 pub fn tenant() -> Result<Tenant, WorkspaceError> {
     Tenant::from_request(&parts()?).map_err(refused)
+}
+
+/// The verified caller of this call in their active organization, with their token's rights.
+pub fn caller() -> Result<Caller, WorkspaceError> {
+    Caller::from_request(&parts()?).map_err(refused)
+}
+
+/// This call's own origin (the app's URL as the request reached it, trusted-proxy rules applied).
+pub fn origin() -> Option<String> {
+    let p = parts().ok()?;
+    let origin = clerk::Clerk::request_url(&p.uri, &p.headers).origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
 }
 
 /// The verified signed-in user of this call, with or without an active organization.
@@ -132,5 +145,31 @@ impl From<AuditError> for WorkspaceError {
             }
             AuditError::Database(e) => e.into(),
         }
+    }
+}
+
+impl From<AdminError> for WorkspaceError {
+    fn from(e: AdminError) -> Self {
+        let refusal = match e {
+            AdminError::Database(db) => return db.into(),
+            AdminError::Forbidden => WorkspaceError::AdminRequired,
+            AdminError::MemberNotFound => WorkspaceError::MemberNotFound,
+            AdminError::LastAdmin => WorkspaceError::LastAdmin,
+            AdminError::RoleInvalid => WorkspaceError::RoleInvalid,
+            AdminError::EmailInvalid => WorkspaceError::EmailInvalid,
+            AdminError::AlreadyMember => WorkspaceError::AlreadyMember,
+            AdminError::InvitationNotFound => WorkspaceError::InvitationNotFound,
+            AdminError::InvitationNotPending => WorkspaceError::InvitationNotPending,
+            AdminError::NameInvalid => WorkspaceError::OrganizationNameInvalid,
+            AdminError::SlugInvalid => WorkspaceError::SlugInvalid,
+            AdminError::SlugTaken => WorkspaceError::SlugTaken,
+            AdminError::ConfirmationMismatch => WorkspaceError::ConfirmationMismatch,
+            AdminError::OrganizationDeleted => WorkspaceError::OrganizationDeleted,
+            AdminError::Busy(BudgetSpent::Caller) => WorkspaceError::TooManyRequests,
+            AdminError::Busy(BudgetSpent::Global) | AdminError::Unavailable => WorkspaceError::Unavailable,
+            AdminError::Refused => WorkspaceError::ClerkRefused,
+        };
+        tracing::info!(status = refusal.status(), error = %refusal, "administration request refused");
+        respond(refusal)
     }
 }

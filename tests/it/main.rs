@@ -6,6 +6,7 @@ mod config_errors;
 mod faults;
 mod health;
 mod helpers;
+mod members;
 mod observability;
 mod reconcile;
 mod replicas;

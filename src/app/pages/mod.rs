@@ -4,15 +4,19 @@
 mod audit;
 mod dashboard;
 mod landing;
+mod members;
 mod not_found;
 mod projects;
 mod select_org;
+mod settings;
 mod workspace_layout;
 
 pub use audit::AuditPage;
 pub use dashboard::DashboardPage;
 pub use landing::LandingPage;
+pub use members::MembersPage;
 pub use not_found::NotFound;
 pub use projects::ProjectsPage;
 pub use select_org::SelectOrgPage;
+pub use settings::SettingsPage;
 pub use workspace_layout::AppShell;

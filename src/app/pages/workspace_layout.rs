@@ -31,10 +31,12 @@ pub fn AppShell() -> impl IntoView {
                 <a href="/app/dashboard" class="font-semibold">"Tenantry"</a>
                 <A href="/app/dashboard" attr:class="text-sm text-slate-600 hover:text-slate-900">"Dashboard"</A>
                 <A href="/app/projects" attr:class="text-sm text-slate-600 hover:text-slate-900">"Projects"</A>
+                <A href="/app/members" attr:class="text-sm text-slate-600 hover:text-slate-900">"Members"</A>
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         ws.await.ok().filter(|w| w.is_admin).map(|_| view! {
                             <A href="/app/audit" attr:class="text-sm text-slate-600 hover:text-slate-900">"Audit log"</A>
+                            <A href="/app/settings" attr:class="text-sm text-slate-600 hover:text-slate-900">"Settings"</A>
                         })
                     })}
                 </Suspense>
