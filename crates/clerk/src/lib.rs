@@ -3,7 +3,8 @@
 //! No web framework or database in here (the `axum` feature adds a middleware and extractors).
 //! The request path: [`keys`] → [`jwks`] key material → [`verify`] a session token → [`claims`]
 //! into an [`Auth`] → [`request::Clerk::authenticate_request`] runs the decision table, handshake
-//! included. [`bapi`] is the Backend API client, [`webhooks`] verifies svix-signed events.
+//! included; [`verify_token`] is the SDK's `verifyToken` for services (template tokens too).
+//! [`bapi`] is the Backend API client, [`webhooks`] verifies svix-signed events.
 
 pub mod auth_object;
 pub mod bapi;
@@ -15,6 +16,7 @@ pub mod keys;
 pub mod mint;
 pub mod orgsync;
 pub mod request;
+pub mod service_token;
 pub mod verify;
 pub mod webhooks;
 
@@ -29,5 +31,6 @@ pub use jwks::{JwksCache, JwksPolicy, KeySource};
 pub use keys::{InstanceType, PublishableKey, SecretKey};
 pub use orgsync::OrganizationSync;
 pub use request::{AuthStatus, Clerk, ClerkOptions, RequestState, Satellite};
+pub use service_token::{verify_token, TokenKind, VerifiedToken};
 pub use verify::{TokenError, TokenErrorReason, VerifyOptions};
 pub use webhooks::{WebhookError, WebhookEvent, WebhookVerifier};

@@ -19,6 +19,7 @@ pub enum TokenErrorReason {
     TokenInvalid,
     TokenInvalidAlgorithm,
     TokenInvalidAuthorizedParties,
+    TokenInvalidIssuer,
     TokenInvalidSignature,
     TokenNotActiveYet,
     TokenIatInTheFuture,
@@ -40,6 +41,7 @@ impl TokenErrorReason {
             TokenInvalid => "token-invalid",
             TokenInvalidAlgorithm => "token-invalid-algorithm",
             TokenInvalidAuthorizedParties => "token-invalid-authorized-parties",
+            TokenInvalidIssuer => "token-invalid-issuer",
             TokenInvalidSignature => "token-invalid-signature",
             TokenNotActiveYet => "token-not-active-yet",
             TokenIatInTheFuture => "token-iat-in-the-future",
@@ -333,12 +335,19 @@ pub struct VerifyOptions {
     pub authorized_parties: Vec<String>,
     /// Accepted `aud` values; checked only when both this and the claim are non-empty.
     pub audience: Vec<String>,
+    /// Accepted `iss` values; empty = not checked. When set, `iss` must be one of them.
+    pub issuer: Vec<String>,
     pub clock_skew: Duration,
 }
 
 impl Default for VerifyOptions {
     fn default() -> Self {
-        Self { authorized_parties: Vec::new(), audience: Vec::new(), clock_skew: Duration::from_secs(5) }
+        Self {
+            authorized_parties: Vec::new(),
+            audience: Vec::new(),
+            issuer: Vec::new(),
+            clock_skew: Duration::from_secs(5),
+        }
     }
 }
 
@@ -397,6 +406,19 @@ fn check_claims(p: &Claims, opts: &VerifyOptions, now: i128) -> Result<(), Token
                 format!(
                     "Invalid JWT Authorized party claim (azp) {azp:?}. Expected one of {:?}.",
                     opts.authorized_parties
+                ),
+            ));
+        }
+    }
+    if !opts.issuer.is_empty() {
+        let iss = p.iss.str();
+        if !iss.as_deref().is_some_and(|iss| opts.issuer.iter().any(|i| i == iss)) {
+            return Err(TokenError::new(
+                TokenInvalidIssuer,
+                format!(
+                    "Invalid JWT issuer claim (iss) {}. Expected \"{}\".",
+                    p.iss.json().unwrap_or("undefined"),
+                    opts.issuer.join(",")
                 ),
             ));
         }
