@@ -558,3 +558,32 @@ async fn settings_are_for_admins_and_changes_go_through_clerk() {
     assert_eq!((status, &body["code"]), (410, &json!("organization_deleted")), "{body}");
     assert_eq!(s.audit("org_acme", "organization.deletion_requested").await.len(), 1);
 }
+
+/// The pages render on the server for plain browsers: the admin gets the forms, a member the
+/// list only; settings refuse a member with 403.
+#[tokio::test]
+async fn the_pages_render_for_admins_and_members() {
+    let s = stack(true).await;
+    let page = |who: Who, path: &'static str| {
+        let cookie = format!("__session={}; __client_uat={}", s.token(who).unwrap(), crate::helpers::now() - 100);
+        let rb = s.http.get(format!("{}{path}", s.app)).header("cookie", cookie).header("accept", "text/html");
+        async move {
+            let r = rb.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, html) = page(Who::Admin, "/app/members").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("erin@acme.test") && html.contains("Send invitation") && html.contains("Change role"));
+    assert!(html.contains("No pending invitations."), "the empty state");
+    let (status, html) = page(Who::Member, "/app/members").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("alice@acme.test") && html.contains("Leave…"));
+    assert!(!html.contains("Send invitation") && !html.contains("Change role"), "no admin forms for a member");
+    let (status, html) = page(Who::Admin, "/app/settings").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Delete organization") && html.contains("value=\"acme\""));
+    let (status, html) = page(Who::Member, "/app/settings").await;
+    assert_eq!(status, 403);
+    assert!(html.contains("only organization admins can do that"));
+}
