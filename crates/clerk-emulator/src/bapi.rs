@@ -821,7 +821,10 @@ async fn session_token(State(emu): State<Shared>, Path(id): Path<String>, body: 
 }
 
 /// JWT templates: Clerk's default claims (no `sid`, `v`, `fea`, `pla`), the template's claims
-/// with `{{user.*}}` shortcodes filled in, and the template category in the header.
+/// with `{{user.*}}`, `{{session.id}}` and the active organization's `{{org.id}}`,
+/// `{{org.slug}}`, `{{org.name}}`, `{{org.role}}` shortcodes filled in (a claim that is only an
+/// org shortcode is `null` without an active organization), and the template category in the
+/// header.
 async fn template_token(
     State(emu): State<Shared>,
     Path((id, template)): Path<(String, String)>,
@@ -832,11 +835,13 @@ async fn template_token(
     let st = emu.lock();
     let s = st.sessions.get(&id).filter(|s| s.status == "active").ok_or_else(|| not_found("session"))?;
     let user = st.users.get(&s.user_id).ok_or_else(|| not_found("user"))?;
+    let org = crate::Emulator::active_membership(&st, s)
+        .and_then(|(id, m)| st.organizations.get(id).map(|o| (o, m.role.as_str())));
     let now = now_ms() / 1000;
     let mut claims = json!({"sub": user.id, "iss": emu.config.public_url.trim_end_matches('/'), "iat": now, "nbf": now - 10, "exp": now + lifetime, "jti": new_id("jti")});
     if let Value::Object(map) = extra {
         for (k, v) in map {
-            claims[k] = fill(&v, user);
+            claims[k] = fill(&v, user, &s.id, org);
         }
     }
     let jwt = emu.signer.sign(
@@ -846,16 +851,23 @@ async fn template_token(
     Ok(Json(json!({"object": "token", "jwt": jwt})))
 }
 
-fn fill(v: &Value, user: &User) -> Value {
+fn fill(v: &Value, user: &User, sid: &str, org: Option<(&Organization, &str)>) -> Value {
+    const ORG: [&str; 4] = ["{{org.id}}", "{{org.slug}}", "{{org.name}}", "{{org.role}}"];
     match v {
+        Value::String(s) if org.is_none() && ORG.contains(&s.as_str()) => Value::Null,
         Value::String(s) => Value::String(
             s.replace("{{user.id}}", &user.id)
                 .replace("{{user.primary_email_address}}", user.email.as_deref().unwrap_or(""))
                 .replace("{{user.first_name}}", user.first_name.as_deref().unwrap_or(""))
-                .replace("{{user.last_name}}", user.last_name.as_deref().unwrap_or("")),
+                .replace("{{user.last_name}}", user.last_name.as_deref().unwrap_or(""))
+                .replace("{{session.id}}", sid)
+                .replace("{{org.id}}", org.map_or("", |(o, _)| &o.id))
+                .replace("{{org.slug}}", org.map_or("", |(o, _)| &o.slug))
+                .replace("{{org.name}}", org.map_or("", |(o, _)| &o.name))
+                .replace("{{org.role}}", org.map_or("", |(_, r)| r)),
         ),
-        Value::Array(a) => Value::Array(a.iter().map(|x| fill(x, user)).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), fill(x, user))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(|x| fill(x, user, sid, org)).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), fill(x, user, sid, org))).collect()),
         other => other.clone(),
     }
 }
