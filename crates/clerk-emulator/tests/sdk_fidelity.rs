@@ -83,34 +83,81 @@ async fn the_official_sdk_accepts_what_the_emulator_issues() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let sdk: Value = serde_json::from_slice(&out.stdout).unwrap();
 
-    assert_eq!(sdk["verifyWithJwtKey"]["sub"], "user_alice", "{sdk}");
-    assert_eq!(sdk["verifyWithJwtKey"]["org"]["id"], "org_acme", "v2 org claims: {sdk}");
-    assert_eq!(sdk["verifyWithApi"]["sub"], "user_alice", "JWKS fetched from the emulator: {sdk}");
-    for kind in ["handshakeToken", "handshakeNonce"] {
-        assert_eq!(sdk[kind]["status"], "signed-in", "{kind}: {sdk}");
-        assert_eq!(sdk[kind]["userId"], "user_alice", "{kind}: {sdk}");
-        assert_eq!(sdk[kind]["orgId"], "org_acme", "{kind}: {sdk}");
-    }
+    // The SDK's verified payload is the whole token, by PEM and by JWKS.
+    let payload = clerk::verify::decode_jwt(&token).unwrap().into_payload();
+    assert_eq!(payload["sub"], "user_alice");
+    assert_eq!(payload["o"]["id"], "org_acme", "v2 org claims: {payload}");
+    assert_eq!(sdk["verifyWithJwtKey"], json!({"claims": payload}), "{sdk}");
+    assert_eq!(sdk["verifyWithApi"], json!({"claims": payload}), "JWKS fetched from the emulator: {sdk}");
 
-    // Our crate decides the same on the same kind of input.
+    // Our crate decides the same on the same input: the session token as a Bearer token ...
     let clerk = common::verifier(&url);
-    let parts = http::Request::builder()
-        .uri("/dashboard")
-        .header("host", "127.0.0.1:3000")
-        .header("sec-fetch-dest", "document")
-        .header("cookie", format!("__clerk_handshake_nonce={nonce_for_us}"))
-        .body(())
-        .unwrap()
-        .into_parts()
-        .0;
-    let st = clerk.authenticate_request(&parts).await.unwrap();
+    let request = |headers: &[(&str, String)]| {
+        let mut b = http::Request::builder().uri("/dashboard").header("host", "127.0.0.1:3000");
+        for (k, v) in headers {
+            b = b.header(*k, v.as_str());
+        }
+        b.body(()).unwrap().into_parts().0
+    };
+    let st = clerk.authenticate_request(&request(&[("authorization", format!("Bearer {token}"))])).await.unwrap();
     assert_eq!(st.status, clerk::AuthStatus::SignedIn);
-    assert_eq!(st.to_auth().unwrap().user_id, "user_alice");
-    let names: Vec<String> = st
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split('=').next().unwrap().to_string())
-        .collect();
-    assert_eq!(Value::from(names), sdk["handshakeNonce"]["setCookieNames"], "same directives");
+    assert_eq!(st.auth_object().unwrap().to_json()["sessionClaims"], payload);
+
+    // ... the handshake token (the same one on both sides): status, auth object and cookies.
+    let doc = ("sec-fetch-dest", "document".to_string());
+    let ours = |st: &clerk::RequestState| {
+        json!({
+            "status": st.status.as_str(),
+            "reason": st.reason,
+            "auth": st.auth_object().map(|a| a.to_json()),
+            "setCookies": st.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect::<Vec<_>>(),
+        })
+    };
+    let st = clerk
+        .authenticate_request(&request(&[("cookie", format!("__clerk_handshake={hs_token}")), doc.clone()]))
+        .await
+        .unwrap();
+    let mine = ours(&st);
+    assert_eq!(mine["status"], "signed-in", "{mine}");
+    assert_eq!(mine["auth"]["userId"], "user_alice");
+    assert_eq!(mine["auth"]["orgId"], "org_acme");
+    assert_eq!(mine, sdk["handshakeToken"], "handshake token");
+
+    // ... and a nonce (one use each, so a second nonce from the same handshake for us): the same
+    // but for the freshly minted session token's times and id.
+    let st = clerk
+        .authenticate_request(&request(&[("cookie", format!("__clerk_handshake_nonce={nonce_for_us}")), doc]))
+        .await
+        .unwrap();
+    let (mine, theirs) = (without_mint_times(ours(&st)), without_mint_times(sdk["handshakeNonce"].clone()));
+    assert_eq!(mine["status"], "signed-in", "{mine}");
+    assert_eq!(mine["auth"]["userId"], "user_alice");
+    assert_eq!(mine, theirs, "handshake nonce");
+}
+
+/// A handshake outcome with its session token's `iat`, `nbf`, `exp` and `jti` left out, in the
+/// auth object and in the `__session` cookie (decoded), and `__client_uat`'s value kept.
+fn without_mint_times(mut v: Value) -> Value {
+    let strip = |c: &mut Value| {
+        if let Some(o) = c.as_object_mut() {
+            for k in ["iat", "nbf", "exp", "jti"] {
+                o.remove(k);
+            }
+        }
+    };
+    if let Some(claims) = v.get_mut("auth").and_then(|a| a.get_mut("sessionClaims")) {
+        strip(claims);
+    }
+    if let Some(cookies) = v.get_mut("setCookies").and_then(Value::as_array_mut) {
+        for c in cookies.iter_mut() {
+            let s = c.as_str().unwrap().to_string();
+            if let Some(rest) = s.strip_prefix("__session=") {
+                let (tok, attrs) = rest.split_once(';').unwrap_or((rest, ""));
+                let mut claims = clerk::verify::decode_jwt(tok).unwrap().into_payload();
+                strip(&mut claims);
+                *c = json!({"__session": claims, "attributes": attrs});
+            }
+        }
+    }
+    v
 }

@@ -32,7 +32,9 @@ for (const c of input) {
   const before = globalThis.__networkAttempts.length;
   let result;
   try {
-    const client = createClerkClient({ secretKey: c.options.secretKey, publishableKey: c.options.publishableKey, jwtKey: c.options.jwtKey });
+    const clientOptions = { secretKey: c.options.secretKey, publishableKey: c.options.publishableKey, jwtKey: c.options.jwtKey };
+    if (c.options.apiUrl) clientOptions.apiUrl = c.options.apiUrl; // a stub Backend API, when the case has one
+    const client = createClerkClient(clientOptions);
     const req = new Request(c.url, { method: c.method, headers: c.headers });
     const st = await client.authenticateRequest(req, c.options);
     result = {

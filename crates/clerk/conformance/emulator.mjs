@@ -1,6 +1,7 @@
 // Fidelity oracle for the Clerk emulator: the official @clerk/backend verifies the emulator's
 // session tokens (with jwtKey, and with apiUrl pointed at the emulator so it fetches the JWKS
-// over loopback) and resolves its handshake token and nonce. Reads one JSON object on stdin.
+// over loopback; the whole payload back) and resolves its handshake token and nonce (status,
+// the auth object verbatim, every Set-Cookie). Reads one JSON object on stdin.
 import { createClerkClient, verifyToken } from '@clerk/backend';
 
 const c = JSON.parse(await new Promise((resolve) => {
@@ -19,7 +20,7 @@ async function verify(opts) {
     const r = await verifyToken(c.token, { authorizedParties: [c.origin], ...opts });
     if (r && r.errors) return { error: r.errors[0].reason };
     const d = r && r.data ? r.data : r;
-    return { sub: d.sub, org: d.o ?? null };
+    return { claims: d };
   } catch (e) {
     return { error: e.reason || String(e) };
   }
@@ -31,8 +32,9 @@ out.verifyWithApi = await verify({ secretKey: c.secretKey, apiUrl: c.apiUrl });
 const client = createClerkClient({ secretKey: c.secretKey, publishableKey: c.publishableKey, apiUrl: c.apiUrl });
 async function resolve(cookie, opts) {
   const st = await client.authenticateRequest(new Request(`${c.origin}/dashboard`, { headers: { cookie, 'sec-fetch-dest': 'document' } }), { authorizedParties: [c.origin], ...opts });
-  const auth = st.toAuth();
-  return { status: st.status, reason: st.reason ?? null, userId: auth?.userId ?? null, orgId: auth?.orgId ?? null, setCookieNames: st.headers.getSetCookie().map((s) => s.split('=')[0]) };
+  // The auth object less its functions, through JSON as an app would send it.
+  const auth = JSON.parse(JSON.stringify(st.toAuth() ?? null, (k, v) => (typeof v === 'function' ? undefined : v)));
+  return { status: st.status, reason: st.reason ?? null, auth, setCookies: st.headers.getSetCookie() };
 }
 out.handshakeToken = await resolve(`__clerk_handshake=${c.handshakeToken}`, { jwtKey: c.jwtKey });
 out.handshakeNonce = await resolve(`__clerk_handshake_nonce=${c.nonce}`, {});

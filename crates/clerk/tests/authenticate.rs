@@ -401,3 +401,24 @@ async fn a_dev_primary_answers_satellite_sync_only_for_authorized_parties() {
         );
     }
 }
+
+/// `Auth::features` and `Auth::plans` are the token's `fea` and `pla` lists, items trimmed and
+/// empty ones dropped; a token without them has none.
+#[tokio::test]
+async fn features_and_plans_are_the_tokens_lists() {
+    let auth_of = |patch: Value| async move {
+        let tok = signer().sign_session(&with(claims(), patch));
+        let bearer = format!("Bearer {tok}");
+        let st = clerk()
+            .authenticate_request(&parts("GET", &format!("{APP}/"), &[("authorization", &bearer)]))
+            .await
+            .unwrap();
+        assert_eq!(st.status, AuthStatus::SignedIn);
+        st.to_auth().unwrap().clone()
+    };
+    let auth = auth_of(json!({"v": 2, "fea": "u:x, o:teams,,", "pla": " u:pro,o:team"})).await;
+    assert_eq!(auth.features, ["u:x", "o:teams"]);
+    assert_eq!(auth.plans, ["u:pro", "o:team"]);
+    let auth = auth_of(json!({"v": 2})).await;
+    assert!(auth.features.is_empty() && auth.plans.is_empty(), "{auth:?}");
+}

@@ -37,6 +37,10 @@ struct Case {
     org_sync: Option<(Vec<&'static str>, Vec<&'static str>)>,
     secret_key: &'static str,
     satellite: Option<Satellite>,
+    /// `proxyUrl` (ours: `ClerkOptions::proxy_url`), given to both sides.
+    proxy_url: Option<&'static str>,
+    /// The Backend API (`apiUrl`), given to both sides; none by default (no network).
+    api_url: Option<String>,
     /// Extra options for the SDK only (e.g. `acceptsToken`) that must not change its answer.
     sdk_options: Value,
 }
@@ -52,12 +56,22 @@ fn case(name: &str, method: &'static str, path: &str, headers: &[(&str, String)]
         org_sync: None,
         secret_key: "sk_live_conformance",
         satellite: None,
+        proxy_url: None,
+        api_url: None,
         sdk_options: json!({}),
     }
 }
 
 fn oracle(cases: &[Value]) -> Vec<Value> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("conformance");
+    oracle_allowing(cases, &[])
+}
+
+/// [`oracle`], with network calls to these origins (a local stub) let through.
+fn oracle_allowing(cases: &[Value], allowed_origins: &[&str]) -> Vec<Value> {
+    // scripts/mutants tests a copy of the tree without node_modules: it names the original.
+    let dir = std::env::var_os("TENANTRY_CONFORMANCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("conformance"));
     assert!(
         dir.join("node_modules/@clerk/backend").exists(),
         "the SDK oracle is not installed: run scripts/bootstrap (npm install in {})",
@@ -66,6 +80,7 @@ fn oracle(cases: &[Value]) -> Vec<Value> {
     let mut child = Command::new("node")
         .current_dir(&dir)
         .args(["--import", "./no-network.mjs", "decide.mjs"])
+        .env("CONFORMANCE_ALLOWED_ORIGINS", allowed_origins.join(" "))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -82,8 +97,8 @@ fn clerk_for(c: &Case) -> Clerk {
         publishable_key: PublishableKey::parse(c.pk).unwrap(),
         secret_key: SecretKey::parse(c.secret_key).unwrap(),
         keys: KeySource::from_pem(PUBLIC_PEM).unwrap(),
-        api: None,
-        proxy_url: None,
+        api: c.api_url.as_ref().map(|u| clerk::BackendApi::new(u, SecretKey::parse(c.secret_key).unwrap())),
+        proxy_url: c.proxy_url.map(str::to_string),
         verify: VerifyOptions { authorized_parties: c.authorized_parties.clone(), ..Default::default() },
         organization_sync: c.org_sync.as_ref().map(|(o, p)| OrganizationSync {
             organization_patterns: o.iter().map(|s| s.to_string()).collect(),
@@ -180,6 +195,30 @@ fn normalize(mut v: Value) -> Value {
     v
 }
 
+/// A case as the oracle reads it: the request and the SDK's options.
+fn sdk_input(c: &Case) -> Value {
+    let mut options = json!({"publishableKey": c.pk, "secretKey": c.secret_key, "jwtKey": PUBLIC_PEM, "authorizedParties": c.authorized_parties});
+    if let Some(sat) = &c.satellite {
+        options["isSatellite"] = json!(true);
+        options["domain"] = json!(sat.domain);
+        options["signInUrl"] = json!(sat.sign_in_url);
+        options["satelliteAutoSync"] = json!(sat.auto_sync);
+    }
+    if let Some(proxy) = c.proxy_url {
+        options["proxyUrl"] = json!(proxy);
+    }
+    if let Some(api) = &c.api_url {
+        options["apiUrl"] = json!(api);
+    }
+    if let Some((o, p)) = &c.org_sync {
+        options["organizationSyncOptions"] = json!({"organizationPatterns": o, "personalAccountPatterns": p});
+    }
+    for (k, v) in c.sdk_options.as_object().unwrap() {
+        options[k] = v.clone();
+    }
+    json!({"kind": "request", "url": c.url, "method": c.method, "headers": c.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(), "options": options})
+}
+
 #[tokio::test]
 async fn authenticate_request_matches_the_official_sdk() {
     let s = Signer::from_pem("ins_conformance", include_str!("fixtures/instance-private.pem")).unwrap();
@@ -242,6 +281,8 @@ async fn authenticate_request_matches_the_official_sdk() {
         }),
         ("v 2.0 org", s.sign_session(&claims(json!({"v": 2.0, "fea": "o:teams", "o": {"id": "org_1", "slg": "acme", "rol": "admin", "per": "read", "fpm": "1"}})))),
         ("v2 fea without scope", s.sign_session(&claims(json!({"v": 2, "fea": "o:teams,broken", "o": {"id": "org_1", "rol": "admin", "per": "read", "fpm": "1,1"}})))),
+        ("v2 no org, fea without scope", s.sign_session(&claims(json!({"v": 2, "fea": "broken,u:x"})))),
+        ("v1 org, fea without scope", s.sign_session(&claims(json!({"org_id": "org_1", "org_role": "org:admin", "fea": "broken"})))),
         ("v2 fea scopes", s.sign_session(&claims(json!({"v": 2, "fea": "uo:a,xo:b,ou:c,u:d", "o": {"id": "org_1", "rol": "", "per": "read,manage", "fpm": "1,3,2"}})))),
         ("tampered", {
             let p: Vec<&str> = valid.split('.').collect();
@@ -805,25 +846,39 @@ async fn authenticate_request_matches_the_official_sdk() {
     (c.pk, c.url, c.authorized_parties) = (DEV_PK, "http://localhost:3000/".into(), vec![]);
     cases.push(c);
 
-    let sdk_input: Vec<Value> = cases
-        .iter()
-        .map(|c| {
-            let mut options = json!({"publishableKey": c.pk, "secretKey": c.secret_key, "jwtKey": PUBLIC_PEM, "authorizedParties": c.authorized_parties});
-            if let Some(sat) = &c.satellite {
-                options["isSatellite"] = json!(true);
-                options["domain"] = json!(sat.domain);
-                options["signInUrl"] = json!(sat.sign_in_url);
-                options["satelliteAutoSync"] = json!(sat.auto_sync);
-            }
-            if let Some((o, p)) = &c.org_sync {
-                options["organizationSyncOptions"] = json!({"organizationPatterns": o, "personalAccountPatterns": p});
-            }
-            for (k, v) in c.sdk_options.as_object().unwrap() {
-                options[k] = v.clone();
-            }
-            json!({"kind": "request", "url": c.url, "method": c.method, "headers": c.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(), "options": options})
-        })
-        .collect();
+    // a proxy URL for the Frontend API (`proxyUrl`): absolute https, a path on the app's origin,
+    // and plain http on loopback (the emulator's); a handshake goes through it
+    for proxy in ["https://app.example.com/__clerk", "/__clerk", "http://127.0.0.1:3100"] {
+        let variants: [EdgeCase; 4] = [
+            ("uat only, document", "/p?q=1", vec![("cookie", format!("__client_uat={t}")), doc.clone()]),
+            (
+                "expired, counter 1",
+                "/",
+                vec![
+                    ("cookie", format!("__session={expired}; __client_uat={}; __clerk_redirect_count=1", t - 200)),
+                    doc.clone(),
+                ],
+            ),
+            ("signed in", "/", vec![("cookie", live.clone()), doc.clone()]),
+            ("uat only, fetch", "/", vec![("cookie", format!("__client_uat={t}"))]),
+        ];
+        for (variant, path, headers) in variants {
+            let mut c = case(&format!("proxy {proxy}: {variant}"), "GET", path, &headers);
+            c.proxy_url = Some(proxy);
+            cases.push(c);
+        }
+        let mut c = case(
+            &format!("proxy {proxy}: dev, dev browser"),
+            "GET",
+            "/",
+            &[("cookie", format!("__client_uat={t}; __clerk_db_jwt=dvb_x")), doc.clone()],
+        );
+        (c.pk, c.url, c.authorized_parties, c.proxy_url) =
+            (DEV_PK, "http://localhost:3000/p".into(), vec![], Some(proxy));
+        cases.push(c);
+    }
+
+    let sdk_input: Vec<Value> = cases.iter().map(sdk_input).collect();
     let sdk = oracle(&sdk_input);
     assert_eq!(sdk.len(), cases.len());
     let mut mismatches = Vec::new();
@@ -839,6 +894,13 @@ async fn authenticate_request_matches_the_official_sdk() {
         if mine != theirs {
             mismatches.push(format!("{}:\n  sdk:  {theirs}\n  ours: {mine}", c.name));
         }
+        // The proxy cases reach the handshake through the proxy (its scheme kept), on both sides.
+        if let (Some(proxy), true) = (c.proxy_url, c.name.ends_with("uat only, document")) {
+            let base = if proxy.starts_with('/') { format!("{APP}{proxy}") } else { proxy.to_string() };
+            for side in [&mine, &theirs] {
+                assert_eq!(side["location"]["base"], format!("{base}/v1/client/handshake"), "{}", c.name);
+            }
+        }
     }
     assert!(
         mismatches.is_empty(),
@@ -848,4 +910,207 @@ async fn authenticate_request_matches_the_official_sdk() {
         mismatches.join("\n")
     );
     eprintln!("{} cases agree with @clerk/backend", cases.len());
+}
+
+/// Where we depart from the SDK on purpose (ARCHITECTURE.md, "Where this departs"), pinned: the
+/// handshake loop guard. The SDK stops redirecting at a counter of exactly 3 and would start
+/// another handshake at 4 or 99 (a forged or stale counter); we stop at 3 or more, with the
+/// same answer as at 3. Both sides run; a change on either side fails this test.
+#[tokio::test]
+async fn the_loop_guard_departure_at_counters_past_3() {
+    let s = Signer::from_pem("ins_conformance", include_str!("fixtures/instance-private.pem")).unwrap();
+    let t = now();
+    let expired = s.sign_session(&json!({"sub": "user_1", "sid": "sess_1", "iss": "https://clerk.example.com", "azp": APP, "iat": t - 120, "nbf": t - 130, "exp": t - 60}));
+    let doc = ("sec-fetch-dest", "document".to_string());
+    let at = |counter: &str| {
+        case(
+            &format!("expired, counter {counter}"),
+            "GET",
+            "/",
+            &[
+                ("cookie", format!("__session={expired}; __client_uat={}; __clerk_redirect_count={counter}", t - 200)),
+                doc.clone(),
+            ],
+        )
+    };
+    let cases = [at("3"), at("4"), at("99"), at("2")];
+    let sdk: Vec<Value> = oracle(&cases.iter().map(sdk_input).collect::<Vec<_>>())
+        .into_iter()
+        .map(|v| {
+            let mut v = normalize(v);
+            v["typedAuth"] = typed_auth(&v["auth"]);
+            v
+        })
+        .collect();
+    let mut mine = Vec::new();
+    for c in &cases {
+        mine.push(normalize(ours(c).await));
+    }
+    // At 3 both stop: signed out, no redirect.
+    assert_eq!(mine[0], sdk[0]);
+    assert_eq!(mine[0]["status"], "signed-out", "{}", mine[0]);
+    assert!(mine[0]["location"].is_null());
+    // At 4 and 99 we answer exactly as at 3 ...
+    assert_eq!(mine[1], mine[0]);
+    assert_eq!(mine[2], mine[0]);
+    // ... where the SDK redirects to the handshake once more and counts on.
+    for (i, next) in [(1, "5"), (2, "100")] {
+        assert_eq!(sdk[i]["status"], "handshake", "{}", sdk[i]);
+        assert!(sdk[i]["location"]["base"].as_str().unwrap().ends_with("/v1/client/handshake"), "{}", sdk[i]);
+        let counter = sdk[i]["setCookies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c.as_str().unwrap().starts_with(&format!("__clerk_redirect_count={next};")));
+        assert!(counter, "the SDK counts on to {next}: {}", sdk[i]);
+    }
+    // Below 3 both handshake alike.
+    assert_eq!(mine[3], sdk[3]);
+    assert_eq!(mine[3]["status"], "handshake");
+}
+
+/// A stub Backend API for the server-side refresh (`POST /v1/sessions/{sid}/refresh`), on its
+/// own thread and runtime (the oracle blocks this one while the SDK calls it). By session id:
+/// `sess_ok` answers fresh cookies, `sess_invalid` Clerk's 400, `sess_down` a 500 with Clerk's
+/// error body, `sess_gateway` a 502 without one, `sess_unexpected` a 4xx coded
+/// `unexpected_error`, `sess_empty` a 200 without cookies, `sess_forged` a token under another key.
+fn refresh_stub(fresh: String, forged: String) -> String {
+    use axum::extract::Path;
+    use axum::http::StatusCode;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(format!("http://{}", listener.local_addr().unwrap())).unwrap();
+            let error = |status: u16, code: &str| {
+                (
+                    StatusCode::from_u16(status).unwrap(),
+                    axum::Json(json!({"errors": [{"code": code, "message": code, "long_message": code}], "clerk_trace_id": "t"})),
+                )
+            };
+            let cookies = |token: &str| {
+                json!({"cookies": [
+                    format!("__session={token}; Path=/; SameSite=Lax"),
+                    "__client_uat=1700000000; Path=/; SameSite=Lax".to_string(),
+                ]})
+            };
+            let app = axum::Router::new().route(
+                "/v1/sessions/{sid}/refresh",
+                axum::routing::post(move |Path(sid): Path<String>| {
+                    let (fresh, forged) = (fresh.clone(), forged.clone());
+                    async move {
+                        use axum::response::IntoResponse;
+                        match sid.as_str() {
+                            "sess_ok" => axum::Json(cookies(&fresh)).into_response(),
+                            "sess_forged" => axum::Json(cookies(&forged)).into_response(),
+                            "sess_empty" => axum::Json(json!({"cookies": []})).into_response(),
+                            "sess_invalid" => error(400, "refresh_token_invalid").into_response(),
+                            "sess_unexpected" => error(422, "unexpected_error").into_response(),
+                            "sess_down" => error(500, "internal_clerk_error").into_response(),
+                            _ => (StatusCode::BAD_GATEWAY, "Bad Gateway").into_response(),
+                        }
+                    }
+                }),
+            );
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// The server-side refresh of an expired session token with the `__refresh_<suffix>` cookie,
+/// both sides against the same stub Backend API: success, Clerk's 4xx, a 5xx with and without
+/// Clerk's error body, an empty answer, a token that does not verify, and a network error (a
+/// closed port). Status, reason, location, cookies, headers and the auth object must agree.
+#[tokio::test]
+async fn server_side_refresh_matches_the_official_sdk() {
+    let s = Signer::from_pem("ins_conformance", include_str!("fixtures/instance-private.pem")).unwrap();
+    let other = Signer::from_pem("ins_conformance", include_str!("fixtures/other-private.pem")).unwrap();
+    let t = now();
+    let claims = |sid: &str, iat: i64| json!({"sub": "user_1", "sid": sid, "iss": "https://clerk.example.com", "azp": APP, "iat": iat, "nbf": iat - 10, "exp": iat + 60});
+    let fresh = s.sign_session(&claims("sess_ok", t - 1));
+    let forged = other.sign_session(&claims("sess_forged", t - 1));
+    let stub = refresh_stub(fresh, forged);
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let sfx = PublishableKey::parse(PROD_PK).unwrap().cookie_suffix().to_string();
+    let mut cases = Vec::new();
+    for sid in [
+        "sess_ok",
+        "sess_invalid",
+        "sess_unexpected",
+        "sess_down",
+        "sess_gateway",
+        "sess_empty",
+        "sess_forged",
+        "sess_unreachable",
+    ] {
+        let expired = s.sign_session(&claims(sid, t - 120));
+        let cookie = format!("__session={expired}; __client_uat={}; __refresh_{sfx}=rt_{sid}", t - 200);
+        for (variant, method, dest) in
+            [("document", "GET", "document"), ("fetch", "GET", "empty"), ("document POST", "POST", "document")]
+        {
+            if method == "POST" && sid != "sess_ok" {
+                continue;
+            }
+            let mut c = case(
+                &format!("refresh {sid} / {variant}"),
+                method,
+                "/dashboard?x=1",
+                &[("cookie", cookie.clone()), ("sec-fetch-dest", dest.to_string())],
+            );
+            c.api_url = Some(if sid == "sess_unreachable" { closed.clone() } else { stub.clone() });
+            cases.push(c);
+        }
+    }
+    // No refresh cookie, and no Backend API client at all: nothing to refresh with.
+    let expired = s.sign_session(&claims("sess_ok", t - 120));
+    let mut c = case(
+        "refresh without a cookie",
+        "GET",
+        "/",
+        &[("cookie", format!("__session={expired}; __client_uat={}", t - 200)), ("sec-fetch-dest", "document".into())],
+    );
+    c.api_url = Some(stub.clone());
+    cases.push(c);
+    let sdk = oracle_allowing(&cases.iter().map(sdk_input).collect::<Vec<_>>(), &[&stub, &closed]);
+    let mut mismatches = Vec::new();
+    let mut statuses = Vec::new();
+    for (c, theirs) in cases.iter().zip(sdk) {
+        let mine = normalize(ours(c).await);
+        let mut theirs = normalize(theirs);
+        if theirs["status"] != "error" {
+            theirs["typedAuth"] = typed_auth(&theirs["auth"]);
+        }
+        statuses.push(format!("{}: {} {}", c.name, theirs["status"], theirs));
+        if mine != theirs {
+            mismatches.push(format!("{}:\n  sdk:  {theirs}\n  ours: {mine}", c.name));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} refresh cases differ:\n{}",
+        mismatches.len(),
+        cases.len(),
+        mismatches.join("\n")
+    );
+    // The cases reach what they name: a refreshed session, and each failure's own reason.
+    let joined = statuses.join("\n");
+    assert!(joined.contains("refresh sess_ok / document: \"signed-in\""), "{joined}");
+    assert!(joined.contains("refresh sess_ok / fetch: \"signed-in\""), "{joined}");
+    for reason in [
+        "refresh_token_invalid",
+        "internal_clerk_error",
+        "fetch-error",
+        "unexpected-bapi-error",
+        "invalid-session-token",
+        "unexpected-sdk-error",
+        "non-eligible-non-get",
+        "non-eligible-no-refresh-cookie",
+    ] {
+        assert!(joined.contains(reason), "no case ends in {reason}:\n{joined}");
+    }
 }

@@ -34,6 +34,9 @@ impl Clerk {
         )
         .await
         .map_err(|e| match e.code() {
+            // The SDK's client turns a fetch that failed (no answer at all) into an
+            // `unexpected_error`, as Clerk names its own: both are a fetch error.
+            _ if matches!(e, crate::bapi::ApiError::Transport { .. }) => "fetch-error".to_string(),
             Some("unexpected_error") => "fetch-error".to_string(),
             Some(code) => code.to_string(),
             None => "unexpected-bapi-error".to_string(),
