@@ -122,12 +122,20 @@ test('5. after sign-out, protected pages go to sign-in and back shows no private
   const page = await ctx.newPage();
   await signIn(page, 'alice@acme.test', 'correct-horse-1');
   await page.waitForSelector('[data-testid=org-name]');
+  assert.equal(new URL(page.url()).pathname, '/app/dashboard', 'the private page is the history entry before sign-out');
+  assert.equal(await page.textContent('[data-testid=org-name]'), 'Acme');
+  await page.click('[data-testid=user-menu] summary'); // sign-out is in the user menu
   await Promise.all([page.waitForURL((u) => u.pathname === '/'), page.click('form[action="/sign-out"] button')]);
-  await page.goto(stack.baseUrl + '/app/dashboard');
-  await page.waitForURL((u) => u.toString().startsWith(stack.emulatorUrl + '/sign-in'));
+  // Back to the private page itself: fetched again (no-store, never from the back/forward
+  // cache), so the gate sends it to sign-in instead of showing the dashboard.
   await page.goBack();
+  await page.waitForURL((u) => u.toString().startsWith(stack.emulatorUrl + '/sign-in'));
   await page.waitForLoadState();
   const html = await page.content();
   assert.ok(!html.includes('data-testid="org-name"'), 'no private data after going back');
+  assert.ok(!html.includes('data-testid="role"'), 'no private data after going back');
+  // and a protected page opened afresh goes to sign-in too
+  await page.goto(stack.baseUrl + '/app/projects');
+  await page.waitForURL((u) => u.toString().startsWith(stack.emulatorUrl + '/sign-in'));
   await ctx.close();
 });

@@ -160,6 +160,10 @@ async fn tenant_pages_need_an_active_org() {
         .unwrap();
     assert_eq!(r.status(), 307);
     assert_eq!(r.headers()["location"], "/select-org?redirect_url=%2Fapp%2Fdashboard");
+    sqlx::query("INSERT INTO organizations (id, slug, name) VALUES ('org_1', 'acme', 'Acme Rockets')")
+        .execute(&app.admin)
+        .await
+        .unwrap();
     let with_org = app.token("user_1", json!({"org_id": "org_1", "org_role": "org:member", "org_slug": "acme"}));
     let r = app
         .http
@@ -169,8 +173,27 @@ async fn tenant_pages_need_an_active_org() {
         .send()
         .await
         .unwrap();
-    assert_ne!(r.status(), 307, "signed in with an org passes the gate");
+    assert_eq!(r.status(), 200, "signed in with an org passes the gate");
     assert_eq!(r.headers()["cache-control"], "no-store");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("data-testid=\"org-name\""), "the dashboard rendered");
+    assert!(html.contains("Acme Rockets"), "with the active organization's name from the mirror");
+    assert!(html.contains("active projects"));
+    // `/app` itself is the dashboard's address, by a redirect (after the gate, so the same caller).
+    let r = app
+        .http
+        .get(app.url("/app"))
+        .header("cookie", app.session_cookie(&with_org))
+        .header("sec-fetch-dest", "document")
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert_eq!(r.headers()["location"], "/app/dashboard");
+    let r = app.http.get(app.url("/app")).header("sec-fetch-dest", "document").send().await.unwrap();
+    assert_eq!(r.status(), 307, "signed out, the gate answers first");
+    assert_eq!(r.headers()["location"].to_str().unwrap(), "/sign-in?redirect_url=%2Fapp");
 }
 
 #[tokio::test]
@@ -514,4 +537,23 @@ async fn pending_sessions_go_to_the_task_page_not_to_sign_in() {
         .unwrap();
     assert_eq!(r.status(), 303);
     assert!(r.headers()["location"].to_str().unwrap().contains("organization_id=org_1"));
+}
+
+/// `CLERK_JWT_KEY` may be the instance's key as PKCS#1 (`BEGIN RSA PUBLIC KEY`), on one line with
+/// literal `\n` escapes as env files hold it: tokens signed by the instance verify, others not.
+#[tokio::test]
+async fn a_pkcs1_jwt_key_verifies_the_instances_tokens() {
+    let pkcs1 = include_str!("fixtures/instance-public-pkcs1.pem");
+    assert!(pkcs1.starts_with("-----BEGIN RSA PUBLIC KEY-----"));
+    let escaped = pkcs1.trim().replace('\n', "\\n");
+    for key in [pkcs1.to_string(), escaped] {
+        let app = crate::helpers::spawn_app_with(&[("CLERK_JWT_KEY", &key)]).await;
+        let tok = app.token("user_1", json!({}));
+        let r = app.http.get(app.url("/api/whoami")).bearer_auth(&tok).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap()["userId"], "user_1");
+        let r = app.http.get(app.url("/api/whoami")).bearer_auth(crate::helpers::foreign_token()).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers()["x-clerk-auth-reason"], "token-invalid-signature");
+    }
 }

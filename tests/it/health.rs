@@ -37,11 +37,30 @@ async fn readyz_reports_a_lost_database() {
 #[tokio::test]
 async fn unknown_page_is_a_404_page() {
     let app = spawn_app().await;
+    // The landing page is a page rendered on the server (and the 404 below is not an empty router answer).
     let r = app.http.get(app.url("/")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
     assert!(html.contains("Multi-tenant SaaS"), "landing page rendered on the server");
     assert!(html.contains("hydration-probe"));
+    // A path no route matches, for a signed-in user (signed out, the gate sends any such path
+    // to sign-in first).
+    let token = app.token("user_1", serde_json::json!({}));
+    let r = app
+        .http
+        .get(app.url("/no-such-page"))
+        .header("cookie", app.session_cookie(&token))
+        .header("sec-fetch-dest", "document")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Page not found"), "{html}");
+    assert!(html.contains("There is nothing at this address."));
+    assert!(html.contains(r#"href="/""#), "a way back");
+    assert!(!html.contains("Multi-tenant SaaS"), "not the landing page");
 }
 
 /// The session keeper is a real file served as an immutable asset whose URL names its content.

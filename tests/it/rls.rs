@@ -114,3 +114,88 @@ async fn the_audit_log_is_append_only_for_the_app() {
         assert!(err.to_string().contains("permission denied"), "{stmt}: {err}");
     }
 }
+
+fn tenant(user: &str, org: &str) -> tenantry::server::tenant::Tenant {
+    let auth = clerk::Auth {
+        user_id: user.into(),
+        session_id: Some("sess_1".into()),
+        session_status: None,
+        org: Some(clerk::ActiveOrg { id: org.into(), slug: None, role: Some("org:admin".into()), permissions: vec![] }),
+        features: vec![],
+        plans: vec![],
+        actor: None,
+        factor_verification_age: None,
+    };
+    let (mut parts, ()) = axum::http::Request::new(()).into_parts();
+    parts.extensions.insert(auth);
+    tenantry::server::tenant::Tenant::from_request(&parts).unwrap()
+}
+
+/// The org filter in every statement is the first lock, not row-level security alone: on a
+/// role that bypasses row-level security (a test-only BYPASSRLS member of the app role), the
+/// tenant's project and audit queries still read and change only the tenant's own rows.
+#[tokio::test]
+async fn the_org_filters_alone_keep_tenants_apart() {
+    use tenantry::server::projects::{self, ProjectError, StatusFilter};
+    use tenantry::server::{audit, tenant::TenantTx};
+    let (db, admin) = migrated_database().await;
+    let role = format!("{}_bypass", db.name);
+    sqlx::query(&format!("CREATE ROLE {role} LOGIN PASSWORD 'bypass' BYPASSRLS IN ROLE {}", pg_harness::APP_ROLE))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let url = db
+        .app_url
+        .replace(&format!("{}:{}@", pg_harness::APP_ROLE, pg_harness::APP_PASSWORD), &format!("{role}:bypass@"));
+    let bypass = PgPool::connect(&url).await.unwrap();
+    let a = tenant("user_a", "org_a");
+    let b = tenant("user_b", "org_b");
+    // Both organizations' rows, written through the tenant scope (project and audit entry each).
+    for (t, name) in [(&a, "Alpha"), (&a, "Apex"), (&b, "Bravo")] {
+        let mut tx: TenantTx = t.begin(&bypass).await.unwrap();
+        projects::create(&mut tx, name, "").await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    // Row-level security is really off for this role: unscoped, it sees every row.
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects").fetch_one(&bypass).await.unwrap();
+    assert_eq!(n, 3, "the role bypasses row-level security");
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log").fetch_one(&bypass).await.unwrap();
+    assert_eq!(n, 3);
+    let bravo: String =
+        sqlx::query_scalar("SELECT id::text FROM projects WHERE name = 'Bravo'").fetch_one(&admin).await.unwrap();
+
+    let mut tx = a.begin(&bypass).await.unwrap();
+    let names: Vec<String> =
+        projects::list(&mut tx, "", StatusFilter::All, None).await.unwrap().into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["Alpha", "Apex"]);
+    let names: Vec<String> =
+        projects::list(&mut tx, "a", StatusFilter::All, None).await.unwrap().into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["Alpha", "Apex"], "a search matching Bravo too");
+    let d = projects::dashboard(&mut tx).await.unwrap();
+    assert_eq!((d.active_projects, d.archived_projects), (2, 0));
+    let entries = audit::page(&mut tx, 0, 50).await.unwrap();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(entries.iter().all(|e| e.actor == "user_a" && !e.after.as_deref().unwrap_or("").contains("Bravo")));
+    assert_eq!(d.recent.unwrap().len(), 2);
+    assert!(matches!(projects::get(&mut tx, &bravo).await, Err(ProjectError::NotFound)));
+    assert!(matches!(projects::update(&mut tx, &bravo, "Pwned", "").await, Err(ProjectError::NotFound)));
+    assert!(matches!(projects::set_archived(&mut tx, &bravo, true).await, Err(ProjectError::NotFound)));
+    assert!(matches!(projects::delete(&mut tx, &bravo).await, Err(ProjectError::NotFound)));
+    // Taking Bravo's name is no clash: names are unique per organization.
+    projects::create(&mut tx, "Bravo", "mine").await.unwrap();
+    tx.commit().await.unwrap();
+
+    let rows: Vec<(String, String, bool)> =
+        sqlx::query_as("SELECT org_id, name, archived_at IS NULL FROM projects ORDER BY org_id, name")
+            .fetch_all(&admin)
+            .await
+            .unwrap();
+    let expected = [("org_a", "Alpha"), ("org_a", "Apex"), ("org_a", "Bravo"), ("org_b", "Bravo")]
+        .map(|(o, n)| (o.to_string(), n.to_string(), true));
+    assert_eq!(rows, expected, "org_b's Bravo untouched");
+    let b_audit: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE org_id = 'org_b'").fetch_one(&admin).await.unwrap();
+    assert_eq!(b_audit, 1, "nothing audited in org_b for org_a's attempts");
+    bypass.close().await;
+    sqlx::query(&format!("DROP ROLE {role}")).execute(&admin).await.unwrap();
+}

@@ -28,6 +28,14 @@ async fn stack() -> Stack {
 }
 
 async fn stack_with(configure: impl FnOnce(&mut Config)) -> Stack {
+    stack_with_env(configure, |_| {}).await
+}
+
+/// [`stack_with`], with the app's environment changed last.
+async fn stack_with_env(
+    configure: impl FnOnce(&mut Config),
+    app_env: impl FnOnce(&mut std::collections::HashMap<String, String>),
+) -> Stack {
     let emu_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let emu_url = format!("http://{}", emu_listener.local_addr().unwrap());
     let (db, admin) = migrated_database().await;
@@ -70,6 +78,7 @@ async fn stack_with(configure: impl FnOnce(&mut Config)) -> Stack {
         env.insert(k.to_string(), v.trim_matches('"').to_string());
     }
     env.insert("TENANTRY_ADDR".into(), app_addr.to_string());
+    app_env(&mut env);
     let emulator = Arc::clone(&emu);
     tokio::spawn(clerk_emulator::serve(Arc::clone(&emu), emu_listener));
     let app = Application::build(AppConfig::from_lookup(|k| env.get(k).cloned()).unwrap()).await.unwrap();
@@ -172,6 +181,37 @@ async fn sign_in_round_trip_through_the_emulator() {
     assert!(chain.iter().any(|u| u.starts_with(&format!("{}/sign-in", s.emu))), "back to sign-in: {chain:#?}");
 }
 
+/// Without `CLERK_JWT_KEY` (the default for real deployments) the app verifies session tokens
+/// with the keys of the instance's JWKS (`GET /v1/jwks` of the Backend API): the whole sign-in
+/// round trip works, and a token signed by a key the JWKS lacks is refused.
+#[tokio::test]
+async fn without_a_jwt_key_the_app_verifies_through_the_jwks() {
+    let s = stack_with_env(
+        |_| {},
+        |env| {
+            env.remove("CLERK_JWT_KEY");
+        },
+    )
+    .await;
+    let (chain, last) = sign_in(&s, "alice@acme.test", "correct-horse-1").await;
+    assert_eq!((last.status().as_u16(), last.url().path()), (200, "/app/dashboard"), "{chain:#?}");
+    let r = s.client.get(format!("{}/api/whoami", s.app)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let who: serde_json::Value = r.json().await.unwrap();
+    assert_eq!((who["userId"].as_str(), who["orgId"].as_str()), (Some("user_alice"), Some("org_acme")));
+    // The same claims under a key the instance does not publish: refused with the SDK's reason.
+    let claims = session_claims(&s);
+    let forged = clerk::mint::Signer::from_pem(
+        clerk::verify::decode_jwt(&app_cookies(&s)["__session"]).unwrap().kid().unwrap().into_owned(),
+        include_str!("../../crates/clerk/tests/fixtures/other-private.pem"),
+    )
+    .unwrap()
+    .sign_session(&claims);
+    let r = reqwest::Client::new().get(format!("{}/api/whoami", s.app)).bearer_auth(forged).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["x-clerk-auth-reason"], "token-invalid-signature");
+}
+
 async fn wait_for(admin: &sqlx::PgPool, sql: &str, want: i64) -> i64 {
     let mut got = -1;
     for _ in 0..100 {
@@ -184,37 +224,127 @@ async fn wait_for(admin: &sqlx::PgPool, sql: &str, want: i64) -> i64 {
     got
 }
 
+/// One delivery the recorder passed on: svix id, the signed-up email, and the app's answer.
+#[derive(Debug, Clone)]
+struct Relayed {
+    svix_id: String,
+    email: String,
+    status: u16,
+    answer: String,
+}
+
+/// A webhook endpoint in front of the app's: passes each delivery on unchanged and records it
+/// with the app's answer, in the order deliveries arrive.
+/// The app's endpoint is set once the app's address is known.
+async fn recording_relay() -> (String, Arc<std::sync::OnceLock<String>>, Arc<std::sync::Mutex<Vec<Relayed>>>) {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap as Headers, StatusCode};
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = Arc::clone(&log);
+    let target = Arc::new(std::sync::OnceLock::<String>::new());
+    let app_hook = Arc::clone(&target);
+    let http = reqwest::Client::new();
+    let relay = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: Headers, body: Bytes| {
+            let (record, http, app_hook) = (Arc::clone(&record), http.clone(), app_hook.get().unwrap().clone());
+            async move {
+                let event: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let mut forward = http.post(&app_hook).body(body.to_vec());
+                for name in ["content-type", "svix-id", "svix-timestamp", "svix-signature"] {
+                    forward = forward.header(name, headers[name].to_str().unwrap());
+                }
+                let r = forward.send().await.unwrap();
+                let status = r.status().as_u16();
+                let answer = r.text().await.unwrap();
+                record.lock().unwrap().push(Relayed {
+                    svix_id: headers["svix-id"].to_str().unwrap().to_string(),
+                    email: event["data"]["email_addresses"][0]["email_address"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    status,
+                    answer: answer.clone(),
+                });
+                (StatusCode::from_u16(status).unwrap(), answer)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, relay).await.unwrap() });
+    (url, target, log)
+}
+
 #[tokio::test]
 async fn sign_up_reaches_the_database_through_signed_webhooks() {
-    // Duplicated and reordered deliveries, as Svix may do: the mirror still ends right.
+    // Duplicated and reordered deliveries, as Svix may do: each event twice, a batch newest
+    // first. A relay in front of the app records every delivery and the app's answer.
+    let (relay, app_hook, relayed) = recording_relay().await;
     let s = stack_with(|c| {
         c.webhook_duplicate = true;
         c.webhook_reorder = true;
+        app_hook.set(c.webhook_endpoints[0].clone()).unwrap();
+        c.webhook_endpoints = vec![relay];
     })
     .await;
-    let form = [
-        ("email", "newcomer@example.test"),
-        ("password", "a-long-password"),
-        ("first_name", "New"),
-        ("last_name", "Comer"),
-        ("redirect_url", &format!("{}/select-org", s.app)),
-    ];
-    let r = s.client.post(format!("{}/sign-up", s.emu)).form(&form).send().await.unwrap();
-    assert_eq!(r.status(), 303);
+    let form = |email: &'static str| {
+        [
+            ("email", email.to_string()),
+            ("password", "a-long-password".into()),
+            ("first_name", "New".into()),
+            ("last_name", "Comer".into()),
+            ("redirect_url", format!("{}/select-org", s.app)),
+        ]
+    };
+    // Two sign-ups in a row: two user.created events in one batch (the emulator holds a batch
+    // for 300 ms when reordering).
+    for email in ["first@example.test", "second@example.test"] {
+        let r = s.client.post(format!("{}/sign-up", s.emu)).form(&form(email)).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+    }
     let n = wait_for(
         &s.admin,
-        "SELECT count(*) FROM users WHERE email = 'newcomer@example.test' AND name = 'New Comer'",
-        1,
+        "SELECT count(*) FROM users WHERE email IN ('first@example.test', 'second@example.test') AND name = 'New Comer'",
+        2,
     )
     .await;
-    assert_eq!(n, 1, "the user.created webhook was applied");
-    assert_eq!(
-        wait_for(&s.admin, "SELECT count(*) FROM webhook_deliveries", 1).await,
-        1,
-        "the duplicate was recognised"
-    );
+    assert_eq!(n, 2, "both user.created webhooks were applied");
+    let mut log = Vec::new();
+    for _ in 0..100 {
+        log = relayed.lock().unwrap().clone();
+        if log.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(log.len(), 4, "each of the two events delivered twice: {log:#?}");
+    // Newest first: the second sign-up's event went out before the first's. (Each copy is its
+    // own concurrent delivery, as with Svix, so only the first arrivals are ordered.)
+    let first_arrival = |email: &str| log.iter().position(|d| d.email == email).unwrap();
+    assert!(first_arrival("second@example.test") < first_arrival("first@example.test"), "{log:#?}");
+    for email in ["first@example.test", "second@example.test"] {
+        let copies: Vec<&Relayed> = log.iter().filter(|d| d.email == email).collect();
+        assert_eq!(copies[0].svix_id, copies[1].svix_id, "the same message twice");
+        let mut answers: Vec<(u16, serde_json::Value)> =
+            copies.iter().map(|d| (d.status, serde_json::from_str(&d.answer).unwrap())).collect();
+        answers.sort_by_key(|(_, a)| a.to_string());
+        assert_eq!(
+            answers,
+            vec![(200, json!({"status": "applied"})), (200, json!({"status": "duplicate"}))],
+            "{email}: applied once, the copy recognised as a duplicate"
+        );
+    }
+    assert_ne!(log[0].svix_id, log[2].svix_id);
+    let recorded: Vec<String> = sqlx::query_scalar("SELECT svix_id FROM webhook_deliveries ORDER BY svix_id")
+        .fetch_all(&s.admin)
+        .await
+        .unwrap();
+    let mut ids = vec![log[0].svix_id.clone(), log[2].svix_id.clone()];
+    ids.sort();
+    assert_eq!(recorded, ids, "each message recorded once");
     // the same email cannot sign up twice
-    let again = s.client.post(format!("{}/sign-up", s.emu)).form(&form).send().await.unwrap();
+    let again = s.client.post(format!("{}/sign-up", s.emu)).form(&form("first@example.test")).send().await.unwrap();
     assert_eq!(again.status(), 422);
     assert!(again.text().await.unwrap().contains("That email address is taken"));
 }
@@ -532,6 +662,44 @@ async fn creating_organizations_works_and_a_burst_is_cut_off() {
     assert_eq!(page.url().path(), "/select-org");
     assert!(page.text().await.unwrap().contains("please wait a few minutes"));
     assert_eq!(dave_orgs(), 5, "the sixth was not created");
+    // The allowance is each user's: Carol, in another browser, still creates hers.
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, "text/html,application/xhtml+xml".parse().unwrap());
+    let carol = Stack {
+        app: s.app.clone(),
+        emu: s.emu.clone(),
+        client: reqwest::Client::builder()
+            .cookie_provider(Arc::clone(&jar))
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap(),
+        jar,
+        emulator: Arc::clone(&s.emulator),
+        admin: s.admin.clone(),
+    };
+    sign_in(&carol, "carol@globex.test", "correct-horse-3").await;
+    let r = carol
+        .client
+        .post(format!("{}/select-org/create", carol.app))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("name", "Carol's Lab")])
+        .send()
+        .await
+        .unwrap();
+    let (chain, last) = follow(&carol.client, r, &carol.app).await;
+    assert_eq!(last.url().path(), "/app/dashboard", "{chain:#?}");
+    let who: serde_json::Value =
+        carol.client.get(format!("{}/api/whoami", carol.app)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(who["orgRole"], "org:admin", "Carol created her organization: {who}");
+    let created = s.emulator.lock().organizations.values().filter(|o| o.name == "Carol's Lab").count();
+    assert_eq!(created, 1);
+    // ... while Dave is still cut off.
+    let r = create("Lab 7".into()).await.unwrap();
+    let (_, page) = follow(&s.client, r, &s.app).await;
+    assert!(page.text().await.unwrap().contains("please wait a few minutes"));
+    assert_eq!(dave_orgs(), 5);
     // Only known codes become text: a crafted link cannot write on the page.
     let crafted = s
         .client

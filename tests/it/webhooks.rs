@@ -53,17 +53,30 @@ async fn post(app: &TestApp, body: &[u8], headers: &[(&str, String)]) -> (u16, V
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
-/// Every mirrored row, as the schema owner sees them (no RLS), in a stable order. A tombstone is
+/// Every mirrored row, as the schema owner sees them (no RLS), in a stable order, with the column
+/// last-write-wins orders by (Clerk's `updated_at`) and every column it decides. A tombstone is
 /// compared by key only: what a deleted row last held does not matter to anyone.
 pub async fn snapshot(app: &TestApp) -> Value {
-    let users: Vec<(String, Option<String>, Option<String>, bool)> =
-        sqlx::query_as("SELECT clerk_id, email, name, deleted_at IS NOT NULL FROM users ORDER BY clerk_id")
-            .fetch_all(&app.admin)
-            .await
-            .unwrap();
-    let orgs: Vec<(String, Option<String>, String, bool)> = sqlx::query_as("SELECT id, CASE WHEN deleted_at IS NULL THEN slug END, CASE WHEN deleted_at IS NULL THEN name ELSE '' END, deleted_at IS NOT NULL FROM organizations ORDER BY id").fetch_all(&app.admin).await.unwrap();
-    let members: Vec<(String, String, Option<String>, String, bool)> =
-        sqlx::query_as("SELECT org_id, user_clerk_id, CASE WHEN deleted_at IS NULL THEN clerk_id END, CASE WHEN deleted_at IS NULL THEN role ELSE '' END, deleted_at IS NOT NULL FROM org_memberships ORDER BY org_id, user_clerk_id").fetch_all(&app.admin).await.unwrap();
+    let rows =
+        |sql: &'static str| async move { sqlx::query_scalar::<_, Value>(sql).fetch_all(&app.admin).await.unwrap() };
+    let users = rows(
+        "SELECT json_build_array(clerk_id, deleted_at IS NOT NULL,
+                CASE WHEN deleted_at IS NULL THEN json_build_array(email, name, image_url, clerk_updated_at) END)
+           FROM users ORDER BY clerk_id",
+    )
+    .await;
+    let orgs = rows(
+        "SELECT json_build_array(id, deleted_at IS NOT NULL,
+                CASE WHEN deleted_at IS NULL THEN json_build_array(slug, name, image_url, clerk_updated_at) END)
+           FROM organizations ORDER BY id",
+    )
+    .await;
+    let members = rows(
+        "SELECT json_build_array(org_id, user_clerk_id, deleted_at IS NOT NULL,
+                CASE WHEN deleted_at IS NULL THEN json_build_array(clerk_id, role, permissions, clerk_updated_at) END)
+           FROM org_memberships ORDER BY org_id, user_clerk_id",
+    )
+    .await;
     json!({"users": users, "orgs": orgs, "members": members})
 }
 

@@ -88,6 +88,7 @@ async fn reading_is_for_members_of_the_org_only() {
                 assert_eq!(names, vec!["Apollo"], "{who:?}");
             }
             Who::OtherOrgAdmin => {
+                assert_eq!(status, 200, "{who:?}");
                 let names: Vec<&str> = body.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
                 assert_eq!(names, vec!["Borealis"]);
             }
@@ -132,6 +133,9 @@ async fn idor_sweep_another_orgs_ids_are_not_found_and_unchanged() {
         assert_eq!(call(&app, Who::Admin, "projects/get", &[("id", id)]).await.0, 404);
     }
     assert_eq!(snapshot().await, before);
+    // ... and it is there: its own organization's admin reads it by the same id.
+    let (status, mine) = call(&app, Who::Admin, "projects/get", &[("id", a_id.as_str())]).await;
+    assert_eq!((status, mine["name"].as_str()), (200, Some("Secret")), "{mine}");
     let audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE org_id = 'org_b'")
         .fetch_one(&app.admin)
         .await
@@ -265,6 +269,18 @@ async fn pages_for_every_kind_of_caller() {
     let app = spawn_app().await;
     seed_project(&app, Who::Admin, "Apollo").await;
     seed_project(&app, Who::OtherOrgAdmin, "Borealis").await;
+    // The mirror knows both organizations and every member's membership (for /select-org).
+    sqlx::query("INSERT INTO organizations (id, slug, name) VALUES ('org_a', 'org_a', 'Firm Alpha'), ('org_b', 'org_b', 'Firm Beta')")
+        .execute(&app.admin)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_a', 'user_admin', 'org:admin'),
+         ('org_a', 'user_member', 'org:member'), ('org_a', 'user_manager', 'org:member'), ('org_b', 'user_otherorgadmin', 'org:admin')",
+    )
+    .execute(&app.admin)
+    .await
+    .unwrap();
     for who in EVERYONE {
         for path in ["/app/dashboard", "/app/projects", "/app/audit", "/select-org"] {
             let mut rb = app.http.get(app.url(path)).header("accept", "text/html");
@@ -305,6 +321,20 @@ async fn pages_for_every_kind_of_caller() {
                     let (mine, theirs) =
                         if who == Who::OtherOrgAdmin { ("Borealis", "Apollo") } else { ("Apollo", "Borealis") };
                     assert!(!html.contains(theirs), "{who:?} {path} leaked another org's project");
+                    let (my_org, their_org) = if who == Who::OtherOrgAdmin {
+                        ("Firm Beta", "Firm Alpha")
+                    } else {
+                        ("Firm Alpha", "Firm Beta")
+                    };
+                    // Every page names the caller's own organization (header or list), never the other.
+                    assert!(html.contains(my_org), "{who:?} {path}: {html}");
+                    assert!(!html.contains(their_org), "{who:?} {path} named another org");
+                    if path == "/app/dashboard" {
+                        assert!(html.contains("active projects"), "{who:?}: the dashboard's counts");
+                    }
+                    if path == "/select-org" {
+                        assert!(html.contains("data-testid=\"org-list\""), "{who:?}: {html}");
+                    }
                     if path == "/app/projects" {
                         assert!(html.contains(mine), "{who:?} sees their own projects");
                         let has_controls = html.contains("data-testid=\"create-form\"");
@@ -425,4 +455,117 @@ async fn dashboard_shows_recent_activity_to_admins_only() {
         assert_eq!(html.contains("project.created"), sees, "{who:?}");
         assert_eq!(html.contains("Recent activity"), sees, "{who:?}");
     }
+}
+
+/// `/select-org` lists the signed-in user's organizations from the mirror — each by name and
+/// role with the form that activates it, the active one to continue in, never a membership that
+/// ended or another user's — without asking Clerk; with an empty mirror it shows what Clerk's
+/// Backend API answers for that user.
+#[tokio::test]
+async fn select_org_lists_the_users_organizations_from_the_mirror_or_from_clerk() {
+    use axum::extract::Path;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
+    let stub = axum::Router::new().route(
+        "/v1/users/{id}/organization_memberships",
+        axum::routing::get(move |Path(id): Path<String>| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let mut m = crate::webhooks::membership("orgmem_z", "org_z", &id, "org:admin", 1);
+                m["organization"]["name"] = json!("Zeta Works");
+                let data = if id == "user_fresh" { vec![m] } else { vec![] };
+                axum::Json(json!({"data": data, "total_count": data.len()}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stub_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, stub).await.unwrap() });
+    let app = crate::helpers::spawn_app_with(&[("CLERK_API_URL", &stub_url)]).await;
+    for stmt in [
+        "INSERT INTO organizations (id, slug, name) VALUES ('org_a', 'a', 'Acme Ltd'), ('org_b', 'b', 'Borealis Inc'),
+         ('org_c', 'c', 'Cyberdyne'), ('org_d', 'd', 'Dharma')",
+        "INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_b', 'user_x', 'org:member'),
+         ('org_a', 'user_x', 'org:admin'), ('org_c', 'user_other', 'org:admin')",
+        "INSERT INTO org_memberships (org_id, user_clerk_id, role, deleted_at) VALUES ('org_d', 'user_x', 'org:admin', now())",
+    ] {
+        sqlx::query(stmt).execute(&app.admin).await.unwrap();
+    }
+    let page = |token: String| {
+        let app = &app;
+        async move {
+            let r = app.http.get(app.url("/select-org")).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+
+    let html = page(app.token("user_x", json!({"org_id": "org_a", "org_role": "org:admin"}))).await;
+    assert!(html.contains(r#"data-testid="org-list""#), "{html}");
+    let (acme, borealis) =
+        (html.find("Acme Ltd").expect("Acme listed"), html.find("Borealis Inc").expect("Borealis listed"));
+    assert!(acme < borealis, "by name");
+    assert!(html.contains(r#"value="org_a""#) && html.contains(r#"value="org_b""#), "each with its activation form");
+    assert!(html[acme..borealis].contains("admin") && html[borealis..].contains("member"), "with the role");
+    assert!(html[acme..borealis].contains("Continue") && html[borealis..].contains("Open"), "the active one continues");
+    for absent in ["Cyberdyne", "org_c", "Dharma", "org_d", "Zeta Works"] {
+        assert!(!html.contains(absent), "{absent} listed: {html}");
+    }
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "the mirror answered: Clerk was not asked");
+
+    // Nothing in the mirror yet: Clerk's list, by name.
+    let html = page(app.token("user_fresh", json!({}))).await;
+    assert_eq!(asked.load(Ordering::SeqCst), 1, "Clerk was asked once");
+    assert!(html.contains(r#"data-testid="org-list""#) && !html.contains(r#"data-testid="no-orgs""#), "{html}");
+    assert!(html.contains("Zeta Works") && html.contains(r#"value="org_z""#), "{html}");
+    for absent in ["Acme Ltd", "Borealis Inc", "Cyberdyne"] {
+        assert!(!html.contains(absent), "{absent} listed: {html}");
+    }
+}
+
+/// A write and its audit entry are one transaction: when the audit entry cannot be written
+/// (here a constraint the schema owner adds refuses it), the write is rolled back with it, and
+/// a refused write leaves no audit entry.
+#[tokio::test]
+async fn the_audit_entry_rolls_back_with_its_write() {
+    let app = spawn_app().await;
+    let id = seed_project(&app, Who::Admin, "Orion").await;
+    let audit_rows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM audit_log").fetch_one(&app.admin).await.unwrap()
+    };
+    assert_eq!(audit_rows().await, 1);
+    let state = || async {
+        sqlx::query_as::<_, (String, String, bool)>(
+            "SELECT name, description, archived_at IS NULL FROM projects ORDER BY name",
+        )
+        .fetch_all(&app.admin)
+        .await
+        .unwrap()
+    };
+    let before = state().await;
+    sqlx::query("ALTER TABLE audit_log ADD CONSTRAINT refuse_for_test CHECK (action NOT IN ('project.created', 'project.renamed', 'project.archived', 'project.deleted')) NOT VALID")
+        .execute(&app.admin)
+        .await
+        .unwrap();
+    for (path, form) in [
+        ("projects/create", vec![("name", "Vega"), ("description", "")]),
+        ("projects/update", vec![("id", id.as_str()), ("name", "Orion II"), ("description", "next")]),
+        ("projects/archive", vec![("id", id.as_str()), ("archived", "true")]),
+        ("projects/delete", vec![("id", id.as_str())]),
+    ] {
+        let (status, body) = call(&app, Who::Admin, path, &form).await;
+        assert_eq!(status, 500, "{path}: {body}");
+        assert_eq!(state().await, before, "{path}: the write was rolled back with its audit entry");
+        assert_eq!(audit_rows().await, 1, "{path}");
+    }
+    sqlx::query("ALTER TABLE audit_log DROP CONSTRAINT refuse_for_test").execute(&app.admin).await.unwrap();
+    // A refused write (the name is taken) writes no audit entry either; an accepted one does.
+    let (status, _) = call(&app, Who::Admin, "projects/create", &[("name", "ORION"), ("description", "")]).await;
+    assert_eq!(status, 409);
+    assert_eq!(audit_rows().await, 1);
+    let (status, _) = call(&app, Who::Admin, "projects/create", &[("name", "Vega"), ("description", "")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(audit_rows().await, 2);
 }
