@@ -232,6 +232,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn components_read_roles_and_names_as_clerk_does() {
+        let auth = SessionAuth {
+            user_id: "user_1".into(),
+            session_id: None,
+            session_status: Some("active".into()),
+            org_id: Some("org_1".into()),
+            org_role: Some("org:admin".into()),
+            org_permissions: vec!["org:sys_memberships:manage".into()],
+        };
+        assert!(auth.has_role("admin") && auth.has_role("org:admin") && !auth.has_role("org:member"));
+        assert!(auth.has_permission("sys_memberships:manage") && !auth.has_permission("org:projects:manage"));
+        let user = |name: Option<&str>, email: Option<&str>| CurrentUser {
+            id: "user_1".into(),
+            name: name.map(Into::into),
+            email: email.map(Into::into),
+            image_url: None,
+        };
+        assert_eq!(
+            (user(Some("émile Zola"), None).display_name(), user(Some("émile Zola"), None).initial().as_str()),
+            ("émile Zola", "É")
+        );
+        assert_eq!(user(None, Some("bob@acme.test")).display_name(), "bob@acme.test");
+        assert_eq!((user(Some(" "), None).display_name(), user(None, None).initial().as_str()), ("user_1", "U"));
+    }
+
+    #[test]
     fn slugs_follow_clerks_rules() {
         assert_eq!(validate_slug(" acme-2 ").as_deref(), Some("acme-2"));
         for bad in ["", "Acme", "acme corp", "-acme", "acme-", "acme_corp", "acmé", &"a".repeat(65)] {
@@ -257,4 +283,79 @@ mod tests {
             "Something went wrong; please try again."
         );
     }
+}
+
+/// The signed-in user as components read it (Clerk's `useUser()`): the mirrored row, else
+/// Clerk's answer while the mirror catches up, else just the id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentUser {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub image_url: Option<String>,
+}
+
+impl CurrentUser {
+    /// Name, else email address, else the Clerk user id.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().filter(|n| !n.trim().is_empty()).or(self.email.as_deref()).unwrap_or(&self.id)
+    }
+    /// The avatar's letter: the display name's first character, upper-cased.
+    pub fn initial(&self) -> String {
+        self.display_name().chars().next().map(|c| c.to_uppercase().collect()).unwrap_or_else(|| "?".into())
+    }
+}
+
+/// The session as components read it (Clerk's `useAuth()`): who, which session, and the active
+/// organization's role and permissions as the verified token states them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionAuth {
+    pub user_id: String,
+    pub session_id: Option<String>,
+    /// `"active"` or `"pending"` (a session task is left).
+    pub session_status: Option<String>,
+    pub org_id: Option<String>,
+    /// `org:`-prefixed, e.g. `org:admin`.
+    pub org_role: Option<String>,
+    pub org_permissions: Vec<String>,
+}
+
+impl SessionAuth {
+    /// Clerk's `has({ role })`: both sides `org:`-prefixed.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.org_role.as_deref().is_some_and(|mine| with_org_prefix(mine) == with_org_prefix(role))
+    }
+    /// Clerk's `has({ permission })`.
+    pub fn has_permission(&self, permission: &str) -> bool {
+        let want = with_org_prefix(permission);
+        self.org_id.is_some() && self.org_permissions.contains(&want)
+    }
+}
+
+/// The SDK's `prefixWithOrg`: `value.replace(/^(org:)*/, "org:")`.
+fn with_org_prefix(value: &str) -> String {
+    let mut rest = value;
+    while let Some(r) = rest.strip_prefix("org:") {
+        rest = r;
+    }
+    format!("org:{rest}")
+}
+
+/// The active organization as components read it (Clerk's `useOrganization()`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveOrganization {
+    pub id: String,
+    pub name: String,
+    pub slug: Option<String>,
+}
+
+/// Everything `use_auth()`, `use_user()` and `use_organization()` read, resolved on the server
+/// once per page and hydrated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthSnapshot {
+    pub auth: SessionAuth,
+    pub user: CurrentUser,
+    pub organization: Option<ActiveOrganization>,
+    /// The user's account page (Clerk's hosted user profile).
+    pub account_url: String,
 }

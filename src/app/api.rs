@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use super::error::WorkspaceError;
 use crate::model::{
-    AuditEntry, Dashboard, InvitationView, MembersView, OrgChoice, OrgSettings, ProjectView, Workspace,
+    AuditEntry, AuthSnapshot, Dashboard, InvitationView, MembersView, OrgChoice, OrgSettings, ProjectView, Workspace,
 };
 
 #[cfg(feature = "ssr")]
@@ -17,6 +17,15 @@ use crate::server::{audit, members, projects, server_fns as ctx, workspace};
 pub async fn get_workspace() -> Result<Workspace, WorkspaceError> {
     let (tenant, st) = (ctx::tenant()?, ctx::state()?);
     Ok(workspace::load(&st, &tenant).await?)
+}
+
+/// The signed-in user, session and active organization (what `use_auth()` & co read); `None`
+/// when signed out (not an error: public pages read it too).
+#[server(endpoint = "auth")]
+pub async fn get_auth() -> Result<Option<AuthSnapshot>, WorkspaceError> {
+    let Some(member) = ctx::member_if_signed_in()? else { return Ok(None) };
+    let st = ctx::state()?;
+    Ok(Some(workspace::auth_snapshot(&st, &member).await?))
 }
 
 /// The signed-in user's organizations: from the mirror, or from Clerk when it has none yet.

@@ -1,6 +1,7 @@
 //! The Leptos UI: the HTML shell and the routes. Rendered on the server, hydrated in the browser.
 
 pub mod api;
+pub mod auth;
 mod components;
 pub mod error;
 mod pages;
@@ -61,6 +62,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // The signed-in user, session and organization for every component (`use_auth()` & co).
+    auth::provide_auth();
     // Marks the page as hydrated (effects run only in the browser): browser tests wait for it.
     Effect::new(|_| {
         if let Some(body) = document().body() {

@@ -20,6 +20,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("CLERK_WEBHOOK_SIGNING_SECRET", "whsec_… for POST /api/webhooks/clerk"),
     ("CLERK_SIGN_IN_URL", "hosted sign-in page (default: the instance's Account Portal)"),
     ("CLERK_SIGN_UP_URL", "hosted sign-up page (default: the instance's Account Portal)"),
+    (
+        "CLERK_USER_PROFILE_URL",
+        "hosted user profile page, the header's Account link (default: the Account Portal's /user)",
+    ),
     ("TENANTRY_ADDR", "listen address (default 127.0.0.1:3000; LEPTOS_SITE_ADDR is read too)"),
     (
         "TENANTRY_METRICS_ADDR",
@@ -82,6 +86,8 @@ pub struct ClerkConfig {
     pub webhook: WebhookVerifier,
     pub sign_in_url: String,
     pub sign_up_url: String,
+    /// The signed-in user's account page (Clerk's hosted user profile).
+    pub user_profile_url: String,
 }
 
 impl ClerkConfig {
@@ -254,6 +260,10 @@ impl Config {
             .map(|k| format!("https://{}", k.frontend_api().replacen("clerk.", "accounts.", 1)));
         let sign_in_url = get("CLERK_SIGN_IN_URL").or_else(|| accounts.as_ref().map(|a| format!("{a}/sign-in")));
         let sign_up_url = get("CLERK_SIGN_UP_URL").or_else(|| accounts.as_ref().map(|a| format!("{a}/sign-up")));
+        let user_profile_url = get("CLERK_USER_PROFILE_URL").or_else(|| accounts.as_ref().map(|a| format!("{a}/user")));
+        if let Some(u) = &user_profile_url {
+            check_url("CLERK_USER_PROFILE_URL", u, &mut errors);
+        }
         if let Some(u) = &sign_in_url {
             check_url("CLERK_SIGN_IN_URL", u, &mut errors);
         }
@@ -273,7 +283,8 @@ impl Config {
             Some(webhook),
             Some(sign_in_url),
             Some(sign_up_url),
-        ) = (database_url, bind, publishable_key, secret_key, webhook, sign_in_url, sign_up_url)
+            Some(user_profile_url),
+        ) = (database_url, bind, publishable_key, secret_key, webhook, sign_in_url, sign_up_url, user_profile_url)
         else {
             return Err(ConfigErrors(vec!["internal: incomplete configuration".into()]));
         };
@@ -293,6 +304,7 @@ impl Config {
                 webhook,
                 sign_in_url,
                 sign_up_url,
+                user_profile_url,
             },
         })
     }

@@ -76,6 +76,11 @@ pub fn member() -> Result<Member, WorkspaceError> {
     Member::from_request(&parts()?).map_err(refused)
 }
 
+/// The signed-in user of this call, or `None` when signed out (for what public pages read too).
+pub fn member_if_signed_in() -> Result<Option<Member>, WorkspaceError> {
+    Ok(Member::from_request(&parts()?).ok())
+}
+
 /// A transaction scoped to this call's tenant.
 pub async fn tenant_tx() -> Result<TenantTx, WorkspaceError> {
     let tenant = tenant()?;

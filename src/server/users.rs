@@ -3,6 +3,10 @@
 use serde::Serialize;
 use sqlx::PgPool;
 
+use super::observability::backend_call;
+use super::state::AppState;
+use crate::model::CurrentUser;
+
 /// A user's mirrored row (`GET /api/profile`), camelCase JSON, times RFC 3339.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -27,4 +31,26 @@ pub async fn profile(pool: &PgPool, clerk_id: &str) -> Result<Option<Profile>, s
     )
     .fetch_optional(pool)
     .await
+}
+
+/// The signed-in user for server code (what `use_user()` shows): the mirrored row; while the
+/// mirror has not caught up, Clerk's answer within the request budget and wait; failing both,
+/// the id alone (a header still renders).
+pub async fn current_user(st: &AppState, user_id: &str) -> Result<CurrentUser, sqlx::Error> {
+    if let Some(p) = profile(&st.pool, user_id).await? {
+        return Ok(CurrentUser { id: p.clerk_id, name: p.name, email: p.email, image_url: p.image_url });
+    }
+    let from_clerk = match (st.clerk.api(), st.backend_api_budget.spend(user_id)) {
+        (Some(api), Ok(())) => backend_call("get_user", api.get_user(user_id)).await.and_then(Result::ok),
+        _ => None,
+    };
+    Ok(match from_clerk {
+        Some(u) => CurrentUser {
+            id: u.id.clone(),
+            name: u.display_name(),
+            email: u.primary_email().map(str::to_string),
+            image_url: u.image_url.clone(),
+        },
+        None => CurrentUser { id: user_id.to_string(), name: None, email: None, image_url: None },
+    })
 }

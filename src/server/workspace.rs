@@ -6,7 +6,8 @@ use super::limits::BudgetSpent;
 use super::observability::backend_call;
 use super::state::AppState;
 use super::tenant::{Member, Tenant};
-use crate::model::{OrgChoice, Workspace};
+use super::users::current_user;
+use crate::model::{ActiveOrganization, AuthSnapshot, OrgChoice, SessionAuth, Workspace};
 
 /// Why the workspace could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -21,26 +22,30 @@ pub enum LoadError {
     ClerkUnavailable,
 }
 
-/// The active organization of `tenant`.
-pub async fn load(st: &AppState, tenant: &Tenant) -> Result<Workspace, LoadError> {
+/// The name of organization `org_id`, as `user_id` asked: the mirror's, or Clerk's while the
+/// mirror lags behind a just-created organization (within the budget; past it, the id).
+async fn organization_name(st: &AppState, org_id: &str, user_id: &str) -> Result<String, LoadError> {
     // `organizations` is not tenant data (no row-level security): the pool suffices.
-    let mut name =
-        sqlx::query_scalar!("SELECT name FROM organizations WHERE id = $1 AND deleted_at IS NULL", tenant.org_id())
-            .fetch_optional(&st.pool)
-            .await?;
+    let mut name = sqlx::query_scalar!("SELECT name FROM organizations WHERE id = $1 AND deleted_at IS NULL", org_id)
+        .fetch_optional(&st.pool)
+        .await?;
     if name.is_none() {
-        // The mirror may lag behind a just-created organization: ask Clerk, within the budget
-        // (past it, the page shows the organization's id until the mirror has its name).
-        if let (Some(api), Ok(())) = (st.clerk.api(), st.backend_api_budget.spend(tenant.user_id())) {
-            name = backend_call("get_organization", api.get_organization(tenant.org_id()))
+        if let (Some(api), Ok(())) = (st.clerk.api(), st.backend_api_budget.spend(user_id)) {
+            name = backend_call("get_organization", api.get_organization(org_id))
                 .await
                 .and_then(Result::ok)
                 .map(|o| o.name);
         }
     }
+    Ok(name.unwrap_or_else(|| org_id.to_string()))
+}
+
+/// The active organization of `tenant`.
+pub async fn load(st: &AppState, tenant: &Tenant) -> Result<Workspace, LoadError> {
+    let name = organization_name(st, tenant.org_id(), tenant.user_id()).await?;
     Ok(Workspace {
         org_id: tenant.org_id().to_string(),
-        org_name: name.unwrap_or_else(|| tenant.org_id().to_string()),
+        org_name: name,
         role: tenant.role().unwrap_or("").to_string(),
         can_manage: tenant.can_manage_projects(),
         is_admin: tenant.is_admin(),
@@ -95,4 +100,32 @@ pub async fn organizations_of(st: &AppState, member: &Member) -> Result<Vec<OrgC
         }
     }
     Ok(out)
+}
+
+/// What `use_auth()`, `use_user()` and `use_organization()` read: the verified session (a
+/// pending one included), the user, and the active organization by name.
+pub async fn auth_snapshot(st: &AppState, member: &Member) -> Result<AuthSnapshot, LoadError> {
+    let auth = member.auth();
+    let org = auth.org.as_ref();
+    let organization = match org {
+        Some(o) => Some(ActiveOrganization {
+            id: o.id.clone(),
+            name: organization_name(st, &o.id, &auth.user_id).await?,
+            slug: o.slug.clone(),
+        }),
+        None => None,
+    };
+    Ok(AuthSnapshot {
+        auth: SessionAuth {
+            user_id: auth.user_id.clone(),
+            session_id: auth.session_id.clone(),
+            session_status: auth.session_status.clone(),
+            org_id: org.map(|o| o.id.clone()),
+            org_role: org.and_then(|o| o.role.clone()),
+            org_permissions: org.map(|o| o.permissions.clone()).unwrap_or_default(),
+        },
+        user: current_user(st, &auth.user_id).await?,
+        organization,
+        account_url: st.config.clerk.user_profile_url.clone(),
+    })
 }

@@ -79,3 +79,45 @@ async fn session_keeper_is_a_hashed_immutable_asset() {
     let stale = app.http.get(app.url("/assets/session-keeper.0000000000000000.js")).send().await.unwrap();
     assert_eq!(stale.status(), 404, "only the current content's URL is served");
 }
+
+/// Components read the signed-in user, session and organization from one snapshot the page
+/// loads (`use_auth()` & co): the header's user menu shows the mirrored user, and the
+/// snapshot's server function answers `null` to a signed-out caller without an error status.
+#[tokio::test]
+async fn the_header_shows_who_is_signed_in_from_the_auth_snapshot() {
+    let app = crate::helpers::spawn_app().await;
+    sqlx::query("INSERT INTO users (clerk_id, email, name) VALUES ('user_1', 'zoe@acme.test', 'Zoë Admin')")
+        .execute(&app.admin)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO organizations (id, name, slug) VALUES ('org_1', 'Acme', 'acme')")
+        .execute(&app.admin)
+        .await
+        .unwrap();
+    let tok = app.token("user_1", serde_json::json!({"v": 2, "o": {"id": "org_1", "slg": "acme", "rol": "admin"}}));
+
+    let html = app.http.get(app.url("/app/dashboard")).bearer_auth(&tok).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(r#"data-testid="user-name">Zoë Admin<"#), "{html}");
+    let avatar = &html[html.find(r#"data-testid="avatar""#).expect("an avatar")..];
+    assert!(avatar.split_once('>').is_some_and(|(_, rest)| rest.starts_with("Z<")), "the avatar's initial");
+    assert!(html.contains(r#"href="https://accounts.example.com/user""#), "the Account link: Clerk's hosted profile");
+
+    let r = app.http.post(app.url("/api/auth")).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let snapshot: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        snapshot["user"],
+        serde_json::json!({"id": "user_1", "name": "Zoë Admin", "email": "zoe@acme.test", "image_url": null})
+    );
+    assert_eq!(snapshot["organization"], serde_json::json!({"id": "org_1", "name": "Acme", "slug": "acme"}));
+    assert_eq!(
+        (snapshot["auth"]["org_role"].as_str(), snapshot["auth"]["session_status"].clone()),
+        (Some("org:admin"), serde_json::Value::Null)
+    );
+
+    // Public pages read it too: signed out it is simply nothing.
+    let r = app.http.post(app.url("/api/auth")).send().await.unwrap();
+    assert_eq!(r.status(), 401, "the route gate answers /api/** for signed-out callers first");
+    let landing = app.http.get(app.url("/")).send().await.unwrap();
+    assert_eq!(landing.status(), 200, "the snapshot's absence is not an error on a public page");
+}

@@ -21,6 +21,7 @@ pub fn routes() -> Router<Shared> {
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-up", get(sign_up_page).post(sign_up))
         .route("/accept-invitation", get(accept_invitation_page))
+        .route("/user", get(user_profile_page))
         .route("/sign-out", get(sign_out).post(sign_out))
         .route("/v1/client", get(get_client))
         .route("/v1/client/handshake", get(handshake))
@@ -121,6 +122,32 @@ fn sign_in_form_with(
             quick_block = if quick.is_empty() { String::new() } else { format!("<h2>Seeded users</h2>{quick}") },
         ),
     )
+}
+
+/// `/user`: a minimal stand-in for the Account Portal's user profile page (Clerk's hosted
+/// `/user`), for the browser's signed-in user; a link back when `redirect_url` allows it.
+async fn user_profile_page(State(emu): State<Shared>, headers: HeaderMap, Query(back): Query<Back>) -> Html<String> {
+    let st = emu.lock();
+    let user = cookie(&headers, CLIENT_COOKIE)
+        .and_then(|c| st.clients.values().find(|cl| cl.cookie == c))
+        .and_then(|c| c.session_id.as_ref())
+        .and_then(|sid| st.sessions.get(sid))
+        .filter(|s| s.status != "ended")
+        .and_then(|s| st.users.get(&s.user_id));
+    let back = allowed_redirect(&emu, back.redirect_url.as_deref());
+    let back_link = back.map(|u| format!(r#"<p><a href="{}">Back</a></p>"#, escape(&u))).unwrap_or_default();
+    match user {
+        Some(u) => page(
+            "Your account",
+            &format!(
+                r#"<h1>Your account</h1><dl><dt>Name</dt><dd data-testid="profile-name">{}</dd><dt>Email address</dt><dd>{}</dd><dt>User id</dt><dd>{}</dd></dl>{back_link}"#,
+                escape(&u.display_name()),
+                escape(u.email.as_deref().unwrap_or("")),
+                escape(&u.id)
+            ),
+        ),
+        None => page("Your account", &format!(r#"<h1>Your account</h1><p>You are signed out.</p>{back_link}"#)),
+    }
 }
 
 async fn sign_in_page(State(emu): State<Shared>, Query(back): Query<Back>) -> Html<String> {

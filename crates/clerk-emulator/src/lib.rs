@@ -140,7 +140,7 @@ impl Emulator {
         format!(
             "# Written by clerk-emulator: the app's Clerk settings for this local instance.\n\
              CLERK_PUBLISHABLE_KEY={}\nCLERK_SECRET_KEY={}\nCLERK_WEBHOOK_SIGNING_SECRET={}\nCLERK_JWT_KEY=\"{pem}\"\n\
-             CLERK_API_URL={base}\nCLERK_PROXY_URL={base}\nCLERK_SIGN_IN_URL={base}/sign-in\nCLERK_SIGN_UP_URL={base}/sign-up\n\
+             CLERK_API_URL={base}\nCLERK_PROXY_URL={base}\nCLERK_SIGN_IN_URL={base}/sign-in\nCLERK_SIGN_UP_URL={base}/sign-up\nCLERK_USER_PROFILE_URL={base}/user\n\
              CLERK_AUTHORIZED_PARTIES={}\n",
             self.publishable_key.as_str(),
             self.config.secret_key.expose(),

@@ -3,7 +3,9 @@
 mod audit_list;
 mod error_view;
 mod org_button;
+mod user_menu;
 
 pub use audit_list::AuditList;
 pub use error_view::ErrorView;
 pub use org_button::OrgButton;
+pub use user_menu::UserMenu;

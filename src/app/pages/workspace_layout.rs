@@ -1,10 +1,11 @@
-//! The `/app` layout: the header with the organization switcher and sign-out, and the active
+//! The `/app` layout: the header with the organization switcher and the user menu, and the active
 //! organization loaded once for every page under it.
 
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 
 use crate::app::api::{get_workspace, my_organizations};
+use crate::app::components::UserMenu;
 use crate::app::error::WorkspaceError;
 use crate::model::Workspace;
 
@@ -57,9 +58,7 @@ pub fn AppShell() -> impl IntoView {
                             }
                         })}
                     </Suspense>
-                    <form method="post" action="/sign-out">
-                        <button type="submit" class="text-sm text-slate-600 hover:text-slate-900">"Sign out"</button>
-                    </form>
+                    <UserMenu/>
                 </div>
             </nav>
         </header>
