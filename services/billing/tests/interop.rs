@@ -44,8 +44,8 @@ fn run(program: &Path, args: &[&str], cwd: &Path, envs: &[(&str, &str)], input: 
 async fn node_sdk_python_pyjwt_and_rust_agree_on_template_tokens() {
     let clerk = Clerk::start().await;
     let good =
-        vec![clerk.mint("sess_user_alice", Some(TEMPLATE)).await, clerk.mint("sess_user_carol", Some(TEMPLATE)).await];
-    let bad = vec![
+        [clerk.mint("sess_user_alice", Some(TEMPLATE)).await, clerk.mint("sess_user_carol", Some(TEMPLATE)).await];
+    let bad = [
         ("wrong key", clerk.forge(OTHER_PRIVATE_PEM, json!({}))),
         ("expired", clerk.forge(PRIVATE_PEM, json!({"exp": support::now() - 60}))),
         ("wrong issuer", clerk.forge(PRIVATE_PEM, json!({"iss": "https://clerk.evil.example"}))),
