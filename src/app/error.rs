@@ -67,6 +67,9 @@ pub enum WorkspaceError {
     /// The organization was deleted in Clerk (its data is kept for the retention period).
     #[error("this organization has been deleted")]
     OrganizationDeleted,
+    /// Removed from (or left) the organization since the session token was minted.
+    #[error("you are no longer a member of this organization")]
+    MembershipEnded,
     #[error("too many requests; please wait a minute and try again")]
     TooManyRequests,
     #[error("the service is temporarily unavailable; please try again")]
@@ -79,7 +82,7 @@ pub enum WorkspaceError {
 }
 
 impl WorkspaceError {
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 30] = [
         Self::SignInRequired,
         Self::ChooseOrganization,
         Self::ManagersOnly,
@@ -105,6 +108,7 @@ impl WorkspaceError {
         Self::SearchTooLong,
         Self::BadCursor,
         Self::OrganizationDeleted,
+        Self::MembershipEnded,
         Self::TooManyRequests,
         Self::Unavailable,
         Self::Internal,
@@ -139,6 +143,7 @@ impl WorkspaceError {
             Self::SearchTooLong => "search_too_long",
             Self::BadCursor => "bad_cursor",
             Self::OrganizationDeleted => "organization_deleted",
+            Self::MembershipEnded => "membership_ended",
             Self::TooManyRequests => "too_many_requests",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
@@ -158,6 +163,7 @@ impl WorkspaceError {
             | Self::InvitationNotPending
             | Self::SlugTaken => 409,
             Self::OrganizationDeleted => 410,
+            Self::MembershipEnded => 403,
             Self::TooManyRequests => 429,
             Self::ProjectNameMissing
             | Self::ProjectNameTooLong

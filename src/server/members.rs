@@ -107,6 +107,8 @@ pub enum AdminError {
     ConfirmationMismatch,
     #[error("this organization has been deleted")]
     OrganizationDeleted,
+    #[error("you are no longer a member of this organization")]
+    MembershipEnded,
     #[error(transparent)]
     Busy(#[from] BudgetSpent),
     /// Clerk did not answer in time, answered 5xx, or is not configured.
@@ -123,6 +125,7 @@ impl From<ScopeError> for AdminError {
     fn from(e: ScopeError) -> Self {
         match e {
             ScopeError::OrganizationDeleted => Self::OrganizationDeleted,
+            ScopeError::MembershipEnded => Self::MembershipEnded,
             ScopeError::Database(e) => Self::Database(e),
         }
     }

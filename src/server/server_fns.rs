@@ -87,6 +87,10 @@ pub async fn tenant_tx() -> Result<TenantTx, WorkspaceError> {
     match tenant.begin(&state()?.pool).await {
         Ok(tx) => Ok(tx),
         Err(ScopeError::Database(e)) => Err(e.into()),
+        Err(e @ ScopeError::MembershipEnded) => {
+            tracing::info!(org = tenant.org_id(), user = tenant.user_id(), error = %e, "workspace request refused");
+            Err(respond(WorkspaceError::MembershipEnded))
+        }
         Err(e @ ScopeError::OrganizationDeleted) => {
             tracing::info!(org = tenant.org_id(), error = %e, "workspace request refused");
             Err(respond(WorkspaceError::OrganizationDeleted))
@@ -170,6 +174,7 @@ impl From<AdminError> for WorkspaceError {
             AdminError::SlugTaken => WorkspaceError::SlugTaken,
             AdminError::ConfirmationMismatch => WorkspaceError::ConfirmationMismatch,
             AdminError::OrganizationDeleted => WorkspaceError::OrganizationDeleted,
+            AdminError::MembershipEnded => WorkspaceError::MembershipEnded,
             AdminError::Busy(BudgetSpent::Caller) => WorkspaceError::TooManyRequests,
             AdminError::Busy(BudgetSpent::Global) | AdminError::Unavailable => WorkspaceError::Unavailable,
             AdminError::Refused => WorkspaceError::ClerkRefused,

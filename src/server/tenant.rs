@@ -74,9 +74,13 @@ impl Tenant {
         let batch = begin_batch(&self.org_id, &self.auth.user_id)?;
         // A `&str` without arguments is sent as a simple query (the text protocol: several
         // statements in one message); the `Executor` method's boxed future keeps callers `Send`.
-        let deleted: bool = (&mut *tx).fetch_one(batch.as_str()).await?.try_get(0)?;
+        let row = (&mut *tx).fetch_one(batch.as_str()).await?;
+        let (deleted, ended): (bool, bool) = (row.try_get(0)?, row.try_get(1)?);
         if deleted {
             return Err(ScopeError::OrganizationDeleted);
+        }
+        if ended {
+            return Err(ScopeError::MembershipEnded);
         }
         Ok(TenantTx { tx, tenant: self.clone() })
     }
@@ -87,6 +91,11 @@ impl Tenant {
 pub enum ScopeError {
     #[error("this organization has been deleted")]
     OrganizationDeleted,
+    /// The mirror records this user's membership as ended (removed, or left) since the token
+    /// was minted: its organization claim is stale for up to a minute, and is not honoured.
+    /// (A membership the mirror does not know yet is not refused: absence is not evidence.)
+    #[error("you are no longer a member of this organization")]
+    MembershipEnded,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -204,9 +213,11 @@ fn scope_statements(org_id: &str, user_id: &str) -> Result<String, sqlx::Error> 
 /// [`scope_statements`] followed by the organization's tombstone check (one row, one boolean).
 fn begin_batch(org_id: &str, user_id: &str) -> Result<String, sqlx::Error> {
     Ok(format!(
-        "{} SELECT EXISTS (SELECT 1 FROM organizations WHERE id = {} AND deleted_at IS NOT NULL) AS deleted",
+        "{} SELECT EXISTS (SELECT 1 FROM organizations WHERE id = {org} AND deleted_at IS NOT NULL) AS deleted, \
+         EXISTS (SELECT 1 FROM org_memberships WHERE org_id = {org} AND user_clerk_id = {user} AND deleted_at IS NOT NULL) AS ended",
         scope_statements(org_id, user_id)?,
-        quote_literal(org_id)?
+        org = quote_literal(org_id)?,
+        user = quote_literal(user_id)?
     ))
 }
 
@@ -286,6 +297,8 @@ mod tests {
             batch.starts_with("SET LOCAL app.org_id = E'org_''x'; SET LOCAL app.user_id = E'user_1'; SELECT EXISTS")
         );
         assert!(batch.contains("WHERE id = E'org_''x' AND deleted_at IS NOT NULL"));
+        assert!(batch
+            .contains("WHERE org_id = E'org_''x' AND user_clerk_id = E'user_1' AND deleted_at IS NOT NULL) AS ended"));
         assert!(!batch.contains("set_config"), "Citus does not forward set_config to its workers");
     }
 

@@ -115,3 +115,51 @@ fn purge_needs_the_schema_owner() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("config error: DATABASE_ADMIN_URL is missing"));
 }
+
+/// A member removed in Clerk keeps a valid token for up to a minute; once the mirror records the
+/// removal, that token no longer reaches the organization's data (a membership the mirror does
+/// not know yet is not refused: absence is not evidence). A new membership restores access.
+#[tokio::test]
+async fn a_removed_member_loses_access_before_the_token_expires() {
+    let app = spawn_app().await;
+    deliver(&app, "msg_org", &event("organization.created", org("org_1", "Acme", "acme", 10))).await;
+    let bob = app.token("user_bob", json!({"v": 2, "o": {"id": "org_1", "rol": "member"}}));
+    let list = |tok: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .http
+                .post(app.url("/api/projects/list"))
+                .bearer_auth(tok)
+                .form(&[("search", ""), ("status", "all")])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(list(bob.clone()).await.0, 200, "not in the mirror yet: not refused");
+    deliver(
+        &app,
+        "msg_m1",
+        &event("organizationMembership.created", membership("orgmem_1", "org_1", "user_bob", "org:member", 20)),
+    )
+    .await;
+    assert_eq!(list(bob.clone()).await.0, 200);
+    deliver(
+        &app,
+        "msg_m2",
+        &event("organizationMembership.deleted", membership("orgmem_1", "org_1", "user_bob", "org:member", 30)),
+    )
+    .await;
+    let (s, body) = list(bob.clone()).await;
+    assert_eq!((s, body["code"].as_str()), (403, Some("membership_ended")), "{body}");
+    // Invited again: a new membership, and the same token works again.
+    deliver(
+        &app,
+        "msg_m3",
+        &event("organizationMembership.created", membership("orgmem_2", "org_1", "user_bob", "org:member", 40)),
+    )
+    .await;
+    assert_eq!(list(bob).await.0, 200);
+}
