@@ -6,7 +6,8 @@ mod common;
 #[tokio::test]
 async fn the_profile_page_shows_the_browsers_signed_in_user() {
     let (_emu, url) = common::start(|_| {}).await;
-    let http = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let page = http.get(format!("{url}/user")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("You are signed out."), "{page}");
 
@@ -27,6 +28,13 @@ async fn the_profile_page_shows_the_browsers_signed_in_user() {
         .unwrap();
     assert!(page.contains("alice@acme.test") && page.contains(r#"data-testid="profile-name">Alice"#), "{page}");
     assert!(page.contains(r#"href="http://127.0.0.1:3000/app/dashboard""#), "a way back to the app: {page}");
-    let elsewhere = http.get(format!("{url}/user?redirect_url=https%3A%2F%2Fevil.example%2F")).send().await.unwrap().text().await.unwrap();
+    let elsewhere = http
+        .get(format!("{url}/user?redirect_url=https%3A%2F%2Fevil.example%2F"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!elsewhere.contains("evil.example"), "only allowed origins are linked back to");
 }
