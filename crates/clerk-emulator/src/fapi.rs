@@ -22,6 +22,7 @@ pub fn routes() -> Router<Shared> {
         .route("/sign-up", get(sign_up_page).post(sign_up))
         .route("/accept-invitation", get(accept_invitation_page))
         .route("/user", get(user_profile_page))
+        .route("/outbox", get(outbox_page))
         .route("/sign-out", get(sign_out).post(sign_out))
         .route("/v1/client", get(get_client))
         .route("/v1/client/handshake", get(handshake))
@@ -122,6 +123,31 @@ fn sign_in_form_with(
             quick_block = if quick.is_empty() { String::new() } else { format!("<h2>Seeded users</h2>{quick}") },
         ),
     )
+}
+
+/// `/outbox`: the emails Clerk would have sent (organization invitations, newest first), each
+/// with its link — the development mailbox, since the emulator sends no mail.
+async fn outbox_page(State(emu): State<Shared>) -> Html<String> {
+    let st = emu.lock();
+    let mut invitations: Vec<_> = st.invitations.values().collect();
+    invitations.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+    let items: String = invitations
+        .iter()
+        .map(|i| {
+            let org = st.organizations.get(&i.org_id).map_or(i.org_id.as_str(), |o| o.name.as_str());
+            let link = format!("{}/accept-invitation?ticket={}", emu.config.public_url, i.ticket);
+            format!(
+                r#"<li data-testid="mail" data-to="{to}" data-status="{status}">To {to}: join {org} as {role} ({status}) — <a href="{link}">Accept the invitation</a></li>"#,
+                to = escape(&i.email),
+                org = escape(org),
+                role = escape(&i.role),
+                status = escape(i.status()),
+                link = escape(&link),
+            )
+        })
+        .collect();
+    let body = if items.is_empty() { "<p>No mail yet.</p>".to_string() } else { format!("<ul>{items}</ul>") };
+    page("Outbox", &format!("<h1>Outbox</h1><p>Emails Clerk would have sent.</p>{body}"))
 }
 
 /// `/user`: a minimal stand-in for the Account Portal's user profile page (Clerk's hosted
