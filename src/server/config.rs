@@ -41,6 +41,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("TENANTRY_DB_MAX_CONNECTIONS", "database connections per process (default 10)"),
     ("TENANTRY_DB_ACQUIRE_TIMEOUT_MS", "longest wait for a pooled connection before answering 503 (default 5000)"),
     ("TENANTRY_DB_STATEMENT_TIMEOUT_MS", "Postgres statement_timeout of the app's connections (default 5000)"),
+    (
+        "TENANTRY_SERVICES",
+        "services behind /api/proxy/{service}/…: comma-separated NAME=URL|JWT_TEMPLATE[|tenant] (tenant: an active organization is required)",
+    ),
     ("LEPTOS_*", "cargo-leptos's settings (LEPTOS_ENV, LEPTOS_SITE_ROOT, LEPTOS_HASH_FILES, …)"),
     ("RUST_LOG", "log filter (default info)"),
 ];
@@ -55,6 +59,55 @@ pub struct Config {
     /// Honour `X-Forwarded-*` / `Forwarded` from the proxy in front (`TENANTRY_TRUST_PROXY`).
     pub trust_proxy: bool,
     pub clerk: ClerkConfig,
+    /// `TENANTRY_SERVICES`: the only services `/api/proxy/{service}/…` reaches.
+    pub services: Vec<ServiceConfig>,
+}
+
+/// One downstream service of the backend-for-frontend proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceConfig {
+    pub name: String,
+    /// Base URL (http or https); the proxied path is appended to it.
+    pub url: String,
+    /// The Clerk JWT template whose tokens the service accepts.
+    pub template: String,
+    /// Requires an active organization (the template should carry `"org_id": "{{org.id}}"`).
+    pub tenant: bool,
+}
+
+/// `NAME=URL|TEMPLATE[|tenant]`, comma-separated; each problem is one error.
+pub fn parse_services(value: &str, errors: &mut Vec<String>) -> Vec<ServiceConfig> {
+    let mut out: Vec<ServiceConfig> = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let bad = |why: &str| format!("TENANTRY_SERVICES: {item:?}: {why} (expected NAME=URL|JWT_TEMPLATE[|tenant])");
+        let Some((name, rest)) = item.split_once('=') else {
+            errors.push(bad("no '='"));
+            continue;
+        };
+        let name = name.trim();
+        let mut parts = rest.split('|').map(str::trim);
+        let (url, template, flag) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next());
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            errors.push(bad("the name must be letters, digits, '-' or '_'"));
+        } else if !matches!(url::Url::parse(url), Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.query().is_none())
+        {
+            errors.push(bad("not an http(s) URL without a query"));
+        } else if template.is_empty() {
+            errors.push(bad("no JWT template"));
+        } else if !matches!(flag, None | Some("tenant")) || parts.next().is_some() {
+            errors.push(bad("the only flag is 'tenant'"));
+        } else if out.iter().any(|s| s.name == name) {
+            errors.push(bad("the name is given twice"));
+        } else {
+            out.push(ServiceConfig {
+                name: name.into(),
+                url: url.trim_end_matches('/').into(),
+                template: template.into(),
+                tenant: flag.is_some(),
+            });
+        }
+    }
+    out
 }
 
 /// How much of the database one process may use, and how long it waits (bounded work per
@@ -271,6 +324,8 @@ impl Config {
             check_url("CLERK_SIGN_UP_URL", u, &mut errors);
         }
 
+        let services = parse_services(&get("TENANTRY_SERVICES").unwrap_or_default(), &mut errors);
+
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -306,6 +361,7 @@ impl Config {
                 sign_up_url,
                 user_profile_url,
             },
+            services,
         })
     }
 }
@@ -319,6 +375,36 @@ fn check_url(name: &str, value: &str, errors: &mut Vec<String>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn services_are_parsed_and_each_problem_named() {
+        let mut errors = Vec::new();
+        let s = super::parse_services(
+            "billing=http://127.0.0.1:4000/|billing-template|tenant, search=https://search.internal/v1|search",
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            (s[0].url.as_str(), s[0].template.as_str(), s[0].tenant),
+            ("http://127.0.0.1:4000", "billing-template", true)
+        );
+        assert!(!s[1].tenant);
+        for bad in [
+            "nope",
+            "a=ftp://x|t",
+            "a=http://x",
+            "a=http://x|t|admin",
+            "a b=http://x|t",
+            "a=http://x?q=1|t",
+            "a=http://x|t,a=http://y|t",
+        ] {
+            let mut errors = Vec::new();
+            super::parse_services(bad, &mut errors);
+            assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+            assert!(errors[0].starts_with("TENANTRY_SERVICES"), "{errors:?}");
+        }
+    }
+
     use super::*;
     use std::collections::HashMap;
 

@@ -124,6 +124,7 @@ pub fn app_routes(state: &AppState) -> Router<AppState> {
         .route("/api/public", get(routes::api::public))
         .route("/api/whoami", get(routes::api::whoami))
         .route("/api/profile", get(routes::api::profile))
+        .merge(routes::proxy::routes(state))
         .route("/sign-in", get(routes::session::sign_in))
         .route("/sign-up", get(routes::session::sign_up))
         .route("/sign-out", post(routes::session::sign_out))

@@ -4,5 +4,6 @@ pub mod api;
 pub mod assets;
 pub mod health;
 pub mod orgs;
+pub mod proxy;
 pub mod session;
 pub mod webhooks;
