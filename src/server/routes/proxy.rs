@@ -4,7 +4,8 @@
 //! (never a URL from the request) with a short-lived token minted from the service's Clerk JWT
 //! template through the Backend API (`CreateSessionTokenFromTemplate`), cached per session,
 //! organization and template until shortly before it expires (one Backend API call per token
-//! lifetime, single-flight per key). Method, query and body are forwarded with `Authorization:
+//! lifetime, single-flight per key); a mint spends the shared Backend API budget (429 `rate_limited`
+//! for one session, 503 when the instance-wide allowance is spent) and is counted in the metrics. Method, query and body are forwarded with `Authorization:
 //! Bearer <template token>`; the user's cookies, session token and `Authorization`, `Host` and
 //! hop-by-hop headers never are, and the service's `Set-Cookie` and hop-by-hop headers are dropped
 //! from its answer. Bounded: 10 s per call, answers of at most 4 MiB.
@@ -29,6 +30,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::server::config::ServiceConfig;
 use crate::server::error::AppError;
+use crate::server::limits::{BackendApiBudget, BudgetSpent};
+use crate::server::observability::backend_call;
 use crate::server::state::AppState;
 
 /// The longest a service may take to answer (connect included).
@@ -66,6 +69,8 @@ struct Cached {
 pub struct Proxy {
     services: HashMap<String, ServiceConfig>,
     api: BackendApi,
+    /// Mints are Backend API calls made for requests: they spend the shared budget.
+    budget: Arc<BackendApiBudget>,
     http: reqwest::Client,
     tokens: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
 }
@@ -73,16 +78,23 @@ pub struct Proxy {
 /// The proxy's route, with its own state (services, Backend API client, token cache).
 pub fn routes(state: &AppState) -> Router<AppState> {
     let cfg = &state.config;
+    let api = state.clerk.api().cloned();
     let proxy = Proxy::new(
         cfg.services.clone(),
-        BackendApi::new(&cfg.clerk.api_url, cfg.clerk.secret_key.clone()),
+        api.unwrap_or_else(|| BackendApi::new(&cfg.clerk.api_url, cfg.clerk.secret_key.clone())),
+        state.backend_api_budget.clone(),
         SERVICE_TIMEOUT,
     );
     Router::new().route("/api/proxy/{service}/{*path}", any(forward)).with_state(Arc::new(proxy))
 }
 
 impl Proxy {
-    pub fn new(services: Vec<ServiceConfig>, api: BackendApi, timeout: Duration) -> Self {
+    pub fn new(
+        services: Vec<ServiceConfig>,
+        api: BackendApi,
+        budget: Arc<BackendApiBudget>,
+        timeout: Duration,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(3)))
@@ -92,6 +104,7 @@ impl Proxy {
         Self {
             services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
             api,
+            budget,
             http,
             tokens: Mutex::new(HashMap::new()),
         }
@@ -113,7 +126,15 @@ impl Proxy {
         if let Some(c) = slot.as_ref().filter(|c| c.exp - REFRESH_MARGIN_SECS > now_secs()) {
             return Ok(c.token.clone());
         }
-        let minted = self.api.session_token(sid, Some(&svc.template), None).await.map_err(|e| match e.status() {
+        self.budget.spend(sid).map_err(|spent| match spent {
+            BudgetSpent::Caller => AppError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", spent.to_string()),
+            BudgetSpent::Global => AppError::unavailable(spent),
+        })?;
+        let call = self.api.session_token(sid, Some(&svc.template), None);
+        let minted = backend_call("create_session_token_from_template", call)
+            .await
+            .ok_or_else(|| AppError::bad_gateway("CreateSessionTokenFromTemplate: no answer in time"))?
+            .map_err(|e| match e.status() {
             Some(404) => AppError::new(
                 StatusCode::BAD_GATEWAY,
                 "template_not_configured",
