@@ -326,6 +326,15 @@ ${replicas.map((r) => `  server ${r.name} 127.0.0.1:${r.port}`).join('\n')}
   const actual = snapshot(dbEnv.DATABASE_ADMIN_URL);
   const parsed = JSON.parse(expected);
   check(parsed.users?.length === 20 && parsed.orgs?.length === 4 && parsed.members?.length > 10, 'the reference mirror holds the stream');
+  if (actual !== expected) {
+    const a = JSON.parse(actual);
+    for (const k of ['users', 'orgs', 'members']) {
+      const want = new Set((parsed[k] || []).map((r) => JSON.stringify(r)));
+      const got = new Set((a[k] || []).map((r) => JSON.stringify(r)));
+      for (const r of want) if (!got.has(r)) log(`${k}: expected ${r}`);
+      for (const r of got) if (!want.has(r)) log(`${k}: got      ${r}`);
+    }
+  }
   check(actual === expected, 'the mirror behind three replicas equals the single-replica in-order apply');
   const applied = sql(dbEnv.DATABASE_ADMIN_URL, "SELECT count(*) FROM webhook_deliveries WHERE svix_id LIKE 'msg\\_wh\\_%'");
   check(Number(applied) === stream.length, `each event recorded once (${applied} of ${stream.length})`);
