@@ -94,12 +94,14 @@ impl BackendApiBudget {
         }
     }
 
-    /// Takes one call from `caller`'s allowance and the global one.
-    pub fn spend(&self, caller: &str) -> Result<(), BudgetSpent> {
+    /// Takes one call from `caller`'s allowance for `purpose` and from the global one. Each
+    /// purpose has its own allowance, so a page that needs two fallbacks, or a user creating
+    /// organizations, does not spend what another feature needs.
+    pub fn spend(&self, purpose: &'static str, caller: &str) -> Result<(), BudgetSpent> {
         if self.per_caller.len() > 10_000 {
             self.per_caller.retain_recent();
         }
-        self.per_caller.check_key(&caller.to_string()).map_err(|_| BudgetSpent::Caller)?;
+        self.per_caller.check_key(&format!("{purpose}:{caller}")).map_err(|_| BudgetSpent::Caller)?;
         self.global.check().map_err(|_| BudgetSpent::Global)?;
         Ok(())
     }
@@ -112,10 +114,10 @@ mod tests {
     #[test]
     fn each_caller_and_everyone_together_are_bounded() {
         let budget = BackendApiBudget::new(1, 3, 2);
-        assert_eq!(budget.spend("a"), Ok(()));
-        assert_eq!(budget.spend("a"), Ok(()));
-        assert_eq!(budget.spend("a"), Err(BudgetSpent::Caller), "a's allowance is spent");
-        assert_eq!(budget.spend("b"), Ok(()), "b has its own");
-        assert_eq!(budget.spend("c"), Err(BudgetSpent::Global), "the burst of 3 is spent");
+        assert_eq!(budget.spend("sign-out", "a"), Ok(()));
+        assert_eq!(budget.spend("sign-out", "a"), Ok(()));
+        assert_eq!(budget.spend("sign-out", "a"), Err(BudgetSpent::Caller), "a's allowance is spent");
+        assert_eq!(budget.spend("profile", "a"), Ok(()), "another purpose has its own");
+        assert_eq!(budget.spend("sign-out", "c"), Err(BudgetSpent::Global), "the burst of 3 is spent");
     }
 }

@@ -150,7 +150,7 @@ async fn backend<T>(
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ApiError>> + Send + '_>>,
 ) -> Result<T, AdminError> {
     let api = st.clerk.api().ok_or(AdminError::Unavailable)?;
-    st.backend_api_budget.spend(caller.user_id())?;
+    st.backend_api_budget.spend("members", caller.user_id())?;
     let answer = within_wait(call(api)).await.ok_or(AdminError::Unavailable)?;
     answer.map_err(|e| classify(&e, missing))
 }

@@ -40,7 +40,7 @@ pub async fn current_user(st: &AppState, user_id: &str) -> Result<CurrentUser, s
     if let Some(p) = profile(&st.pool, user_id).await? {
         return Ok(CurrentUser { id: p.clerk_id, name: p.name, email: p.email, image_url: p.image_url });
     }
-    let from_clerk = match (st.clerk.api(), st.backend_api_budget.spend(user_id)) {
+    let from_clerk = match (st.clerk.api(), st.backend_api_budget.spend("current-user", user_id)) {
         (Some(api), Ok(())) => backend_call("get_user", api.get_user(user_id)).await.and_then(Result::ok),
         _ => None,
     };

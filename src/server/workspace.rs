@@ -30,7 +30,7 @@ async fn organization_name(st: &AppState, org_id: &str, user_id: &str) -> Result
         .fetch_optional(&st.pool)
         .await?;
     if name.is_none() {
-        if let (Some(api), Ok(())) = (st.clerk.api(), st.backend_api_budget.spend(user_id)) {
+        if let (Some(api), Ok(())) = (st.clerk.api(), st.backend_api_budget.spend("organization-name", user_id)) {
             name = backend_call("get_organization", api.get_organization(org_id))
                 .await
                 .and_then(Result::ok)
@@ -79,7 +79,7 @@ pub async fn organizations_of(st: &AppState, member: &Member) -> Result<Vec<OrgC
         .collect();
     if out.is_empty() {
         if let Some(api) = st.clerk.api() {
-            st.backend_api_budget.spend(member.user_id())?;
+            st.backend_api_budget.spend("organizations-of-user", member.user_id())?;
             // Clerk slow or down: say so rather than show an empty list as if it were true.
             let answer = backend_call("user_memberships", api.user_memberships(member.user_id(), 100, 0))
                 .await

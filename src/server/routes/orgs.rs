@@ -91,7 +91,7 @@ pub async fn create(State(state): State<AppState>, member: Member, parts: Parts,
             return back_with_error(SelectOrgError::Unavailable, f.redirect_url.as_deref());
         }
     }
-    if let Err(spent) = state.backend_api_budget.spend(member.user_id()) {
+    if let Err(spent) = state.backend_api_budget.spend("create-organization", member.user_id()) {
         tracing::warn!(user = %member.user_id(), error = %spent, "organization creation refused: Backend API budget spent");
         let error = match spent {
             BudgetSpent::Caller => SelectOrgError::RateLimited,

@@ -126,7 +126,7 @@ impl Proxy {
         if let Some(c) = slot.as_ref().filter(|c| c.exp - REFRESH_MARGIN_SECS > now_secs()) {
             return Ok(c.token.clone());
         }
-        self.budget.spend(sid).map_err(|spent| match spent {
+        self.budget.spend("service-token", sid).map_err(|spent| match spent {
             BudgetSpent::Caller => AppError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", spent.to_string()),
             BudgetSpent::Global => AppError::unavailable(spent),
         })?;

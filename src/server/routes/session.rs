@@ -54,7 +54,7 @@ pub async fn sign_out(State(state): State<AppState>, MaybeAuth(auth): MaybeAuth,
     if let (Some(sid), Some(api)) = (sid, state.clerk.api()) {
         // A revocation is a Backend API call anyone holding an old token can ask for: bounded
         // per session and overall, and said so rather than pretending the session ended.
-        if let Err(spent) = state.backend_api_budget.spend(&sid) {
+        if let Err(spent) = state.backend_api_budget.spend("sign-out", &sid) {
             tracing::warn!(session = %sid, error = %spent, "sign-out refused: Backend API budget spent");
             let status = match spent {
                 BudgetSpent::Caller => StatusCode::TOO_MANY_REQUESTS,
