@@ -12,6 +12,8 @@
 //! `org:admin` role or its system permissions (`org:sys_memberships:manage`,
 //! `org:sys_profile:manage`, `org:sys_profile:delete`), never from the mirror or the request.
 //! Nobody removes or demotes the last admin; anyone but the last admin may leave.
+//!
+//! Over 500 lines on purpose: the rules of organization administration (who may, the last admin) sit next to each action they guard.
 
 use clerk::bapi::{ApiError, CreateOrganizationInvitation, UpdateOrganization};
 use clerk::Auth;

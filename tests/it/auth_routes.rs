@@ -1,4 +1,6 @@
 //! Every auth-related route, signed in and out, by cookie and by Bearer token.
+//!
+//! Over 500 lines on purpose: every auth-related route and refusal in one place, so the gate's whole behaviour is read together.
 
 use crate::helpers::{now, spawn_app, SIGN_IN};
 use serde_json::{json, Value};

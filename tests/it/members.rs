@@ -4,6 +4,8 @@
 //! signed out. Session tokens are the emulator's own, so their role and permissions are Clerk's.
 //! Allowed actions change Clerk and then the mirror; refused ones change neither and leave no
 //! audit entry.
+//!
+//! Over 500 lines on purpose: every administration action × every kind of caller is one matrix, kept in one place.
 
 use crate::helpers::{env_for, migrated_database};
 use clerk_emulator::state::{now_ms, Membership, Seed, Session, State, User};

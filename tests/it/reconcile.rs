@@ -2,6 +2,8 @@
 //! against the emulator: a damaged mirror is repaired; nothing is removed on a listing's word
 //! alone (only Clerk's 404 for that very row counts); a dry run writes nothing; a mass removal
 //! and another Clerk instance are refused with the database untouched.
+//!
+//! Over 500 lines on purpose: every rule of `tenantry sync` against the same stub and emulator fixtures, so the whole matrix is read in one place.
 
 use crate::helpers::{env_for, spawn_app, TestApp, AZP, WEBHOOK_SECRET};
 use crate::webhooks::{deliver, event, membership, org, snapshot, user};

@@ -2,6 +2,8 @@
 //! protected page to the emulator's sign-in page, signs in, and comes back through the real
 //! handshake (nonce transport, exchanged through the Backend API) to a signed-in session; an
 //! expired session token is then refreshed on the server with the `__refresh_<suffix>` cookie.
+//!
+//! Over 500 lines on purpose: the whole emulator-backed sign-in surface (sign-in, sign-up, handshake, switching, creation, refresh) reads as one story here.
 
 use crate::helpers::{env_for, migrated_database};
 use clerk_emulator::state::{Seed, State};

@@ -1,6 +1,8 @@
 //! The tenant workspace through its real HTTP surface (server functions and routes), for every
 //! kind of caller: admin, member, member with `org:projects:manage`, another organization's
 //! admin, no active organization, signed out.
+//!
+//! Over 500 lines on purpose: every workspace action × every kind of caller is one matrix, kept in one place.
 
 use crate::helpers::{spawn_app, TestApp};
 use serde_json::{json, Value};

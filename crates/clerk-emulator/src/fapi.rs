@@ -1,6 +1,8 @@
 //! Frontend API: hosted sign-in and sign-up pages, the `__client` cookie and `__client_uat`,
 //! `GET /v1/client` (the client and its session, with its task while pending),
 //! `GET /v1/client/handshake` (token and nonce transports), token refresh, sign-out, JWKS.
+//!
+//! Over 500 lines on purpose: the whole Frontend API surface a browser sees (hosted pages and protocol endpoints) shares its cookie and session helpers here.
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};

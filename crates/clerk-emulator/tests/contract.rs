@@ -3,6 +3,8 @@
 //! operation in Clerk's published OpenAPI document (`bapi-2026-05-12.yml`), and `crates/clerk`'s
 //! client decodes it. The document is the judge, not the emulator: a shape either of them
 //! invents fails here.
+//!
+//! Over 500 lines on purpose: one test per Backend API endpoint, all against one loaded document, next to the list they must cover.
 
 mod common;
 

@@ -1,4 +1,6 @@
 //! Session-token verification with the SDK's order of checks and reason strings (protocol §3.4).
+//!
+//! Over 500 lines on purpose: the SDK's verification chain (decode, header, key, signature, claims) kept whole, so it reads in the SDK's order.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

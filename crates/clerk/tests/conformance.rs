@@ -6,6 +6,8 @@
 //! typed [`clerk::Auth`], and the message of the refusals whose words are the SDK's must agree.
 //!
 //! Needs `node` and `crates/clerk/conformance/node_modules` (scripts/bootstrap installs them).
+//!
+//! Over 500 lines on purpose: one case table against one oracle; split, the cases would no longer be read side by side.
 
 use clerk::mint::Signer;
 use clerk::request::AuthenticateError;
