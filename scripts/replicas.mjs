@@ -59,19 +59,20 @@ function start(name, cmd, args, env) {
 }
 
 async function stopAll() {
-  for (const c of children.reverse()) {
-    if (c.exitCode === null && c.signalCode === null) {
-      c.kill('SIGTERM');
-      const t = setTimeout(() => c.kill('SIGKILL'), 5000);
-      await new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', r)));
-      clearTimeout(t);
-    }
-  }
+  const t0 = Date.now();
+  await Promise.all(children.map(async (c) => {
+    if (c.exitCode !== null || c.signalCode !== null) return;
+    c.kill('SIGTERM');
+    const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+    await new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', r)));
+    clearTimeout(t);
+  }));
   if (pgEnv) {
     try {
       execFileSync(join(ROOT, 'scripts', 'pg'), ['stop'], { env: pgEnv, stdio: 'ignore' });
     } catch {}
   }
+  log(`stopped everything in ${Date.now() - t0} ms`);
 }
 
 function readEnvFile(path) {
