@@ -127,8 +127,22 @@ pub async fn upsert_user(conn: &mut PgConnection, user: &User) -> Result<(), sql
     Ok(())
 }
 
+/// Serializes the deliveries that touch one user's or organization's memberships, until the
+/// transaction ends. Under READ COMMITTED a membership inserted while its organization (or user)
+/// is being deleted would see neither the tombstone nor be seen by the deletion's own update, and
+/// stay live in a deleted organization; with both holding this lock one waits for the other.
+/// An advisory lock, because the organization's row may not exist yet (events arrive in any order).
+async fn lock_identity(conn: &mut PgConnection, kind: &str, id: &str) -> Result<(), sqlx::Error> {
+    let key = format!("tenantry:mirror:{kind}:{id}");
+    sqlx::query!(r#"SELECT 1 AS "locked!" FROM pg_advisory_xact_lock(hashtextextended($1, 0))"#, key)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Tombstone the user (a late update cannot bring them back) and end their memberships.
 pub async fn delete_user(conn: &mut PgConnection, clerk_id: &str) -> Result<(), sqlx::Error> {
+    lock_identity(conn, "user", clerk_id).await?;
     sqlx::query!(
         r#"INSERT INTO users (clerk_id, deleted_at, updated_at) VALUES ($1, now(), now())
            ON CONFLICT (clerk_id) DO UPDATE SET deleted_at = COALESCE(users.deleted_at, EXCLUDED.deleted_at), email = NULL, name = NULL, image_url = NULL, updated_at = EXCLUDED.updated_at"#,
@@ -182,6 +196,7 @@ pub async fn upsert_organization(conn: &mut PgConnection, org: &Organization) ->
 /// the retention period or `tenantry restore-org` brings them back: a deletion seen in one
 /// webhook or one sync is never enough to destroy a customer's data. Recorded in its audit log.
 pub async fn delete_organization(conn: &mut PgConnection, org_id: &str, actor: &str) -> Result<(), sqlx::Error> {
+    lock_identity(conn, "organization", org_id).await?;
     let newly = sqlx::query_scalar!(
         r#"INSERT INTO organizations (id, deleted_at, updated_at) VALUES ($1, now(), now())
            ON CONFLICT (id) DO UPDATE SET deleted_at = COALESCE(organizations.deleted_at, EXCLUDED.deleted_at), slug = NULL, updated_at = EXCLUDED.updated_at
@@ -217,6 +232,9 @@ pub async fn delete_organization(conn: &mut PgConnection, org_id: &str, actor: &
 
 pub async fn upsert_membership(conn: &mut PgConnection, m: &OrganizationMembership) -> Result<(), sqlx::Error> {
     let (org_id, user_id) = (m.organization.id.as_str(), m.public_user_data.user_id.as_str());
+    // Organization first, then user: the one order every delivery takes (no deadlock).
+    lock_identity(conn, "organization", org_id).await?;
+    lock_identity(conn, "user", user_id).await?;
     SystemScope::enter(conn, Some(org_id), Some(user_id)).await?;
     // Newer wins; a tombstone only yields to a *different*, newer membership (a re-invite).
     sqlx::query!(

@@ -389,3 +389,36 @@ async fn database_unavailable_is_a_5xx_so_svix_retries() {
     let (status, _) = deliver(&app, "msg_1", &event("user.created", user("user_1", None, "A", 1))).await;
     assert_eq!(status, 503);
 }
+
+/// Deliveries race: Svix delivers concurrently and in any order. A membership created while its
+/// organization is being deleted must not stay live in the deleted organization (found by the
+/// three-replica run, `scripts/replicas`). Each round races the two deliveries; any round that
+/// leaves a live membership behind fails the test.
+#[tokio::test]
+async fn a_membership_racing_its_organizations_deletion_never_stays_live() {
+    let app = spawn_app().await;
+    for round in 0..25 {
+        let org_id = format!("org_race_{round}");
+        let created = event(
+            "organizationMembership.created",
+            membership(&format!("orgmem_{round}"), &org_id, "user_r", "org:member", 10),
+        );
+        let deleted = event("organization.deleted", json!({"object": "organization", "id": org_id, "deleted": true}));
+        let (id_created, id_deleted) = (format!("msg_c{round}"), format!("msg_d{round}"));
+        let (a, b) = tokio::join!(deliver(&app, &id_created, &created), deliver(&app, &id_deleted, &deleted));
+        assert_eq!((a.0, b.0), (200, 200), "round {round}: {a:?} {b:?}");
+    }
+    let live: Vec<String> = sqlx::query_scalar(
+        "SELECT m.org_id FROM org_memberships m JOIN organizations o ON o.id = m.org_id
+          WHERE m.deleted_at IS NULL AND o.deleted_at IS NOT NULL ORDER BY m.org_id",
+    )
+    .fetch_all(&app.admin)
+    .await
+    .unwrap();
+    assert_eq!(live, Vec::<String>::new(), "live memberships in deleted organizations");
+    let memberships: i64 = sqlx::query_scalar("SELECT count(*) FROM org_memberships WHERE org_id LIKE 'org_race_%'")
+        .fetch_one(&app.admin)
+        .await
+        .unwrap();
+    assert_eq!(memberships, 25, "every membership was recorded (as ended)");
+}
