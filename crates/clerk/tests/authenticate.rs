@@ -422,3 +422,94 @@ async fn features_and_plans_are_the_tokens_lists() {
     let auth = auth_of(json!({"v": 2})).await;
     assert!(auth.features.is_empty() && auth.plans.is_empty(), "{auth:?}");
 }
+
+/// A spent handshake budget's `Retry-After`: whole seconds rounded up, at least 1, in the
+/// error's message as in the header an app sends.
+#[test]
+fn retry_after_is_whole_seconds_rounded_up_and_at_least_one() {
+    use clerk::request::{retry_after_secs, AuthenticateError};
+    use std::time::Duration;
+    for (d, secs) in [
+        (Duration::ZERO, 1),
+        (Duration::from_millis(1), 1),
+        (Duration::from_millis(999), 1),
+        (Duration::from_secs(1), 1),
+        (Duration::from_millis(1001), 2),
+        (Duration::from_secs(7), 7),
+        (Duration::new(7, 1), 8),
+        (Duration::from_secs(120), 120),
+    ] {
+        assert_eq!(retry_after_secs(&d), secs, "{d:?}");
+    }
+    let e = AuthenticateError::HandshakeBudgetExhausted { retry_after: Duration::from_millis(2500) };
+    assert_eq!(e.to_string(), "Clerk: too many handshake payload fetches; retry in 3 s");
+    assert_eq!(e.retry_after(), Some(Duration::from_millis(2500)));
+    assert_eq!(AuthenticateError::MalformedFeatures.retry_after(), None);
+}
+
+/// `Clerk::api` is the Backend API client it was given (the app's fallbacks use it), or none.
+#[test]
+fn the_backend_api_client_is_the_one_given() {
+    assert!(clerk().api().is_none());
+    let with_api = Clerk::new(ClerkOptions {
+        api: Some(clerk::BackendApi::new("http://127.0.0.1:9", SecretKey::parse("sk_live_test").unwrap())),
+        ..clerk().options().clone()
+    });
+    assert!(with_api.api().is_some());
+}
+
+/// `session_to_end` (sign-out): the session a request's token names, from the header or the
+/// cookie, verified in all but its lifetime — up to 366 days expired (`session_to_end_within`
+/// takes the bound) — and none for a token this instance did not sign, or none at all.
+#[tokio::test]
+async fn the_session_to_end_is_named_by_a_token_expired_within_the_bound() {
+    use std::time::Duration;
+    let t = now();
+    let day = 86_400;
+    let expired = |sid: &str, ago: i64| {
+        signer().sign_session(&with(
+            claims(),
+            json!({"sid": sid, "iat": t - ago - 60, "nbf": t - ago - 70, "exp": t - ago}),
+        ))
+    };
+    let live = signer().sign_session(&claims());
+    let (hour, month, past_a_year) =
+        (expired("sess_hour", 3_600), expired("sess_month", 30 * day), expired("sess_old", 370 * day));
+    let foreign =
+        Signer::from_pem("ins_test", include_str!("fixtures/other-private.pem")).unwrap().sign_session(&claims());
+    let c = clerk();
+    let bearer = |tok: &str| format!("Bearer {tok}");
+    let by_header = |tok: &str| parts("POST", &format!("{APP}/sign-out"), &[("authorization", &bearer(tok))]);
+    assert_eq!(c.session_to_end(&by_header(&live)).await.as_deref(), Some("sess_1"));
+    assert_eq!(c.session_to_end(&by_header(&hour)).await.as_deref(), Some("sess_hour"));
+    assert_eq!(c.session_to_end(&by_header(&month)).await.as_deref(), Some("sess_month"));
+    assert_eq!(c.session_to_end(&by_header(&past_a_year)).await, None, "older than 366 days");
+    assert_eq!(c.session_to_end(&by_header(&foreign)).await, None, "not this instance's");
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": "ins_test", "cat": "cl_B7d4PD222AAA"});
+    let template = signer().sign(&header, &claims());
+    assert_eq!(c.session_to_end(&by_header(&template)).await, None, "a JWT template's token is no session's");
+    let cookie = format!("__session={month}; __client_uat={}", t - 100);
+    assert_eq!(
+        c.session_to_end(&parts("POST", &format!("{APP}/sign-out"), &[("cookie", &cookie)])).await.as_deref(),
+        Some("sess_month")
+    );
+    assert_eq!(c.session_to_end(&parts("POST", &format!("{APP}/sign-out"), &[])).await, None);
+    // The bound is the caller's.
+    let week = Duration::from_secs(7 * 86_400);
+    assert_eq!(c.session_to_end_within(&by_header(&hour), week).await.as_deref(), Some("sess_hour"));
+    assert_eq!(c.session_to_end_within(&by_header(&month), week).await, None, "expired longer than a week ago");
+    assert_eq!(c.session_to_end_within(&by_header(&hour), Duration::from_secs(60)).await, None);
+}
+
+/// `verify_session_token`: the verified token's whole payload, or the SDK's reason.
+#[tokio::test]
+async fn verify_session_token_answers_the_payload_or_the_reason() {
+    let payload = claims();
+    let token = signer().sign_session(&payload);
+    let opts = VerifyOptions { authorized_parties: vec![APP.into()], ..Default::default() };
+    assert_eq!(clerk().verify_session_token(&token, &opts).await.unwrap(), payload);
+    let expired =
+        signer().sign_session(&with(claims(), json!({"exp": now() - 60, "iat": now() - 120, "nbf": now() - 130})));
+    let err = clerk().verify_session_token(&expired, &opts).await.unwrap_err();
+    assert_eq!(err.reason, clerk::TokenErrorReason::TokenExpired);
+}
