@@ -1,7 +1,7 @@
 //! Auth in components, as Clerk's React hooks give it to React apps: [`use_auth`] (the session,
 //! the active organization's role and permissions, `has_role`/`has_permission`), [`use_user`]
 //! (the signed-in user) and [`use_organization`] (the active organization). They read one
-//! snapshot that the app root loads per page — resolved on the server, sent with the page,
+//! snapshot that the workspace shell (`/app`) loads per page — resolved on the server, sent with the page,
 //! hydrated — so no component fetches its own. Read them inside a `<Suspense>` or
 //! `<Transition>` so server rendering waits for them (they are `None` until loaded, and when
 //! signed out). The snapshot is loaded again when the session keeper renews the token
@@ -20,7 +20,7 @@ pub struct AuthContext(pub Resource<Result<Option<AuthSnapshot>, WorkspaceError>
 /// The event the session keeper sends on `window` after writing a renewed token.
 pub const SESSION_RENEWED_EVENT: &str = "tenantry:session-renewed";
 
-/// Loads the snapshot for this page and provides it (the app root calls this once).
+/// Loads the snapshot for this page and provides it (the workspace shell calls this once).
 pub fn provide_auth() {
     let renewals = RwSignal::new(0u32);
     #[cfg(feature = "hydrate")]

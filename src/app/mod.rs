@@ -62,8 +62,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // The signed-in user, session and organization for every component (`use_auth()` & co).
-    auth::provide_auth();
     // Marks the page as hydrated (effects run only in the browser): browser tests wait for it.
     Effect::new(|_| {
         if let Some(body) = document().body() {

@@ -25,6 +25,9 @@ pub fn AppShell() -> impl IntoView {
     let ws = Resource::new(|| (), |_| get_workspace());
     // Loaded once per page view; the pages below read it from context instead of loading it again.
     provide_context(CurrentWorkspace(ws));
+    // The signed-in user, session and organization for every component below (`use_auth()`
+    // & co), loaded here like the workspace: inside the route, once per page.
+    crate::app::auth::provide_auth();
     let orgs = Resource::new(|| (), |_| my_organizations());
     view! {
         <header class="border-b border-slate-200 bg-white">
