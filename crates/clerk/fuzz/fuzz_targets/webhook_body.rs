@@ -29,7 +29,9 @@ fuzz_target!(|data: &[u8]| {
         };
         let h = headers("msg_fuzz", &now.to_string(), &sig).unwrap();
         match VERIFIER.verify(body, &h) {
-            Ok(event) => assert!(serde_json::from_slice::<serde_json::Value>(body).is_ok(), "{event:?}"),
+            // Accepted bodies are JSON. Checked as raw JSON, not as a `Value`: a number too large
+            // for an f64 in a field the event ignores is valid JSON that `Value` cannot hold.
+            Ok(event) => assert!(serde_json::from_slice::<Box<serde_json::value::RawValue>>(body).is_ok(), "{event:?}"),
             Err(WebhookError::BadPayload(_)) => {}
             Err(e) => panic!("a signed body refused for its signature: {e}"),
         }
