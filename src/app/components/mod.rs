@@ -2,10 +2,12 @@
 
 mod audit_list;
 mod error_view;
+mod flash;
 mod org_button;
 mod user_menu;
 
 pub use audit_list::AuditList;
 pub use error_view::ErrorView;
+pub use flash::{ActionHeader, Flash};
 pub use org_button::OrgButton;
 pub use user_menu::UserMenu;

@@ -9,15 +9,8 @@ use leptos::prelude::*;
 use crate::app::api::{
     list_invitations, list_members, ChangeMemberRole, InviteMember, LeaveOrganization, RemoveMember, RevokeInvitation,
 };
-use crate::app::components::ErrorView;
-use crate::app::error::WorkspaceError;
+use crate::app::components::{ActionHeader, ErrorView, Flash};
 use crate::model::{role_label, MemberView, ORG_ROLES};
-
-/// The first error an action came back with (a form posted without JavaScript brings it in the
-/// URL; its action starts with it), as the page's first flash.
-fn returned_error<T: Clone + Send + Sync + 'static>(actions: &[Option<Result<T, WorkspaceError>>]) -> Option<String> {
-    actions.iter().flatten().find_map(|r| r.clone().err()).map(|e| e.to_string())
-}
 
 #[component]
 pub fn MembersPage() -> impl IntoView {
@@ -31,20 +24,20 @@ pub fn MembersPage() -> impl IntoView {
         |_| list_members(),
     );
 
-    let first = returned_error(&[
-        role.value().get_untracked(),
-        remove.value().get_untracked(),
-        leave.value().get_untracked(),
-        revoke.value().get_untracked(),
-    ])
-    .or_else(|| returned_error(&[invite.value().get_untracked().map(|r| r.map(|_| ()))]));
-    let flash = RwSignal::new(first.map(Err::<String, String>));
-    let show = move |r: Result<String, WorkspaceError>| flash.set(Some(r.map_err(|e| e.to_string())));
-    Effect::new(move |_| role.value().get().map(|r| show(r.map(|_| "Role changed.".to_string()))));
-    Effect::new(move |_| remove.value().get().map(|r| show(r.map(|_| "Member removed.".to_string()))));
-    Effect::new(move |_| leave.value().get().map(|r| show(r.map(|_| "You left the organization.".to_string()))));
-    Effect::new(move |_| invite.value().get().map(|r| show(r.map(|i| format!("Invitation sent to {}.", i.email)))));
-    Effect::new(move |_| revoke.value().get().map(|r| show(r.map(|_| "Invitation revoked.".to_string()))));
+    let flash = Flash::new([
+        role.value().get_untracked().and_then(Result::err),
+        remove.value().get_untracked().and_then(Result::err),
+        leave.value().get_untracked().and_then(Result::err),
+        revoke.value().get_untracked().and_then(Result::err),
+        invite.value().get_untracked().and_then(Result::err),
+    ]);
+    Effect::new(move |_| role.value().get().map(|r| flash.show(r.map(|_| "Role changed.".to_string()))));
+    Effect::new(move |_| remove.value().get().map(|r| flash.show(r.map(|_| "Member removed.".to_string()))));
+    Effect::new(move |_| leave.value().get().map(|r| flash.show(r.map(|_| "You left the organization.".to_string()))));
+    Effect::new(move |_| {
+        invite.value().get().map(|r| flash.show(r.map(|i| format!("Invitation sent to {}.", i.email))))
+    });
+    Effect::new(move |_| revoke.value().get().map(|r| flash.show(r.map(|_| "Invitation revoked.".to_string()))));
     let pending = move || {
         role.pending().get()
             || remove.pending().get()
@@ -54,16 +47,7 @@ pub fn MembersPage() -> impl IntoView {
     };
 
     view! {
-        <div class="flex items-center justify-between">
-            <h1 class="text-2xl font-semibold">"Members"</h1>
-            <span class="text-sm text-slate-500" aria-live="polite" data-testid="pending">{move || pending().then_some("Saving…")}</span>
-        </div>
-        <div aria-live="polite">
-            {move || flash.get().map(|r| match r {
-                Ok(m) => view! { <p class="mt-3 rounded-md bg-emerald-50 px-3 py-2 text-emerald-800" data-testid="flash-ok">{m}</p> }.into_any(),
-                Err(e) => view! { <p role="alert" class="mt-3 rounded-md bg-red-50 px-3 py-2 text-red-800" data-testid="flash-error">{e}</p> }.into_any(),
-            })}
-        </div>
+        <ActionHeader title="Members" pending=Signal::derive(pending) flash/>
         <Transition fallback=|| view! { <p class="mt-6 text-slate-500">"Loading members…"</p> }>
             {move || Suspend::new(async move {
                 match members.await {

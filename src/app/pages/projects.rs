@@ -7,8 +7,7 @@ use leptos_router::hooks::use_query_map;
 
 use super::workspace_layout::use_workspace;
 use crate::app::api::{list_projects, ArchiveProject, CreateProject, DeleteProject, UpdateProject};
-use crate::app::components::ErrorView;
-use crate::app::error::WorkspaceError;
+use crate::app::components::{ActionHeader, ErrorView, Flash};
 use crate::model::{ProjectView, PROJECTS_PAGE_SIZE};
 
 #[component]
@@ -40,39 +39,24 @@ pub fn ProjectsPage() -> impl IntoView {
     // The latest finished action's outcome: each effect follows one action. A form posted
     // without JavaScript comes back with its error in the URL, and its action starts with it;
     // effects never run on the server, so that error is also the flash's first value.
-    let returned_error = [
+    let flash = Flash::new([
         create.value().get_untracked().and_then(Result::err),
         update.value().get_untracked().and_then(Result::err),
         archive.value().get_untracked().and_then(Result::err),
         delete.value().get_untracked().and_then(Result::err),
-    ]
-    .into_iter()
-    .flatten()
-    .next();
-    let flash = RwSignal::new(returned_error.map(|e| Err(e.to_string())));
-    let show = move |r: Result<String, WorkspaceError>| flash.set(Some(r.map_err(|e| e.to_string())));
-    Effect::new(move |_| create.value().get().map(|r| show(r.map(|p| format!("Created “{}”.", p.name)))));
-    Effect::new(move |_| update.value().get().map(|r| show(r.map(|p| format!("Saved “{}”.", p.name)))));
+    ]);
+    Effect::new(move |_| create.value().get().map(|r| flash.show(r.map(|p| format!("Created “{}”.", p.name)))));
+    Effect::new(move |_| update.value().get().map(|r| flash.show(r.map(|p| format!("Saved “{}”.", p.name)))));
     Effect::new(move |_| {
-        archive
-            .value()
-            .get()
-            .map(|r| show(r.map(|p| format!("{} “{}”.", if p.archived { "Archived" } else { "Restored" }, p.name))))
+        archive.value().get().map(|r| {
+            flash.show(r.map(|p| format!("{} “{}”.", if p.archived { "Archived" } else { "Restored" }, p.name)))
+        })
     });
-    Effect::new(move |_| delete.value().get().map(|r| show(r.map(|_| "Deleted.".to_string()))));
+    Effect::new(move |_| delete.value().get().map(|r| flash.show(r.map(|_| "Deleted.".to_string()))));
     let pending =
         move || create.pending().get() || update.pending().get() || archive.pending().get() || delete.pending().get();
     view! {
-        <div class="flex items-center justify-between">
-            <h1 class="text-2xl font-semibold">"Projects"</h1>
-            <span class="text-sm text-slate-500" aria-live="polite" data-testid="pending">{move || pending().then_some("Saving…")}</span>
-        </div>
-        <div aria-live="polite">
-            {move || flash.get().map(|r| match r {
-                Ok(m) => view! { <p class="mt-3 rounded-md bg-emerald-50 px-3 py-2 text-emerald-800" data-testid="flash-ok">{m}</p> }.into_any(),
-                Err(e) => view! { <p role="alert" class="mt-3 rounded-md bg-red-50 px-3 py-2 text-red-800" data-testid="flash-error">{e}</p> }.into_any(),
-            })}
-        </div>
+        <ActionHeader title="Projects" pending=Signal::derive(pending) flash/>
         <form method="get" action="/app/projects" class="mt-4 flex gap-2">
             <input name="q" value=search placeholder="Search projects" class="flex-1 rounded-md border border-slate-300 px-3 py-1.5" aria-label="Search projects"/>
             <select name="status" class="rounded-md border border-slate-300 px-2 py-1.5" aria-label="Status">

@@ -4,8 +4,7 @@
 use leptos::prelude::*;
 
 use crate::app::api::{get_org_settings, ChangeOrganizationSlug, DeleteOrganization, RenameOrganization};
-use crate::app::components::ErrorView;
-use crate::app::error::WorkspaceError;
+use crate::app::components::{ActionHeader, ErrorView, Flash};
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
@@ -13,31 +12,17 @@ pub fn SettingsPage() -> impl IntoView {
     let slug = ServerAction::<ChangeOrganizationSlug>::new();
     let delete = ServerAction::<DeleteOrganization>::new();
     let settings = Resource::new(move || (rename.version().get(), slug.version().get()), |_| get_org_settings());
-    let first = [
+    let flash = Flash::new([
         rename.value().get_untracked().and_then(Result::err),
         slug.value().get_untracked().and_then(Result::err),
         delete.value().get_untracked().and_then(Result::err),
-    ]
-    .into_iter()
-    .flatten()
-    .next();
-    let flash = RwSignal::new(first.map(|e| Err(e.to_string())));
-    let show = move |r: Result<String, WorkspaceError>| flash.set(Some(r.map_err(|e| e.to_string())));
-    Effect::new(move |_| rename.value().get().map(|r| show(r.map(|o| format!("Renamed to “{}”.", o.name)))));
-    Effect::new(move |_| slug.value().get().map(|r| show(r.map(|o| format!("Slug changed to “{}”.", o.slug)))));
-    Effect::new(move |_| delete.value().get().map(|r| show(r.map(|_| "Organization deleted.".to_string()))));
+    ]);
+    Effect::new(move |_| rename.value().get().map(|r| flash.show(r.map(|o| format!("Renamed to “{}”.", o.name)))));
+    Effect::new(move |_| slug.value().get().map(|r| flash.show(r.map(|o| format!("Slug changed to “{}”.", o.slug)))));
+    Effect::new(move |_| delete.value().get().map(|r| flash.show(r.map(|_| "Organization deleted.".to_string()))));
     let pending = move || rename.pending().get() || slug.pending().get() || delete.pending().get();
     view! {
-        <div class="flex items-center justify-between">
-            <h1 class="text-2xl font-semibold">"Organization settings"</h1>
-            <span class="text-sm text-slate-500" aria-live="polite" data-testid="pending">{move || pending().then_some("Saving…")}</span>
-        </div>
-        <div aria-live="polite">
-            {move || flash.get().map(|r| match r {
-                Ok(m) => view! { <p class="mt-3 rounded-md bg-emerald-50 px-3 py-2 text-emerald-800" data-testid="flash-ok">{m}</p> }.into_any(),
-                Err(e) => view! { <p role="alert" class="mt-3 rounded-md bg-red-50 px-3 py-2 text-red-800" data-testid="flash-error">{e}</p> }.into_any(),
-            })}
-        </div>
+        <ActionHeader title="Organization settings" pending=Signal::derive(pending) flash/>
         <Transition fallback=|| view! { <p class="mt-6 text-slate-500">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match settings.await {

@@ -1,0 +1,40 @@
+use leptos::prelude::*;
+
+use crate::app::error::WorkspaceError;
+
+/// The outcome of a page's latest form action, shown above its content: a success message, or
+/// the error's text (derived from its code). Each action reports to it through [`Flash::show`].
+#[derive(Clone, Copy)]
+pub struct Flash(RwSignal<Option<Result<String, String>>>);
+
+impl Flash {
+    /// Starts with the first of `returned`: the error a form posted without JavaScript came back
+    /// with (its action starts with it; effects never run on the server, so this is also what the
+    /// server renders).
+    pub fn new(returned: impl IntoIterator<Item = Option<WorkspaceError>>) -> Self {
+        let first = returned.into_iter().flatten().next();
+        Self(RwSignal::new(first.map(|e| Err(e.to_string()))))
+    }
+
+    /// An action finished: its success message, or its error.
+    pub fn show(self, outcome: Result<String, WorkspaceError>) {
+        self.0.set(Some(outcome.map_err(|e| e.to_string())));
+    }
+}
+
+/// A page's title with its actions' pending state, and the [`Flash`] below it.
+#[component]
+pub fn ActionHeader(title: &'static str, #[prop(into)] pending: Signal<bool>, flash: Flash) -> impl IntoView {
+    view! {
+        <div class="flex items-center justify-between">
+            <h1 class="text-2xl font-semibold">{title}</h1>
+            <span class="text-sm text-slate-500" aria-live="polite" data-testid="pending">{move || pending.get().then_some("Saving…")}</span>
+        </div>
+        <div aria-live="polite">
+            {move || flash.0.get().map(|r| match r {
+                Ok(m) => view! { <p class="mt-3 rounded-md bg-emerald-50 px-3 py-2 text-emerald-800" data-testid="flash-ok">{m}</p> }.into_any(),
+                Err(e) => view! { <p role="alert" class="mt-3 rounded-md bg-red-50 px-3 py-2 text-red-800" data-testid="flash-error">{e}</p> }.into_any(),
+            })}
+        </div>
+    }
+}
