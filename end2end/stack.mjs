@@ -27,7 +27,8 @@ function targetDir() {
   return process.env.CARGO_TARGET_DIR || join(process.env.HOME, '.cache', 'tenantry', 'target');
 }
 
-async function waitFor(url, timeoutMs = 30000) {
+/** Resolves once `url` answers 2xx (polls; throws after `timeoutMs`). */
+export async function waitFor(url, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -39,7 +40,8 @@ async function waitFor(url, timeoutMs = 30000) {
   }
 }
 
-function readEnvFile(path) {
+/** A `KEY=value` file (the emulator's env file) as an object. */
+export function readEnvFile(path) {
   const out = {};
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     if (!line || line.startsWith('#')) continue;

@@ -5,10 +5,10 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, openSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, readEnvFile, waitFor } from '../end2end/stack.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TARGET = process.env.CARGO_TARGET_DIR || join(process.env.HOME, '.cache', 'tenantry', 'target');
@@ -25,29 +25,6 @@ const log = (...a) => console.error(`[replicas +${((Date.now() - started) / 1000
 function check(ok, what) {
   if (!ok) throw new Error(`check failed: ${what}`);
   log(`ok: ${what}`);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
-
-async function waitFor(url, timeoutMs = 30000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const r = await fetch(url);
-      if (r.ok) return;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`${url} did not become ready`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 function start(name, cmd, args, env) {
@@ -73,16 +50,6 @@ async function stopAll() {
     } catch {}
   }
   log(`stopped everything in ${Date.now() - t0} ms`);
-}
-
-function readEnvFile(path) {
-  const out = {};
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.indexOf('=');
-    out[line.slice(0, i)] = line.slice(i + 1).replace(/^"(.*)"$/s, '$1');
-  }
-  return out;
 }
 
 // --- a browser's cookie jar, as far as this test needs one (cookies ignore ports, like browsers) ---
