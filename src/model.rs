@@ -139,6 +139,9 @@ pub fn validate_email(email: &str) -> Option<String> {
 pub enum TextProblem {
     Missing,
     TooLong,
+    /// A control character (NUL, escape…; in descriptions, other than tab and line breaks):
+    /// Postgres cannot store NUL, and the others are never meant to be shown.
+    ControlCharacter,
 }
 
 /// Name rules, checked on both sides (the database has the same CHECK for projects): trimmed,
@@ -155,6 +158,8 @@ pub enum SelectOrgError {
     Choose,
     NameMissing,
     NameTooLong,
+    /// A control character in the name.
+    NameInvalid,
     /// The user's creation allowance is spent.
     RateLimited,
     /// Clerk refused the creation (4xx other than our own credentials).
@@ -164,8 +169,15 @@ pub enum SelectOrgError {
 }
 
 impl SelectOrgError {
-    pub const ALL: [Self; 6] =
-        [Self::Choose, Self::NameMissing, Self::NameTooLong, Self::RateLimited, Self::Refused, Self::Unavailable];
+    pub const ALL: [Self; 7] = [
+        Self::Choose,
+        Self::NameMissing,
+        Self::NameTooLong,
+        Self::NameInvalid,
+        Self::RateLimited,
+        Self::Refused,
+        Self::Unavailable,
+    ];
 
     /// The code in the URL.
     pub fn code(self) -> &'static str {
@@ -173,6 +185,7 @@ impl SelectOrgError {
             Self::Choose => "choose",
             Self::NameMissing => "name_missing",
             Self::NameTooLong => "name_too_long",
+            Self::NameInvalid => "name_invalid",
             Self::RateLimited => "rate_limited",
             Self::Refused => "refused",
             Self::Unavailable => "unavailable",
@@ -189,6 +202,7 @@ impl SelectOrgError {
             Self::Choose => "Choose an organization.",
             Self::NameMissing => "An organization needs a name.",
             Self::NameTooLong => "Organization names are at most 80 characters.",
+            Self::NameInvalid => "Organization names cannot contain control characters.",
             Self::RateLimited => {
                 "You have created several organizations in the last hour; please wait a few minutes before creating another."
             }
@@ -209,6 +223,9 @@ pub fn validate_organization_name(name: &str) -> Result<String, TextProblem> {
 }
 
 fn bounded_name(name: &str) -> Result<String, TextProblem> {
+    if name.chars().any(char::is_control) {
+        return Err(TextProblem::ControlCharacter);
+    }
     let n = name.trim();
     if n.is_empty() {
         return Err(TextProblem::Missing);
@@ -223,6 +240,9 @@ fn bounded_name(name: &str) -> Result<String, TextProblem> {
 pub fn validate_description(d: &str) -> Result<String, TextProblem> {
     if d.chars().count() > 2000 {
         return Err(TextProblem::TooLong);
+    }
+    if d.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+        return Err(TextProblem::ControlCharacter);
     }
     Ok(d.trim().to_string())
 }

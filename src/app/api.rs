@@ -43,7 +43,14 @@ pub async fn list_projects(
     #[server(default)] after: Option<String>,
 ) -> Result<Vec<ProjectView>, WorkspaceError> {
     let mut tx = ctx::tenant_tx().await?;
-    Ok(projects::list(&mut tx, &search, projects::StatusFilter::parse(Some(&status)), after.as_deref()).await?)
+    Ok(projects::list(
+        &mut tx,
+        &search,
+        projects::StatusFilter::parse(Some(&status)),
+        after.as_deref(),
+        crate::model::PROJECTS_PAGE_SIZE,
+    )
+    .await?)
 }
 
 #[server(endpoint = "projects/get")]

@@ -58,6 +58,8 @@ pub enum WorkspaceError {
     ProjectNameTooLong,
     #[error("Descriptions are at most 2000 characters.")]
     DescriptionTooLong,
+    #[error("Names, descriptions and searches cannot contain control characters.")]
+    ControlCharacters,
     #[error("a project with that name already exists in this organization")]
     ProjectNameTaken,
     #[error("Search terms are at most 100 characters.")]
@@ -82,7 +84,7 @@ pub enum WorkspaceError {
 }
 
 impl WorkspaceError {
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 31] = [
         Self::SignInRequired,
         Self::ChooseOrganization,
         Self::ManagersOnly,
@@ -104,6 +106,7 @@ impl WorkspaceError {
         Self::ProjectNameMissing,
         Self::ProjectNameTooLong,
         Self::DescriptionTooLong,
+        Self::ControlCharacters,
         Self::ProjectNameTaken,
         Self::SearchTooLong,
         Self::BadCursor,
@@ -139,6 +142,7 @@ impl WorkspaceError {
             Self::ProjectNameMissing => "project_name_missing",
             Self::ProjectNameTooLong => "project_name_too_long",
             Self::DescriptionTooLong => "description_too_long",
+            Self::ControlCharacters => "control_characters",
             Self::ProjectNameTaken => "project_name_taken",
             Self::SearchTooLong => "search_too_long",
             Self::BadCursor => "bad_cursor",
@@ -168,6 +172,7 @@ impl WorkspaceError {
             Self::ProjectNameMissing
             | Self::ProjectNameTooLong
             | Self::DescriptionTooLong
+            | Self::ControlCharacters
             | Self::SearchTooLong
             | Self::BadCursor
             | Self::RoleInvalid
@@ -185,6 +190,7 @@ impl WorkspaceError {
         match problem {
             TextProblem::Missing => Self::ProjectNameMissing,
             TextProblem::TooLong => Self::ProjectNameTooLong,
+            TextProblem::ControlCharacter => Self::ControlCharacters,
         }
     }
 }

@@ -86,6 +86,8 @@ pub enum Access {
     Public,
     /// JSON APIs: 401 instead of redirects.
     Api,
+    /// REST API v1: Bearer tokens only, refused in its own RFC 9457 words (`routes::v1`).
+    BearerApi,
     /// Pages for any signed-in user (`/select-org`).
     SignedIn,
     /// The tenant workspace: signed in with an active organization.
@@ -107,6 +109,8 @@ pub fn access_for(path: &str) -> Access {
         || path == "/favicon.ico"
     {
         Access::Public
+    } else if under("/api/v1") {
+        Access::BearerApi
     } else if under("/api") {
         Access::Api
     } else if under("/app") {
@@ -127,7 +131,7 @@ pub async fn route_gate(req: Request, next: Next) -> Response {
             .increment(1);
     }
     let access = access_for(req.uri().path());
-    if access == Access::Public {
+    if matches!(access, Access::Public | Access::BearerApi) {
         return next.run(req).await;
     }
     let auth = req.extensions().get::<Auth>();
@@ -212,7 +216,7 @@ pub async fn csrf_guard(req: Request, next: Next) -> Response {
 
 /// `Authorization: Bearer <token>`, the scheme as the SDK's `parseAuthorizationHeader` matches
 /// it (case-sensitive). Anything else is checked as a cookie request (fail closed).
-fn has_bearer_token(h: &axum::http::HeaderMap) -> bool {
+pub fn has_bearer_token(h: &axum::http::HeaderMap) -> bool {
     h.get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim_start_matches([' ', '\t']).strip_prefix("Bearer "))
@@ -240,8 +244,11 @@ mod tests {
         ] {
             assert_eq!(access_for(p), Access::Public, "{p}");
         }
-        for p in ["/api/whoami", "/api/profile", "/api/list_projects"] {
+        for p in ["/api/whoami", "/api/profile", "/api/list_projects", "/api/v1x", "/api/v"] {
             assert_eq!(access_for(p), Access::Api, "{p}");
+        }
+        for p in ["/api/v1", "/api/v1/me", "/api/v1/projects/1", "/api/v1/openapi.json"] {
+            assert_eq!(access_for(p), Access::BearerApi, "{p}");
         }
         for p in ["/app", "/app/dashboard", "/app/projects/1"] {
             assert_eq!(access_for(p), Access::Tenant, "{p}");

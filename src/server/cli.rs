@@ -51,6 +51,8 @@ enum Command {
         /// The Clerk organization id (org_…).
         org_id: String,
     },
+    /// Print REST API v1's OpenAPI 3.1 document (as served at /api/v1/openapi.json).
+    Openapi,
 }
 
 /// The environment variables, one per line, for `--help`.
@@ -94,6 +96,16 @@ pub async fn run() -> ExitCode {
         }
         Command::Purge { apply, retention_days } => purge(apply, retention_days).await,
         Command::RestoreOrg { org_id } => restore_org(&org_id).await,
+        Command::Openapi => match super::routes::v1::openapi().to_pretty_json() {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("the OpenAPI document does not serialize: {e}");
+                ExitCode::from(1)
+            }
+        },
     }
 }
 

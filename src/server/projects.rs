@@ -8,9 +8,7 @@ use uuid::Uuid;
 use super::audit;
 use super::format::rfc3339;
 use super::tenant::TenantTx;
-use crate::model::{
-    validate_description, validate_project_name, Dashboard, ProjectView, TextProblem, PROJECTS_PAGE_SIZE,
-};
+use crate::model::{validate_description, validate_project_name, Dashboard, ProjectView, TextProblem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
@@ -75,7 +73,8 @@ pub fn parse_id(id: &str) -> Result<Uuid, ProjectError> {
     Uuid::parse_str(id).map_err(|_| ProjectError::NotFound)
 }
 
-fn require_manager(tx: &TenantTx) -> Result<(), ProjectError> {
+/// Writes are for admins and project managers.
+pub fn require_manager(tx: &TenantTx) -> Result<(), ProjectError> {
     if tx.tenant().can_manage_projects() {
         Ok(())
     } else {
@@ -95,18 +94,24 @@ fn map_unique(e: sqlx::Error, name: &str) -> ProjectError {
 /// Longest search term accepted, in characters.
 pub const MAX_SEARCH_CHARS: usize = 100;
 
-/// One page of the tenant's projects matching `search` (in name or description), by name.
-/// `after` is the id of the last project of the previous page (keyset pagination: a page costs
-/// the same however far in it is); a page shorter than [`PROJECTS_PAGE_SIZE`] is the last.
+/// One page of at most `limit` of the tenant's projects matching `search` (in name or
+/// description), by name. `after` is the id of the last project of the previous page (keyset
+/// pagination: a page costs the same however far in it is); a page shorter than `limit` is the
+/// last. The pages use [`crate::model::PROJECTS_PAGE_SIZE`].
 pub async fn list(
     tx: &mut TenantTx,
     search: &str,
     status: StatusFilter,
     after: Option<&str>,
+    limit: usize,
 ) -> Result<Vec<ProjectView>, ProjectError> {
     let search = search.trim();
     if search.chars().count() > MAX_SEARCH_CHARS {
         return Err(ProjectError::Invalid("search", TextProblem::TooLong));
+    }
+    // Postgres text cannot hold NUL: refused here rather than failing the statement.
+    if search.contains('\0') {
+        return Err(ProjectError::Invalid("search", TextProblem::ControlCharacter));
     }
     let after =
         after.filter(|a| !a.is_empty()).map(|a| Uuid::parse_str(a).map_err(|_| ProjectError::BadCursor)).transpose()?;
@@ -131,7 +136,7 @@ pub async fn list(
         active,
         archived,
         after,
-        PROJECTS_PAGE_SIZE as i64
+        limit as i64
     )
     .fetch_all(&mut *tx.tx)
     .await?;
@@ -214,6 +219,28 @@ pub async fn update(tx: &mut TenantTx, id: &str, name: &str, description: &str) 
     let action = if before.name != after.name { "project.renamed" } else { "project.updated" };
     audit::record(tx, action, Some(uid), Some(snapshot(&before)), Some(snapshot(&after))).await?;
     Ok(after)
+}
+
+/// Changes only what is given (REST's `PATCH`), each change audited as its own action; nothing
+/// given returns the project as it is (still for managers only: it is a write request).
+pub async fn patch(
+    tx: &mut TenantTx,
+    id: &str,
+    name: Option<&str>,
+    description: Option<&str>,
+    archived: Option<bool>,
+) -> Result<ProjectView, ProjectError> {
+    require_manager(tx)?;
+    let mut project = get_for_update(tx, id).await?;
+    if name.is_some() || description.is_some() {
+        let (name, description) =
+            (name.unwrap_or(&project.name).to_string(), description.unwrap_or(&project.description).to_string());
+        project = update(tx, id, &name, &description).await?;
+    }
+    match archived {
+        Some(a) if a != project.archived => set_archived(tx, id, a).await,
+        _ => Ok(project),
+    }
 }
 
 pub async fn set_archived(tx: &mut TenantTx, id: &str, archived: bool) -> Result<ProjectView, ProjectError> {

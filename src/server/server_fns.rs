@@ -13,6 +13,7 @@ use super::state::AppState;
 use super::tenant::{Member, NoTenant, ScopeError, Tenant, TenantTx};
 use super::workspace::LoadError;
 use crate::app::error::WorkspaceError;
+use crate::model::TextProblem;
 
 /// Sets the response status of a refusal. Not for a form posted without JavaScript: server_fn
 /// answers that with a redirect back to the page carrying the error (which the page then shows),
@@ -115,6 +116,7 @@ impl From<ProjectError> for WorkspaceError {
             ProjectError::Database(db) => return db.into(),
             ProjectError::Forbidden => WorkspaceError::ManagersOnly,
             ProjectError::NotFound => WorkspaceError::ProjectNotFound,
+            ProjectError::Invalid(_, TextProblem::ControlCharacter) => WorkspaceError::ControlCharacters,
             ProjectError::Invalid("description", _) => WorkspaceError::DescriptionTooLong,
             ProjectError::Invalid("search", _) => WorkspaceError::SearchTooLong,
             ProjectError::BadCursor => WorkspaceError::BadCursor,

@@ -125,6 +125,7 @@ pub fn app_routes(state: &AppState) -> Router<AppState> {
         .route("/api/whoami", get(routes::api::whoami))
         .route("/api/profile", get(routes::api::profile))
         .merge(routes::proxy::routes(state))
+        .merge(routes::v1::routes())
         .route("/sign-in", get(routes::session::sign_in))
         .route("/sign-up", get(routes::session::sign_up))
         .route("/sign-out", post(routes::session::sign_out))

@@ -52,6 +52,10 @@ impl Tenant {
     pub fn user_id(&self) -> &str {
         &self.auth.user_id
     }
+    /// The verified session as Clerk's SDK describes it.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
     /// `org:`-prefixed, e.g. `org:admin`.
     pub fn role(&self) -> Option<&str> {
         self.auth.org_role()

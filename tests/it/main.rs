@@ -10,6 +10,7 @@ mod members;
 mod observability;
 mod reconcile;
 mod replicas;
+mod rest_api;
 mod retention;
 mod rls;
 mod schema;

@@ -6,4 +6,5 @@ pub mod health;
 pub mod orgs;
 pub mod proxy;
 pub mod session;
+pub mod v1;
 pub mod webhooks;

@@ -76,6 +76,9 @@ pub async fn create(State(state): State<AppState>, member: Member, parts: Parts,
         Ok(n) => n,
         Err(TextProblem::Missing) => return back_with_error(SelectOrgError::NameMissing, f.redirect_url.as_deref()),
         Err(TextProblem::TooLong) => return back_with_error(SelectOrgError::NameTooLong, f.redirect_url.as_deref()),
+        Err(TextProblem::ControlCharacter) => {
+            return back_with_error(SelectOrgError::NameInvalid, f.redirect_url.as_deref())
+        }
     };
     let Some(api) = state.clerk.api() else {
         return back_with_error(SelectOrgError::Unavailable, f.redirect_url.as_deref());

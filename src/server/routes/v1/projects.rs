@@ -1,0 +1,276 @@
+//! `/api/v1/projects`: the active organization's projects. Reads are for every member; writes
+//! for admins and members with `org:projects:manage`. Every write is audited in its transaction
+//! (through `server::projects`, the same functions the pages call).
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::problem::{ApiJson, ApiQuery, Problem, ProblemBody, ProblemType};
+use super::{ApiTenant, BASE};
+use crate::model::ProjectView;
+use crate::server::projects::{self, StatusFilter, MAX_SEARCH_CHARS};
+use crate::server::state::AppState;
+
+/// Largest page a client may ask for; the default is [`crate::model::PROJECTS_PAGE_SIZE`].
+pub const MAX_LIMIT: u32 = 100;
+
+/// A project.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Project {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub archived: bool,
+    /// The Clerk user id of its creator.
+    pub created_by: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl From<ProjectView> for Project {
+    fn from(p: ProjectView) -> Self {
+        Self {
+            id: p.id,
+            name: p.name,
+            description: p.description,
+            archived: p.archived,
+            created_by: p.created_by,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// One page of projects, by name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectPage {
+    pub data: Vec<Project>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusParam {
+    #[default]
+    Active,
+    Archived,
+    All,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Matches names and descriptions, case-insensitively.
+    #[param(max_length = 100, pattern = "^[^\\x00]*$")]
+    pub search: Option<String>,
+    /// `active` (the default), `archived` or `all`.
+    #[param(inline)]
+    pub status: Option<StatusParam>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+}
+
+// The patterns say what the server checks (utoipa takes literals only): a name is 1 to 80
+// characters once trimmed, with no control characters; a description has no control characters
+// but tab and line breaks.
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProject {
+    /// Unique in the organization; trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 80,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
+    pub name: String,
+    #[schema(max_length = 2000, pattern = "^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F]*$")]
+    pub description: Option<String>,
+}
+
+/// Only the fields given change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectChanges {
+    #[schema(
+        min_length = 1,
+        max_length = 80,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
+    pub name: Option<String>,
+    #[schema(max_length = 2000, pattern = "^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F]*$")]
+    pub description: Option<String>,
+    pub archived: Option<bool>,
+}
+
+/// The active organization's projects matching `search`, a page at a time (keyset cursors: a
+/// page costs the same however deep it is).
+#[utoipa::path(
+    get,
+    path = "/projects",
+    tag = "projects",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of projects", body = ProjectPage),
+        (status = 400, description = "A parameter does not parse, or an unknown cursor", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "No Bearer token, or Clerk refused it", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "No active organization, or the membership ended", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 410, description = "The organization was deleted", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`search` breaks a rule", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable; retry", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_projects(
+    State(st): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> Result<Json<ProjectPage>, Problem> {
+    let limit = q.limit.unwrap_or(crate::model::PROJECTS_PAGE_SIZE as u32);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(Problem::new(ProblemType::InvalidRequest).detail(format!("`limit` is 1 to {MAX_LIMIT}")));
+    }
+    if q.search.as_deref().is_some_and(|s| s.chars().count() > MAX_SEARCH_CHARS) {
+        return Err(Problem::invalid_field("search", crate::model::TextProblem::TooLong));
+    }
+    let status = match q.status.unwrap_or_default() {
+        StatusParam::Active => StatusFilter::Active,
+        StatusParam::Archived => StatusFilter::Archived,
+        StatusParam::All => StatusFilter::All,
+    };
+    let mut tx = tenant.begin(&st.pool).await?;
+    // One more than the page: whether there is a next page is known, not guessed.
+    let mut rows =
+        projects::list(&mut tx, q.search.as_deref().unwrap_or(""), status, q.cursor.as_deref(), limit as usize + 1)
+            .await?;
+    tx.commit().await?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|p| p.id.clone())
+    } else {
+        None
+    };
+    Ok(Json(ProjectPage { data: rows.into_iter().map(Project::from).collect(), next_cursor }))
+}
+
+/// Creates a project (admins and project managers). Answers 201 with its `Location`.
+#[utoipa::path(
+    post,
+    path = "/projects",
+    tag = "projects",
+    request_body = NewProject,
+    responses(
+        (status = 201, description = "Created", body = Project, headers(("Location" = String, description = "The project's URL"))),
+        (status = 400, description = "Malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "No Bearer token, or Clerk refused it", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager, no active organization, or the membership ended", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The name is taken in this organization", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 410, description = "The organization was deleted", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "A field breaks a rule", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable; retry", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_project(
+    State(st): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    ApiJson(body): ApiJson<NewProject>,
+) -> Result<Response, Problem> {
+    let mut tx = tenant.begin(&st.pool).await?;
+    let p = projects::create(&mut tx, &body.name, body.description.as_deref().unwrap_or("")).await?;
+    tx.commit().await?;
+    let location = HeaderValue::from_str(&format!("{BASE}/projects/{}", p.id)).map_err(Problem::internal)?;
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(Project::from(p))).into_response())
+}
+
+/// One project of the active organization (404 for another organization's).
+#[utoipa::path(
+    get,
+    path = "/projects/{id}",
+    tag = "projects",
+    params(("id" = String, Path, format = Uuid, description = "The project's id")),
+    responses(
+        (status = 200, description = "The project", body = Project),
+        (status = 401, description = "No Bearer token, or Clerk refused it", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "No active organization, or the membership ended", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such project in this organization", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 410, description = "The organization was deleted", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable; retry", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_project(
+    State(st): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    Path(id): Path<String>,
+) -> Result<Json<Project>, Problem> {
+    let mut tx = tenant.begin(&st.pool).await?;
+    let p = projects::get(&mut tx, &id).await?;
+    tx.commit().await?;
+    Ok(Json(p.into()))
+}
+
+/// Changes a project's name, description or archived state (admins and project managers).
+#[utoipa::path(
+    patch,
+    path = "/projects/{id}",
+    tag = "projects",
+    params(("id" = String, Path, format = Uuid, description = "The project's id")),
+    request_body = ProjectChanges,
+    responses(
+        (status = 200, description = "The project as changed", body = Project),
+        (status = 400, description = "Malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "No Bearer token, or Clerk refused it", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager, no active organization, or the membership ended", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such project in this organization", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The name is taken in this organization", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 410, description = "The organization was deleted", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "A field breaks a rule", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable; retry", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update_project(
+    State(st): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ProjectChanges>,
+) -> Result<Json<Project>, Problem> {
+    let mut tx = tenant.begin(&st.pool).await?;
+    let p = projects::patch(&mut tx, &id, body.name.as_deref(), body.description.as_deref(), body.archived).await?;
+    tx.commit().await?;
+    Ok(Json(p.into()))
+}
+
+/// Deletes a project (admins and project managers); the audit log keeps its last state.
+#[utoipa::path(
+    delete,
+    path = "/projects/{id}",
+    tag = "projects",
+    params(("id" = String, Path, format = Uuid, description = "The project's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No Bearer token, or Clerk refused it", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Not a manager, no active organization, or the membership ended", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such project in this organization", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 410, description = "The organization was deleted", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable; retry", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_project(
+    State(st): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let mut tx = tenant.begin(&st.pool).await?;
+    projects::delete(&mut tx, &id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
