@@ -252,6 +252,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn names_and_descriptions_refuse_control_characters() {
+        assert_eq!(validate_project_name(" Apollo "), Ok("Apollo".into()));
+        for bad in ["a\0b", "bell\u{7}", "esc\u{1b}[31m", "del\u{7f}", "c1\u{85}x", "line\nbreak"] {
+            assert_eq!(validate_project_name(bad), Err(TextProblem::ControlCharacter), "{bad:?}");
+            assert_eq!(validate_organization_name(bad), Err(TextProblem::ControlCharacter), "{bad:?}");
+        }
+        assert_eq!(validate_description("two\nlines\r\n\tindented"), Ok("two\nlines\r\n\tindented".into()));
+        for bad in ["nul\0", "bell\u{7}", "c1\u{9b}"] {
+            assert_eq!(validate_description(bad), Err(TextProblem::ControlCharacter), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn components_read_roles_and_names_as_clerk_does() {
         let auth = SessionAuth {
             user_id: "user_1".into(),

@@ -72,7 +72,8 @@ pub struct ListParams {
     /// `active` (the default), `archived` or `all`.
     #[param(inline)]
     pub status: Option<StatusParam>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (a project id; a deleted one ends the walk).
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
     /// Page size, 1 to 100 (default 50).
     #[param(minimum = 1, maximum = 100)]
@@ -137,6 +138,11 @@ pub async fn list_projects(
     let limit = q.limit.unwrap_or(crate::model::PROJECTS_PAGE_SIZE as u32);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(Problem::new(ProblemType::InvalidRequest).detail(format!("`limit` is 1 to {MAX_LIMIT}")));
+    }
+    if q.cursor.as_deref() == Some("") {
+        return Err(
+            Problem::new(ProblemType::InvalidRequest).detail("`cursor` is empty: leave it out for the first page")
+        );
     }
     if q.search.as_deref().is_some_and(|s| s.chars().count() > MAX_SEARCH_CHARS) {
         return Err(Problem::invalid_field("search", crate::model::TextProblem::TooLong));
