@@ -197,11 +197,15 @@ pub async fn upsert_organization(conn: &mut PgConnection, org: &Organization) ->
 /// webhook or one sync is never enough to destroy a customer's data. Recorded in its audit log.
 pub async fn delete_organization(conn: &mut PgConnection, org_id: &str, actor: &str) -> Result<(), sqlx::Error> {
     lock_identity(conn, "organization", org_id).await?;
+    // The transaction's `now()` read first and bound: Citus refuses non-IMMUTABLE functions in
+    // a RETURNING clause (and `now()` is the same value for the whole transaction anyway).
+    let now = sqlx::query_scalar!(r#"SELECT now() AS "now!""#).fetch_one(&mut *conn).await?;
     let newly = sqlx::query_scalar!(
-        r#"INSERT INTO organizations (id, deleted_at, updated_at) VALUES ($1, now(), now())
+        r#"INSERT INTO organizations (id, deleted_at, updated_at) VALUES ($1, $2, $2)
            ON CONFLICT (id) DO UPDATE SET deleted_at = COALESCE(organizations.deleted_at, EXCLUDED.deleted_at), slug = NULL, updated_at = EXCLUDED.updated_at
-           RETURNING deleted_at = now() AS "newly!""#,
-        org_id
+           RETURNING deleted_at = $2 AS "newly!""#,
+        org_id,
+        now
     )
     .fetch_one(&mut *conn)
     .await?;

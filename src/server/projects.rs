@@ -82,9 +82,18 @@ pub fn require_manager(tx: &TenantTx) -> Result<(), ProjectError> {
     }
 }
 
+/// The unique constraint on a project's name, as Postgres names it, or as Citus names it on a
+/// shard (`projects_name_per_org_102046`).
+fn is_name_per_org(constraint: &str) -> bool {
+    constraint.strip_prefix("projects_name_per_org").is_some_and(|rest| {
+        rest.is_empty()
+            || rest.strip_prefix('_').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
 fn map_unique(e: sqlx::Error, name: &str) -> ProjectError {
     match &e {
-        sqlx::Error::Database(db) if db.constraint() == Some("projects_name_per_org") => {
+        sqlx::Error::Database(db) if db.constraint().is_some_and(is_name_per_org) => {
             ProjectError::NameTaken(name.to_string())
         }
         _ => ProjectError::Database(e),
@@ -247,14 +256,26 @@ pub async fn set_archived(tx: &mut TenantTx, id: &str, archived: bool) -> Result
     require_manager(tx)?;
     let before = get_for_update(tx, id).await?;
     let (org, uid) = (tx.tenant().org_id().to_string(), parse_id(id)?);
-    sqlx::query!(
-        "UPDATE projects SET archived_at = CASE WHEN $3 THEN COALESCE(archived_at, now()) END, updated_at = now() WHERE org_id = $1 AND id = $2",
-        org,
-        uid,
-        archived
-    )
-    .execute(&mut *tx.tx)
-    .await?;
+    // Two statements rather than `CASE … COALESCE(archived_at, now())`: Citus refuses
+    // non-IMMUTABLE functions inside CASE/COALESCE of a distributed UPDATE. A project already in
+    // the asked state is left as it is.
+    if archived {
+        sqlx::query!(
+            "UPDATE projects SET archived_at = now(), updated_at = now() WHERE org_id = $1 AND id = $2 AND archived_at IS NULL",
+            org,
+            uid
+        )
+        .execute(&mut *tx.tx)
+        .await?;
+    } else {
+        sqlx::query!(
+            "UPDATE projects SET archived_at = NULL, updated_at = now() WHERE org_id = $1 AND id = $2 AND archived_at IS NOT NULL",
+            org,
+            uid
+        )
+        .execute(&mut *tx.tx)
+        .await?;
+    }
     let after = get(tx, id).await?;
     audit::record(
         tx,
@@ -287,4 +308,17 @@ pub async fn dashboard(tx: &mut TenantTx) -> Result<Dashboard, ProjectError> {
     // The audit log is for admins, here as on its own page: members see the counts only.
     let recent = if tx.tenant().is_admin() { Some(audit::recent(tx, 0, 5).await?) } else { None };
     Ok(Dashboard { active_projects: c.active, archived_projects: c.archived, recent })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_name_constraint_is_recognised_on_postgres_and_on_citus_shards() {
+        for c in ["projects_name_per_org", "projects_name_per_org_102046"] {
+            assert!(super::is_name_per_org(c), "{c}");
+        }
+        for c in ["projects_name_per_org_", "projects_name_per_org_x1", "projects_name_per_orgx", "projects_pkey"] {
+            assert!(!super::is_name_per_org(c), "{c}");
+        }
+    }
 }

@@ -13,7 +13,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use clerk::axum::ClerkState;
 use clerk::Auth;
-use sqlx::{Executor, PgConnection, PgPool, Postgres, Row, Transaction};
+use sqlx::{Executor, PgConnection, PgPool, Postgres, Transaction};
 
 use super::error::AppError;
 
@@ -74,16 +74,23 @@ impl Tenant {
     /// data is hidden and frozen until it is restored or purged (see `retention`).
     pub async fn begin(&self, pool: &PgPool) -> Result<TenantTx, ScopeError> {
         let mut tx = pool.begin().await?;
-        // Scope and tombstone check in one round trip: a simple-query batch of plain statements.
-        let batch = begin_batch(&self.org_id, &self.auth.user_id)?;
-        // A `&str` without arguments is sent as a simple query (the text protocol: several
-        // statements in one message); the `Executor` method's boxed future keeps callers `Send`.
-        let row = (&mut *tx).fetch_one(batch.as_str()).await?;
-        let (deleted, ended): (bool, bool) = (row.try_get(0)?, row.try_get(1)?);
-        if deleted {
+        // The settings travel alone, the check after them: Citus forwards the whole query string
+        // of a propagated `SET` to the workers, so a `SELECT` in the same message would run
+        // there on a shard connection ("cannot execute a distributed query from a query on a
+        // shard", seen on Citus 13.2). One round trip more than a single batch, on purpose.
+        set_scope(&mut tx, Some(&self.org_id), Some(&self.auth.user_id)).await?;
+        let check = sqlx::query!(
+            r#"SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1 AND deleted_at IS NOT NULL) AS "deleted!",
+                      EXISTS (SELECT 1 FROM org_memberships WHERE org_id = $1 AND user_clerk_id = $2 AND deleted_at IS NOT NULL) AS "ended!""#,
+            self.org_id,
+            self.auth.user_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if check.deleted {
             return Err(ScopeError::OrganizationDeleted);
         }
-        if ended {
+        if check.ended {
             return Err(ScopeError::MembershipEnded);
         }
         Ok(TenantTx { tx, tenant: self.clone() })
@@ -214,17 +221,6 @@ fn scope_statements(org_id: &str, user_id: &str) -> Result<String, sqlx::Error> 
     ))
 }
 
-/// [`scope_statements`] followed by the organization's tombstone check (one row, one boolean).
-fn begin_batch(org_id: &str, user_id: &str) -> Result<String, sqlx::Error> {
-    Ok(format!(
-        "{} SELECT EXISTS (SELECT 1 FROM organizations WHERE id = {org} AND deleted_at IS NOT NULL) AS deleted, \
-         EXISTS (SELECT 1 FROM org_memberships WHERE org_id = {org} AND user_clerk_id = {user} AND deleted_at IS NOT NULL) AS ended",
-        scope_statements(org_id, user_id)?,
-        org = quote_literal(org_id)?,
-        user = quote_literal(user_id)?
-    ))
-}
-
 /// A Postgres string literal for any text but NUL (which Postgres text cannot hold). The
 /// escape-string form (`E'…'`) with quotes and backslashes doubled reads the same whatever
 /// `standard_conforming_strings` says.
@@ -296,14 +292,12 @@ mod tests {
         assert_eq!(quote_literal("o'; RESET ALL; --").unwrap(), "E'o''; RESET ALL; --'");
         assert_eq!(quote_literal(r"a\'b").unwrap(), r"E'a\\''b'");
         assert!(quote_literal("a\0b").is_err(), "NUL is refused, never truncated");
-        let batch = begin_batch("org_'x", "user_1").unwrap();
-        assert!(
-            batch.starts_with("SET LOCAL app.org_id = E'org_''x'; SET LOCAL app.user_id = E'user_1'; SELECT EXISTS")
-        );
-        assert!(batch.contains("WHERE id = E'org_''x' AND deleted_at IS NOT NULL"));
-        assert!(batch
-            .contains("WHERE org_id = E'org_''x' AND user_clerk_id = E'user_1' AND deleted_at IS NOT NULL) AS ended"));
-        assert!(!batch.contains("set_config"), "Citus does not forward set_config to its workers");
+        // Nothing but `SET LOCAL`s in the message (Citus forwards it whole to the workers).
+        let statements = scope_statements("org_x", "user_1").unwrap();
+        let parts: Vec<&str> = statements.split(';').map(str::trim).filter(|s| !s.is_empty()).collect();
+        assert_eq!(parts.len(), 2);
+        assert!(parts.iter().all(|s| s.starts_with("SET LOCAL app.")), "{statements}");
+        assert!(!statements.contains("set_config"), "Citus does not forward set_config to its workers");
     }
 
     #[test]

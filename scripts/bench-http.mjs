@@ -1,0 +1,268 @@
+// HTTP benchmark of the release build (issue 18): Tenantry's workspace page, its projects JSON
+// call, the REST API's list, a signed-out redirect and /healthz, each measured with wrk against
+// the ceiling server (crates/bench-ceiling: the same token verification and query, nothing
+// else), in interleaved rounds on the same machine, as ratios, with server CPU per request.
+// Run through scripts/bench-http (which builds everything and installs wrk).
+//
+//   node scripts/bench-http.mjs [--rounds N] [--seconds S] [--warmup S] [--connections C]
+import { spawn, execFileSync } from 'node:child_process';
+import { createSign } from 'node:crypto';
+import { mkdtempSync, openSync, readFileSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, readEnvFile, waitFor } from '../end2end/stack.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const TARGET = process.env.CARGO_TARGET_DIR || join(process.env.HOME, '.cache', 'tenantry', 'target');
+const RELEASE = process.env.TENANTRY_RELEASE_DIR || join(ROOT, '.data', 'release');
+const CEILING = join(TARGET, 'release', 'bench-ceiling');
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const ROUNDS = arg('rounds', 3);
+const SECONDS = arg('seconds', 10);
+const WARMUP = arg('warmup', 3);
+const CONNECTIONS = arg('connections', 64);
+/** The first load's budget: wasm + JS + CSS, gzip -9 (issue 18). */
+const PAGE_BUDGET = 200 * 1024;
+const AZP = 'http://localhost:3000';
+const FIXTURES = join(ROOT, 'crates', 'clerk', 'tests', 'fixtures');
+
+const TMP = mkdtempSync(join(tmpdir(), 'tenantry-bench-http-'));
+const PGDIR = mkdtempSync(join(tmpdir(), 'tenantry-bench-http-pg-'));
+const children = [];
+let pgEnv = null;
+const log = (...a) => console.error('[bench-http]', ...a);
+
+function start(name, cmd, args, env) {
+  const out = openSync(join(TMP, `${name}.log`), 'w');
+  const child = spawn(cmd, args, { env, cwd: ROOT, stdio: ['ignore', out, out] });
+  child.name = name;
+  children.push(child);
+  return child;
+}
+
+async function stopAll() {
+  await Promise.all(children.map(async (c) => {
+    if (c.exitCode !== null || c.signalCode !== null) return;
+    c.kill('SIGTERM');
+    const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+    await new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', r)));
+    clearTimeout(t);
+  }));
+  if (pgEnv) {
+    try {
+      execFileSync(join(ROOT, 'scripts', 'pg'), ['stop'], { env: pgEnv, stdio: 'ignore' });
+    } catch {}
+  }
+}
+
+/** An RS256 session token as Clerk mints it (kid = the fixture instance's). */
+function sessionToken() {
+  const now = Math.floor(Date.now() / 1000);
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const header = b64({ alg: 'RS256', typ: 'JWT', kid: 'ins_test' });
+  const payload = b64({
+    sub: 'user_bench', sid: 'sess_bench', iss: 'https://clerk.example.com', azp: AZP,
+    iat: now, nbf: now - 10, exp: now + 3600, v: 2, fea: 'o:projects',
+    o: { id: 'org_bench', slg: 'bench', rol: 'admin', per: 'manage,read', fpm: '3' },
+  });
+  const sig = createSign('RSA-SHA256').update(`${header}.${payload}`).sign(readFileSync(join(FIXTURES, 'instance-private.pem')));
+  return `${header}.${payload}.${sig.toString('base64url')}`;
+}
+
+/** User + system CPU time of a process so far, in microseconds (/proc/<pid>/stat, 100 Hz ticks). */
+function cpuMicros(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** Runs wrk; returns requests/s, p99 in ms, and the request count. Non-2xx/3xx answers fail. */
+function wrk(route, seconds) {
+  const args = ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency'];
+  for (const [k, v] of Object.entries(route.headers || {})) args.push('-H', `${k}: ${v}`);
+  if (route.body !== undefined) {
+    const script = join(TMP, `${route.name.replace(/\W/g, '_')}.lua`);
+    writeFileSync(script, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(route.body)}\n`);
+    args.push('-s', script);
+  }
+  args.push(route.url);
+  const out = execFileSync('wrk', args, { encoding: 'utf8' });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]);
+  const requests = Number(/(\d+) requests in/.exec(out)[1]);
+  const p99m = /99%\s+([\d.]+)(us|ms|s)\b/.exec(out);
+  const p99 = Number(p99m[1]) * { us: 0.001, ms: 1, s: 1000 }[p99m[2]];
+  const bad = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (bad) throw new Error(`${route.name}: ${bad[1]} answers were not 2xx/3xx\n${out}`);
+  if (/Socket errors/.test(out)) throw new Error(`${route.name}: socket errors\n${out}`);
+  return { rps, p99, requests };
+}
+
+/** One request, checked: the right status, and the body shows the seeded rows where expected. */
+async function verify(route) {
+  const res = await fetch(route.url, {
+    method: route.body !== undefined ? 'POST' : 'GET', headers: route.headers, body: route.body, redirect: 'manual',
+  });
+  const text = await res.text();
+  if (res.status !== route.status) throw new Error(`${route.name}: ${res.status}, expected ${route.status}: ${text.slice(0, 300)}`);
+  for (const s of route.contains || []) {
+    if (!text.includes(s)) throw new Error(`${route.name}: the answer lacks ${JSON.stringify(s)}: ${text.slice(0, 500)}`);
+  }
+  return text.length;
+}
+
+function pageWeight() {
+  const pkg = join(RELEASE, 'site', 'pkg');
+  let total = 0;
+  const files = [];
+  for (const f of readdirSync(pkg)) {
+    if (!/\.(wasm|js|css)$/.test(f)) continue;
+    const raw = readFileSync(join(pkg, f));
+    const gz = gzipSync(raw, { level: 9 }).length;
+    files.push({ f, raw: raw.length, gz });
+    total += gz;
+  }
+  return { files, total };
+}
+
+async function main() {
+  const pgPort = await freePort();
+  pgEnv = { ...process.env, TENANTRY_PG_DIR: PGDIR, TENANTRY_PG_PORT: String(pgPort) };
+  delete pgEnv.DATABASE_URL;
+  const dbEnv = Object.fromEntries(
+    execFileSync(join(ROOT, 'scripts', 'pg'), ['start'], { env: pgEnv, encoding: 'utf8' })
+      .trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+  const BIN = join(RELEASE, 'tenantry');
+  execFileSync(BIN, ['migrate'], { env: { ...process.env, ...dbEnv }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const psql = (sql) => execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', dbEnv.DATABASE_ADMIN_URL, '-c', sql]);
+  // The same 5-row organization as the issue's measurement, with its user and membership mirrored.
+  psql(`INSERT INTO organizations (id, slug, name) VALUES ('org_bench', 'bench', 'Bench Org');
+        INSERT INTO users (clerk_id, email, name) VALUES ('user_bench', 'bench@example.test', 'Bench User');
+        INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_bench', 'user_bench', 'org:admin');
+        INSERT INTO projects (org_id, name, description, created_by)
+          SELECT 'org_bench', 'Project ' || i, 'project number ' || i, 'user_bench' FROM generate_series(1, 5) i;`);
+
+  const appPort = await freePort();
+  const ceilingPort = await freePort();
+  const app = start('tenantry', BIN, ['serve'], {
+    ...process.env, ...readEnvFile(join(RELEASE, 'leptos.env')),
+    DATABASE_URL: dbEnv.DATABASE_URL,
+    TENANTRY_ADDR: `127.0.0.1:${appPort}`,
+    CLERK_PUBLISHABLE_KEY: 'pk_live_Y2xlcmsuZXhhbXBsZS5jb20k',
+    CLERK_SECRET_KEY: 'sk_live_bench',
+    CLERK_API_URL: 'http://127.0.0.1:9',
+    CLERK_JWT_KEY: readFileSync(join(FIXTURES, 'instance-public.pem'), 'utf8'),
+    CLERK_AUTHORIZED_PARTIES: AZP,
+    CLERK_WEBHOOK_SIGNING_SECRET: 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD',
+    CLERK_SIGN_IN_URL: 'https://accounts.example.com/sign-in',
+    CLERK_SIGN_UP_URL: 'https://accounts.example.com/sign-up',
+    RUST_LOG: process.env.RUST_LOG || 'info',
+  });
+  // The ceiling reads as the schema owner: it sets no row-level-security context (that is part
+  // of what it leaves out), and filters on the organization itself.
+  const ceiling = start('ceiling', CEILING, [], {
+    ...process.env,
+    CEILING_ADDR: `127.0.0.1:${ceilingPort}`,
+    DATABASE_URL: dbEnv.DATABASE_ADMIN_URL,
+    CLERK_JWT_KEY: readFileSync(join(FIXTURES, 'instance-public.pem'), 'utf8'),
+    CLERK_AUTHORIZED_PARTIES: AZP,
+  });
+  await waitFor(`http://127.0.0.1:${appPort}/healthz`);
+  await waitFor(`http://127.0.0.1:${ceilingPort}/healthz`);
+
+  const token = sessionToken();
+  const cookie = `__session=${token}; __client_uat=${Math.floor(Date.now() / 1000) - 100}`;
+  const t = (p) => `http://127.0.0.1:${appPort}${p}`;
+  const c = (p) => `http://127.0.0.1:${ceilingPort}${p}`;
+  const page = { accept: 'text/html', cookie };
+  const bearer = { authorization: `Bearer ${token}` };
+  const form = { ...bearer, 'content-type': 'application/x-www-form-urlencoded' };
+  // Pairs: [Tenantry, ceiling] for each kind of request.
+  const pairs = [
+    ['workspace page (cookie, SSR)',
+      { name: 'page', url: t('/app/projects'), headers: page, status: 200, contains: ['Project 5', 'Bench Org', '</html>'] },
+      { name: 'ceiling page', url: c('/app/projects'), headers: page, status: 200, contains: ['Project 5'] }],
+    ['projects JSON (Bearer, server fn)',
+      { name: 'json', url: t('/api/projects/list'), headers: form, body: 'search=&status=active', status: 200, contains: ['Project 5'] },
+      { name: 'ceiling json', url: c('/api/projects/list'), headers: form, body: 'search=&status=active', status: 200, contains: ['Project 5'] }],
+    ['REST v1 list (Bearer)',
+      { name: 'v1', url: t('/api/v1/projects'), headers: bearer, status: 200, contains: ['Project 5'] },
+      'ceiling json'],
+    ['signed-out redirect',
+      { name: 'redirect', url: t('/app/projects'), headers: { accept: 'text/html' }, status: 307 },
+      null],
+    ['/healthz',
+      { name: 'healthz', url: t('/healthz'), status: 200 },
+      { name: 'ceiling healthz', url: c('/healthz'), status: 200 }],
+  ];
+  // A string instead of a route: compared with that route's measurement, not measured again.
+  const measured = (b) => b && typeof b === 'object';
+  for (const [, a, b] of pairs) {
+    await verify(a);
+    if (measured(b)) await verify(b);
+  }
+  const pageBytes = await verify(pairs[0][1]);
+  log(`checked every route; the page is ${pageBytes} bytes of HTML`);
+
+  const results = new Map();
+  const measure = (route, proc) => {
+    wrk(route, WARMUP);
+    const before = cpuMicros(proc.pid);
+    const r = wrk(route, SECONDS);
+    r.cpu = (cpuMicros(proc.pid) - before) / r.requests;
+    if (!results.has(route.name)) results.set(route.name, []);
+    results.get(route.name).push(r);
+  };
+  for (let round = 1; round <= ROUNDS; round++) {
+    log(`round ${round} of ${ROUNDS}`);
+    for (const [, a, b] of pairs) {
+      measure(a, app);
+      if (measured(b)) measure(b, ceiling);
+    }
+  }
+  const med = (name, k) => {
+    const v = results.get(name).map((r) => r[k]).sort((x, y) => x - y);
+    return v[Math.floor(v.length / 2)];
+  };
+  const lines = [];
+  lines.push(`wrk -t2 -c${CONNECTIONS}, ${SECONDS} s after ${WARMUP} s of warm-up, median of ${ROUNDS} interleaved rounds, release builds, 5-row organization`);
+  lines.push('');
+  lines.push('| request | Tenantry req/s | p99 | CPU/req | ceiling req/s | p99 | CPU/req | throughput ratio | p99 ratio |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const fmt = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+  for (const [label, a, b] of pairs) {
+    const [ar, ap, ac] = [med(a.name, 'rps'), med(a.name, 'p99'), med(a.name, 'cpu')];
+    if (!b) {
+      lines.push(`| ${label} | ${fmt(ar)} | ${fmt(ap, 1)} ms | ${fmt(ac)} µs | | | | | |`);
+      continue;
+    }
+    const bn = typeof b === 'string' ? b : b.name;
+    const [br, bp, bc] = [med(bn, 'rps'), med(bn, 'p99'), med(bn, 'cpu')];
+    lines.push(`| ${label} | ${fmt(ar)} | ${fmt(ap, 1)} ms | ${fmt(ac)} µs | ${fmt(br)} | ${fmt(bp, 1)} ms | ${fmt(bc)} µs | ${fmt((ar / br) * 100)} % | ${fmt(ap / bp, 1)}× |`);
+  }
+  const weight = pageWeight();
+  lines.push('');
+  lines.push(`First load (wasm + JS + CSS, gzip -9): ${fmt(weight.total / 1024, 1)} KB of a ${PAGE_BUDGET / 1024} KB budget`);
+  for (const f of weight.files) lines.push(`  ${f.f}: ${fmt(f.raw)} bytes raw, ${fmt(f.gz)} gzip`);
+  console.log(lines.join('\n'));
+  writeFileSync(join(ROOT, '.data', 'bench-http.txt'), `${lines.join('\n')}\n`);
+  if (weight.total > PAGE_BUDGET) throw new Error(`the first load is ${weight.total} bytes gzip, over the ${PAGE_BUDGET}-byte budget`);
+}
+
+let failed = false;
+try {
+  await main();
+} catch (e) {
+  failed = true;
+  console.error(e.stack || e);
+  console.error(`logs in ${TMP}`);
+} finally {
+  await stopAll();
+  if (!failed) rmSync(TMP, { recursive: true, force: true });
+  rmSync(PGDIR, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
