@@ -46,6 +46,25 @@ pub struct Workspace {
     pub user_id: String,
 }
 
+impl Workspace {
+    /// The active organization as the workspace shell shows it, from the page's auth snapshot
+    /// (the same verified session every server function checks again: these flags only shape
+    /// the page). `None` without an active organization.
+    pub fn from_snapshot(s: &AuthSnapshot) -> Option<Self> {
+        let org = s.organization.as_ref()?;
+        let role = s.auth.org_role.clone().unwrap_or_default();
+        let is_admin = role == "org:admin";
+        Some(Self {
+            org_id: org.id.clone(),
+            org_name: org.name.clone(),
+            can_manage: is_admin || s.auth.org_permissions.iter().any(|p| p == "org:projects:manage"),
+            is_admin,
+            role,
+            user_id: s.auth.user_id.clone(),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dashboard {
     pub active_projects: i64,
@@ -250,6 +269,30 @@ pub fn validate_description(d: &str) -> Result<String, TextProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_workspace_is_the_snapshots_organization() {
+        let snapshot = |role: &str, permissions: &[&str], org: bool| AuthSnapshot {
+            auth: SessionAuth {
+                user_id: "user_1".into(),
+                session_id: None,
+                session_status: Some("active".into()),
+                org_id: org.then(|| "org_1".into()),
+                org_role: org.then(|| role.into()),
+                org_permissions: permissions.iter().map(|p| p.to_string()).collect(),
+            },
+            user: CurrentUser { id: "user_1".into(), name: None, email: None, image_url: None },
+            organization: org.then(|| ActiveOrganization { id: "org_1".into(), name: "Acme".into(), slug: None }),
+            account_url: String::new(),
+        };
+        let admin = Workspace::from_snapshot(&snapshot("org:admin", &[], true)).unwrap();
+        assert_eq!((admin.org_name.as_str(), admin.is_admin, admin.can_manage), ("Acme", true, true));
+        let manager = Workspace::from_snapshot(&snapshot("org:member", &["org:projects:manage"], true)).unwrap();
+        assert_eq!((manager.is_admin, manager.can_manage, manager.role.as_str()), (false, true, "org:member"));
+        let member = Workspace::from_snapshot(&snapshot("org:member", &["org:projects:read"], true)).unwrap();
+        assert_eq!((member.is_admin, member.can_manage), (false, false));
+        assert_eq!(Workspace::from_snapshot(&snapshot("", &[], false)), None);
+    }
 
     #[test]
     fn names_and_descriptions_refuse_control_characters() {

@@ -6,18 +6,11 @@ use leptos::prelude::*;
 
 use super::error::WorkspaceError;
 use crate::model::{
-    AuditEntry, AuthSnapshot, Dashboard, InvitationView, MembersView, OrgChoice, OrgSettings, ProjectView, Workspace,
+    AuditEntry, AuthSnapshot, Dashboard, InvitationView, MembersView, OrgChoice, OrgSettings, ProjectView,
 };
 
 #[cfg(feature = "ssr")]
 use crate::server::{audit, members, projects, server_fns as ctx, workspace};
-
-/// The active organization and the caller's role in it.
-#[server(endpoint = "workspace")]
-pub async fn get_workspace() -> Result<Workspace, WorkspaceError> {
-    let (tenant, st) = (ctx::tenant()?, ctx::state()?);
-    Ok(workspace::load(&st, &tenant).await?)
-}
 
 /// The signed-in user, session and active organization (what `use_auth()` & co read); `None`
 /// when signed out (not an error: public pages read it too).

@@ -91,9 +91,24 @@ fn is_name_per_org(constraint: &str) -> bool {
     })
 }
 
+/// The constraint a unique violation names: Postgres's error field, or — through a Citus
+/// coordinator, which forwards a worker's message but not its constraint field — the quoted name
+/// in the message (`duplicate key value violates unique constraint "projects_name_per_org_102046"`).
+fn violated_constraint(db: &dyn sqlx::error::DatabaseError) -> Option<&str> {
+    if db.code().as_deref() != Some("23505") {
+        return None;
+    }
+    db.constraint().or_else(|| quoted_constraint(db.message()))
+}
+
+fn quoted_constraint(message: &str) -> Option<&str> {
+    let rest = &message[message.find("unique constraint \"")? + "unique constraint \"".len()..];
+    rest.get(..rest.find('"')?)
+}
+
 fn map_unique(e: sqlx::Error, name: &str) -> ProjectError {
     match &e {
-        sqlx::Error::Database(db) if db.constraint().is_some_and(is_name_per_org) => {
+        sqlx::Error::Database(db) if violated_constraint(db.as_ref()).is_some_and(is_name_per_org) => {
             ProjectError::NameTaken(name.to_string())
         }
         _ => ProjectError::Database(e),
@@ -320,5 +335,10 @@ mod tests {
         for c in ["projects_name_per_org_", "projects_name_per_org_x1", "projects_name_per_orgx", "projects_pkey"] {
             assert!(!super::is_name_per_org(c), "{c}");
         }
+        // What a Citus coordinator forwards: the worker's message, no constraint field.
+        let citus = r#"duplicate key value violates unique constraint "projects_name_per_org_102046""#;
+        assert_eq!(super::quoted_constraint(citus), Some("projects_name_per_org_102046"));
+        assert_eq!(super::quoted_constraint("duplicate key value violates unique constraint"), None);
+        assert_eq!(super::quoted_constraint(r#"unique constraint "unterminated"#), None);
     }
 }

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 
-use crate::app::api::{get_workspace, my_organizations};
+use crate::app::api::my_organizations;
 use crate::app::components::UserMenu;
 use crate::app::error::WorkspaceError;
 use crate::model::Workspace;
@@ -22,12 +22,23 @@ pub fn use_workspace() -> Resource<Result<Workspace, WorkspaceError>> {
 /// `/app/*`: header with the organization switcher and sign-out, then the page.
 #[component]
 pub fn AppShell() -> impl IntoView {
-    let ws = Resource::new(|| (), |_| get_workspace());
-    // Loaded once per page view; the pages below read it from context instead of loading it again.
-    provide_context(CurrentWorkspace(ws));
     // The signed-in user, session and organization for every component below (`use_auth()`
-    // & co), loaded here like the workspace: inside the route, once per page.
+    // & co), loaded inside the route, once per page.
     crate::app::auth::provide_auth();
+    let snapshot = crate::app::auth::use_auth_snapshot();
+    // The workspace is that snapshot's organization (not a second load of the same rows); the
+    // pages below read it from context.
+    let ws = Resource::new(
+        || (),
+        move |_| async move {
+            match snapshot.await {
+                Ok(Some(s)) => Workspace::from_snapshot(&s).ok_or(WorkspaceError::ChooseOrganization),
+                Ok(None) => Err(WorkspaceError::SignInRequired),
+                Err(e) => Err(e),
+            }
+        },
+    );
+    provide_context(CurrentWorkspace(ws));
     let orgs = Resource::new(|| (), |_| my_organizations());
     view! {
         <header class="border-b border-slate-200 bg-white">
