@@ -46,6 +46,15 @@ pub struct Workspace {
     pub user_id: String,
 }
 
+/// The SDK's `prefixWithOrg`: `value.replace(/^(org:)*/, "org:")`.
+fn org_prefixed(value: &str) -> String {
+    let mut rest = value;
+    while let Some(r) = rest.strip_prefix("org:") {
+        rest = r;
+    }
+    format!("org:{rest}")
+}
+
 impl Workspace {
     /// The active organization as the workspace shell shows it, from the page's auth snapshot
     /// (the same verified session every server function checks again: these flags only shape
@@ -53,11 +62,12 @@ impl Workspace {
     pub fn from_snapshot(s: &AuthSnapshot) -> Option<Self> {
         let org = s.organization.as_ref()?;
         let role = s.auth.org_role.clone().unwrap_or_default();
-        let is_admin = role == "org:admin";
+        // As Clerk's `has()` (and the server's checks) compare: `org:` prefixed on both sides.
+        let is_admin = org_prefixed(&role) == "org:admin";
         Some(Self {
             org_id: org.id.clone(),
             org_name: org.name.clone(),
-            can_manage: is_admin || s.auth.org_permissions.iter().any(|p| p == "org:projects:manage"),
+            can_manage: is_admin || s.auth.org_permissions.iter().any(|p| org_prefixed(p) == "org:projects:manage"),
             is_admin,
             role,
             user_id: s.auth.user_id.clone(),
@@ -291,6 +301,11 @@ mod tests {
         assert_eq!((manager.is_admin, manager.can_manage, manager.role.as_str()), (false, true, "org:member"));
         let member = Workspace::from_snapshot(&snapshot("org:member", &["org:projects:read"], true)).unwrap();
         assert_eq!((member.is_admin, member.can_manage), (false, false));
+        // v1 tokens may carry unprefixed names: compared as Clerk's has() compares them.
+        let v1 = Workspace::from_snapshot(&snapshot("admin", &[], true)).unwrap();
+        assert!(v1.is_admin && v1.can_manage);
+        let v1 = Workspace::from_snapshot(&snapshot("member", &["projects:manage"], true)).unwrap();
+        assert!(!v1.is_admin && v1.can_manage);
         assert_eq!(Workspace::from_snapshot(&snapshot("", &[], false)), None);
     }
 

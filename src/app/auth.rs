@@ -15,7 +15,11 @@ use crate::model::{ActiveOrganization, AuthSnapshot, CurrentUser, SessionAuth};
 
 /// The snapshot every hook reads.
 #[derive(Clone, Copy)]
-pub struct AuthContext(pub Resource<Result<Option<AuthSnapshot>, WorkspaceError>>);
+pub struct AuthContext {
+    pub snapshot: Resource<Result<Option<AuthSnapshot>, WorkspaceError>>,
+    /// Counts token renewals: what the snapshot reloads on (and whatever derives from it).
+    pub renewals: RwSignal<u32>,
+}
 
 /// The event the session keeper sends on `window` after writing a renewed token.
 pub const SESSION_RENEWED_EVENT: &str = "tenantry:session-renewed";
@@ -29,12 +33,18 @@ pub fn provide_auth() {
         on_cleanup(move || handle.remove());
     }
     let snapshot = Resource::new(move || renewals.get(), |_| get_auth());
-    provide_context(AuthContext(snapshot));
+    provide_context(AuthContext { snapshot, renewals });
 }
 
 /// The whole snapshot, for a component that awaits it (e.g. in a `Suspend`).
 pub fn use_auth_snapshot() -> Resource<Result<Option<AuthSnapshot>, WorkspaceError>> {
-    expect_context::<AuthContext>().0
+    expect_context::<AuthContext>().snapshot
+}
+
+/// The renewal counter the snapshot reloads on, for a resource derived from the snapshot (a
+/// resource's fetcher tracks nothing: it reloads on its source alone).
+pub fn use_auth_renewals() -> RwSignal<u32> {
+    expect_context::<AuthContext>().renewals
 }
 
 fn read<T: Send + Sync + 'static>(pick: fn(AuthSnapshot) -> Option<T>) -> Signal<Option<T>> {

@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use super::config::ClerkConfig;
 use super::error::AppError;
+use super::routes::v1;
+use super::security::has_bearer_token;
 
 pub fn build_clerk(cfg: &ClerkConfig) -> Clerk {
     let api = BackendApi::new(&cfg.api_url, cfg.secret_key.clone());
@@ -102,6 +104,7 @@ pub fn access_for(path: &str) -> Access {
         || path == "/sign-out"
         || path.starts_with("/api/webhooks")
         || path == "/api/public"
+        || path == "/api/v1/openapi.json"
         || path == "/healthz"
         || path == "/readyz"
         || under("/pkg")
@@ -131,8 +134,16 @@ pub async fn route_gate(req: Request, next: Next) -> Response {
             .increment(1);
     }
     let access = access_for(req.uri().path());
-    if matches!(access, Access::Public | Access::BearerApi) {
+    if access == Access::Public {
         return next.run(req).await;
+    }
+    // REST API v1 refuses in its own words (problem+json), here as in its router (so a route
+    // added under /api/v1 outside that router is gated all the same).
+    if access == Access::BearerApi {
+        return match v1::bearer_refusal(&req) {
+            Some(problem) => problem.into_response(),
+            None => next.run(req).await,
+        };
     }
     let auth = req.extensions().get::<Auth>();
     let Some(auth) = auth else {
@@ -191,6 +202,11 @@ fn no_store(mut resp: Response) -> Response {
 /// `Authorization` scheme leaves the cookie as the credential, so the request is checked.
 pub async fn csrf_guard(req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    // REST API v1 never reads cookies (its gate refuses a request without a Bearer token), so
+    // it has no cross-site surface to check, and its refusals stay problem+json.
+    if access_for(req.uri().path()) == Access::BearerApi {
+        return next.run(req).await;
+    }
     let ambient = req.headers().contains_key(header::COOKIE) && !has_bearer_token(req.headers());
     if safe || !ambient {
         return next.run(req).await;
@@ -214,15 +230,6 @@ pub async fn csrf_guard(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// `Authorization: Bearer <token>`, the scheme as the SDK's `parseAuthorizationHeader` matches
-/// it (case-sensitive). Anything else is checked as a cookie request (fail closed).
-pub fn has_bearer_token(h: &axum::http::HeaderMap) -> bool {
-    h.get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim_start_matches([' ', '\t']).strip_prefix("Bearer "))
-        .is_some_and(|t| !t.trim().is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,13 +248,14 @@ mod tests {
             "/pkg/tenantry.js",
             "/assets/session-keeper.0123456789abcdef.js",
             "/sign-out",
+            "/api/v1/openapi.json",
         ] {
             assert_eq!(access_for(p), Access::Public, "{p}");
         }
         for p in ["/api/whoami", "/api/profile", "/api/list_projects", "/api/v1x", "/api/v"] {
             assert_eq!(access_for(p), Access::Api, "{p}");
         }
-        for p in ["/api/v1", "/api/v1/me", "/api/v1/projects/1", "/api/v1/openapi.json"] {
+        for p in ["/api/v1", "/api/v1/me", "/api/v1/projects/1", "/api/v1/openapi.jsonx"] {
             assert_eq!(access_for(p), Access::BearerApi, "{p}");
         }
         for p in ["/app", "/app/dashboard", "/app/projects/1"] {

@@ -215,8 +215,9 @@ pub async fn delete_organization(conn: &mut PgConnection, org_id: &str, actor: &
     SystemScope::enter(conn, Some(org_id), None).await?;
     // Same `now()` as the tombstone: a restore brings back exactly these memberships.
     sqlx::query!(
-        "UPDATE org_memberships SET deleted_at = now(), updated_at = now() WHERE org_id = $1 AND deleted_at IS NULL",
-        org_id
+        "UPDATE org_memberships SET deleted_at = $2, updated_at = $2 WHERE org_id = $1 AND deleted_at IS NULL",
+        org_id,
+        now
     )
     .execute(&mut *conn)
     .await?;

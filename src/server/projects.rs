@@ -118,10 +118,57 @@ fn map_unique(e: sqlx::Error, name: &str) -> ProjectError {
 /// Longest search term accepted, in characters.
 pub const MAX_SEARCH_CHARS: usize = 100;
 
+/// Where a page starts: after the project with this sort key — `lower(btrim(name))`, unique in
+/// an organization (the `projects_name_per_org` index, which serves the order) — and id.
+/// Carried by the REST API as an opaque cursor ([`SortKey::encode`]), so a walk survives the
+/// deletion of the row it stopped at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortKey {
+    pub name: String,
+    pub id: Uuid,
+}
+
+impl SortKey {
+    /// Base64url (no padding) of the JSON array `[name, id]`.
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::json!([self.name, self.id]).to_string())
+    }
+
+    /// [`ProjectError::BadCursor`] for anything [`SortKey::encode`] did not produce.
+    pub fn decode(cursor: &str) -> Result<Self, ProjectError> {
+        use base64::Engine;
+        let bytes =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| ProjectError::BadCursor)?;
+        let (name, id): (String, Uuid) = serde_json::from_slice(&bytes).map_err(|_| ProjectError::BadCursor)?;
+        if name.contains('\0') {
+            return Err(ProjectError::BadCursor);
+        }
+        Ok(Self { name, id })
+    }
+}
+
+/// One listed project with its [`SortKey`].
+pub struct Listed {
+    pub key: SortKey,
+    pub project: ProjectView,
+}
+
+struct ListedRow {
+    id: Uuid,
+    name: String,
+    description: String,
+    archived: bool,
+    created_by: String,
+    updated_at: time::OffsetDateTime,
+    sort_key: String,
+}
+
 /// One page of at most `limit` of the tenant's projects matching `search` (in name or
-/// description), by name. `after` is the id of the last project of the previous page (keyset
-/// pagination: a page costs the same however far in it is); a page shorter than `limit` is the
-/// last. The pages use [`crate::model::PROJECTS_PAGE_SIZE`].
+/// description), by name. `after` is the id of the last project of the previous page (the
+/// pages' `?after=`); an id that no longer names a project of this organization is
+/// [`ProjectError::BadCursor`]. A page shorter than `limit` is the last. The pages use
+/// [`crate::model::PROJECTS_PAGE_SIZE`].
 pub async fn list(
     tx: &mut TenantTx,
     search: &str,
@@ -129,6 +176,34 @@ pub async fn list(
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<ProjectView>, ProjectError> {
+    let key = match after.filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => {
+            let id = Uuid::parse_str(a).map_err(|_| ProjectError::BadCursor)?;
+            let org = tx.tenant().org_id().to_string();
+            let name = sqlx::query_scalar!(
+                r#"SELECT lower(btrim(name)) AS "key!" FROM projects WHERE org_id = $1 AND id = $2"#,
+                org,
+                id
+            )
+            .fetch_optional(&mut *tx.tx)
+            .await?
+            .ok_or(ProjectError::BadCursor)?;
+            Some(SortKey { name, id })
+        }
+    };
+    Ok(list_after(tx, search, status, key.as_ref(), limit).await?.into_iter().map(|l| l.project).collect())
+}
+
+/// [`list`] from a [`SortKey`] (the REST API's cursors): keyset pagination on the
+/// `projects_name_per_org` index, so a page costs the same however deep it is.
+pub async fn list_after(
+    tx: &mut TenantTx,
+    search: &str,
+    status: StatusFilter,
+    after: Option<&SortKey>,
+    limit: usize,
+) -> Result<Vec<Listed>, ProjectError> {
     let search = search.trim();
     if search.chars().count() > MAX_SEARCH_CHARS {
         return Err(ProjectError::Invalid("search", TextProblem::TooLong));
@@ -137,8 +212,6 @@ pub async fn list(
     if search.contains('\0') {
         return Err(ProjectError::Invalid("search", TextProblem::ControlCharacter));
     }
-    let after =
-        after.filter(|a| !a.is_empty()).map(|a| Uuid::parse_str(a).map_err(|_| ProjectError::BadCursor)).transpose()?;
     let org = tx.tenant().org_id().to_string();
     let pattern = format!("%{}%", search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
     let (active, archived) = match status {
@@ -147,24 +220,40 @@ pub async fn list(
         StatusFilter::All => (true, true),
     };
     let rows = sqlx::query_as!(
-        ProjectRow,
-        r#"SELECT id, name, description, archived_at IS NOT NULL AS "archived!", created_by, updated_at
+        ListedRow,
+        r#"SELECT id, name, description, archived_at IS NOT NULL AS "archived!", created_by, updated_at,
+                  lower(btrim(name)) AS "sort_key!"
              FROM projects
             WHERE org_id = $1 AND (name ILIKE $2 OR description ILIKE $2)
               AND ((archived_at IS NULL AND $3) OR (archived_at IS NOT NULL AND $4))
-              AND ($5::uuid IS NULL OR (lower(name), id) > (SELECT lower(c.name), c.id FROM projects c WHERE c.org_id = $1 AND c.id = $5))
-            ORDER BY lower(name), id
-            LIMIT $6"#,
+              AND ($6::uuid IS NULL OR (lower(btrim(name)), id) > ($5::text, $6::uuid))
+            ORDER BY lower(btrim(name)), id
+            LIMIT $7"#,
         org,
         pattern,
         active,
         archived,
-        after,
+        after.map(|k| k.name.as_str()),
+        after.map(|k| k.id),
         limit as i64
     )
     .fetch_all(&mut *tx.tx)
     .await?;
-    Ok(rows.into_iter().map(ProjectView::from).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| Listed {
+            key: SortKey { name: r.sort_key, id: r.id },
+            project: ProjectRow {
+                id: r.id,
+                name: r.name,
+                description: r.description,
+                archived: r.archived,
+                created_by: r.created_by,
+                updated_at: r.updated_at,
+            }
+            .into(),
+        })
+        .collect())
 }
 
 pub async fn get(tx: &mut TenantTx, id: &str) -> Result<ProjectView, ProjectError> {
@@ -226,8 +315,21 @@ pub async fn create(tx: &mut TenantTx, name: &str, description: &str) -> Result<
 pub async fn update(tx: &mut TenantTx, id: &str, name: &str, description: &str) -> Result<ProjectView, ProjectError> {
     require_manager(tx)?;
     let before = get_for_update(tx, id).await?;
-    let name = validate_project_name(name).map_err(|m| ProjectError::Invalid("name", m))?;
-    let description = validate_description(description).map_err(|m| ProjectError::Invalid("description", m))?;
+    // A value left as it was is not judged again (a name stored before a rule existed stays
+    // editable around), and a change to nothing writes nothing and audits nothing.
+    let name = if name == before.name {
+        before.name.clone()
+    } else {
+        validate_project_name(name).map_err(|m| ProjectError::Invalid("name", m))?
+    };
+    let description = if description == before.description {
+        before.description.clone()
+    } else {
+        validate_description(description).map_err(|m| ProjectError::Invalid("description", m))?
+    };
+    if name == before.name && description == before.description {
+        return Ok(before);
+    }
     let (org, uid) = (tx.tenant().org_id().to_string(), parse_id(id)?);
     sqlx::query!(
         "UPDATE projects SET name = $3, description = $4, updated_at = now() WHERE org_id = $1 AND id = $2",

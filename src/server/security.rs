@@ -126,6 +126,15 @@ pub fn set_page_csp() {
     }
 }
 
+/// `Authorization: Bearer <token>`, the scheme as the SDK's `parseAuthorizationHeader` matches
+/// it (case-sensitive). Anything else is checked as a cookie request (fail closed).
+pub fn has_bearer_token(h: &axum::http::HeaderMap) -> bool {
+    h.get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim_start_matches([' ', '\t']).strip_prefix("Bearer "))
+        .is_some_and(|t| !t.trim().is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

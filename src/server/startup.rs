@@ -161,6 +161,8 @@ pub fn router(state: AppState) -> Router {
         .layer(CompressionLayer::new().gzip(true).br(true))
         // A panic in a handler is a 500 like any other (logged, never echoed), not a reset connection.
         .layer(CatchPanicLayer::custom(panic_response))
+        // REST API v1 answers every error as a problem, these layers' own answers included.
+        .layer(axum::middleware::from_fn(routes::v1::problem_responses))
         // Counted by route, with the request id kept for error bodies (inside the id's layers).
         .layer(axum::middleware::from_fn(telemetry::observe))
         .layer(PropagateRequestIdLayer::x_request_id())

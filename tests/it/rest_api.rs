@@ -389,6 +389,23 @@ async fn cursor_pages_walk_every_project_once_in_name_order() {
     assert_eq!(a.body["data"].as_array().unwrap().len(), 1);
     let a = call(&app, Who::Member, Method::GET, "/projects?status=archived", None).await;
     assert_eq!((a.status, a.body["data"].as_array().unwrap().len()), (200, 0));
+    let id = call(&app, Who::Member, Method::GET, "/projects?search=p4", None).await.body["data"][0]["id"].clone();
+    let p = call(
+        &app,
+        Who::Admin,
+        Method::PATCH,
+        &format!("/projects/{}", id.as_str().unwrap()),
+        Some(json!({"archived": true})),
+    )
+    .await;
+    assert_eq!(p.status, 200);
+    let a = call(&app, Who::Member, Method::GET, "/projects?status=archived", None).await;
+    assert_eq!((a.body["data"][0]["name"].as_str(), a.body["data"].as_array().unwrap().len()), (Some("p4"), 1));
+    assert!(a.body.as_object().unwrap().contains_key("next_cursor") && a.body["next_cursor"].is_null());
+    let a = call(&app, Who::Member, Method::GET, "/projects?status=all&search=p4", None).await;
+    assert_eq!(a.body["data"].as_array().unwrap().len(), 1);
+    let a = call(&app, Who::Member, Method::GET, "/projects?search=p4", None).await;
+    assert_eq!(a.body["data"].as_array().unwrap().len(), 0, "active only by default");
     for (query, status, kind) in [
         ("cursor=nope", 400, "invalid-request"),
         ("cursor=", 400, "invalid-request"),
@@ -405,6 +422,16 @@ async fn cursor_pages_walk_every_project_once_in_name_order() {
     let a = call(&app, Who::Member, Method::GET, &format!("/projects?search={long}"), None).await;
     assert_eq!((a.status, a.problem()), (422, "validation-failed"));
     assert_eq!(a.body["errors"], json!([{"field": "search", "problem": "too_long"}]));
+    // A cursor outlives the project it follows: deleted (or renamed) under a walk, the walk
+    // goes on in name order instead of ending early.
+    let a = call(&app, Who::Member, Method::GET, "/projects?limit=2", None).await;
+    let (cursor, last) = (a.body["next_cursor"].as_str().unwrap().to_string(), a.body["data"][1]["id"].clone());
+    assert_eq!(a.body["data"][1]["name"], "p0");
+    let d = call(&app, Who::Admin, Method::DELETE, &format!("/projects/{}", last.as_str().unwrap()), None).await;
+    assert_eq!(d.status, 204);
+    let a = call(&app, Who::Member, Method::GET, &format!("/projects?limit=2&cursor={cursor}"), None).await;
+    let names: Vec<&str> = a.body["data"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!((a.status, names), (200, vec!["p1", "p2"]), "{}", a.body);
 }
 
 #[tokio::test]
@@ -473,6 +500,38 @@ async fn only_a_bearer_token_authenticates() {
     .await;
     assert_eq!((a.status, a.problem()), (401, "unauthenticated"), "{}", a.body);
     assert!(a.body["detail"].as_str().unwrap().contains("Bearer"), "{}", a.body);
+    assert_eq!(projects_in(&app, "org_a").await.len(), 1, "nothing written");
+    // A Bearer token and someone else's cookie: the token is the credential, the cookie unread.
+    let other = app.session_cookie(&token(&app, Who::OtherOrgAdmin).unwrap());
+    let a = send(app.http.get(app.url("/api/v1/organization")).bearer_auth(&admin).header("cookie", &other)).await;
+    assert_eq!((a.status, a.body["id"].as_str()), (200, Some("org_a")), "{}", a.body);
+    // A refused Bearer token is not rescued by a valid cookie.
+    let a = send(
+        app.http
+            .get(app.url("/api/v1/organization"))
+            .bearer_auth(crate::helpers::foreign_token())
+            .header("cookie", &other),
+    )
+    .await;
+    assert_eq!((a.status, a.problem()), (401, "unauthenticated"), "{}", a.body);
+    // A cross-site cookie write is refused by the same gate, in the API's words.
+    let a = send(
+        app.http
+            .post(app.url("/api/v1/projects"))
+            .header("cookie", app.session_cookie(&admin))
+            .header("origin", "https://evil.example")
+            .json(&json!({"name": "cross-site"})),
+    )
+    .await;
+    assert_eq!((a.status, a.problem()), (401, "unauthenticated"), "{}", a.body);
+    // A method the API does not have: 405 as a problem, with `Allow`.
+    let a = send(app.http.put(app.url("/api/v1/projects")).bearer_auth(&admin)).await;
+    assert_eq!((a.status, a.problem()), (405, "method-not-allowed"), "{}", a.body);
+    assert!(a.headers["allow"].to_str().unwrap().contains("GET"));
+    // A body over the limit: 413 as a problem.
+    let big = json!({"name": "big", "description": "x".repeat(2 << 20)});
+    let a = send(app.http.post(app.url("/api/v1/projects")).bearer_auth(&admin).json(&big)).await;
+    assert_eq!((a.status, a.problem()), (413, "payload-too-large"), "{}", a.body);
     assert_eq!(projects_in(&app, "org_a").await.len(), 1, "nothing written");
     // Another scheme is not a Bearer token.
     let a = send(app.http.get(app.url("/api/v1/me")).header("authorization", format!("Basic {admin}"))).await;
@@ -581,7 +640,15 @@ async fn schemathesis_finds_every_answer_as_documented() {
     let dir = std::env::temp_dir().join(format!("tenantry-schemathesis-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // No crash cache replayed from earlier runs; warnings (e.g. every call refused) fail the run.
-    std::fs::write(dir.join("schemathesis.toml"), "[cache]\nenabled = false\n\n[warnings]\nfail-on = true\n").unwrap();
+    // A cursor is opaque: only one this API gave out is valid, so any other string the schema
+    // allows is refused with 400 (the one exception to "schema-valid input is accepted").
+    std::fs::write(
+        dir.join("schemathesis.toml"),
+        "[cache]\nenabled = false\n\n[warnings]\nfail-on = true\n\n\
+         [[operations]]\ninclude-name = \"GET /api/v1/projects\"\n\
+         checks.positive_data_acceptance.expected-statuses = [200, 400, 401, 403, 404, 409, 429]\n",
+    )
+    .unwrap();
     let run = tokio::process::Command::new(&program)
         .current_dir(&dir)
         .env("HYPOTHESIS_STORAGE_DIRECTORY", dir.join(".hypothesis"))

@@ -510,6 +510,42 @@ mod tests {
     }
 
     #[test]
+    fn numbers_are_read_as_javascript_and_serde_read_them() {
+        let token = |v: Value| {
+            let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+            decode_jwt(&format!("{}.{}.c2ln", part(json!({"alg": "RS256"})), part(json!({"azp": v, "exp": v}))))
+                .unwrap()
+        };
+        // JavaScript truthiness of numbers: zero of any spelling is false, any other number true.
+        for (raw, truthy) in [
+            (json!(0), false),
+            (json!(0.0), false),
+            (json!(-0.0), false),
+            (json!(1), true),
+            (json!(-1), true),
+            (json!(0.5), true),
+            (json!(-0.25), true),
+            (json!(1e-3), true),
+            (json!("0"), true),
+            (json!(""), false),
+            (json!([]), true),
+        ] {
+            assert_eq!(token(raw.clone()).claims().azp.is_truthy(), truthy, "{raw}");
+        }
+        let jwt = token(json!(42));
+        assert_eq!((jwt.claims().exp.i64(), jwt.claims().exp.f64()), (Some(42), Some(42.0)));
+        assert_eq!(token(json!(-7)).claims().exp.i64(), Some(-7));
+        assert_eq!(token(json!(1.5)).claims().exp.i64(), None, "not an integer");
+        assert_eq!(token(json!("42")).claims().exp.i64(), None, "a string is not a number");
+    }
+
+    #[test]
+    fn a_token_error_shows_its_message_and_reason() {
+        let e = TokenError::new(TokenErrorReason::TokenExpired, "JWT is expired.");
+        assert_eq!(e.to_string(), "JWT is expired. (reason=token-expired)");
+    }
+
+    #[test]
     fn clock_skew_boundaries() {
         let now = 1_000_000_000_000i128;
         let o = VerifyOptions::default();

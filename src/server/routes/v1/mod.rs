@@ -30,7 +30,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use self::problem::{Problem, ProblemType};
-use crate::server::auth::has_bearer_token;
+use crate::server::security::has_bearer_token;
 use crate::server::state::AppState;
 use crate::server::tenant::{Member, Tenant};
 
@@ -106,11 +106,23 @@ async fn not_found() -> Problem {
     Problem::new(ProblemType::NotFound).detail("no such route in API v1 (see /api/v1/openapi.json)")
 }
 
-/// This API's gate: a Bearer token is the credential (a cookie alone is refused, never read),
-/// and Clerk must have accepted it. Answers are never cached.
+/// This API's gate (also applied by the app's route gate to every `/api/v1` path): a Bearer
+/// token is the credential (a cookie alone is refused, never read), and Clerk must have
+/// accepted it. Answers are never cached.
 pub async fn require_bearer(req: Request, next: Next) -> Response {
+    let mut resp = match bearer_refusal(&req) {
+        Some(p) => p.into_response(),
+        None => next.run(req).await,
+    };
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// Why this API refuses `req`, if it does: no Bearer token (401 `unauthenticated`), a pending
+/// session (401 `session-pending`), or a token Clerk refused (401 with Clerk's reason).
+pub fn bearer_refusal(req: &Request) -> Option<Problem> {
     let state = req.extensions().get::<ClerkState>().map(|s| s.0.clone());
-    let refusal = if !has_bearer_token(req.headers()) {
+    if !has_bearer_token(req.headers()) {
         Some(
             Problem::new(ProblemType::Unauthenticated)
                 .detail("send the session token as `Authorization: Bearer <token>`; this API does not read cookies")
@@ -127,13 +139,44 @@ pub async fn require_bearer(req: Request, next: Next) -> Response {
     } else {
         let reason = state.as_deref().and_then(|s| s.reason.clone()).unwrap_or_else(|| "unexpected-error".into());
         Some(Problem::new(ProblemType::Unauthenticated).detail("the session token was refused").reason(reason))
-    };
-    let mut resp = match refusal {
-        Some(p) => p.into_response(),
-        None => next.run(req).await,
-    };
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+    }
+}
+
+/// Every error this API answers is a problem: for `/api/v1` paths, what axum or a layer answers
+/// in its own words (a 405, the body limit's 413, the timeout's 408, a caught panic's 500)
+/// becomes one, with its `Allow`, `Retry-After` and authentication headers kept. Installed
+/// outside the app's limits (`startup::router`).
+pub async fn problem_responses(req: Request, next: Next) -> Response {
+    let under = req.uri().path() == BASE || req.uri().path().starts_with(&format!("{BASE}/"));
+    let resp = next.run(req).await;
+    if under {
+        as_problem(resp)
+    } else {
+        resp
+    }
+}
+
+fn as_problem(resp: Response) -> Response {
+    let status = resp.status();
+    let is_problem = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(problem::PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return resp;
+    }
+    let kind = ProblemType::for_status(status);
+    let (parts, _) = resp.into_parts();
+    let mut out =
+        Problem::new(kind).detail(status.canonical_reason().unwrap_or("error").to_lowercase()).into_response();
+    // Only headers about the refusal itself: the old body's encoding and length are not ours.
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(value) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, value.clone());
+        }
+    }
+    *out.status_mut() = status;
+    out
 }
 
 /// The caller inside their active organization (see [`Tenant`]), refused as a problem.

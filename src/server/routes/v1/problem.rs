@@ -52,6 +52,10 @@ pub enum ProblemType {
     NameTaken,
     /// 422: well-formed input that breaks a rule (`errors` lists the fields).
     ValidationFailed,
+    /// 405 (with `Allow`).
+    MethodNotAllowed,
+    /// 413: the body is over the limit.
+    PayloadTooLarge,
     /// 503: a dependency is down; retry.
     Unavailable,
     /// 500
@@ -59,7 +63,7 @@ pub enum ProblemType {
 }
 
 impl ProblemType {
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 16] = [
         Self::Unauthenticated,
         Self::SessionPending,
         Self::OrganizationRequired,
@@ -72,9 +76,30 @@ impl ProblemType {
         Self::UnsupportedMediaType,
         Self::NameTaken,
         Self::ValidationFailed,
+        Self::MethodNotAllowed,
+        Self::PayloadTooLarge,
         Self::Unavailable,
         Self::Internal,
     ];
+
+    /// The type for an error status answered without one (axum's own 405, a layer's 413); an
+    /// unexpected status is `invalid-request` (4xx) or `internal` (5xx).
+    pub fn for_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            401 => Self::Unauthenticated,
+            403 => Self::Forbidden,
+            404 => Self::NotFound,
+            405 => Self::MethodNotAllowed,
+            409 => Self::NameTaken,
+            410 => Self::OrganizationDeleted,
+            413 => Self::PayloadTooLarge,
+            415 => Self::UnsupportedMediaType,
+            422 => Self::ValidationFailed,
+            503 => Self::Unavailable,
+            s if s >= 500 => Self::Internal,
+            _ => Self::InvalidRequest,
+        }
+    }
 
     pub fn slug(self) -> &'static str {
         match self {
@@ -90,6 +115,8 @@ impl ProblemType {
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::NameTaken => "name-taken",
             Self::ValidationFailed => "validation-failed",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::PayloadTooLarge => "payload-too-large",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -109,6 +136,8 @@ impl ProblemType {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NameTaken => StatusCode::CONFLICT,
             Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -128,6 +157,8 @@ impl ProblemType {
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::NameTaken => "Name already taken",
             Self::ValidationFailed => "Validation failed",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::PayloadTooLarge => "Request body too large",
             Self::Unavailable => "Service temporarily unavailable",
             Self::Internal => "Internal server error",
         }
@@ -194,9 +225,6 @@ impl Problem {
     pub fn cause(mut self, cause: impl std::fmt::Display) -> Self {
         self.cause = Some(cause.to_string());
         self
-    }
-    pub fn kind(&self) -> ProblemType {
-        self.kind
     }
 
     /// 422 for one field.
@@ -345,6 +373,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 JsonRejection::JsonSyntaxError(e) => {
                     Problem::new(ProblemType::InvalidRequest).detail(serde_detail(&e.body_text()))
                 }
+                // The body limit (or a broken body stream): its own status, 413 for the limit.
+                JsonRejection::BytesRejection(e) => {
+                    Problem::new(ProblemType::for_status(e.status())).detail(e.body_text())
+                }
                 e => Problem::new(ProblemType::InvalidRequest).detail(e.body_text()),
             }),
         }
@@ -375,4 +407,25 @@ fn serde_detail(text: &str) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_has_its_own_slug_and_a_title_and_is_found_by_status() {
+        let mut slugs: Vec<&str> = ProblemType::ALL.iter().map(|k| k.slug()).collect();
+        slugs.sort_unstable();
+        slugs.dedup();
+        assert_eq!(slugs.len(), ProblemType::ALL.len(), "slugs are unique");
+        for k in ProblemType::ALL {
+            assert!(!k.title().is_empty());
+            assert_eq!(k.uri(), format!("tag:tenantry.dev,2026:problems/{}", k.slug()));
+            assert_eq!(ProblemType::for_status(k.status()).status(), k.status());
+        }
+        assert_eq!(ProblemType::for_status(StatusCode::METHOD_NOT_ALLOWED), ProblemType::MethodNotAllowed);
+        assert_eq!(ProblemType::for_status(StatusCode::IM_A_TEAPOT), ProblemType::InvalidRequest);
+        assert_eq!(ProblemType::for_status(StatusCode::BAD_GATEWAY), ProblemType::Internal);
+    }
 }

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::problem::{ApiJson, ApiQuery, Problem, ProblemBody, ProblemType};
 use super::{ApiTenant, BASE};
 use crate::model::ProjectView;
-use crate::server::projects::{self, StatusFilter, MAX_SEARCH_CHARS};
+use crate::server::projects::{self, SortKey, StatusFilter, MAX_SEARCH_CHARS};
 use crate::server::state::AppState;
 
 /// Largest page a client may ask for; the default is [`crate::model::PROJECTS_PAGE_SIZE`].
@@ -72,8 +72,9 @@ pub struct ListParams {
     /// `active` (the default), `archived` or `all`.
     #[param(inline)]
     pub status: Option<StatusParam>,
-    /// `next_cursor` of the previous page (a project id; a deleted one ends the walk).
-    #[param(format = Uuid)]
+    /// `next_cursor` of the previous page, as given (opaque; it stays valid when the project it
+    /// follows is renamed or deleted: the walk goes on in name order).
+    #[param(pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
     /// Page size, 1 to 100 (default 50).
     #[param(minimum = 1, maximum = 100)]
@@ -122,7 +123,7 @@ pub struct ProjectChanges {
     params(ListParams),
     responses(
         (status = 200, description = "A page of projects", body = ProjectPage),
-        (status = 400, description = "A parameter does not parse, or an unknown cursor", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 400, description = "A parameter does not parse, or a cursor this API did not give out", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "No Bearer token, or Clerk refused it", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "No active organization, or the membership ended", body = ProblemBody, content_type = "application/problem+json"),
         (status = 410, description = "The organization was deleted", body = ProblemBody, content_type = "application/problem+json"),
@@ -152,19 +153,20 @@ pub async fn list_projects(
         StatusParam::Archived => StatusFilter::Archived,
         StatusParam::All => StatusFilter::All,
     };
+    let after = q.cursor.as_deref().map(SortKey::decode).transpose()?;
     let mut tx = tenant.begin(&st.pool).await?;
     // One more than the page: whether there is a next page is known, not guessed.
     let mut rows =
-        projects::list(&mut tx, q.search.as_deref().unwrap_or(""), status, q.cursor.as_deref(), limit as usize + 1)
+        projects::list_after(&mut tx, q.search.as_deref().unwrap_or(""), status, after.as_ref(), limit as usize + 1)
             .await?;
     tx.commit().await?;
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
-        rows.last().map(|p| p.id.clone())
+        rows.last().map(|l| l.key.encode())
     } else {
         None
     };
-    Ok(Json(ProjectPage { data: rows.into_iter().map(Project::from).collect(), next_cursor }))
+    Ok(Json(ProjectPage { data: rows.into_iter().map(|l| Project::from(l.project)).collect(), next_cursor }))
 }
 
 /// Creates a project (admins and project managers). Answers 201 with its `Location`.
