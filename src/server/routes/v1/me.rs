@@ -18,7 +18,9 @@ pub struct Me {
     pub id: String,
     /// The primary email address.
     pub email: Option<String>,
+    /// First and last name as Clerk has them, or `null`.
     pub name: Option<String>,
+    /// The profile image's URL (Clerk's CDN), or `null`.
     pub image_url: Option<String>,
     /// RFC 3339: when the mirror first recorded the user.
     #[schema(format = DateTime)]

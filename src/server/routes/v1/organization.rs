@@ -17,6 +17,7 @@ pub struct Organization {
     pub id: String,
     /// The mirrored name (Clerk's while the mirror has not caught up).
     pub name: String,
+    /// Clerk's slug, or `null` when the organization has none.
     pub slug: Option<String>,
     /// `org:`-prefixed, e.g. `org:admin`.
     pub role: String,

@@ -101,6 +101,7 @@ impl ProblemType {
         }
     }
 
+    /// The last segment of the `type` URI, e.g. `not-found`.
     pub fn slug(self) -> &'static str {
         match self {
             Self::Unauthenticated => "unauthenticated",
@@ -122,10 +123,12 @@ impl ProblemType {
         }
     }
 
+    /// The `type` member: `tag:tenantry.dev,2026:problems/<slug>`.
     pub fn uri(self) -> String {
         format!("tag:tenantry.dev,2026:problems/{}", self.slug())
     }
 
+    /// The HTTP status every problem of this type has.
     pub fn status(self) -> StatusCode {
         match self {
             Self::Unauthenticated | Self::SessionPending => StatusCode::UNAUTHORIZED,
@@ -143,6 +146,7 @@ impl ProblemType {
         }
     }
 
+    /// The `title` member, fixed per type.
     pub fn title(self) -> &'static str {
         match self {
             Self::Unauthenticated => "Authentication required",
@@ -211,17 +215,21 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A problem of this type, with no detail yet.
     pub fn new(kind: ProblemType) -> Self {
         Self { kind, detail: None, reason: None, errors: None, cause: None }
     }
+    /// What was wrong with this request (sent for 4xx only).
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self
     }
+    /// Clerk's authentication reason, also sent as `x-clerk-auth-reason`.
     pub fn reason(mut self, reason: impl Into<String>) -> Self {
         self.reason = Some(reason.into());
         self
     }
+    /// What went wrong behind a 5xx: logged, never sent.
     pub fn cause(mut self, cause: impl std::fmt::Display) -> Self {
         self.cause = Some(cause.to_string());
         self
@@ -239,6 +247,7 @@ impl Problem {
         p
     }
 
+    /// 500 with its cause logged.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::new(ProblemType::Internal).cause(cause)
     }

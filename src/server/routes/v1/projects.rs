@@ -21,10 +21,14 @@ pub const MAX_LIMIT: u32 = 100;
 /// A project.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Project {
+    /// The project's id (a UUID), stable for its life.
     #[schema(format = Uuid)]
     pub id: String,
+    /// Unique in the organization, 1 to 80 characters.
     pub name: String,
+    /// At most 2000 characters; empty when none was given.
     pub description: String,
+    /// Archived projects are listed with `status=archived` or `all` only.
     pub archived: bool,
     /// The Clerk user id of its creator.
     pub created_by: String,
@@ -49,11 +53,13 @@ impl From<ProjectView> for Project {
 /// One page of projects, by name.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectPage {
+    /// At most `limit` projects, by name.
     pub data: Vec<Project>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
 
+/// Which projects a list shows.
 #[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StatusParam {
@@ -63,6 +69,7 @@ pub enum StatusParam {
     All,
 }
 
+/// `GET /api/v1/projects`'s query.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
@@ -85,6 +92,7 @@ pub struct ListParams {
 // characters once trimmed, with no control characters; a description has no control characters
 // but tab and line breaks.
 
+/// `POST /api/v1/projects`'s body (unknown fields are refused: 422).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProject {
@@ -95,6 +103,7 @@ pub struct NewProject {
         pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$"
     )]
     pub name: String,
+    /// Trimmed; tab and line breaks allowed, no other control character.
     #[schema(max_length = 2000, pattern = "^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F]*$")]
     pub description: Option<String>,
 }
@@ -103,14 +112,17 @@ pub struct NewProject {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectChanges {
+    /// A new name (as in `NewProject`).
     #[schema(
         min_length = 1,
         max_length = 80,
         pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$"
     )]
     pub name: Option<String>,
+    /// A new description (as in `NewProject`).
     #[schema(max_length = 2000, pattern = "^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F]*$")]
     pub description: Option<String>,
+    /// `true` archives, `false` restores.
     pub archived: Option<bool>,
 }
 
