@@ -540,9 +540,61 @@ mod tests {
     }
 
     #[test]
+    fn signatures_are_base64url_of_a_possible_length() {
+        // Every byte, alone and around valid ones, against the alphabet's definition.
+        for b in 0u8..=255 {
+            let expected = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+            let one = [b];
+            if let Ok(s) = std::str::from_utf8(&one) {
+                assert_eq!(is_base64url(s), expected, "{b:#04x}");
+                assert_eq!(is_base64url(&format!("ab{s}")), expected, "ab + {b:#04x}");
+                assert_eq!(is_base64url(&format!("{s}ab")), expected, "{b:#04x} + ab");
+            }
+        }
+        assert!(is_base64url("") && is_base64url("aZ09-_"));
+        for (sig, ok) in
+            [("abcd", true), ("abcdef", true), ("abcdefg", true), ("abcde", false), ("a", false), ("ab!d", false)]
+        {
+            assert_eq!(decode_jwt(&format!("e30.e30.{sig}")).is_ok(), ok, "{sig}");
+        }
+    }
+
+    #[test]
+    fn time_claims_are_whole_seconds() {
+        let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let jwt = decode_jwt(&format!("{}.{}.c2ln", part(json!({})), part(json!({"iat": 10.9, "exp": 20, "nbf": 5}))))
+            .unwrap();
+        assert_eq!(
+            (jwt.time_claim("iat"), jwt.time_claim("exp"), jwt.time_claim("nbf"), jwt.time_claim("sub")),
+            (Some(10), Some(20), Some(5), None)
+        );
+    }
+
+    #[test]
     fn a_token_error_shows_its_message_and_reason() {
         let e = TokenError::new(TokenErrorReason::TokenExpired, "JWT is expired.");
         assert_eq!(e.to_string(), "JWT is expired. (reason=token-expired)");
+    }
+
+    #[test]
+    fn clock_skew_boundaries_for_nbf_and_iat_are_exclusive() {
+        let now = 1_000_000_000_000i128;
+        let o = VerifyOptions::default();
+        let skew = o.clock_skew.as_millis() as i128;
+        let exp = (now / 1000) as i64 + 60;
+        // Exactly at the skew's edge is still accepted (the SDK compares with `>`), a millisecond
+        // later is not.
+        let at = |claim: &str, ms: i128| json!({"sub": "u", "exp": exp, claim: (ms as f64) / 1000.0});
+        assert!(check_claims(&at("nbf", now + skew), &o, now).is_ok());
+        assert_eq!(
+            check_claims(&at("nbf", now + skew + 1), &o, now).unwrap_err().reason,
+            TokenErrorReason::TokenNotActiveYet
+        );
+        assert!(check_claims(&at("iat", now + skew), &o, now).is_ok());
+        assert_eq!(
+            check_claims(&at("iat", now + skew + 1), &o, now).unwrap_err().reason,
+            TokenErrorReason::TokenIatInTheFuture
+        );
     }
 
     #[test]
@@ -578,5 +630,11 @@ mod tests {
         );
         assert!(check_claims(&json!({"sub":"u","exp":exp}), &aud, now).is_ok());
         assert!(check_claims(&json!({"sub":"u","exp":exp,"aud":"a"}), &VerifyOptions::default(), now).is_ok());
+        // An array `aud` passes when one of its strings is accepted, and only then.
+        assert!(check_claims(&json!({"sub":"u","exp":exp,"aud":["a","b"]}), &aud, now).is_ok());
+        assert_eq!(
+            check_claims(&json!({"sub":"u","exp":exp,"aud":["a","c"]}), &aud, now).unwrap_err().reason,
+            TokenErrorReason::TokenVerificationFailed
+        );
     }
 }

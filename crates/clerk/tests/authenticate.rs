@@ -512,4 +512,12 @@ async fn verify_session_token_answers_the_payload_or_the_reason() {
         signer().sign_session(&with(claims(), json!({"exp": now() - 60, "iat": now() - 120, "nbf": now() - 130})));
     let err = clerk().verify_session_token(&expired, &opts).await.unwrap_err();
     assert_eq!(err.reason, clerk::TokenErrorReason::TokenExpired);
+    // A machine token signed by the instance is no session token, whatever its claims.
+    let m2m = signer()
+        .sign(&json!({"alg": "RS256", "typ": "JWT", "kid": "ins_test", "cat": clerk::categories::CAT_M2M}), &claims());
+    let err = clerk().verify_session_token(&m2m, &opts).await.unwrap_err();
+    assert_eq!(
+        (err.reason, err.message.as_str()),
+        (clerk::TokenErrorReason::TokenInvalid, "Machine-to-machine tokens are not session tokens.")
+    );
 }
