@@ -299,8 +299,9 @@ async fn sign_up_reaches_the_database_through_signed_webhooks() {
             ("redirect_url", format!("{}/select-org", s.app)),
         ]
     };
-    // Two sign-ups in a row: two user.created events in one batch (the emulator holds a batch
-    // for 300 ms when reordering).
+    // Two sign-ups in a row: two user.created events in one batch (when reordering, the emulator
+    // batches events that follow within a second of the last, and delivers the batch's first
+    // copies one after the other, newest first).
     for email in ["first@example.test", "second@example.test"] {
         let r = s.client.post(format!("{}/sign-up", s.emu)).form(&form(email)).send().await.unwrap();
         assert_eq!(r.status(), 303);
@@ -321,8 +322,8 @@ async fn sign_up_reaches_the_database_through_signed_webhooks() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(log.len(), 4, "each of the two events delivered twice: {log:#?}");
-    // Newest first: the second sign-up's event went out before the first's. (Each copy is its
-    // own concurrent delivery, as with Svix, so only the first arrivals are ordered.)
+    // Newest first: the second sign-up's event went out before the first's. (Each duplicate is
+    // its own concurrent delivery, as with Svix, so only the first arrivals are ordered.)
     let first_arrival = |email: &str| log.iter().position(|d| d.email == email).unwrap();
     assert!(first_arrival("second@example.test") < first_arrival("first@example.test"), "{log:#?}");
     for email in ["first@example.test", "second@example.test"] {

@@ -54,7 +54,8 @@ struct Args {
     /// Test switch: deliver every webhook twice.
     #[arg(long)]
     webhook_duplicate: bool,
-    /// Test switch: hold webhooks briefly and deliver each batch newest first.
+    /// Test switch: batch webhooks that follow within a second of each other (at most 3 s) and
+    /// deliver each batch newest first, one event after the other.
     #[arg(long)]
     webhook_reorder: bool,
     /// Allow personal accounts: a session without an organization is active. By default, like a

@@ -73,17 +73,23 @@ impl Dispatcher {
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
                 if reorder {
-                    // Collect what arrives shortly after, then deliver newest first.
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    while let Ok(more) = rx.try_recv() {
+                    // Collect what follows within a second of the last event (at most 3 s, so
+                    // a slow machine still batches two quick sign-ups), then deliver newest first.
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+                    while let Ok(Some(more)) = tokio::time::timeout_at(
+                        deadline.min(tokio::time::Instant::now() + Duration::from_secs(1)),
+                        rx.recv(),
+                    )
+                    .await
+                    {
                         batch.push(more);
                     }
                     batch.reverse();
                 }
                 for (msg_id, body) in batch {
-                    let times = if duplicate { 2 } else { 1 };
-                    for _ in 0..times {
-                        for url in &endpoints {
+                    for url in &endpoints {
+                        // Each copy is its own concurrent delivery, as with Svix.
+                        if duplicate {
                             tokio::spawn(deliver(
                                 http.clone(),
                                 signer.clone(),
@@ -91,6 +97,14 @@ impl Dispatcher {
                                 msg_id.clone(),
                                 body.clone(),
                             ));
+                        }
+                        let first = deliver(http.clone(), signer.clone(), url.clone(), msg_id.clone(), body.clone());
+                        if reorder {
+                            // In the order chosen: this message's first copy is answered before
+                            // the next message's goes out.
+                            first.await;
+                        } else {
+                            tokio::spawn(first);
                         }
                     }
                 }
