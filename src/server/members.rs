@@ -141,18 +141,25 @@ enum Missing {
     Organization,
 }
 
-/// One Backend API call on the caller's behalf: within their budget and the wait bound, its
-/// refusals read as ours.
+/// The Backend API allowances of organization administration: reading (the members and
+/// invitations lists while the mirror lags, the settings) and changing are counted apart, so a
+/// page reloaded while waiting for the mirror cannot spend what the admin's next change needs.
+const READS: &str = "members-read";
+const WRITES: &str = "members-write";
+
+/// One Backend API call on the caller's behalf: within their budget for `purpose` and the wait
+/// bound, its refusals read as ours.
 async fn backend<T>(
     st: &AppState,
     caller: &Caller,
+    purpose: &'static str,
     missing: Missing,
     call: impl FnOnce(
         &clerk::BackendApi,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ApiError>> + Send + '_>>,
 ) -> Result<T, AdminError> {
     let api = st.clerk.api().ok_or(AdminError::Unavailable)?;
-    st.backend_api_budget.spend("members", caller.user_id())?;
+    st.backend_api_budget.spend(purpose, caller.user_id())?;
     let answer = within_wait(call(api)).await.ok_or(AdminError::Unavailable)?;
     answer.map_err(|e| classify(&e, missing))
 }
@@ -222,7 +229,7 @@ async fn mirrored(tx: &mut TenantTx) -> Result<Vec<Row>, sqlx::Error> {
 /// The organization's members from Clerk (one page of at most 500).
 async fn from_clerk(st: &AppState, caller: &Caller) -> Result<Vec<Row>, AdminError> {
     let org = caller.org_id().to_string();
-    let page = backend(st, caller, Missing::Organization, |api| {
+    let page = backend(st, caller, READS, Missing::Organization, |api| {
         Box::pin(async move { api.organization_memberships(&org, MAX_MEMBERS as u32, 0).await })
     })
     .await?;
@@ -326,7 +333,7 @@ pub async fn change_role(st: &AppState, caller: &Caller, user_id: &str, role: &s
         return Ok(());
     }
     let (org, user, new_role) = (caller.org_id().to_string(), user_id.to_string(), role.to_string());
-    backend(st, caller, Missing::Member, |api| {
+    backend(st, caller, WRITES, Missing::Member, |api| {
         Box::pin(async move { api.update_organization_membership(&org, &user, &new_role).await })
     })
     .await?;
@@ -351,7 +358,7 @@ pub async fn remove(st: &AppState, caller: &Caller, user_id: &str) -> Result<(),
     let mut tx = caller.tenant.begin(&st.pool).await?;
     let row = target(st, caller, &mut tx, user_id, |_| true).await?;
     let (org, user) = (caller.org_id().to_string(), user_id.to_string());
-    backend(st, caller, Missing::Member, |api| {
+    backend(st, caller, WRITES, Missing::Member, |api| {
         Box::pin(async move { api.delete_organization_membership(&org, &user).await })
     })
     .await?;
@@ -368,7 +375,7 @@ pub async fn invitations(st: &AppState, caller: &Caller) -> Result<Vec<Invitatio
         return Err(AdminError::Forbidden);
     }
     let org = caller.org_id().to_string();
-    let page = backend(st, caller, Missing::Organization, |api| {
+    let page = backend(st, caller, READS, Missing::Organization, |api| {
         Box::pin(async move { api.organization_invitations(&org, Some("pending"), 100, 0).await })
     })
     .await?;
@@ -407,7 +414,7 @@ pub async fn invite(
         redirect_url: app_origin.map(|o| format!("{}/app/dashboard", o.trim_end_matches('/'))),
     };
     let org = caller.org_id().to_string();
-    let inv = backend(st, caller, Missing::Organization, |api| {
+    let inv = backend(st, caller, WRITES, Missing::Organization, |api| {
         Box::pin(async move { api.create_organization_invitation(&org, &body).await })
     })
     .await?;
@@ -431,7 +438,7 @@ pub async fn revoke(st: &AppState, caller: &Caller, invitation_id: &str) -> Resu
     }
     let mut tx = caller.tenant.begin(&st.pool).await?;
     let (org, id, by) = (caller.org_id().to_string(), invitation_id.to_string(), caller.user_id().to_string());
-    let inv = backend(st, caller, Missing::Invitation, |api| {
+    let inv = backend(st, caller, WRITES, Missing::Invitation, |api| {
         Box::pin(async move { api.revoke_organization_invitation(&org, &id, Some(&by)).await })
     })
     .await?;
@@ -457,8 +464,10 @@ async fn current(st: &AppState, caller: &Caller) -> Result<OrgSettings, AdminErr
         return Ok(OrgSettings { id: caller.org_id().to_string(), name: r.name, slug: r.slug.unwrap_or_default() });
     }
     let org = caller.org_id().to_string();
-    let o = backend(st, caller, Missing::Organization, |api| Box::pin(async move { api.get_organization(&org).await }))
-        .await?;
+    let o = backend(st, caller, READS, Missing::Organization, |api| {
+        Box::pin(async move { api.get_organization(&org).await })
+    })
+    .await?;
     Ok(OrgSettings { id: o.id, name: o.name, slug: o.slug.unwrap_or_default() })
 }
 
@@ -493,7 +502,7 @@ pub async fn update(
     }
     let org = caller.org_id().to_string();
     let sent = body.clone();
-    let o = backend(st, caller, Missing::Organization, |api| {
+    let o = backend(st, caller, WRITES, Missing::Organization, |api| {
         Box::pin(async move { api.update_organization(&org, &sent).await })
     })
     .await?;
@@ -532,8 +541,10 @@ pub async fn delete(st: &AppState, caller: &Caller, confirmation: &str) -> Resul
     )
     .await?;
     let org = caller.org_id().to_string();
-    backend(st, caller, Missing::Organization, |api| Box::pin(async move { api.delete_organization(&org).await }))
-        .await?;
+    backend(st, caller, WRITES, Missing::Organization, |api| {
+        Box::pin(async move { api.delete_organization(&org).await })
+    })
+    .await?;
     tx.commit().await?;
     Ok(())
 }

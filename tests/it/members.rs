@@ -589,3 +589,19 @@ async fn the_pages_render_for_admins_and_members() {
     assert_eq!(status, 403);
     assert!(html.contains("only organization admins can do that"));
 }
+
+/// Reading the members page while waiting for the mirror (each load lists the invitations
+/// through the Backend API) spends its own allowance, not the one the admin's next change
+/// needs: past ten reads a minute the list is refused (429), and the change still goes through.
+#[tokio::test]
+async fn reloading_the_page_cannot_spend_what_a_change_needs() {
+    let s = stack(true).await;
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(s.call(Who::Admin, "invitations/list", &[]).await.0);
+    }
+    assert_eq!(&statuses[..10], &[200; 10], "{statuses:?}");
+    assert_eq!(&statuses[10..], &[429, 429], "the read allowance is spent: {statuses:?}");
+    let (status, body) = s.call(Who::Admin, "members/role", &[("user_id", "user_erin"), ("role", "org:admin")]).await;
+    assert_eq!(status, 200, "the change has its own allowance: {body}");
+}
