@@ -14,7 +14,7 @@ use crate::model::Workspace;
 #[derive(Clone, Copy)]
 pub struct CurrentWorkspace(pub Resource<Result<Workspace, WorkspaceError>>);
 
-/// The workspace loaded by the enclosing [`AppShell`].
+/// The workspace of the enclosing [`AppShell`] (its auth snapshot's organization).
 pub fn use_workspace() -> Resource<Result<Workspace, WorkspaceError>> {
     expect_context::<CurrentWorkspace>().0
 }
