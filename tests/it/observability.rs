@@ -97,6 +97,14 @@ async fn metrics_are_served_on_their_own_address_after_a_visit() {
         assert!(text.contains(expected), "{expected:?} missing from\n{text}");
     }
     assert!(!text.contains("do-not-label"), "raw URLs are never labels");
+    // The lag is Clerk's `updated_at` (milliseconds, 2 s before the delivery) to the moment it
+    // was applied, in seconds: 2 s and a little.
+    let lag_sum: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"tenantry_webhook_lag_seconds_sum{type="organization.created"} "#))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no lag sum in\n{text}"));
+    assert!((1.0..30.0).contains(&lag_sum), "lag {lag_sum} s");
 
     // Not on the app's own port, and nothing else on the metrics port.
     let r = http.get(format!("{base}/metrics")).send().await.unwrap();
