@@ -2,6 +2,9 @@
 //! another organization's admin, no active organization, signed out, expired token), what each
 //! write leaves in the database and the audit log, cursor pages, RFC 9457 problems, Bearer-only
 //! authentication, and the served OpenAPI document.
+//!
+//! Over 500 lines on purpose: every route × every kind of caller is one matrix over one seed,
+//! and the Schemathesis run checks the same routes against the same seed.
 
 use crate::helpers::{now, spawn_app, TestApp, AZP};
 use reqwest::Method;

@@ -7,6 +7,9 @@
 //!
 //! Needs `node` and `crates/clerk/conformance/node_modules` (scripts/bootstrap installs them).
 //!
+//! Over 1000 lines on purpose: the case table is the SDK's decision table, and one runner feeds
+//! every case to both sides; split, the cases would lose the table they are read against.
+//!
 //! Over 500 lines on purpose: one case table against one oracle; split, the cases would no longer be read side by side.
 
 use clerk::mint::Signer;

@@ -147,7 +147,8 @@ pub fn bearer_refusal(req: &Request) -> Option<Problem> {
 /// becomes one, with its `Allow`, `Retry-After` and authentication headers kept. Installed
 /// outside the app's limits (`startup::router`).
 pub async fn problem_responses(req: Request, next: Next) -> Response {
-    let under = req.uri().path() == BASE || req.uri().path().starts_with(&format!("{BASE}/"));
+    // Every request passes here: a prefix test, no allocation.
+    let under = req.uri().path().strip_prefix(BASE).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
     let resp = next.run(req).await;
     if under {
         as_problem(resp)
