@@ -40,6 +40,40 @@ export async function waitFor(url, timeoutMs = 30000) {
   }
 }
 
+/**
+ * Child processes started together and stopped together (scripts/replicas, scripts/bench-http):
+ * each logs to `<dir>/<name>.log`; `stopAll` sends SIGTERM, SIGKILL after 5 s, then stops the
+ * throwaway Postgres of `pgEnv()` if there is one.
+ */
+export function processGroup(dir, pgEnv = () => null) {
+  const children = [];
+  return {
+    children,
+    start(name, cmd, args, env) {
+      const out = openSync(join(dir, `${name}.log`), 'w');
+      const child = spawn(cmd, args, { env, cwd: ROOT, stdio: ['ignore', out, out] });
+      child.name = name;
+      children.push(child);
+      return child;
+    },
+    async stopAll() {
+      await Promise.all(children.map(async (c) => {
+        if (c.exitCode !== null || c.signalCode !== null) return;
+        c.kill('SIGTERM');
+        const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+        await new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', r)));
+        clearTimeout(t);
+      }));
+      const env = pgEnv();
+      if (env) {
+        try {
+          execFileSync(join(ROOT, 'scripts', 'pg'), ['stop'], { env, stdio: 'ignore' });
+        } catch {}
+      }
+    },
+  };
+}
+
 /** A `KEY=value` file (the emulator's env file) as an object. */
 export function readEnvFile(path) {
   const out = {};

@@ -5,14 +5,14 @@
 // Run through scripts/bench-http (which builds everything and installs wrk).
 //
 //   node scripts/bench-http.mjs [--rounds N] [--seconds S] [--warmup S] [--connections C]
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createSign } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, readEnvFile, waitFor } from '../end2end/stack.mjs';
+import { freePort, processGroup, readEnvFile, waitFor } from '../end2end/stack.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TARGET = process.env.CARGO_TARGET_DIR || join(process.env.HOME, '.cache', 'tenantry', 'target');
@@ -34,32 +34,12 @@ const FIXTURES = join(ROOT, 'crates', 'clerk', 'tests', 'fixtures');
 
 const TMP = mkdtempSync(join(tmpdir(), 'tenantry-bench-http-'));
 const PGDIR = mkdtempSync(join(tmpdir(), 'tenantry-bench-http-pg-'));
-const children = [];
 let pgEnv = null;
 const log = (...a) => console.error('[bench-http]', ...a);
 
-function start(name, cmd, args, env) {
-  const out = openSync(join(TMP, `${name}.log`), 'w');
-  const child = spawn(cmd, args, { env, cwd: ROOT, stdio: ['ignore', out, out] });
-  child.name = name;
-  children.push(child);
-  return child;
-}
-
-async function stopAll() {
-  await Promise.all(children.map(async (c) => {
-    if (c.exitCode !== null || c.signalCode !== null) return;
-    c.kill('SIGTERM');
-    const t = setTimeout(() => c.kill('SIGKILL'), 5000);
-    await new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', r)));
-    clearTimeout(t);
-  }));
-  if (pgEnv) {
-    try {
-      execFileSync(join(ROOT, 'scripts', 'pg'), ['stop'], { env: pgEnv, stdio: 'ignore' });
-    } catch {}
-  }
-}
+const group = processGroup(TMP, () => pgEnv);
+const start = group.start;
+const stopAll = group.stopAll;
 
 /** An RS256 session token as Clerk mints it (kid = the fixture instance's). */
 function sessionToken() {

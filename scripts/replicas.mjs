@@ -2,13 +2,13 @@
 // with the Clerk emulator for sign-in (issue 16, "Scale-out, no state in one process").
 // Run through scripts/replicas (which installs HAProxy); every check throws, the exit code is 1
 // on any failure, and every process and temporary directory is removed on the way out.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, readEnvFile, waitFor } from '../end2end/stack.mjs';
+import { freePort, processGroup, readEnvFile, waitFor } from '../end2end/stack.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TARGET = process.env.CARGO_TARGET_DIR || join(process.env.HOME, '.cache', 'tenantry', 'target');
@@ -18,7 +18,6 @@ const TMP = mkdtempSync(join(tmpdir(), 'tenantry-replicas-'));
 // Its own directory, as scripts/pg hands it to the postgres user.
 const PGDIR = mkdtempSync(join(tmpdir(), 'tenantry-replicas-pg-'));
 const started = Date.now();
-const children = [];
 let pgEnv = null;
 
 const log = (...a) => console.error(`[replicas +${((Date.now() - started) / 1000).toFixed(1)}s]`, ...a);
@@ -27,28 +26,13 @@ function check(ok, what) {
   log(`ok: ${what}`);
 }
 
-function start(name, cmd, args, env) {
-  const out = openSync(join(TMP, `${name}.log`), 'w');
-  const child = spawn(cmd, args, { env, cwd: ROOT, stdio: ['ignore', out, out] });
-  child.name = name;
-  children.push(child);
-  return child;
-}
+const group = processGroup(TMP, () => pgEnv);
+const { children } = group;
+const start = group.start;
 
 async function stopAll() {
   const t0 = Date.now();
-  await Promise.all(children.map(async (c) => {
-    if (c.exitCode !== null || c.signalCode !== null) return;
-    c.kill('SIGTERM');
-    const t = setTimeout(() => c.kill('SIGKILL'), 5000);
-    await new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', r)));
-    clearTimeout(t);
-  }));
-  if (pgEnv) {
-    try {
-      execFileSync(join(ROOT, 'scripts', 'pg'), ['stop'], { env: pgEnv, stdio: 'ignore' });
-    } catch {}
-  }
+  await group.stopAll();
   log(`stopped everything in ${Date.now() - t0} ms`);
 }
 
