@@ -1,6 +1,8 @@
 // Starts what the browser tests need, hermetically: a throwaway Postgres (scripts/pg with its own
 // directory and a free port), migrations, and the app's server binary on a free port.
 // Everything is torn down by stop(); logs are kept under end2end/artifacts/ for failed runs.
+// With TENANTRY_E2E_RELEASE_DIR set (scripts/release's output), the app is that release build
+// (its binary, hashed site and leptos.env) instead of the debug build.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -95,7 +97,8 @@ export async function startStack(name, { tokenLifetime = 60 } = {}) {
     execFileSync(join(ROOT, 'scripts', 'pg'), ['start'], { env: pgEnv, encoding: 'utf8' })
       .trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)),
   );
-  const bin = join(targetDir(), 'debug', 'tenantry');
+  const release = process.env.TENANTRY_E2E_RELEASE_DIR;
+  const bin = release ? join(release, 'tenantry') : join(targetDir(), 'debug', 'tenantry');
   execFileSync(bin, ['migrate'], { env: { ...process.env, ...dbEnv }, stdio: 'inherit' });
   const port = await freePort();
   const emuPort = await freePort();
@@ -118,6 +121,7 @@ export async function startStack(name, { tokenLifetime = 60 } = {}) {
     LEPTOS_SITE_ROOT: join(ROOT, 'target', 'site'),
     LEPTOS_OUTPUT_NAME: 'tenantry',
     RUST_LOG: 'info',
+    ...(release ? readEnvFile(join(release, 'leptos.env')) : {}),
   };
   // Without --apply, sync only prints its plan.
   execFileSync(bin, ['sync', '--apply'], { env, stdio: 'ignore' });
@@ -139,6 +143,37 @@ export async function startStack(name, { tokenLifetime = 60 } = {}) {
       execFileSync(join(ROOT, 'scripts', 'pg'), ['stop'], { env: pgEnv, stdio: 'ignore' });
     },
   };
+}
+
+/**
+ * The release build serves what the page links to under hashed names, cached for a year as
+ * immutable and compressed; the page itself is never stored. Throws on any departure.
+ * `t(path)` makes an absolute URL; `pageHeaders` (e.g. a session cookie) go with the page's request.
+ */
+export async function checkReleaseServing(t, pageHeaders = {}, path = '/app/projects') {
+  const res = await fetch(t(path), { headers: { ...pageHeaders, 'accept-encoding': 'br' } });
+  const html = await res.text();
+  const expect = (ok, what) => {
+    if (!ok) throw new Error(`release serving: ${what}`);
+  };
+  expect(res.status === 200, `${path}: ${res.status}`);
+  expect(/no-store/.test(res.headers.get('cache-control') || ''), `the page's Cache-Control is ${res.headers.get('cache-control')}`);
+  expect(res.headers.get('content-encoding') === 'br', `the page is not brotli-compressed (${res.headers.get('content-encoding')})`);
+  const assets = [...html.matchAll(/(\/pkg\/[\w.-]+\.(?:js|wasm|css))/g)].map((m) => m[1]);
+  for (const kind of ['js', 'wasm', 'css']) {
+    const path = assets.find((a) => a.endsWith(`.${kind}`));
+    expect(path, `the page links no hashed .${kind} (${assets.join(', ')})`);
+    expect(/\/pkg\/tenantry\.[\w-]{10,}\./.test(path), `${path} has no content hash in its name`);
+    for (const encoding of ['br', 'gzip']) {
+      const r = await fetch(t(path), { headers: { 'accept-encoding': encoding } });
+      const body = Buffer.from(await r.arrayBuffer());
+      expect(r.status === 200, `${path}: ${r.status}`);
+      expect(r.headers.get('cache-control') === 'public, max-age=31536000, immutable', `${path}: Cache-Control ${r.headers.get('cache-control')}`);
+      expect(r.headers.get('content-encoding') === encoding, `${path} with Accept-Encoding ${encoding}: Content-Encoding ${r.headers.get('content-encoding')}`);
+      expect(body.length > 0, `${path}: empty body`);
+    }
+  }
+  console.error(`release serving checked: ${assets.length} hashed assets immutable for a year, br and gzip; the page no-store and compressed`);
 }
 
 export async function launchBrowser() {

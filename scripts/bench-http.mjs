@@ -4,15 +4,16 @@
 // else), in interleaved rounds on the same machine, as ratios, with server CPU per request.
 // Run through scripts/bench-http (which builds everything and installs wrk).
 //
-//   node scripts/bench-http.mjs [--rounds N] [--seconds S] [--warmup S] [--connections C]
+//   node scripts/bench-http.mjs [--rounds N] [--seconds S] [--warmup S] [--connections C] [--replicas N]
+// Then the page and the JSON call through HAProxy to one replica and to N (default 3; 0 skips).
 import { execFileSync } from 'node:child_process';
 import { createSign } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, processGroup, readEnvFile, waitFor } from '../end2end/stack.mjs';
+import { checkReleaseServing, freePort, processGroup, readEnvFile, waitFor } from '../end2end/stack.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TARGET = process.env.CARGO_TARGET_DIR || join(process.env.HOME, '.cache', 'tenantry', 'target');
@@ -26,6 +27,8 @@ const ROUNDS = arg('rounds', 3);
 const SECONDS = arg('seconds', 10);
 const WARMUP = arg('warmup', 3);
 const CONNECTIONS = arg('connections', 64);
+/** Replicas behind HAProxy against one (0: skip that part). */
+const REPLICAS = arg('replicas', 3);
 /** The first load's goal: wasm + JS + CSS, gzip -9 (issue 18; not met yet — scripts/release
  * enforces the current ceiling so it cannot grow). */
 const PAGE_GOAL = 200 * 1024;
@@ -96,32 +99,88 @@ async function verify(route) {
 }
 
 /**
- * The release build serves what the page links to under hashed names, cached for a year as
- * immutable and compressed; the page itself is never stored. Throws on any departure.
+ * The same page and JSON call through HAProxy, to one replica and to REPLICAS replicas of the
+ * release build against the one Postgres, in interleaved rounds: throughput and the replicas'
+ * CPU per request (summed). Returns the table's lines.
  */
-async function checkReleaseServing(t, pageHeaders) {
-  const res = await fetch(t('/app/projects'), { headers: { ...pageHeaders, 'accept-encoding': 'br' } });
-  const html = await res.text();
-  const expect = (ok, what) => {
-    if (!ok) throw new Error(`release serving: ${what}`);
-  };
-  expect(/no-store/.test(res.headers.get('cache-control') || ''), `the page's Cache-Control is ${res.headers.get('cache-control')}`);
-  expect(res.headers.get('content-encoding') === 'br', `the page is not brotli-compressed (${res.headers.get('content-encoding')})`);
-  const assets = [...html.matchAll(/(\/pkg\/[\w.-]+\.(?:js|wasm|css))/g)].map((m) => m[1]);
-  for (const kind of ['js', 'wasm', 'css']) {
-    const path = assets.find((a) => a.endsWith(`.${kind}`));
-    expect(path, `the page links no hashed .${kind} (${assets.join(', ')})`);
-    expect(/\/pkg\/tenantry\.[\w-]{10,}\./.test(path), `${path} has no content hash in its name`);
-    for (const encoding of ['br', 'gzip']) {
-      const r = await fetch(t(path), { headers: { 'accept-encoding': encoding } });
-      const body = Buffer.from(await r.arrayBuffer());
-      expect(r.status === 200, `${path}: ${r.status}`);
-      expect(r.headers.get('cache-control') === 'public, max-age=31536000, immutable', `${path}: Cache-Control ${r.headers.get('cache-control')}`);
-      expect(r.headers.get('content-encoding') === encoding, `${path} with Accept-Encoding ${encoding}: Content-Encoding ${r.headers.get('content-encoding')}`);
-      expect(body.length > 0, `${path}: empty body`);
+async function replicaScaling({ BIN, appEnv, app, appPort, page, form }) {
+  const more = [];
+  for (let i = 2; i <= REPLICAS; i++) {
+    const port = await freePort();
+    more.push({ port, proc: start(`tenantry-${i}`, BIN, ['serve'], appEnv(port)) });
+  }
+  for (const r of more) await waitFor(`http://127.0.0.1:${r.port}/healthz`);
+  const [onePort, allPort] = [await freePort(), await freePort()];
+  const server = (n, port) => `  server app${n} 127.0.0.1:${port}`;
+  const cfg = join(TMP, 'haproxy-bench.cfg');
+  writeFileSync(cfg, `global
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+frontend one
+  bind 127.0.0.1:${onePort}
+  default_backend one
+frontend all
+  bind 127.0.0.1:${allPort}
+  default_backend all
+backend one
+  balance roundrobin
+${server(1, appPort)}
+backend all
+  balance roundrobin
+${[appPort, ...more.map((r) => r.port)].map((p, i) => server(i + 1, p)).join('\n')}
+`);
+  execFileSync('haproxy', ['-c', '-q', '-f', cfg], { stdio: 'inherit' });
+  start('haproxy-bench', 'haproxy', ['-db', '-f', cfg], process.env);
+  const one = (p) => `http://127.0.0.1:${onePort}${p}`;
+  const all = (p) => `http://127.0.0.1:${allPort}${p}`;
+  await waitFor(one('/healthz'));
+  await waitFor(all('/healthz'));
+  const procs = { one: [app], all: [app, ...more.map((r) => r.proc)] };
+  const routes = [
+    ['workspace page', (u) => ({ url: u('/app/projects'), headers: page, status: 200, contains: ['Project 5', '</html>'] })],
+    ['projects JSON', (u) => ({ url: u('/api/projects/list'), headers: form, body: 'search=&status=active', status: 200, contains: ['Project 5'] })],
+  ];
+  const results = new Map();
+  const cpu = (ps) => ps.reduce((sum, p) => sum + cpuMicros(p.pid), 0);
+  for (const [label, make] of routes) {
+    for (const [setup, u] of [['one', one], ['all', all]]) await verify({ name: `${label} ${setup}`, ...make(u) });
+  }
+  log(`replicas: HAProxy to 1 replica on :${onePort}, to ${REPLICAS} on :${allPort}; checked`);
+  for (let round = 1; round <= ROUNDS; round++) {
+    log(`replicas round ${round} of ${ROUNDS}`);
+    for (const [label, make] of routes) {
+      for (const [setup, u] of [['one', one], ['all', all]]) {
+        const route = { name: `${label} ${setup}`, ...make(u) };
+        wrk(route, WARMUP);
+        const before = cpu(procs[setup]);
+        const r = wrk(route, SECONDS);
+        r.cpu = (cpu(procs[setup]) - before) / r.requests;
+        if (!results.has(route.name)) results.set(route.name, []);
+        results.get(route.name).push(r);
+      }
     }
   }
-  log(`release serving checked: ${assets.length} hashed assets immutable for a year, br and gzip; the page no-store and compressed`);
+  const med = (name, k) => {
+    const v = results.get(name).map((r) => r[k]).sort((x, y) => x - y);
+    return v[Math.floor(v.length / 2)];
+  };
+  const fmt = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+  const lines = [
+    `Through HAProxy, ${REPLICAS} replicas against 1 (one Postgres, ${availableParallelism()} cores shared by wrk, HAProxy, Postgres and the replicas):`,
+    '',
+    `| request | 1 replica req/s | p99 | CPU/req | ${REPLICAS} replicas req/s | p99 | CPU/req | throughput ratio |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const [label] of routes) {
+    const [o, a] = [`${label} one`, `${label} all`];
+    lines.push(`| ${label} | ${fmt(med(o, 'rps'))} | ${fmt(med(o, 'p99'), 1)} ms | ${fmt(med(o, 'cpu'))} µs | ${fmt(med(a, 'rps'))} | ${fmt(med(a, 'p99'), 1)} ms | ${fmt(med(a, 'cpu'))} µs | ${fmt(med(a, 'rps') / med(o, 'rps'), 2)}× |`);
+  }
+  return lines;
 }
 
 function pageWeight() {
@@ -158,10 +217,10 @@ async function main() {
 
   const appPort = await freePort();
   const ceilingPort = await freePort();
-  const app = start('tenantry', BIN, ['serve'], {
+  const appEnv = (port) => ({
     ...process.env, ...readEnvFile(join(RELEASE, 'leptos.env')),
     DATABASE_URL: dbEnv.DATABASE_URL,
-    TENANTRY_ADDR: `127.0.0.1:${appPort}`,
+    TENANTRY_ADDR: `127.0.0.1:${port}`,
     CLERK_PUBLISHABLE_KEY: 'pk_live_Y2xlcmsuZXhhbXBsZS5jb20k',
     CLERK_SECRET_KEY: 'sk_live_bench',
     CLERK_API_URL: 'http://127.0.0.1:9',
@@ -172,6 +231,7 @@ async function main() {
     CLERK_SIGN_UP_URL: 'https://accounts.example.com/sign-up',
     RUST_LOG: process.env.RUST_LOG || 'info',
   });
+  const app = start('tenantry', BIN, ['serve'], appEnv(appPort));
   // The ceiling reads as the schema owner: it sets no row-level-security context (that is part
   // of what it leaves out), and filters on the organization itself.
   const ceiling = start('ceiling', CEILING, [], {
@@ -263,6 +323,7 @@ async function main() {
     const [br, bp, bc] = [med(bn, 'rps'), med(bn, 'p99'), med(bn, 'cpu')];
     lines.push(`| ${label} | ${fmt(ar)} | ${fmt(ap, 1)} ms | ${fmt(ac)} µs | ${fmt(br)} | ${fmt(bp, 1)} ms | ${fmt(bc)} µs | ${fmt((ar / br) * 100)} % | ${fmt(ap / bp, 1)}× |`);
   }
+  if (REPLICAS) lines.push('', ...(await replicaScaling({ BIN, appEnv, app, appPort, page, form })));
   const weight = pageWeight();
   lines.push('');
   lines.push(`First load (wasm + JS + CSS, gzip -9): ${fmt(weight.total / 1024, 1)} KB (goal ${PAGE_GOAL / 1024} KB: ${weight.total <= PAGE_GOAL ? 'met' : 'not met'}; scripts/release enforces its budget)`);

@@ -45,6 +45,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" type="image/svg+xml" href="/assets/favicon.svg"/>
                 <AutoReload options=options.clone()/>
                 // `/pkg/tenantry.css`, or its hashed name in a build with hashed file names.
                 <HashedStylesheet id="leptos" options=options.clone()/>

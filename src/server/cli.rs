@@ -87,8 +87,14 @@ pub async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init();
-    match cli.command.unwrap_or(Command::Serve) {
+    let telemetry = match telemetry::init() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
         Command::Migrate => migrate().await,
         Command::Sync { apply, allow_mass_removal } => {
@@ -106,7 +112,9 @@ pub async fn run() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-    }
+    };
+    telemetry.shutdown().await;
+    code
 }
 
 async fn serve() -> ExitCode {

@@ -47,6 +47,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     ("LEPTOS_*", "cargo-leptos's settings (LEPTOS_ENV, LEPTOS_SITE_ROOT, LEPTOS_HASH_FILES, …)"),
     ("RUST_LOG", "log filter (default info)"),
+    (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTLP/HTTP collector (e.g. http://127.0.0.1:4318): OpenTelemetry traces on; unset: off. The other OTEL_* variables apply",
+    ),
 ];
 
 #[derive(Clone)]

@@ -132,6 +132,7 @@ pub fn app_routes(state: &AppState) -> Router<AppState> {
         .route("/select-org/activate", post(routes::orgs::activate))
         .route("/select-org/create", post(routes::orgs::create))
         .route(&session_keeper_path(), get(routes::assets::session_keeper))
+        .route("/assets/favicon.svg", get(routes::assets::favicon))
         .leptos_routes(state, leptos_routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
 }

@@ -138,3 +138,29 @@ async fn a_production_key_needs_authorized_parties() {
     env.insert("CLERK_SECRET_KEY".into(), "sk_test_integration".into());
     assert!(Config::from_lookup(|k| env.get(k).cloned()).is_ok());
 }
+
+#[test]
+fn a_broken_opentelemetry_setting_is_refused_before_anything_starts() {
+    for (name, value, expected) in [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "not a url", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is not a URL"),
+    ] {
+        let out = run_binary(&[(name, value)]);
+        assert_eq!(out.status.code(), Some(2), "{name}={value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with(&format!("config error: {expected}")), "{name}={value}: {stderr}");
+    }
+    let out = run_binary(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("config error: OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported"), "{stderr}");
+    // Disabled by the standard switch, a broken endpoint is not read at all: the app's own
+    // configuration errors come next.
+    let out = run_binary(&[("OTEL_SDK_DISABLED", "true"), ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DATABASE_URL is missing") && !stderr.contains("OTEL"), "{stderr}");
+}

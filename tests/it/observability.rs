@@ -147,3 +147,175 @@ async fn answers_are_compressed_and_bodies_bounded() {
         .unwrap();
     assert_eq!(r.status(), 413);
 }
+
+/// What the OTLP collector stand-in received: every span of every export, with its
+/// resource's `service.name`.
+#[derive(Clone, Default)]
+struct Collector(std::sync::Arc<std::sync::Mutex<Vec<(String, opentelemetry_proto::tonic::trace::v1::Span)>>>);
+
+impl Collector {
+    /// Listens on loopback for OTLP/HTTP protobuf exports (`POST /v1/traces`), as a collector does.
+    async fn start() -> (Self, String) {
+        use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+        use prost::Message;
+        let collector = Self::default();
+        let spans = collector.clone();
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let spans = spans.clone();
+                async move {
+                    assert_eq!(headers["content-type"], "application/x-protobuf", "OTLP/HTTP protobuf");
+                    let export = ExportTraceServiceRequest::decode(body).expect("a protobuf OTLP export");
+                    for resource in export.resource_spans {
+                        let service = resource
+                            .resource
+                            .iter()
+                            .flat_map(|r| &r.attributes)
+                            .find(|a| a.key == "service.name")
+                            .map(|a| format!("{:?}", a.value))
+                            .unwrap_or_default();
+                        for scope in resource.scope_spans {
+                            for span in scope.spans {
+                                spans.0.lock().unwrap().push((service.clone(), span));
+                            }
+                        }
+                    }
+                    (
+                        [("content-type", "application/x-protobuf")],
+                        ExportTraceServiceResponse::default().encode_to_vec(),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (collector, url)
+    }
+
+    /// The first span of `trace_id` (16 bytes) exported within 15 s.
+    async fn span_of(&self, trace_id: &[u8]) -> (String, opentelemetry_proto::tonic::trace::v1::Span) {
+        for _ in 0..150 {
+            if let Some(found) = self.0.lock().unwrap().iter().find(|(_, s)| s.trace_id == trace_id) {
+                return found.clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("no span of trace {trace_id:02x?} reached the collector: {} spans did", self.0.lock().unwrap().len());
+    }
+}
+
+fn attribute(span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str) -> Option<String> {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+    span.attributes.iter().find(|a| a.key == key).and_then(|a| a.value.as_ref()?.value.as_ref()).map(|v| match v {
+        V::StringValue(s) => s.clone(),
+        V::IntValue(i) => i.to_string(),
+        other => format!("{other:?}"),
+    })
+}
+
+/// The server under test, killed if the test fails before stopping it.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+/// The real binary with `OTEL_EXPORTER_OTLP_ENDPOINT` set exports one `server` span per request
+/// to an OTLP/HTTP collector, continuing the caller's `traceparent`, and flushes on SIGTERM.
+#[tokio::test]
+async fn traces_reach_an_otlp_collector_and_continue_the_callers_trace() {
+    let (db, _admin) = migrated_database().await;
+    let (collector, collector_url) = Collector::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut env = env_for(&db);
+    env.insert("TENANTRY_ADDR".into(), format!("127.0.0.1:{port}"));
+    env.insert("OTEL_EXPORTER_OTLP_ENDPOINT".into(), collector_url);
+    // Long enough that only the shutdown's flush can deliver the last span.
+    env.insert("OTEL_BSP_SCHEDULE_DELAY".into(), "60000".into());
+    let mut child = KillOnDrop(Some(
+        std::process::Command::new(env!("CARGO_BIN_EXE_tenantry"))
+            .arg("serve")
+            .current_dir(std::env::temp_dir())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&env)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts"),
+    ));
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "the server answers /healthz");
+
+    let (trace_id, parent_id) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let r = http
+        .get(format!("{base}/api/whoami?q=not-in-the-name"))
+        .bearer_auth(token("user_t", Some("org_t")))
+        .header("traceparent", format!("00-{trace_id}-{parent_id}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("user_t"));
+    let r = http.get(format!("{base}/api/whoami")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    r.bytes().await.unwrap();
+    let unrelated_trace = "0af7651916cd43dd8448eb211c80319c";
+    let r = http
+        .get(format!("{base}/no/such/page"))
+        .header("traceparent", format!("00-{unrelated_trace}-b7ad6b7169203331-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307, "an unknown page needs a sign-in first");
+
+    // SIGTERM: the server drains, and the batched spans are flushed before it exits.
+    let child = child.0.take().unwrap();
+    assert!(std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let status = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert!(status.status.success(), "clean exit: {stderr}");
+
+    let (service, span) = collector.span_of(&hex(trace_id)).await;
+    assert_eq!(service, r#"Some(AnyValue { value: Some(StringValue("tenantry")) })"#);
+    assert_eq!(span.name, "GET /api/whoami", "named by route, never by raw path or query");
+    assert_eq!(span.parent_span_id, hex(parent_id), "the caller's span is the parent");
+    assert_eq!(span.kind, opentelemetry_proto::tonic::trace::v1::span::SpanKind::Server as i32);
+    assert_eq!(attribute(&span, "http.request.method").as_deref(), Some("GET"));
+    assert_eq!(attribute(&span, "http.route").as_deref(), Some("/api/whoami"));
+    assert_eq!(attribute(&span, "http.response.status_code").as_deref(), Some("200"));
+    assert!(span.end_time_unix_nano > span.start_time_unix_nano);
+
+    let (_, unmatched) = collector.span_of(&hex(unrelated_trace)).await;
+    assert_eq!(unmatched.name, "GET unmatched", "unknown paths share one span name");
+    assert_eq!(attribute(&unmatched, "http.response.status_code").as_deref(), Some("307"));
+
+    // The request without a traceparent started a trace of its own.
+    let spans = collector.0.lock().unwrap().clone();
+    let root = spans
+        .iter()
+        .map(|(_, s)| s)
+        .find(|s| attribute(s, "http.response.status_code").as_deref() == Some("401"))
+        .expect("the signed-out request's span");
+    assert!(root.parent_span_id.is_empty(), "a new trace: {root:?}");
+    assert_ne!(root.trace_id, hex(trace_id));
+}

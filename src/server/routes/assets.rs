@@ -16,3 +16,15 @@ pub async fn session_keeper() -> impl IntoResponse {
         SESSION_KEEPER_JS,
     )
 }
+
+/// `GET /assets/favicon.svg`: the icon every page links (without it, browsers ask for
+/// `/favicon.ico` and log a 404). Not content-hashed, so cached for a day.
+pub async fn favicon() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
+        ],
+        include_str!("../../../assets/favicon.svg"),
+    )
+}

@@ -8,7 +8,8 @@
 //! for one session, 503 when the instance-wide allowance is spent) and is counted in the metrics. Method, query and body are forwarded with `Authorization:
 //! Bearer <template token>`; the user's cookies, session token and `Authorization`, `Host` and
 //! hop-by-hop headers never are, and the service's `Set-Cookie` and hop-by-hop headers are dropped
-//! from its answer. Bounded: 10 s per call, answers of at most 4 MiB.
+//! from its answer. The trace context the service sees is Tenantry's own (`traceparent` of the
+//! request's span when OpenTelemetry is on, none otherwise), never the client's. Bounded: 10 s per call, answers of at most 4 MiB.
 //!
 //! Errors (JSON, [`AppError`]): unknown service 404 `unknown_service`; a tenant service without an
 //! active organization 403 `organization_required`; the template missing at Clerk 502
@@ -210,6 +211,7 @@ async fn forward(
     }
     let mut headers = forwardable(&parts.headers);
     headers.remove(header::COOKIE);
+    crate::server::telemetry::inject_trace_context(&mut headers);
     headers.insert(header::AUTHORIZATION, format!("Bearer {token}").parse().map_err(AppError::internal)?);
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
