@@ -49,7 +49,11 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("RUST_LOG", "log filter (default info)"),
     (
         "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTLP/HTTP collector (e.g. http://127.0.0.1:4318): OpenTelemetry traces on; unset: off. The other OTEL_* variables apply",
+        "OTLP/HTTP collector on http (e.g. http://127.0.0.1:4318): OpenTelemetry traces on; unset: off. The other OTEL_* variables apply",
+    ),
+    (
+        "TENANTRY_TRUST_TRACEPARENT",
+        "true: a caller's W3C traceparent is the request span's parent (default false: a link only; callers pick neither trace nor sampling)",
     ),
 ];
 

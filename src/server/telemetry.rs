@@ -5,12 +5,16 @@
 //!
 //! Optional OpenTelemetry traces, off unless `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set and `OTEL_SDK_DISABLED` is not `true`: the
-//! same spans exported over OTLP/HTTP with protobuf (the only protocol built in; any other
-//! `OTEL_EXPORTER_OTLP_PROTOCOL` is a configuration error), batched on the SDK's own thread.
-//! The standard `OTEL_*` variables apply (service name, resource attributes, sampler, batch
-//! delays, headers, timeout). Each request's span is a `server` span named `METHOD route` with
-//! the semantic-convention attributes, continuing the caller's W3C `traceparent`; the BFF proxy
-//! passes the trace on to the service it calls ([`inject_trace_context`]).
+//! same spans exported over OTLP/HTTP with protobuf to a collector on plain `http` (the only
+//! protocol and transport built in: any other protocol, or `https`, is a configuration error;
+//! a local OpenTelemetry Collector forwards over TLS), batched on the SDK's own thread, export
+//! failures logged. The standard `OTEL_*` variables apply (service name, resource attributes,
+//! sampler, batch delays, headers, timeout). Each request's span is a `server` span named
+//! `METHOD route` with the semantic-convention attributes. A caller's W3C `traceparent` is
+//! untrusted input (it picks the trace id and the sampling decision): by default each request
+//! starts its own trace with a *link* to the caller's span; `TENANTRY_TRUST_TRACEPARENT=true`
+//! (for callers of your own, e.g. a gateway that sets it) makes it the parent. The BFF proxy
+//! passes Tenantry's own context on to the service it calls ([`inject_trace_context`]).
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
@@ -29,6 +33,9 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// Whether spans go to an OTLP collector: read on every request, so a process without
 /// OpenTelemetry never parses `traceparent` headers.
 static OTEL_ENABLED: AtomicBool = AtomicBool::new(false);
+/// `TENANTRY_TRUST_TRACEPARENT`: a caller's `traceparent` is the request span's parent (not
+/// only a link).
+static TRUST_TRACEPARENT: AtomicBool = AtomicBool::new(false);
 
 /// What [`init`] started that must be flushed before the process exits.
 #[must_use = "call Telemetry::shutdown before exiting, or the last spans are lost"]
@@ -37,11 +44,13 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Exports the spans still batched (bounded by `OTEL_EXPORTER_OTLP_TIMEOUT`, default 10 s).
+    /// Exports the spans still batched, waiting at most 12 s (the exporter's default timeout
+    /// of 10 s, and a margin).
     pub async fn shutdown(self) {
         if let Some(provider) = self.tracer_provider {
             // The exporter's client blocks; never on a runtime worker.
-            let flushed = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+            let flushed =
+                tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(Duration::from_secs(12))).await;
             if let Ok(Err(e)) = flushed {
                 eprintln!("OpenTelemetry: the last spans were not exported: {e}");
             }
@@ -52,8 +61,8 @@ impl Telemetry {
 /// Installs the global tracing subscriber (logs, and OpenTelemetry when configured).
 ///
 /// Errors: a configuration message naming the variable (an unsupported
-/// `OTEL_EXPORTER_OTLP_PROTOCOL`, an endpoint that is not an `http(s)` URL); nothing is
-/// installed then.
+/// `OTEL_EXPORTER_OTLP_PROTOCOL`, an endpoint that is not an `http` URL, a
+/// `TENANTRY_TRUST_TRACEPARENT` that is not `true`/`false`); nothing is installed then.
 pub fn init() -> Result<Telemetry, String> {
     init_with(|k| std::env::var(k).ok())
 }
@@ -86,37 +95,65 @@ fn otel_provider(env: &impl Fn(&str) -> Option<String>) -> Result<Option<SdkTrac
     }
     for (name, value) in &endpoints {
         let url = url::Url::parse(value.trim()).map_err(|e| format!("config error: {name} is not a URL ({e})"))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(format!("config error: {name} must be an http(s) URL of an OTLP/HTTP collector"));
-        }
-    }
-    for name in ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"] {
-        if let Some(p) = set(name).filter(|p| p.trim() != "http/protobuf") {
+        if url.scheme() == "https" {
             return Err(format!(
-                "config error: {name}={p} is not supported: Tenantry exports traces over http/protobuf"
+                "config error: {name} is https, which this build cannot send to: use a collector on http (e.g. an OpenTelemetry Collector on the same host, which forwards over TLS)"
             ));
         }
+        if url.scheme() != "http" || url.host_str().is_none() {
+            return Err(format!("config error: {name} must be an http URL of an OTLP/HTTP collector"));
+        }
     }
+    // The traces-specific setting wins over the general one, as the exporter reads them.
+    let protocol = ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]
+        .into_iter()
+        .find_map(|k| set(k).map(|v| (k, v)));
+    if let Some((name, p)) = protocol.filter(|(_, p)| p.trim() != "http/protobuf") {
+        return Err(format!("config error: {name}={p} is not supported: Tenantry exports traces over http/protobuf"));
+    }
+    let trust = match set("TENANTRY_TRUST_TRACEPARENT").map(|v| v.trim().to_ascii_lowercase()) {
+        None => false,
+        Some(v) if v == "true" => true,
+        Some(v) if v == "false" => false,
+        Some(_) => return Err("config error: TENANTRY_TRUST_TRACEPARENT must be true or false".into()),
+    };
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .build()
         .map_err(|e| format!("config error: the OTLP trace exporter: {e}"))?;
-    let mut resource = opentelemetry_sdk::Resource::builder();
-    if set("OTEL_SERVICE_NAME").is_none() {
-        resource = resource.with_service_name("tenantry");
-    }
-    let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource.build()).build();
+    // `OTEL_SERVICE_NAME` or `service.name` in `OTEL_RESOURCE_ATTRIBUTES` when given, else ours.
+    let detected = opentelemetry_sdk::Resource::builder().build();
+    let named = detected
+        .get(&opentelemetry::Key::new("service.name"))
+        .is_some_and(|v| !v.as_str().starts_with("unknown_service"));
+    let resource =
+        if named { detected } else { opentelemetry_sdk::Resource::builder().with_service_name("tenantry").build() };
+    let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build();
+    TRUST_TRACEPARENT.store(trust, Ordering::Relaxed);
     opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
     OTEL_ENABLED.store(true, Ordering::Relaxed);
     Ok(Some(provider))
 }
 
-/// Writes the current span's trace context (W3C `traceparent`/`tracestate`) into `headers`,
-/// replacing any the client sent, when traces are exported; removes both otherwise, so a
-/// service never continues a trace the client made up.
+/// Trace-context headers of any format a client may send: none passes the proxy as sent.
+const TRACE_HEADERS: [&str; 6] = ["traceparent", "tracestate", "baggage", "b3", "uber-trace-id", "x-b3-traceid"];
+
+/// Writes the current span's trace context (W3C `traceparent`/`tracestate`) into `headers`
+/// when traces are exported, after removing every trace-context header the client sent (W3C,
+/// baggage, B3, Jaeger); so a service sees Tenantry's trace, which continues the client's only
+/// under `TENANTRY_TRUST_TRACEPARENT=true`.
 pub fn inject_trace_context(headers: &mut http::HeaderMap) {
-    headers.remove("traceparent");
-    headers.remove("tracestate");
+    for name in TRACE_HEADERS {
+        headers.remove(name);
+    }
+    let b3: Vec<_> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("x-b3-") || k.as_str().starts_with("uberctx-"))
+        .cloned()
+        .collect();
+    for name in b3 {
+        headers.remove(name);
+    }
     if OTEL_ENABLED.load(Ordering::Relaxed) {
         let cx = tracing::Span::current().context();
         opentelemetry::global::get_text_map_propagator(|p| {
@@ -149,11 +186,19 @@ impl<B> MakeSpan<B> for RequestSpan {
             http.response.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
         );
-        let parent = opentelemetry::global::get_text_map_propagator(|p| {
+        let caller = opentelemetry::global::get_text_map_propagator(|p| {
             p.extract(&opentelemetry_http::HeaderExtractor(req.headers()))
         });
-        // Fails only when no OpenTelemetry layer is installed (a test's own subscriber).
-        let _ = span.set_parent(parent);
+        if TRUST_TRACEPARENT.load(Ordering::Relaxed) {
+            // Fails only when no OpenTelemetry layer is installed (a test's own subscriber).
+            let _ = span.set_parent(caller);
+        } else {
+            use opentelemetry::trace::TraceContextExt as _;
+            let remote = caller.span().span_context().clone();
+            if remote.is_valid() {
+                span.add_link(remote);
+            }
+        }
         span
     }
 }
@@ -215,40 +260,58 @@ pub async fn observe(req: Request, next: Next) -> Response {
 mod tests {
     use super::*;
 
-    /// The BFF proxy's outgoing headers: a client's `traceparent` never passes; with traces on,
-    /// the request span's own context does (same trace, this span as the parent).
+    /// The BFF proxy's outgoing headers: no trace header a client sent passes as sent; with
+    /// traces on, the request span's own context does, which continues the client's trace only
+    /// when `traceparent` is trusted.
     #[test]
     fn the_proxy_passes_on_its_own_trace_context_never_the_clients() {
+        use opentelemetry::trace::TraceContextExt as _;
+        const CLIENT_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
         let client_sent = || {
             let mut h = http::HeaderMap::new();
-            h.insert("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse().unwrap());
+            h.insert("traceparent", format!("00-{CLIENT_TRACE}-b7ad6b7169203331-01").parse().unwrap());
             h.insert("tracestate", "vendor=client".parse().unwrap());
+            h.insert("baggage", "user=admin".parse().unwrap());
+            h.insert("x-b3-sampled", "1".parse().unwrap());
+            h.insert("uber-trace-id", "1:2:0:1".parse().unwrap());
+            h.insert("accept", "application/json".parse().unwrap());
             h
         };
         let mut off = client_sent();
         inject_trace_context(&mut off);
-        assert!(off.get("traceparent").is_none() && off.get("tracestate").is_none(), "{off:?}");
+        assert_eq!(off.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["accept"], "only the non-trace header");
 
         let provider = SdkTracerProvider::builder().build();
-        let subscriber =
-            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
         opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
         OTEL_ENABLED.store(true, Ordering::Relaxed);
-        let (on, span_context) = tracing::subscriber::with_default(subscriber, || {
-            use opentelemetry::trace::TraceContextExt as _;
-            let span = tracing::info_span!("request");
-            let _entered = span.enter();
-            let mut h = client_sent();
-            inject_trace_context(&mut h);
-            (h, span.context().span().span_context().clone())
-        });
+        // A request arriving with the client's headers, its span made as the server makes it.
+        let through_proxy = |trust: bool| {
+            TRUST_TRACEPARENT.store(trust, Ordering::Relaxed);
+            let subscriber = tracing_subscriber::registry()
+                .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+            tracing::subscriber::with_default(subscriber, || {
+                let mut req = Request::new(());
+                *req.headers_mut() = client_sent();
+                let span = RequestSpan.make_span(&req);
+                let _entered = span.enter();
+                let mut h = client_sent();
+                inject_trace_context(&mut h);
+                (h, span.context().span().span_context().clone())
+            })
+        };
+        let (untrusted, own) = through_proxy(false);
+        let (trusted, continued) = through_proxy(true);
         OTEL_ENABLED.store(false, Ordering::Relaxed);
-        assert!(span_context.is_valid());
-        assert_eq!(
-            on["traceparent"],
-            format!("00-{}-{}-01", span_context.trace_id(), span_context.span_id()).as_str(),
-            "the request span's context"
-        );
-        assert!(on.get("tracestate").is_none_or(|v| v.is_empty()), "the client's tracestate is gone: {on:?}");
+        TRUST_TRACEPARENT.store(false, Ordering::Relaxed);
+
+        assert!(own.is_valid());
+        assert_ne!(own.trace_id().to_string(), CLIENT_TRACE, "untrusted: a trace of its own");
+        assert_eq!(untrusted["traceparent"], format!("00-{}-{}-01", own.trace_id(), own.span_id()).as_str());
+        assert!(untrusted.get("tracestate").is_none_or(|v| v.is_empty()), "{untrusted:?}");
+        for h in [&untrusted, &trusted] {
+            assert!(h.get("baggage").is_none() && h.get("x-b3-sampled").is_none() && h.get("uber-trace-id").is_none());
+        }
+        assert_eq!(continued.trace_id().to_string(), CLIENT_TRACE, "trusted: the client's trace continues");
+        assert_eq!(trusted["traceparent"], format!("00-{CLIENT_TRACE}-{}-01", continued.span_id()).as_str());
     }
 }

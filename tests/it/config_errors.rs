@@ -142,8 +142,10 @@ async fn a_production_key_needs_authorized_parties() {
 #[test]
 fn a_broken_opentelemetry_setting_is_refused_before_anything_starts() {
     for (name, value, expected) in [
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "OTEL_EXPORTER_OTLP_ENDPOINT must be an http URL"),
         ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "not a url", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is not a URL"),
+        // No TLS client is built in: refused rather than failing every export in silence.
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://otel.example.com", "OTEL_EXPORTER_OTLP_ENDPOINT is https"),
     ] {
         let out = run_binary(&[(name, value)]);
         assert_eq!(out.status.code(), Some(2), "{name}={value}");
@@ -157,6 +159,16 @@ fn a_broken_opentelemetry_setting_is_refused_before_anything_starts() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.starts_with("config error: OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported"), "{stderr}");
+    // The traces-specific protocol wins over the general one (meant for other signals).
+    let out = run_binary(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+        ("TENANTRY_TRUST_TRACEPARENT", "yes"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("config error: TENANTRY_TRUST_TRACEPARENT must be true or false"), "{stderr}");
     // Disabled by the standard switch, a broken endpoint is not read at all: the app's own
     // configuration errors come next.
     let out = run_binary(&[("OTEL_SDK_DISABLED", "true"), ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")]);

@@ -153,6 +153,9 @@ async fn answers_are_compressed_and_bodies_bounded() {
 #[derive(Clone, Default)]
 struct Collector(std::sync::Arc<std::sync::Mutex<Vec<(String, opentelemetry_proto::tonic::trace::v1::Span)>>>);
 
+/// The `content-type` of every export the collector stand-in received.
+static EXPORT_CONTENT_TYPES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 impl Collector {
     /// Listens on loopback for OTLP/HTTP protobuf exports (`POST /v1/traces`), as a collector does.
     async fn start() -> (Self, String) {
@@ -165,15 +168,18 @@ impl Collector {
             axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
                 let spans = spans.clone();
                 async move {
-                    assert_eq!(headers["content-type"], "application/x-protobuf", "OTLP/HTTP protobuf");
-                    let export = ExportTraceServiceRequest::decode(body).expect("a protobuf OTLP export");
+                    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    EXPORT_CONTENT_TYPES.lock().unwrap().push(content_type.to_string());
+                    let Ok(export) = ExportTraceServiceRequest::decode(body) else {
+                        return (axum::http::StatusCode::BAD_REQUEST, [("content-type", "text/plain")], Vec::new());
+                    };
                     for resource in export.resource_spans {
                         let service = resource
                             .resource
                             .iter()
                             .flat_map(|r| &r.attributes)
                             .find(|a| a.key == "service.name")
-                            .map(|a| format!("{:?}", a.value))
+                            .and_then(|a| string_value(a.value.as_ref()?))
                             .unwrap_or_default();
                         for scope in resource.scope_spans {
                             for span in scope.spans {
@@ -182,6 +188,7 @@ impl Collector {
                         }
                     }
                     (
+                        axum::http::StatusCode::OK,
                         [("content-type", "application/x-protobuf")],
                         ExportTraceServiceResponse::default().encode_to_vec(),
                     )
@@ -194,15 +201,26 @@ impl Collector {
         (collector, url)
     }
 
-    /// The first span of `trace_id` (16 bytes) exported within 15 s.
-    async fn span_of(&self, trace_id: &[u8]) -> (String, opentelemetry_proto::tonic::trace::v1::Span) {
+    /// The first exported span that `matches`, waiting up to 15 s.
+    async fn span(
+        &self,
+        what: &str,
+        matches: impl Fn(&opentelemetry_proto::tonic::trace::v1::Span) -> bool,
+    ) -> (String, opentelemetry_proto::tonic::trace::v1::Span) {
         for _ in 0..150 {
-            if let Some(found) = self.0.lock().unwrap().iter().find(|(_, s)| s.trace_id == trace_id) {
+            if let Some(found) = self.0.lock().unwrap().iter().find(|(_, s)| matches(s)) {
                 return found.clone();
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        panic!("no span of trace {trace_id:02x?} reached the collector: {} spans did", self.0.lock().unwrap().len());
+        panic!("no span {what} reached the collector: {:?}", self.0.lock().unwrap());
+    }
+}
+
+fn string_value(v: &opentelemetry_proto::tonic::common::v1::AnyValue) -> Option<String> {
+    match v.value.as_ref()? {
+        opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s) => Some(s.clone()),
+        _ => None,
     }
 }
 
@@ -231,19 +249,21 @@ fn hex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
-/// The real binary with `OTEL_EXPORTER_OTLP_ENDPOINT` set exports one `server` span per request
-/// to an OTLP/HTTP collector, continuing the caller's `traceparent`, and flushes on SIGTERM.
-#[tokio::test]
-async fn traces_reach_an_otlp_collector_and_continue_the_callers_trace() {
+/// The real binary, serving with `OTEL_EXPORTER_OTLP_ENDPOINT` pointed at a collector stand-in
+/// (and `extra` settings); answers once `/healthz` does.
+async fn serve_traced(extra: &[(&str, &str)]) -> (KillOnDrop, String, Collector, pg_harness::TestDatabase) {
     let (db, _admin) = migrated_database().await;
     let (collector, collector_url) = Collector::start().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut env = env_for(&db);
     env.insert("TENANTRY_ADDR".into(), format!("127.0.0.1:{port}"));
     env.insert("OTEL_EXPORTER_OTLP_ENDPOINT".into(), collector_url);
-    // Long enough that only the shutdown's flush can deliver the last span.
+    // Long enough that only the shutdown's flush can deliver the spans.
     env.insert("OTEL_BSP_SCHEDULE_DELAY".into(), "60000".into());
-    let mut child = KillOnDrop(Some(
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    let child = KillOnDrop(Some(
         std::process::Command::new(env!("CARGO_BIN_EXE_tenantry"))
             .arg("serve")
             .current_dir(std::env::temp_dir())
@@ -255,67 +275,87 @@ async fn traces_reach_an_otlp_collector_and_continue_the_callers_trace() {
             .expect("the binary starts"),
     ));
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let mut up = false;
     for _ in 0..100 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
-            up = true;
-            break;
+        if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status() == 200) {
+            return (child, base, collector, db);
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(up, "the server answers /healthz");
+    panic!("the server never answered /healthz");
+}
 
-    let (trace_id, parent_id) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+/// SIGTERM: the server drains, flushes the batched spans and exits cleanly.
+async fn stop(mut server: KillOnDrop) {
+    let child = server.0.take().unwrap();
+    assert!(std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    assert!(out.status.success(), "clean exit: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, the real binary exports one `server` span per request
+/// over OTLP/HTTP protobuf, flushed on SIGTERM. A caller's `traceparent` is untrusted by default:
+/// the request starts a trace of its own, linked to the caller's span.
+#[tokio::test]
+async fn traces_reach_an_otlp_collector_linked_to_an_untrusted_callers_trace() {
+    let (server, base, collector, _db) = serve_traced(&[]).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let r = http
         .get(format!("{base}/api/whoami?q=not-in-the-name"))
         .bearer_auth(token("user_t", Some("org_t")))
-        .header("traceparent", format!("00-{trace_id}-{parent_id}-01"))
+        .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-00"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("user_t"));
-    let r = http.get(format!("{base}/api/whoami")).send().await.unwrap();
-    assert_eq!(r.status(), 401);
-    r.bytes().await.unwrap();
-    let unrelated_trace = "0af7651916cd43dd8448eb211c80319c";
-    let r = http
-        .get(format!("{base}/no/such/page"))
-        .header("traceparent", format!("00-{unrelated_trace}-b7ad6b7169203331-01"))
-        .send()
-        .await
-        .unwrap();
+    let r = http.get(format!("{base}/no/such/page")).send().await.unwrap();
     assert_eq!(r.status(), 307, "an unknown page needs a sign-in first");
+    stop(server).await;
 
-    // SIGTERM: the server drains, and the batched spans are flushed before it exits.
-    let child = child.0.take().unwrap();
-    assert!(std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    let status = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
-    let stderr = String::from_utf8_lossy(&status.stderr);
-    assert!(status.status.success(), "clean exit: {stderr}");
-
-    let (service, span) = collector.span_of(&hex(trace_id)).await;
-    assert_eq!(service, r#"Some(AnyValue { value: Some(StringValue("tenantry")) })"#);
-    assert_eq!(span.name, "GET /api/whoami", "named by route, never by raw path or query");
-    assert_eq!(span.parent_span_id, hex(parent_id), "the caller's span is the parent");
+    let (service, span) = collector.span("of /api/whoami", |s| s.name == "GET /api/whoami").await;
+    assert_eq!(service, "tenantry");
+    assert_ne!(span.trace_id, hex(CALLER_TRACE), "a trace of its own, not the caller's");
+    assert!(span.parent_span_id.is_empty(), "a root span: {span:?}");
+    assert_eq!(span.links.len(), 1, "{span:?}");
+    assert_eq!((&span.links[0].trace_id, &span.links[0].span_id), (&hex(CALLER_TRACE), &hex(CALLER_SPAN)));
     assert_eq!(span.kind, opentelemetry_proto::tonic::trace::v1::span::SpanKind::Server as i32);
     assert_eq!(attribute(&span, "http.request.method").as_deref(), Some("GET"));
     assert_eq!(attribute(&span, "http.route").as_deref(), Some("/api/whoami"));
     assert_eq!(attribute(&span, "http.response.status_code").as_deref(), Some("200"));
     assert!(span.end_time_unix_nano > span.start_time_unix_nano);
+    assert!(
+        !format!("{:?}", span.attributes).contains("not-in-the-name"),
+        "the query string is in no attribute: {:?}",
+        span.attributes
+    );
 
-    let (_, unmatched) = collector.span_of(&hex(unrelated_trace)).await;
-    assert_eq!(unmatched.name, "GET unmatched", "unknown paths share one span name");
+    let (_, unmatched) = collector.span("of the unknown page", |s| s.name == "GET unmatched").await;
     assert_eq!(attribute(&unmatched, "http.response.status_code").as_deref(), Some("307"));
+    assert!(unmatched.links.is_empty() && unmatched.parent_span_id.is_empty());
+    assert!(
+        EXPORT_CONTENT_TYPES.lock().unwrap().iter().all(|c| c == "application/x-protobuf"),
+        "OTLP/HTTP protobuf: {:?}",
+        EXPORT_CONTENT_TYPES.lock().unwrap()
+    );
+}
 
-    // The request without a traceparent started a trace of its own.
-    let spans = collector.0.lock().unwrap().clone();
-    let root = spans
-        .iter()
-        .map(|(_, s)| s)
-        .find(|s| attribute(s, "http.response.status_code").as_deref() == Some("401"))
-        .expect("the signed-out request's span");
-    assert!(root.parent_span_id.is_empty(), "a new trace: {root:?}");
-    assert_ne!(root.trace_id, hex(trace_id));
+/// `TENANTRY_TRUST_TRACEPARENT=true` (callers of your own): the caller's span is the parent.
+#[tokio::test]
+async fn a_trusted_callers_traceparent_is_the_parent() {
+    let (server, base, collector, _db) = serve_traced(&[("TENANTRY_TRUST_TRACEPARENT", "true")]).await;
+    let r = reqwest::Client::new()
+        .get(format!("{base}/healthz"))
+        .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    stop(server).await;
+    let (_, span) = collector.span("of the caller's trace", |s| s.trace_id == hex(CALLER_TRACE)).await;
+    assert_eq!(span.name, "GET /healthz");
+    assert_eq!(span.parent_span_id, hex(CALLER_SPAN));
+    assert!(span.links.is_empty());
 }

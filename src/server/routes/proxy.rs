@@ -9,7 +9,8 @@
 //! Bearer <template token>`; the user's cookies, session token and `Authorization`, `Host` and
 //! hop-by-hop headers never are, and the service's `Set-Cookie` and hop-by-hop headers are dropped
 //! from its answer. The trace context the service sees is Tenantry's own (`traceparent` of the
-//! request's span when OpenTelemetry is on, none otherwise), never the client's. Bounded: 10 s per call, answers of at most 4 MiB.
+//! request's span when OpenTelemetry is on, none otherwise): every trace header the client sent
+//! is dropped (`telemetry::inject_trace_context`). Bounded: 10 s per call, answers of at most 4 MiB.
 //!
 //! Errors (JSON, [`AppError`]): unknown service 404 `unknown_service`; a tenant service without an
 //! active organization 403 `organization_required`; the template missing at Clerk 502
