@@ -167,6 +167,18 @@ async fn v2_org_claims_and_pending() {
     let st = run(&c, "GET", APP, &[("authorization", &format!("Bearer {pending}"))]).await;
     assert_eq!(st.status, AuthStatus::SignedIn);
     assert!(st.to_auth().is_none(), "pending sessions are signed out");
+    // What an app reads to send a pending session to its task page.
+    assert!(st.is_pending());
+    assert_eq!(st.session_status(), Some("pending"));
+    assert_eq!(st.auth_including_pending().map(|a| a.user_id.as_str()), Some("user_1"));
+    let active = s.sign_session(&with(claims(), json!({"v": 2, "sts": "active"})));
+    let st = run(&c, "GET", APP, &[("authorization", &format!("Bearer {active}"))]).await;
+    assert!(!st.is_pending());
+    assert_eq!(st.session_status(), Some("active"));
+    assert_eq!(st.to_auth().map(|a| a.user_id.as_str()), Some("user_1"));
+    let signed_out = run(&c, "GET", APP, &[]).await;
+    assert!(!signed_out.is_pending() && signed_out.session_status().is_none());
+    assert!(signed_out.auth_including_pending().is_none());
 }
 
 #[tokio::test]
@@ -520,4 +532,132 @@ async fn verify_session_token_answers_the_payload_or_the_reason() {
         (err.reason, err.message.as_str()),
         (clerk::TokenErrorReason::TokenInvalid, "Machine-to-machine tokens are not session tokens.")
     );
+}
+
+/// `activate_organization_url` (server-side organization switching): a handshake with the
+/// reason `active-organization-mismatch`, the organization asked for (empty = the personal
+/// account), the session cookie, and the page to come back to.
+#[test]
+fn activate_organization_url_is_a_handshake_asking_for_that_organization() {
+    let c = clerk();
+    let tok = signer().sign_session(&claims());
+    let p =
+        parts("POST", &format!("{APP}/select-org"), &[("cookie", &format!("__session={tok}; __client_uat={}", now()))]);
+    let back = url::Url::parse(&format!("{APP}/app/dashboard")).unwrap();
+    let head = "https://clerk.example.com/v1/client/handshake?redirect_url=https%3A%2F%2Fapp.example.com%2Fapp%2Fdashboard&__clerk_api_version=2026-05-12&suffixed_cookies=false&__clerk_hs_reason=active-organization-mismatch&format=nonce";
+    assert_eq!(
+        c.activate_organization_url(&p, &back, "org_2"),
+        format!("{head}&__session={tok}&organization_id=org_2")
+    );
+    assert_eq!(c.activate_organization_url(&p, &back, ""), format!("{head}&__session={tok}&organization_id="));
+}
+
+/// `resolveHandshake`: on a development instance only, a session token from the handshake that
+/// fails on time (the developer's clock is off) is retried with a day of tolerance; production
+/// never stretches `exp`.
+#[tokio::test]
+async fn handshake_clock_skew_is_forgiven_on_development_instances_only() {
+    let s = signer();
+    let t = now();
+    let stale = s.sign_session(&with(claims(), json!({"iat": t - 7300, "nbf": t - 7310, "exp": t - 7200})));
+    let directives = vec![format!("__session={stale};path=/"), format!("__client_uat={};path=/", t - 7300)];
+    let hs = s.sign(&json!({"alg":"RS256","typ":"JWT","kid":"ins_test"}), &json!({"handshake": directives}));
+
+    let dev_pk = PublishableKey::build(clerk::InstanceType::Development, "happy-otter-12.clerk.accounts.dev");
+    let dev = clerk_with(dev_pk.as_str(), None);
+    let st = run(
+        &dev,
+        "GET",
+        &format!("http://localhost:3000/?__clerk_handshake={hs}"),
+        &[("cookie", "__clerk_db_jwt=dvb_x"), doc()],
+    )
+    .await;
+    assert_eq!(st.status, AuthStatus::SignedIn, "development: a two-hour-old token from the handshake is accepted");
+
+    let st = clerk()
+        .authenticate_request(&parts(
+            "GET",
+            &format!("{APP}/dashboard"),
+            &[("cookie", &format!("__clerk_handshake={hs}")), doc()],
+        ))
+        .await;
+    assert!(
+        !st.as_ref().is_ok_and(|st| st.status == AuthStatus::SignedIn),
+        "production: an expired token from the handshake never signs in: {:?}",
+        st.map(|s| (s.status, s.reason))
+    );
+}
+
+/// `verifyHandshakeToken`'s header checks, seen where their errors surface (a development
+/// instance refuses to decide): RS384/RS512 are names the SDK accepts but Clerk's RS256 keys
+/// cannot verify; any other algorithm is refused as such; the session and "ignore"
+/// categories pass, any other does not.
+#[tokio::test]
+async fn handshake_token_headers_are_checked_as_the_sdk_does() {
+    let s = signer();
+    let session = s.sign_session(&claims());
+    let payload = json!({"handshake": [format!("__session={session};path=/")]});
+    let dev_pk = PublishableKey::build(clerk::InstanceType::Development, "happy-otter-12.clerk.accounts.dev");
+    let dev = clerk_with(dev_pk.as_str(), None);
+    let resolve = |header: Value| {
+        let hs = s.sign(&header, &payload);
+        let dev = &dev;
+        async move {
+            dev.authenticate_request(&parts(
+                "GET",
+                &format!("http://localhost:3000/?__clerk_handshake={hs}"),
+                &[("cookie", "__clerk_db_jwt=dvb_x"), doc()],
+            ))
+            .await
+        }
+    };
+    let refused = |r: Result<clerk::RequestState, clerk::request::AuthenticateError>| match r {
+        Err(clerk::request::AuthenticateError::HandshakeInDevelopment(e)) => (e.reason, e.message),
+        other => panic!("expected a refusal to decide, got {:?}", other.map(|s| (s.status, s.reason))),
+    };
+    for alg in ["RS384", "RS512"] {
+        let (reason, message) = refused(resolve(json!({"alg": alg, "typ": "JWT", "kid": "ins_test"})).await);
+        assert_eq!(reason, clerk::TokenErrorReason::TokenVerificationFailed, "{alg}: {message}");
+    }
+    let (reason, message) = refused(resolve(json!({"alg": "HS256", "typ": "JWT", "kid": "ins_test"})).await);
+    assert_eq!(reason, clerk::TokenErrorReason::TokenInvalidAlgorithm);
+    assert!(message.starts_with("Invalid JWT algorithm \"HS256\". Supported: RS256,RS384,RS512."), "{message}");
+    for cat in [clerk::categories::CAT_SESSION, clerk::categories::CAT_IGNORE] {
+        let st = resolve(json!({"alg": "RS256", "typ": "JWT", "kid": "ins_test", "cat": cat})).await.unwrap();
+        assert_eq!(st.status, AuthStatus::SignedIn, "category {cat}");
+    }
+}
+
+/// `cookie_names` (what sign-out clears): both families of the session, client-uat and
+/// dev-browser cookies, and the refresh cookie, which only exists suffixed.
+#[test]
+fn cookie_names_are_both_families_and_the_refresh_cookie() {
+    let sfx = PublishableKey::parse(PK).unwrap().cookie_suffix().to_string();
+    let mut names = clerk().cookie_names();
+    names.sort();
+    let mut expected: Vec<String> = ["__session", "__client_uat", "__clerk_db_jwt"]
+        .iter()
+        .flat_map(|b| [b.to_string(), format!("{b}_{sfx}")])
+        .chain([format!("__refresh_{sfx}")])
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+}
+
+/// `withDebugHeaders`: no message header for an empty message; a message quoting what a token
+/// carried keeps to printable ASCII (anything else becomes a space), so it is always a valid
+/// header and never smuggles bytes into the response.
+#[tokio::test]
+async fn debug_headers_carry_printable_messages_only() {
+    let c = clerk();
+    let st = run(&c, "GET", APP, &[]).await;
+    assert_eq!(st.headers["x-clerk-auth-status"], "signed-out");
+    assert_eq!(st.headers["x-clerk-auth-reason"], "session-token-and-uat-missing");
+    assert!(st.headers.get("x-clerk-auth-message").is_none(), "empty message, no header");
+
+    let forged = signer().sign(&json!({"alg": "Äx", "typ": "JWT", "kid": "ins_test"}), &claims());
+    let st = run(&c, "GET", APP, &[("authorization", &format!("Bearer {forged}"))]).await;
+    assert_eq!(st.reason.as_deref(), Some("token-invalid-algorithm"));
+    assert!(st.message.starts_with("Invalid JWT algorithm Äx."), "{}", st.message);
+    assert_eq!(st.headers["x-clerk-auth-message"].to_str().unwrap(), st.message.replace('Ä', " "));
 }

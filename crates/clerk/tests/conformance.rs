@@ -572,6 +572,43 @@ async fn authenticate_request_matches_the_official_sdk() {
     for (name, path, headers) in edge {
         cases.push(case(&format!("edge: {name}"), "GET", path, &headers));
     }
+    // `usesSuffixedCookies` (protocol §1.2): which family is read when both are present, each
+    // family's session a different user so the choice shows in the answer.
+    let plain_newer = s.sign_session(&claims(json!({"sub": "user_plain", "iat": t - 50})));
+    let plain_same = s.sign_session(&claims(json!({"sub": "user_plain", "iat": t - 100})));
+    let sfx_older = s.sign_session(&claims(json!({"sub": "user_sfx", "iat": t - 100})));
+    let sfx_expired =
+        s.sign_session(&claims(json!({"sub": "user_sfx", "iat": t - 120, "nbf": t - 130, "exp": t - 60})));
+    let uat = t - 100;
+    let family: Vec<(&str, String)> = vec![
+        (
+            "both, unsuffixed newer",
+            format!(
+                "__session={plain_newer}; __client_uat={uat}; __session_{sfx}={sfx_older}; __client_uat_{sfx}={uat}"
+            ),
+        ),
+        (
+            "both, same iat",
+            format!(
+                "__session={plain_same}; __client_uat={uat}; __session_{sfx}={sfx_older}; __client_uat_{sfx}={uat}"
+            ),
+        ),
+        (
+            "both, unsuffixed uat 0",
+            format!("__session={plain_newer}; __client_uat=0; __session_{sfx}={sfx_older}; __client_uat_{sfx}={uat}"),
+        ),
+        (
+            "suffixed uat only, unsuffixed token without iat",
+            format!("__session={no_iat}; __client_uat={uat}; __client_uat_{sfx}={uat}"),
+        ),
+        (
+            "unsuffixed uat 0, expired suffixed",
+            format!("__session={plain_newer}; __client_uat=0; __session_{sfx}={sfx_expired}; __client_uat_{sfx}={uat}"),
+        ),
+    ];
+    for (name, cookie) in family {
+        cases.push(case(&format!("cookie family: {name}"), "GET", "/", &[("cookie", cookie), doc.clone()]));
+    }
     let hs_no_list = s.sign(&hdr(json!({})), &json!({"other": 1}));
     let hs_rs384 = s.sign(&hdr(json!({"alg": "RS384"})), &json!({"handshake": directives}));
     for (name, hs) in [("handshake without a list", &hs_no_list), ("handshake RS384", &hs_rs384)] {
@@ -582,6 +619,7 @@ async fn authenticate_request_matches_the_official_sdk() {
     let dev_expired =
         s.sign_session(&claims(json!({"iss": dev_iss, "azp": null, "iat": t - 120, "nbf": t - 130, "exp": t - 60})));
     let dsfx = PublishableKey::parse(DEV_PK).unwrap().cookie_suffix().to_string();
+    let dev_plain = s.sign_session(&claims(json!({"iss": dev_iss, "azp": null, "sub": "user_plain"})));
     for (name, url, cookie) in [
         (
             "dev: empty dev-browser cookie",
@@ -607,6 +645,17 @@ async fn authenticate_request_matches_the_official_sdk() {
             "dev: handshake without a list",
             format!("http://localhost:3000/?__clerk_handshake={hs_no_list}&a=1"),
             "__clerk_db_jwt=dvb_x".to_string(),
+        ),
+        // Development only: an expired suffixed session under a zero unsuffixed uat is skipped.
+        (
+            "dev: cookie family, unsuffixed uat 0, expired suffixed",
+            "http://localhost:3000/".to_string(),
+            format!("__session={dev_plain}; __client_uat=0; __session_{dsfx}={dev_expired}; __client_uat_{dsfx}={}; __clerk_db_jwt=dvb_x", t - 200),
+        ),
+        (
+            "dev: cookie family, unsuffixed uat 0, live suffixed",
+            "http://localhost:3000/".to_string(),
+            format!("__session={dev_plain}; __client_uat=0; __session_{dsfx}={dev_token}; __client_uat_{dsfx}={}; __clerk_db_jwt=dvb_x", t - 200),
         ),
     ] {
         let mut c = case(name, "GET", "/", &[("cookie", cookie), doc.clone()]);

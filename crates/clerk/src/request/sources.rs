@@ -363,6 +363,20 @@ mod tests {
     }
 
     #[test]
+    fn the_index_starts_past_the_scan_limit_and_probes_count_the_scan() {
+        let names = |n: usize| (0..n).map(|i| format!("c{i}=1; ")).collect::<String>();
+        assert!(cookie_map(&header(&names(SCAN_LIMIT))).index.is_none(), "16 names: scanned");
+        assert!(cookie_map(&header(&names(SCAN_LIMIT + 1))).index.is_some(), "17 names: indexed");
+        // Inserting a, b, c scans 0, 1 and 2 names; finding c scans 3.
+        let h = header("a=1; b=2; c=3");
+        PROBES.with(|c| c.set(0));
+        let cookies = cookie_map(&h);
+        assert_eq!(cookies.get("c").map(|v| v.as_ref()), Some("3"));
+        assert_eq!(PROBES.with(|c| c.get()), 6);
+        assert!(probes_for(2_000) >= 2_000, "every insertion is counted");
+    }
+
+    #[test]
     fn first_occurrence_wins_on_both_sides_of_the_index() {
         let mut value: String = (0..40).map(|i| format!("c{i}=v{i}; ")).collect();
         value.push_str("c3=late; c39=late; __session=a%20b; __session=second; q=%zz");
