@@ -802,6 +802,18 @@ async fn authenticate_request_matches_the_official_sdk() {
         c.satellite = Some(Satellite { sign_in_url: sign_in, ..satellite(true) });
         cases.push(c);
     }
+    // A development satellite's handshake goes to the instance's own Frontend API, never to
+    // `clerk.<satellite domain>` (that is production's).
+    let mut c = case(
+        "dev satellite handshake",
+        "GET",
+        "/p?__clerk_synced=true",
+        &[("cookie", format!("__client_uat={}; __clerk_db_jwt=dvb_x", t - 100)), doc.clone()],
+    );
+    (c.pk, c.secret_key, c.url) = (DEV_PK, "sk_test_conformance", format!("{SAT}/p?__clerk_synced=true"));
+    c.authorized_parties = vec![SAT.into()];
+    c.satellite = Some(satellite(false));
+    cases.push(c);
     for (name, back, headers) in [
         (
             "dev primary sends the satellite back",
