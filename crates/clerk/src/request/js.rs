@@ -174,4 +174,69 @@ mod tests {
         }
         assert!(matches!(strip_http_schemes("clerk.example.com"), Cow::Borrowed(_)));
     }
+
+    /// `Number.parseInt(v) || 0` (ECMAScript: leading whitespace, an optional sign, digits).
+    #[test]
+    fn parse_int_reads_a_sign_and_leading_digits() {
+        for (v, want) in [("-12", -12), ("+7", 7), ("  42abc", 42), ("abc", 0), ("-", 0), ("", 0), ("1.9", 1)] {
+            assert_eq!(js_parse_int(v), want, "{v:?}");
+        }
+    }
+
+    /// A claim as JavaScript's `<` coerces it (`ToNumber`): booleans, `null`, numeric strings
+    /// (blank is 0), numbers; anything else is NaN (`None`).
+    #[test]
+    fn claims_coerce_to_numbers_as_javascript_does() {
+        for (json, want) in [
+            ("true", Some(1.0)),
+            ("false", Some(0.0)),
+            ("null", Some(0.0)),
+            ("\"12\"", Some(12.0)),
+            ("\" 1e3 \"", Some(1000.0)),
+            ("\" \"", Some(0.0)),
+            ("\"abc\"", None),
+            ("3.5", Some(3.5)),
+        ] {
+            let f: Field<'_> = serde_json::from_str(json).unwrap();
+            assert_eq!(js_number_of(f), want, "{json}");
+        }
+    }
+
+    /// `Number(v) || 0`: the whole string must be a JavaScript numeric literal; Rust's own
+    /// spellings of infinity and NaN are not.
+    #[test]
+    fn numbers_are_javascript_literals_only() {
+        for (v, want) in [
+            ("3", 3.0),
+            (" 2.5 ", 2.5),
+            ("0x1f", 31.0),
+            ("0b11", 3.0),
+            ("inf", 0.0),
+            ("infinity", 0.0),
+            ("NaN", 0.0),
+            ("", 0.0),
+            ("1e2", 100.0),
+        ] {
+            assert_eq!(js_number(v), want, "{v:?}");
+        }
+    }
+
+    /// `decodeURIComponent` throws on any malformed escape, and the `cookie` package then keeps
+    /// the value as it came: one bad escape leaves the good ones undecoded too.
+    #[test]
+    fn one_malformed_escape_leaves_the_whole_value_undecoded() {
+        for (v, want) in
+            [("%41%4z", "%41%4z"), ("%4", "%4"), ("%z1", "%z1"), ("%41%42", "AB"), ("%C3%A9", "é"), ("%C3", "%C3")]
+        {
+            assert_eq!(decode_uri_component(v), want, "{v:?}");
+        }
+    }
+
+    /// `String(n)`: whole numbers without a fraction, and `-0` printed as `0`.
+    #[test]
+    fn numbers_print_as_javascript_prints_them() {
+        for (n, want) in [(2.0, "2"), (-3.0, "-3"), (2.5, "2.5"), (-0.0, "0")] {
+            assert_eq!(js_number_to_string(n), want, "{n}");
+        }
+    }
 }
