@@ -64,6 +64,15 @@ function cpuMicros(pid) {
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
+/** The median of measurement `k` (rps, p99, cpu) over the rounds recorded for route `name`. */
+function median(results, name, k) {
+  const v = results.get(name).map((r) => r[k]).sort((x, y) => x - y);
+  return v[Math.floor(v.length / 2)];
+}
+
+/** A number as the tables print it: thousands separated, `d` decimals. */
+const fmt = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
 /** Runs wrk; returns requests/s, p99 in ms, and the request count. Non-2xx/3xx answers fail. */
 function wrk(route, seconds) {
   const args = ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency'];
@@ -165,11 +174,7 @@ ${[appPort, ...more.map((r) => r.port)].map((p, i) => server(i + 1, p)).join('\n
       }
     }
   }
-  const med = (name, k) => {
-    const v = results.get(name).map((r) => r[k]).sort((x, y) => x - y);
-    return v[Math.floor(v.length / 2)];
-  };
-  const fmt = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+  const med = (name, k) => median(results, name, k);
   const lines = [
     `Through HAProxy, ${REPLICAS} replicas against 1 (one Postgres, ${availableParallelism()} cores shared by wrk, HAProxy, Postgres and the replicas):`,
     '',
@@ -303,16 +308,12 @@ async function main() {
       if (measured(b)) measure(b, ceiling);
     }
   }
-  const med = (name, k) => {
-    const v = results.get(name).map((r) => r[k]).sort((x, y) => x - y);
-    return v[Math.floor(v.length / 2)];
-  };
+  const med = (name, k) => median(results, name, k);
   const lines = [];
   lines.push(`wrk -t2 -c${CONNECTIONS}, ${SECONDS} s after ${WARMUP} s of warm-up, median of ${ROUNDS} interleaved rounds, release builds, 5-row organization`);
   lines.push('');
   lines.push('| request | Tenantry req/s | p99 | CPU/req | ceiling req/s | p99 | CPU/req | throughput ratio | p99 ratio |');
   lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  const fmt = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
   for (const [label, a, b] of pairs) {
     const [ar, ap, ac] = [med(a.name, 'rps'), med(a.name, 'p99'), med(a.name, 'cpu')];
     if (!b) {

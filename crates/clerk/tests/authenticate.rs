@@ -1,5 +1,9 @@
 //! The decision table of `authenticate_request` (protocol §1.5, appendix 10.3) with real RS256
 //! tokens. The conformance test compares the same kind of cases with the official SDK.
+//!
+//! One file on purpose: every test drives the one public entry point (`authenticate_request`
+//! and the `Clerk` methods beside it) through the same fixtures — the instance key, `clerk_with`,
+//! `parts`, `run` — and reads as that entry point's decision table, case by case.
 
 use clerk::mint::Signer;
 use clerk::{AuthStatus, Clerk, ClerkOptions, KeySource, OrganizationSync, PublishableKey, SecretKey, VerifyOptions};
