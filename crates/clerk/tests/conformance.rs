@@ -686,6 +686,9 @@ async fn authenticate_request_matches_the_official_sdk() {
         "https://accounts.foo.lcl.dev/",
         "https://foo.accountsstage.dev/",
         "https://google.com/",
+        // the legacy development portal needs both the `accounts.` prefix and a legacy suffix
+        "https://accounts.google.com/",
+        "https://foo.lcl.dev/",
     ] {
         let mut c = case(
             &format!("dev referer {referer}"),
@@ -698,6 +701,52 @@ async fn authenticate_request_matches_the_official_sdk() {
             ],
         );
         (c.pk, c.url, c.authorized_parties) = (DEV_PK, "http://localhost:3000/".into(), vec![]);
+        cases.push(c);
+    }
+    // The accounts portal is derived from the Frontend API host (`buildAccountsBaseUrl`): the
+    // first `clerk.` becomes `accounts.`, or the first `clerk.accounts.` when it comes first.
+    // The session token is the instance's own (its `iss` is the Frontend API), or the SDK reads
+    // the suffixed cookies instead (`tokenBelongsToInstance`).
+    for (pk, fapi, referer) in [
+        ("pk_live_Y2xlcmsuYWNjb3VudHMuZXhhbXBsZS5jb20k", "clerk.accounts.example.com", "https://accounts.example.com/sign-in"),
+        ("pk_live_Y2xlcmsuYWNjb3VudHMuZXhhbXBsZS5jb20k", "clerk.accounts.example.com", "https://accounts.accounts.example.com/"),
+        (
+            "pk_live_Y2xlcmsueHkuY2xlcmsuYWNjb3VudHMuZXhhbXBsZS5jb20k",
+            "clerk.xy.clerk.accounts.example.com",
+            "https://accounts.xy.clerk.accounts.example.com/",
+        ),
+        (
+            "pk_live_Y2xlcmsueHkuY2xlcmsuYWNjb3VudHMuZXhhbXBsZS5jb20k",
+            "clerk.xy.clerk.accounts.example.com",
+            "https://clerk.xy.accounts.example.com/",
+        ),
+    ] {
+        let token = s.sign_session(&claims(json!({"iss": format!("https://{fapi}")})));
+        let mut c = case(
+            &format!("referer {referer} for {fapi}"),
+            "GET",
+            "/",
+            &[("cookie", format!("__session={token}; __client_uat={}", t - 100)), doc.clone(), ("referer", referer.into())],
+        );
+        c.pk = pk;
+        cases.push(c);
+    }
+    // With a proxy URL the Frontend API is the proxy: a referer from its host is Clerk's own,
+    // whether the proxy is absolute or a path on the app's origin (then the app's host, on
+    // another scheme, is a different origin that still counts).
+    for (proxy, referer) in [
+        ("/__clerk", "http://app.example.com/x"),
+        ("/__clerk", "https://google.com/"),
+        ("https://proxy.example.org/__clerk", "https://proxy.example.org/x"),
+        ("https://proxy.example.org/__clerk", "https://clerk.example.com/"),
+    ] {
+        let mut c = case(
+            &format!("proxy {proxy}: referer {referer}"),
+            "GET",
+            "/",
+            &[("cookie", live.clone()), doc.clone(), ("referer", referer.into())],
+        );
+        c.proxy_url = Some(proxy);
         cases.push(c);
     }
 
@@ -758,6 +807,9 @@ async fn authenticate_request_matches_the_official_sdk() {
         ),
         ("synced, no cookies", "/p?__clerk_synced=true", vec![doc.clone()], satellite(true)),
         ("signed in", "/p", vec![("cookie", sat_cookies.clone()), doc.clone()], satellite(false)),
+        // either cookie alone means the satellite has a session to work with (no sync)
+        ("uat only", "/p", vec![("cookie", format!("__client_uat={}", t - 100)), doc.clone()], satellite(false)),
+        ("session only", "/p", vec![("cookie", format!("__session={sat_token}")), doc.clone()], satellite(false)),
         (
             "primary token on satellite",
             "/p",
