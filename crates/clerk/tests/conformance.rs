@@ -708,8 +708,16 @@ async fn authenticate_request_matches_the_official_sdk() {
     // The session token is the instance's own (its `iss` is the Frontend API), or the SDK reads
     // the suffixed cookies instead (`tokenBelongsToInstance`).
     for (pk, fapi, referer) in [
-        ("pk_live_Y2xlcmsuYWNjb3VudHMuZXhhbXBsZS5jb20k", "clerk.accounts.example.com", "https://accounts.example.com/sign-in"),
-        ("pk_live_Y2xlcmsuYWNjb3VudHMuZXhhbXBsZS5jb20k", "clerk.accounts.example.com", "https://accounts.accounts.example.com/"),
+        (
+            "pk_live_Y2xlcmsuYWNjb3VudHMuZXhhbXBsZS5jb20k",
+            "clerk.accounts.example.com",
+            "https://accounts.example.com/sign-in",
+        ),
+        (
+            "pk_live_Y2xlcmsuYWNjb3VudHMuZXhhbXBsZS5jb20k",
+            "clerk.accounts.example.com",
+            "https://accounts.accounts.example.com/",
+        ),
         (
             "pk_live_Y2xlcmsueHkuY2xlcmsuYWNjb3VudHMuZXhhbXBsZS5jb20k",
             "clerk.xy.clerk.accounts.example.com",
@@ -726,7 +734,11 @@ async fn authenticate_request_matches_the_official_sdk() {
             &format!("referer {referer} for {fapi}"),
             "GET",
             "/",
-            &[("cookie", format!("__session={token}; __client_uat={}", t - 100)), doc.clone(), ("referer", referer.into())],
+            &[
+                ("cookie", format!("__session={token}; __client_uat={}", t - 100)),
+                doc.clone(),
+                ("referer", referer.into()),
+            ],
         );
         c.pk = pk;
         cases.push(c);
