@@ -284,7 +284,7 @@ fn is_admin_role(role: &str) -> bool {
 pub async fn list(st: &AppState, caller: &Caller) -> Result<MembersView, AdminError> {
     let mut tx = caller.tenant.begin(&st.pool).await?;
     let rows = roster(st, caller, &mut tx, None).await?;
-    tx.commit().await?;
+    drop(tx); // a read: no COMMIT (see `TenantTx`)
     Ok(MembersView {
         members: rows
             .into_iter()

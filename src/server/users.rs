@@ -36,15 +36,18 @@ pub async fn profile(pool: &PgPool, clerk_id: &str) -> Result<Option<Profile>, s
 /// The signed-in user for server code (what `use_user()` shows): the mirrored row; while the
 /// mirror has not caught up, Clerk's answer within the request budget and wait; failing both,
 /// the id alone (a header still renders).
-pub async fn current_user(st: &AppState, user_id: &str) -> Result<CurrentUser, sqlx::Error> {
-    if let Some(p) = profile(&st.pool, user_id).await? {
-        return Ok(CurrentUser { id: p.clerk_id, name: p.name, email: p.email, image_url: p.image_url });
+///
+/// `mirrored` is the user's mirrored row when the caller read it already (with other data, in
+/// one statement); `None` means the mirror has none.
+pub async fn current_user(st: &AppState, user_id: &str, mirrored: Option<CurrentUser>) -> CurrentUser {
+    if let Some(user) = mirrored {
+        return user;
     }
     let from_clerk = match (st.clerk.api(), st.backend_api_budget.spend("current-user", user_id)) {
         (Some(api), Ok(())) => backend_call("get_user", api.get_user(user_id)).await.and_then(Result::ok),
         _ => None,
     };
-    Ok(match from_clerk {
+    match from_clerk {
         Some(u) => CurrentUser {
             id: u.id.clone(),
             name: u.display_name(),
@@ -52,5 +55,5 @@ pub async fn current_user(st: &AppState, user_id: &str) -> Result<CurrentUser, s
             image_url: u.image_url.clone(),
         },
         None => CurrentUser { id: user_id.to_string(), name: None, email: None, image_url: None },
-    })
+    }
 }

@@ -7,7 +7,7 @@ use super::observability::backend_call;
 use super::state::AppState;
 use super::tenant::{Member, Tenant};
 use super::users::current_user;
-use crate::model::{ActiveOrganization, AuthSnapshot, OrgChoice, SessionAuth, Workspace};
+use crate::model::{ActiveOrganization, AuthSnapshot, CurrentUser, OrgChoice, SessionAuth, Workspace};
 
 /// Why the workspace could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -26,9 +26,14 @@ pub enum LoadError {
 /// mirror lags behind a just-created organization (within the budget; past it, the id).
 async fn organization_name(st: &AppState, org_id: &str, user_id: &str) -> Result<String, LoadError> {
     // `organizations` is not tenant data (no row-level security): the pool suffices.
-    let mut name = sqlx::query_scalar!("SELECT name FROM organizations WHERE id = $1 AND deleted_at IS NULL", org_id)
+    let name = sqlx::query_scalar!("SELECT name FROM organizations WHERE id = $1 AND deleted_at IS NULL", org_id)
         .fetch_optional(&st.pool)
         .await?;
+    Ok(organization_name_or_clerk(st, org_id, user_id, name).await)
+}
+
+/// [`organization_name`] from the mirror's answer (`mirrored`, `None`: no row) already read.
+async fn organization_name_or_clerk(st: &AppState, org_id: &str, user_id: &str, mut name: Option<String>) -> String {
     if name.is_none() {
         if let (Some(api), Ok(())) = (st.clerk.api(), st.backend_api_budget.spend("organization-name", user_id)) {
             name = backend_call("get_organization", api.get_organization(org_id))
@@ -37,7 +42,7 @@ async fn organization_name(st: &AppState, org_id: &str, user_id: &str) -> Result
                 .map(|o| o.name);
         }
     }
-    Ok(name.unwrap_or_else(|| org_id.to_string()))
+    name.unwrap_or_else(|| org_id.to_string())
 }
 
 /// The active organization of `tenant`.
@@ -66,7 +71,7 @@ pub async fn organizations_of(st: &AppState, member: &Member) -> Result<Vec<OrgC
     )
     .fetch_all(&mut *tx)
     .await?;
-    tx.commit().await?;
+    drop(tx); // a read: no COMMIT (see `TenantTx`)
     let mut out: Vec<OrgChoice> = rows
         .into_iter()
         .map(|r| OrgChoice {
@@ -104,13 +109,32 @@ pub async fn organizations_of(st: &AppState, member: &Member) -> Result<Vec<OrgC
 
 /// What `use_auth()`, `use_user()` and `use_organization()` read: the verified session (a
 /// pending one included), the user, and the active organization by name.
+///
+/// One statement reads both from the mirror (neither is tenant data: no row-level security);
+/// what it lacks comes from the Backend API, as [`organization_name`] and [`current_user`] do.
 pub async fn auth_snapshot(st: &AppState, member: &Member) -> Result<AuthSnapshot, LoadError> {
     let auth = member.auth();
     let org = auth.org.as_ref();
+    let mirrored = sqlx::query!(
+        r#"SELECT (SELECT name FROM organizations WHERE id = $1 AND deleted_at IS NULL) AS "org_name?",
+                  u.clerk_id AS "clerk_id?", u.name AS "name?", u.email AS "email?", u.image_url AS "image_url?"
+             FROM (VALUES (1)) AS one (x)
+             LEFT JOIN users u ON u.clerk_id = $2 AND u.deleted_at IS NULL"#,
+        org.map(|o| o.id.as_str()),
+        auth.user_id
+    )
+    .fetch_one(&st.pool)
+    .await?;
+    let user = mirrored.clerk_id.map(|id| CurrentUser {
+        id,
+        name: mirrored.name,
+        email: mirrored.email,
+        image_url: mirrored.image_url,
+    });
     let organization = match org {
         Some(o) => Some(ActiveOrganization {
             id: o.id.clone(),
-            name: organization_name(st, &o.id, &auth.user_id).await?,
+            name: organization_name_or_clerk(st, &o.id, &auth.user_id, mirrored.org_name).await,
             slug: o.slug.clone(),
         }),
         None => None,
@@ -124,7 +148,7 @@ pub async fn auth_snapshot(st: &AppState, member: &Member) -> Result<AuthSnapsho
             org_role: org.and_then(|o| o.role.clone()),
             org_permissions: org.map(|o| o.permissions.clone()).unwrap_or_default(),
         },
-        user: current_user(st, &auth.user_id).await?,
+        user: current_user(st, &auth.user_id, user).await,
         organization,
         account_url: st.config.clerk.user_profile_url.clone(),
     })

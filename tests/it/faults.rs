@@ -210,3 +210,35 @@ async fn a_hanging_backend_api_is_said_so_within_a_bound() {
     assert!(r.headers().get("set-cookie").is_none(), "still signed in, and told so");
     assert!(started.elapsed() < Duration::from_secs(6), "bounded: {:?}", started.elapsed());
 }
+
+/// The pool skips the liveness ping on a connection used moments ago (the round trip it saves is
+/// one per request under load) and pings one idle for longer: a connection Postgres ended while
+/// the app was quiet is replaced before a request gets it, never answered with a 503. (With no
+/// ping at all, the first request after this gets a 503.)
+#[tokio::test]
+async fn a_connection_ended_while_idle_is_replaced_before_use() {
+    let app = crate::helpers::spawn_app().await;
+    let tok = app.token("user_1", json!({"v": 2, "o": {"id": "org_1", "rol": "admin"}}));
+    let list = || {
+        app.http.post(app.url("/api/projects/list")).bearer_auth(&tok).form(&[("search", ""), ("status", "")]).send()
+    };
+    assert_eq!(list().await.unwrap().status(), 200);
+
+    // What a Postgres restart or a failover does to the pool's idle connections.
+    let role = tenantry::server::db::role_of(&app.db.app_url).unwrap();
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+          WHERE usename = $1 AND datname = current_database()",
+    )
+    .bind(&role)
+    .fetch_one(&app.admin)
+    .await
+    .unwrap();
+    assert!(ended >= 1, "the app's connections were ended ({ended})");
+    tokio::time::sleep(tenantry::server::db::PING_IF_IDLE_FOR + Duration::from_millis(300)).await;
+
+    for _ in 0..3 {
+        let r = list().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+}
