@@ -130,9 +130,9 @@ fn refusal(e: NoTenant) -> AppError {
 /// An open transaction inside one tenant. Dropped without `commit` = rolled back.
 ///
 /// A read ends by being dropped, not committed: sqlx queues the `ROLLBACK` and sends it with the
-/// check the pool makes of every connection returned to it, after the response has gone, where a
-/// `COMMIT` would be one more round trip the request waits for. Nothing it read is lost, and
-/// Postgres ends a read-only transaction the same way either way.
+/// check the pool makes of every connection returned to it, in a task of the pool's that the
+/// request does not wait for, where a `COMMIT` is one more round trip it waits for. A connection
+/// whose `ROLLBACK` fails is closed, never reused; the settings are `LOCAL`, so they end with it.
 pub struct TenantTx {
     pub(crate) tx: Transaction<'static, Postgres>,
     tenant: Tenant,

@@ -171,7 +171,7 @@ pub async fn list_projects(
     let mut rows =
         projects::list_after(&mut tx, q.search.as_deref().unwrap_or(""), status, after.as_ref(), limit as usize + 1)
             .await?;
-    tx.commit().await?;
+    drop(tx); // a read: no COMMIT (see `TenantTx`)
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last().map(|l| l.key.encode())
@@ -233,7 +233,7 @@ pub async fn get_project(
 ) -> Result<Json<Project>, Problem> {
     let mut tx = tenant.begin(&st.pool).await?;
     let p = projects::get(&mut tx, &id).await?;
-    tx.commit().await?;
+    drop(tx); // a read: no COMMIT (see `TenantTx`)
     Ok(Json(p.into()))
 }
 
