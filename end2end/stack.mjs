@@ -4,7 +4,7 @@
 // With TENANTRY_E2E_RELEASE_DIR set (scripts/release's output), the app is that release build
 // (its binary, hashed site and leptos.env) instead of the debug build.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -141,6 +141,8 @@ export async function startStack(name, { tokenLifetime = 60 } = {}) {
         await new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)));
       }
       execFileSync(join(ROOT, 'scripts', 'pg'), ['stop'], { env: pgEnv, stdio: 'ignore' });
+      // The cluster (~50 MB) is this stack's alone: leave nothing behind in the temp directory.
+      rmSync(pgDir, { recursive: true, force: true });
     },
   };
 }
