@@ -422,3 +422,36 @@ async fn a_membership_racing_its_organizations_deletion_never_stays_live() {
         .unwrap();
     assert_eq!(memberships, 25, "every membership was recorded (as ended)");
 }
+
+/// The same guarantee, deterministically: a membership delivery waits while another transaction
+/// holds its organization's lock (`mirror::lock_identity`), as an organization deletion does, and
+/// applies once that transaction ends. A user deletion holds the user's lock the same way.
+#[tokio::test]
+async fn membership_deliveries_wait_for_the_identity_locks() {
+    let app = spawn_app().await;
+    for (n, kind, id) in [(1, "organization", "org_lock"), (2, "user", "user_lock")] {
+        let mut holder = app.admin.begin().await.unwrap();
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("tenantry:mirror:{kind}:{id}"))
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        let body = event(
+            "organizationMembership.created",
+            membership(&format!("orgmem_lock{n}"), "org_lock", "user_lock", "org:member", 10 + n),
+        );
+        let msg_id = format!("msg_lock{n}");
+        let delivery = deliver(&app, &msg_id, &body);
+        tokio::pin!(delivery);
+        let early = tokio::time::timeout(std::time::Duration::from_millis(700), &mut delivery).await;
+        assert!(early.is_err(), "the delivery went through while the {kind} lock was held: {early:?}");
+        holder.rollback().await.unwrap();
+        let (status, answer) = delivery.await;
+        assert_eq!((status, answer["status"].as_str()), (200, Some("applied")), "{answer}");
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM org_memberships WHERE org_id = 'org_lock'")
+        .fetch_one(&app.admin)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+}
