@@ -96,6 +96,14 @@ async fn whoami_without_an_active_organization_is_the_sdks_object() {
     let r = app.http.get(app.url("/api/whoami")).bearer_auth(&pending).send().await.unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(r.json::<Value>().await.unwrap()["reason"], "session-pending");
+    // A workspace page leads a pending session to its task; anything but a GET there is told
+    // the session is pending (a redirect would turn a write into a page load).
+    let r = app.http.get(app.url("/app/projects")).bearer_auth(&pending).send().await.unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(r.headers()["location"], "/select-org?redirect_url=%2Fapp%2Fprojects");
+    let r = app.http.post(app.url("/app/projects")).bearer_auth(&pending).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["reason"], "session-pending");
 }
 
 #[tokio::test]

@@ -86,7 +86,7 @@ async fn metrics_are_served_on_their_own_address_after_a_visit() {
         r#"tenantry_http_request_duration_seconds_bucket{method="GET",route="/api/whoami",status="200",le="#,
         r#"tenantry_auth_outcomes_total{status="signed-in",reason=""}"#,
         r#"tenantry_auth_outcomes_total{status="signed-out",reason="session-token-and-uat-missing"}"#,
-        r#"tenantry_handshake_redirects_total{reason="#,
+        r#"tenantry_handshake_redirects_total{reason="client-uat-but-no-session-token"} 1"#,
         r#"tenantry_webhook_deliveries_total{type="organization.created",outcome="applied"} 1"#,
         r#"tenantry_webhook_deliveries_total{type="unverified",outcome="rejected"} 1"#,
         r#"tenantry_webhook_lag_seconds_bucket{type="organization.created",le="#,
@@ -97,6 +97,9 @@ async fn metrics_are_served_on_their_own_address_after_a_visit() {
         assert!(text.contains(expected), "{expected:?} missing from\n{text}");
     }
     assert!(!text.contains("do-not-label"), "raw URLs are never labels");
+    // Only the handshake redirect counts as one (the visit's other answers are not).
+    let handshakes: Vec<&str> = text.lines().filter(|l| l.starts_with("tenantry_handshake_redirects_total{")).collect();
+    assert_eq!(handshakes.len(), 1, "{handshakes:?}");
     // The lag is Clerk's `updated_at` (milliseconds, 2 s before the delivery) to the moment it
     // was applied, in seconds: 2 s and a little.
     let lag_sum: f64 = text
