@@ -199,6 +199,10 @@ async fn lifecycle_validation_and_audit() {
     let (_, active) = call(&app, Who::Admin, "projects/list", &[("search", ""), ("status", "active")]).await;
     let (_, archived) = call(&app, Who::Admin, "projects/list", &[("search", ""), ("status", "archived")]).await;
     assert_eq!((active.as_array().unwrap().len(), archived[0]["name"].as_str()), (1, Some("Orion II")));
+    // `all` is both, not the default (active) again.
+    let (_, all) = call(&app, Who::Admin, "projects/list", &[("search", ""), ("status", "all")]).await;
+    let both = active.as_array().unwrap().len() + archived.as_array().unwrap().len();
+    assert_eq!(all.as_array().unwrap().len(), both, "{all}");
     let (_, found) = call(&app, Who::Admin, "projects/list", &[("search", "veg"), ("status", "all")]).await;
     assert_eq!(found.as_array().unwrap().len(), 1);
     assert_eq!(call(&app, Who::Admin, "projects/archive", &[("id", &id), ("archived", "false")]).await.0, 200);
