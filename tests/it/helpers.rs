@@ -59,7 +59,13 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let app = Application::build(config).await.expect("app starts");
     let base = format!("http://{}", app.addr());
     tokio::spawn(app.run_until_stopped());
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // No request of these tests takes seconds: a hang fails its test with the request named,
+    // instead of stalling the suite until CI's own timeout.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap();
     let signer =
         Signer::from_pem("ins_test", include_str!("../../crates/clerk/tests/fixtures/instance-private.pem")).unwrap();
     TestApp { base, db, admin, signer, http }
