@@ -9,8 +9,6 @@
 //!
 //! Over 1000 lines on purpose: the case table is the SDK's decision table, and one runner feeds
 //! every case to both sides; split, the cases would lose the table they are read against.
-//!
-//! Over 500 lines on purpose: one case table against one oracle; split, the cases would no longer be read side by side.
 
 use clerk::mint::Signer;
 use clerk::request::AuthenticateError;
