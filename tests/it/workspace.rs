@@ -575,3 +575,31 @@ async fn the_audit_entry_rolls_back_with_its_write() {
     assert_eq!(status, 200);
     assert_eq!(audit_rows().await, 2);
 }
+
+/// Only the name index's violation is "name taken": another unique violation is the server's
+/// fault, a 500 that names nothing of the database and writes nothing (`map_unique`).
+#[tokio::test]
+async fn another_unique_violation_is_a_server_error_not_a_taken_name() {
+    let app = spawn_app().await;
+    seed_project(&app, Who::Admin, "Lyra").await; // its description: "seeded"
+
+    // A second unique rule, as a later migration might add: one project per description.
+    sqlx::query("CREATE UNIQUE INDEX projects_one_per_description ON projects (org_id, description)")
+        .execute(&app.admin)
+        .await
+        .unwrap();
+    let audit_before: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE org_id = 'org_a'")
+        .fetch_one(&app.admin)
+        .await
+        .unwrap();
+    let (s, body) = call(&app, Who::Admin, "projects/create", &[("name", "Draco"), ("description", "seeded")]).await;
+    assert_eq!(s, 500, "{body}");
+    let text = body.to_string();
+    assert!(!text.contains("already exists") && !text.contains("projects_one_per_description"), "{text}");
+    assert_eq!(project_count(&app, "org_a").await, 1);
+    let audit_after: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE org_id = 'org_a'")
+        .fetch_one(&app.admin)
+        .await
+        .unwrap();
+    assert_eq!(audit_after, audit_before);
+}
