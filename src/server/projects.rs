@@ -372,10 +372,13 @@ pub async fn patch(
 pub async fn set_archived(tx: &mut TenantTx, id: &str, archived: bool) -> Result<ProjectView, ProjectError> {
     require_manager(tx)?;
     let before = get_for_update(tx, id).await?;
+    // Already in the asked state: nothing written, nothing audited (as `update`).
+    if before.archived == archived {
+        return Ok(before);
+    }
     let (org, uid) = (tx.tenant().org_id().to_string(), parse_id(id)?);
     // Two statements rather than `CASE … COALESCE(archived_at, now())`: Citus refuses
-    // non-IMMUTABLE functions inside CASE/COALESCE of a distributed UPDATE. A project already in
-    // the asked state is left as it is.
+    // non-IMMUTABLE functions inside CASE/COALESCE of a distributed UPDATE.
     if archived {
         sqlx::query!(
             "UPDATE projects SET archived_at = now(), updated_at = now() WHERE org_id = $1 AND id = $2 AND archived_at IS NULL",

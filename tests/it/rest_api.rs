@@ -324,6 +324,19 @@ async fn patching_changes_only_what_is_given_for_managers_of_that_organization()
     assert_eq!(projects_in(&app, "org_a").await, vec![("Artemis".into(), "by Admin".into(), true)]);
     let actions: Vec<String> = audit(&app, "org_a").await.into_iter().map(|(_, a)| a).collect();
     assert_eq!(actions, ["project.created", "project.updated", "project.renamed", "project.archived"]);
+    // Asking for the state it is already in changes nothing and audits nothing, through PATCH
+    // as through the archive server function.
+    let updated_at = "SELECT updated_at FROM projects WHERE org_id = 'org_a'";
+    let stamp: time::OffsetDateTime = sqlx::query_scalar(updated_at).fetch_one(&app.admin).await.unwrap();
+    let a = call(&app, Who::Admin, Method::PATCH, &path, Some(json!({"archived": true}))).await;
+    assert_eq!((a.status, a.body["archived"].as_bool()), (200, Some(true)), "{}", a.body);
+    let form = [("id", apollo.as_str()), ("archived", "true")];
+    let r = app.http.post(app.url("/api/projects/archive")).bearer_auth(token(&app, Who::Admin).unwrap()).form(&form);
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(audit(&app, "org_a").await.len(), 4);
+    let now: time::OffsetDateTime = sqlx::query_scalar(updated_at).fetch_one(&app.admin).await.unwrap();
+    assert_eq!(now, stamp);
 }
 
 #[tokio::test]
