@@ -272,17 +272,25 @@ async fn select_org_activation_goes_through_clerk() {
 
 #[tokio::test]
 async fn pages_for_every_kind_of_caller() {
+    fn switcher_option(id: &str, selected: bool, name: &str) -> String {
+        format!("<option value=\"{id}\"{}>{name}</option>", if selected { " selected" } else { "" })
+    }
     let app = spawn_app().await;
     seed_project(&app, Who::Admin, "Apollo").await;
     seed_project(&app, Who::OtherOrgAdmin, "Borealis").await;
     // The mirror knows both organizations and every member's membership (for /select-org).
-    sqlx::query("INSERT INTO organizations (id, slug, name) VALUES ('org_a', 'org_a', 'Firm Alpha'), ('org_b', 'org_b', 'Firm Beta')")
-        .execute(&app.admin)
-        .await
-        .unwrap();
+    // The admin also belongs to a third organization, which only their switcher lists.
+    sqlx::query(
+        "INSERT INTO organizations (id, slug, name) VALUES ('org_a', 'org_a', 'Firm Alpha'), ('org_b', 'org_b', 'Firm Beta'),
+         ('org_c', 'org_c', 'Firm Gamma')",
+    )
+    .execute(&app.admin)
+    .await
+    .unwrap();
     sqlx::query(
         "INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_a', 'user_admin', 'org:admin'),
-         ('org_a', 'user_member', 'org:member'), ('org_a', 'user_manager', 'org:member'), ('org_b', 'user_otherorgadmin', 'org:admin')",
+         ('org_a', 'user_member', 'org:member'), ('org_a', 'user_manager', 'org:member'), ('org_b', 'user_otherorgadmin', 'org:admin'),
+         ('org_c', 'user_admin', 'org:member')",
     )
     .execute(&app.admin)
     .await
@@ -337,6 +345,16 @@ async fn pages_for_every_kind_of_caller() {
                     assert!(!html.contains(their_org), "{who:?} {path} named another org");
                     if path == "/app/dashboard" {
                         assert!(html.contains("active projects"), "{who:?}: the dashboard's counts");
+                    }
+                    if path.starts_with("/app/") {
+                        // The shell's switcher: the caller's organizations, the active one selected.
+                        let (org, id) = if who == Who::OtherOrgAdmin { ("Firm Beta", "org_b") } else { ("Firm Alpha", "org_a") };
+                        assert!(html.contains(&switcher_option(id, true, org)), "{who:?} {path}: {html}");
+                        assert_eq!(
+                            html.contains(&switcher_option("org_c", false, "Firm Gamma")),
+                            who == Who::Admin,
+                            "{who:?} {path}: {html}"
+                        );
                     }
                     if path == "/select-org" {
                         assert!(html.contains("data-testid=\"org-list\""), "{who:?}: {html}");
