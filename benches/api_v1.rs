@@ -21,7 +21,7 @@ use std::time::Instant;
 use support::{Clerk, SECRET, TEMPLATE};
 use tenantry::server::config::Config;
 use tenantry::server::startup::{app_routes, leptos_options, Application};
-use tenantry::server::state::AppState;
+use tenantry::server::state::{AppState, Shared};
 
 const ROUNDS: usize = 3;
 const REQUESTS: usize = 400;
@@ -121,14 +121,14 @@ fn main() {
         // The same routes with authentication bypassed.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let bypass = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState {
+        let state = AppState::new(Shared {
             pool: sqlx::PgPool::connect(&app_url).await.unwrap(),
             clerk: tenantry::server::auth::build_clerk(&config.clerk),
             leptos_options: leptos_options(listener.local_addr().unwrap()).unwrap(),
             config: Arc::new(config),
             org_creation: Arc::default(),
             backend_api_budget: Arc::default(),
-        };
+        });
         let router = app_routes(&state).layer(middleware::from_fn(inject_auth)).with_state(state);
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tenantry::server::config::Config;
 use tenantry::server::startup::{app_routes, leptos_options, Application};
-use tenantry::server::state::AppState;
+use tenantry::server::state::{AppState, Shared};
 use tenantry::server::tenant::Tenant;
 
 const ROUNDS: usize = 3;
@@ -103,7 +103,7 @@ fn main() {
         let pool = PgPool::connect(&app_url).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let bypass = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState { pool: pool.clone(), clerk: tenantry::server::auth::build_clerk(&config.clerk), leptos_options: leptos_options(listener.local_addr().unwrap()).unwrap(), config: Arc::new(config), org_creation: Arc::default(), backend_api_budget: Arc::default() };
+        let state = AppState::new(Shared { pool: pool.clone(), clerk: tenantry::server::auth::build_clerk(&config.clerk), leptos_options: leptos_options(listener.local_addr().unwrap()).unwrap(), config: Arc::new(config), org_creation: Arc::default(), backend_api_budget: Arc::default() });
         let router = app_routes(&state).layer(middleware::from_fn(inject_auth)).with_state(state);
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 

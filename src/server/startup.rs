@@ -20,7 +20,7 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use super::config::Config;
 use super::db::{self, DbSetupError};
 use super::error::AppError;
-use super::state::AppState;
+use super::state::{AppState, Shared};
 use super::{auth, observability, routes, security, telemetry};
 use crate::app::{session_keeper_path, shell, App};
 
@@ -73,14 +73,14 @@ impl Application {
                 Some((l, a))
             }
         };
-        let state = AppState {
+        let state = AppState::new(Shared {
             pool: pool.clone(),
             clerk: auth::build_clerk(&config.clerk),
             leptos_options: leptos_options(addr)?,
             config: Arc::new(config),
             org_creation: Arc::default(),
             backend_api_budget: Arc::default(),
-        };
+        });
         Ok(Self { listener, router: router(state), addr, pool, metrics })
     }
 

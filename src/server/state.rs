@@ -10,9 +10,15 @@ use std::sync::Arc;
 use super::config::Config;
 use super::limits::{BackendApiBudget, CreationLimit};
 
-/// Everything a handler may need, cheap to clone (pointers only).
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// Everything a handler may need, behind one pointer: a clone (one per extractor, middleware
+/// and server-function call that takes the state) is one reference count, where a struct of
+/// fields cost one per field (`LeptosOptions` alone holds seven). Fields read through `Deref`
+/// (`state.pool`).
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] points to.
+pub struct Shared {
     pub pool: PgPool,
     pub clerk: Clerk,
     pub config: Arc<Config>,
@@ -21,4 +27,31 @@ pub struct AppState {
     pub org_creation: Arc<CreationLimit>,
     /// Backend API calls made on behalf of requests.
     pub backend_api_budget: Arc<BackendApiBudget>,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// For leptos_axum, which takes its options from the state.
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// For the Clerk layer (`auth::clerk_layer`).
+impl FromRef<AppState> for Clerk {
+    fn from_ref(state: &AppState) -> Self {
+        state.clerk.clone()
+    }
 }

@@ -7,8 +7,8 @@ use super::observability::backend_call;
 use super::state::AppState;
 use super::tenant::{Member, Tenant};
 use super::users::current_user;
-use sqlx::PgConnection;
 use crate::model::{ActiveOrganization, AuthSnapshot, CurrentUser, OrgChoice, SessionAuth, Workspace};
+use sqlx::PgConnection;
 
 /// Why the workspace could not be read.
 #[derive(Debug, thiserror::Error)]

@@ -348,7 +348,8 @@ async fn pages_for_every_kind_of_caller() {
                     }
                     if path.starts_with("/app/") {
                         // The shell's switcher: the caller's organizations, the active one selected.
-                        let (org, id) = if who == Who::OtherOrgAdmin { ("Firm Beta", "org_b") } else { ("Firm Alpha", "org_a") };
+                        let (org, id) =
+                            if who == Who::OtherOrgAdmin { ("Firm Beta", "org_b") } else { ("Firm Alpha", "org_a") };
                         assert!(html.contains(&switcher_option(id, true, org)), "{who:?} {path}: {html}");
                         assert_eq!(
                             html.contains(&switcher_option("org_c", false, "Firm Gamma")),
