@@ -293,7 +293,6 @@ mod tests {
             },
             user: CurrentUser { id: "user_1".into(), name: None, email: None, image_url: None },
             organization: org.then(|| ActiveOrganization { id: "org_1".into(), name: "Acme".into(), slug: None }),
-            organizations: None,
             account_url: String::new(),
         };
         let admin = Workspace::from_snapshot(&snapshot("org:admin", &[], true)).unwrap();
@@ -441,16 +440,13 @@ pub struct ActiveOrganization {
     pub slug: Option<String>,
 }
 
-/// Everything `use_auth()`, `use_user()` and `use_organization()` read, and the shell's
-/// organization switcher, resolved on the server once per page and hydrated.
+/// Everything `use_auth()`, `use_user()` and `use_organization()` read, resolved on the server
+/// once per page and hydrated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthSnapshot {
     pub auth: SessionAuth,
     pub user: CurrentUser,
     pub organization: Option<ActiveOrganization>,
-    /// The user's organizations, by name (Clerk's `useOrganizationList()` memberships): the
-    /// mirror's, or Clerk's while the mirror has none; `None` when neither could be read.
-    pub organizations: Option<Vec<OrgChoice>>,
     /// The user's account page (Clerk's hosted user profile).
     pub account_url: String,
 }

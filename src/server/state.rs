@@ -48,10 +48,3 @@ impl FromRef<AppState> for LeptosOptions {
         state.leptos_options.clone()
     }
 }
-
-/// For the Clerk layer (`auth::clerk_layer`).
-impl FromRef<AppState> for Clerk {
-    fn from_ref(state: &AppState) -> Self {
-        state.clerk.clone()
-    }
-}

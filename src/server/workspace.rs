@@ -8,7 +8,6 @@ use super::state::AppState;
 use super::tenant::{Member, Tenant};
 use super::users::current_user;
 use crate::model::{ActiveOrganization, AuthSnapshot, CurrentUser, OrgChoice, SessionAuth, Workspace};
-use sqlx::PgConnection;
 
 /// Why the workspace could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -62,15 +61,8 @@ pub async fn load(st: &AppState, tenant: &Tenant) -> Result<Workspace, LoadError
 /// The signed-in user's organizations, by name: from the mirror, or from Clerk when it has none
 /// yet. `active` marks the session's active organization.
 pub async fn organizations_of(st: &AppState, member: &Member) -> Result<Vec<OrgChoice>, LoadError> {
-    let mut tx = member.begin(&st.pool).await?;
-    let mirrored = mirrored_organizations(&mut tx, member).await?;
-    drop(tx); // a read: no COMMIT (see `TenantTx`)
-    organizations_or_clerk(st, member, mirrored).await
-}
-
-/// The mirror's memberships of `member`'s user, in a transaction of [`Member::begin`].
-async fn mirrored_organizations(tx: &mut PgConnection, member: &Member) -> Result<Vec<OrgChoice>, sqlx::Error> {
     let active = member.active_org_id();
+    let mut tx = member.begin(&st.pool).await?;
     let rows = sqlx::query!(
         r#"SELECT m.org_id, m.role, o.name AS "name?", o.slug FROM org_memberships m
              LEFT JOIN organizations o ON o.id = m.org_id AND o.deleted_at IS NULL
@@ -79,7 +71,8 @@ async fn mirrored_organizations(tx: &mut PgConnection, member: &Member) -> Resul
     )
     .fetch_all(&mut *tx)
     .await?;
-    Ok(rows
+    drop(tx); // a read: no COMMIT (see `TenantTx`)
+    let mut out: Vec<OrgChoice> = rows
         .into_iter()
         .map(|r| OrgChoice {
             active: active == Some(r.org_id.as_str()),
@@ -88,53 +81,40 @@ async fn mirrored_organizations(tx: &mut PgConnection, member: &Member) -> Resul
             slug: r.slug,
             role: r.role,
         })
-        .collect())
-}
-
-/// `mirrored`, or Clerk's list when the mirror has none yet (within the Backend API budget).
-async fn organizations_or_clerk(
-    st: &AppState,
-    member: &Member,
-    mirrored: Vec<OrgChoice>,
-) -> Result<Vec<OrgChoice>, LoadError> {
-    if !mirrored.is_empty() {
-        return Ok(mirrored);
+        .collect();
+    if out.is_empty() {
+        if let Some(api) = st.clerk.api() {
+            st.backend_api_budget.spend("organizations-of-user", member.user_id())?;
+            // Clerk slow or down: say so rather than show an empty list as if it were true.
+            let answer = backend_call("user_memberships", api.user_memberships(member.user_id(), 100, 0))
+                .await
+                .ok_or(LoadError::ClerkUnavailable)?;
+            if let Ok(page) = answer {
+                out = page
+                    .data
+                    .into_iter()
+                    .map(|m| OrgChoice {
+                        active: active == Some(m.organization.id.as_str()),
+                        id: m.organization.id,
+                        name: m.organization.name,
+                        slug: m.organization.slug,
+                        role: m.role,
+                    })
+                    .collect();
+            }
+        }
     }
-    let Some(api) = st.clerk.api() else { return Ok(mirrored) };
-    st.backend_api_budget.spend("organizations-of-user", member.user_id())?;
-    // Clerk slow or down: say so rather than show an empty list as if it were true.
-    let answer = backend_call("user_memberships", api.user_memberships(member.user_id(), 100, 0))
-        .await
-        .ok_or(LoadError::ClerkUnavailable)?;
-    let active = member.active_org_id();
-    Ok(match answer {
-        Ok(page) => page
-            .data
-            .into_iter()
-            .map(|m| OrgChoice {
-                active: active == Some(m.organization.id.as_str()),
-                id: m.organization.id,
-                name: m.organization.name,
-                slug: m.organization.slug,
-                role: m.role,
-            })
-            .collect(),
-        Err(_) => mirrored,
-    })
+    Ok(out)
 }
 
-/// What `use_auth()`, `use_user()` and `use_organization()` read, and the shell's organization
-/// switcher: the verified session (a pending one included), the user, the active organization by name and
-/// the user's organizations ([`organizations_of`]).
+/// What `use_auth()`, `use_user()` and `use_organization()` read: the verified session (a
+/// pending one included), the user, and the active organization by name.
 ///
-/// One transaction of [`Member::begin`], two statements: the active organization's name with the
-/// user (neither is tenant data: no row-level security), then the user's memberships. What the
-/// mirror lacks comes from the Backend API, as [`organization_name`], [`current_user`] and
-/// [`organizations_of`] do; a list neither could give is `None`, not an error of the snapshot.
+/// One statement reads both from the mirror (neither is tenant data: no row-level security);
+/// what it lacks comes from the Backend API, as [`organization_name`] and [`current_user`] do.
 pub async fn auth_snapshot(st: &AppState, member: &Member) -> Result<AuthSnapshot, LoadError> {
     let auth = member.auth();
     let org = auth.org.as_ref();
-    let mut tx = member.begin(&st.pool).await?;
     let mirrored = sqlx::query!(
         r#"SELECT (SELECT name FROM organizations WHERE id = $1 AND deleted_at IS NULL) AS "org_name?",
                   u.clerk_id AS "clerk_id?", u.name AS "name?", u.email AS "email?", u.image_url AS "image_url?"
@@ -143,17 +123,8 @@ pub async fn auth_snapshot(st: &AppState, member: &Member) -> Result<AuthSnapsho
         org.map(|o| o.id.as_str()),
         auth.user_id
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(&st.pool)
     .await?;
-    let memberships = mirrored_organizations(&mut tx, member).await?;
-    drop(tx); // a read: no COMMIT (see `TenantTx`)
-    let organizations = match organizations_or_clerk(st, member, memberships).await {
-        Ok(list) => Some(list),
-        Err(e) => {
-            tracing::warn!(error = %e, "the snapshot's organization list is unavailable");
-            None
-        }
-    };
     let user = mirrored.clerk_id.map(|id| CurrentUser {
         id,
         name: mirrored.name,
@@ -179,7 +150,6 @@ pub async fn auth_snapshot(st: &AppState, member: &Member) -> Result<AuthSnapsho
         },
         user: current_user(st, &auth.user_id, user).await,
         organization,
-        organizations,
         account_url: st.config.clerk.user_profile_url.clone(),
     })
 }

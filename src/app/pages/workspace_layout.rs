@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 
+use crate::app::api::my_organizations;
 use crate::app::components::UserMenu;
 use crate::app::error::WorkspaceError;
 use crate::model::Workspace;
@@ -39,6 +40,7 @@ pub fn AppShell() -> impl IntoView {
         },
     );
     provide_context(CurrentWorkspace(ws));
+    let orgs = Resource::new(|| (), |_| my_organizations());
     view! {
         <header class="border-b border-slate-200 bg-white">
             <nav class="mx-auto flex max-w-5xl items-center gap-6 px-6 py-3">
@@ -57,8 +59,7 @@ pub fn AppShell() -> impl IntoView {
                 <div class="ml-auto flex items-center gap-3">
                     <Suspense fallback=|| ()>
                         {move || Suspend::new(async move {
-                            // The snapshot's list (one load per page for the whole shell).
-                            let list = snapshot.await.ok().flatten().and_then(|s| s.organizations).unwrap_or_default();
+                            let list = orgs.await.unwrap_or_default();
                             view! {
                                 <form method="post" action="/select-org/activate" class="flex items-center gap-2" data-testid="org-switcher">
                                     <label class="sr-only" for="switch-org">"Organization"</label>
