@@ -28,12 +28,14 @@ pub async fn my_organizations() -> Result<Vec<OrgChoice>, WorkspaceError> {
     Ok(workspace::organizations_of(&st, &member).await?)
 }
 
-/// A page of at most 50 projects; `after` is the id of the previous page's last project.
+/// A page of at most 50 projects; `after` and `after_name` are the id and name of the previous
+/// page's last project (the page starts after it even if it was deleted since).
 #[server(endpoint = "projects/list")]
 pub async fn list_projects(
     search: String,
     status: String,
     #[server(default)] after: Option<String>,
+    #[server(default)] after_name: Option<String>,
 ) -> Result<Vec<ProjectView>, WorkspaceError> {
     let mut tx = ctx::tenant_tx().await?;
     Ok(projects::list(
@@ -41,6 +43,7 @@ pub async fn list_projects(
         &search,
         projects::StatusFilter::parse(Some(&status)),
         after.as_deref(),
+        after_name.as_deref(),
         crate::model::PROJECTS_PAGE_SIZE,
     )
     .await?)

@@ -119,7 +119,8 @@ fn map_unique(e: sqlx::Error, name: &str) -> ProjectError {
 pub const MAX_SEARCH_CHARS: usize = 100;
 
 /// Where a page starts: after the project with this sort key — `lower(btrim(name))`, unique in
-/// an organization (the `projects_name_per_org` index, which serves the order) — and id.
+/// an organization (the `projects_name_per_org` index, which serves the order) — and id. `name`
+/// may also be the project's name as stored: the query normalises it the same way.
 /// Carried by the REST API as an opaque cursor ([`SortKey::encode`]), so a walk survives the
 /// deletion of the row it stopped at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,31 +165,46 @@ struct ListedRow {
     sort_key: String,
 }
 
+/// Longest `after_name` accepted, in characters (a name is at most 80 once trimmed).
+const MAX_AFTER_NAME_CHARS: usize = 200;
+
 /// One page of at most `limit` of the tenant's projects matching `search` (in name or
-/// description), by name. `after` is the id of the last project of the previous page (the
-/// pages' `?after=`); an id that no longer names a project of this organization is
-/// [`ProjectError::BadCursor`]. A page shorter than `limit` is the last. The pages use
-/// [`crate::model::PROJECTS_PAGE_SIZE`].
+/// description), by name. The pages' `?after=&after_name=` are the id and name of the previous
+/// page's last project: the page starts after that position, whether or not the project still
+/// exists. Without `after_name` (a link from before it existed) the id's current name is looked
+/// up, and an id that no longer names a project of this organization is
+/// [`ProjectError::BadCursor`], as is a malformed id or name. A page shorter than `limit` is the
+/// last. The pages use [`crate::model::PROJECTS_PAGE_SIZE`].
 pub async fn list(
     tx: &mut TenantTx,
     search: &str,
     status: StatusFilter,
     after: Option<&str>,
+    after_name: Option<&str>,
     limit: usize,
 ) -> Result<Vec<ProjectView>, ProjectError> {
     let key = match after.filter(|a| !a.is_empty()) {
         None => None,
         Some(a) => {
             let id = Uuid::parse_str(a).map_err(|_| ProjectError::BadCursor)?;
-            let org = tx.tenant().org_id().to_string();
-            let name = sqlx::query_scalar!(
-                r#"SELECT lower(btrim(name)) AS "key!" FROM projects WHERE org_id = $1 AND id = $2"#,
-                org,
-                id
-            )
-            .fetch_optional(&mut *tx.tx)
-            .await?
-            .ok_or(ProjectError::BadCursor)?;
+            let name = match after_name {
+                Some(n) if n.contains('\0') || n.chars().count() > MAX_AFTER_NAME_CHARS => {
+                    return Err(ProjectError::BadCursor)
+                }
+                // The query compares it as `lower(btrim(…))`, as it does the stored names.
+                Some(n) => n.to_string(),
+                None => {
+                    let org = tx.tenant().org_id().to_string();
+                    sqlx::query_scalar!(
+                        r#"SELECT lower(btrim(name)) AS "key!" FROM projects WHERE org_id = $1 AND id = $2"#,
+                        org,
+                        id
+                    )
+                    .fetch_optional(&mut *tx.tx)
+                    .await?
+                    .ok_or(ProjectError::BadCursor)?
+                }
+            };
             Some(SortKey { name, id })
         }
     };
@@ -226,7 +242,7 @@ pub async fn list_after(
              FROM projects
             WHERE org_id = $1 AND (name ILIKE $2 OR description ILIKE $2)
               AND ((archived_at IS NULL AND $3) OR (archived_at IS NOT NULL AND $4))
-              AND ($6::uuid IS NULL OR (lower(btrim(name)), id) > ($5::text, $6::uuid))
+              AND ($6::uuid IS NULL OR (lower(btrim(name)), id) > (lower(btrim($5::text)), $6::uuid))
             ORDER BY lower(btrim(name)), id
             LIMIT $7"#,
         org,

@@ -60,7 +60,28 @@ async fn project_lists_come_in_pages_and_searches_are_bounded() {
         .await
         .unwrap();
     assert!(html.contains("p49") && !html.contains("p50"), "the first page only");
-    assert!(html.contains(&format!("after={last_id}")), "a link to the next page");
+    assert!(html.contains(&format!("after={last_id}&amp;after_name=p49")), "a link to the next page");
+
+    // The link outlives the project it starts after: its id and name are the position.
+    sqlx::query("DELETE FROM projects WHERE org_id = 'org_a' AND name = 'p49'").execute(&app.admin).await.unwrap();
+    let next = [("search", ""), ("status", "all"), ("after", last_id.as_str()), ("after_name", "p49")];
+    let (s, second) = list(&app, &next).await;
+    assert_eq!(
+        (s, names(&second)),
+        (200, vec!["p50", "p51", "p52", "p53", "p54"].into_iter().map(String::from).collect())
+    );
+    // A name is compared as the stored names are (trimmed, lower case).
+    let (s, second) =
+        list(&app, &[("search", ""), ("status", "all"), ("after", &last_id), ("after_name", " P49 ")]).await;
+    assert_eq!((s, names(&second).len()), (200, 5), "{second}");
+    // Without the name (a link from before it existed), a deleted project is a bad cursor.
+    let (s, body) = list(&app, &[("search", ""), ("status", "all"), ("after", &last_id)]).await;
+    assert_eq!((s, body["code"].as_str()), (422, Some("bad_cursor")));
+    for bad in ["p4\0", &"x".repeat(201)] {
+        let (s, body) =
+            list(&app, &[("search", ""), ("status", "all"), ("after", &last_id), ("after_name", bad)]).await;
+        assert_eq!((s, body["code"].as_str()), (422, Some("bad_cursor")), "{bad:?}");
+    }
 }
 
 #[tokio::test]

@@ -15,8 +15,9 @@ pub fn ProjectsPage() -> impl IntoView {
     let query = use_query_map();
     let search = move || query.read().get("q").unwrap_or_default();
     let status = move || query.read().get("status").unwrap_or_else(|| "active".into());
-    // Keyset pagination: the id of the previous page's last project.
+    // Keyset pagination: the id and name of the previous page's last project.
     let after = move || query.read().get("after");
+    let after_name = move || query.read().get("after_name");
     let ws = use_workspace();
     let create = ServerAction::<CreateProject>::new();
     let update = ServerAction::<UpdateProject>::new();
@@ -28,13 +29,14 @@ pub fn ProjectsPage() -> impl IntoView {
                 search(),
                 status(),
                 after(),
+                after_name(),
                 create.version().get(),
                 update.version().get(),
                 archive.version().get(),
                 delete.version().get(),
             )
         },
-        |(q, s, a, ..)| list_projects(q, s, a),
+        |(q, s, a, an, ..)| list_projects(q, s, a, an),
     );
     // The latest finished action's outcome: each effect follows one action. A form posted
     // without JavaScript comes back with its error in the URL, and its action starts with it;
@@ -84,7 +86,7 @@ pub fn ProjectsPage() -> impl IntoView {
                     Ok(list) if list.is_empty() => view! { <p class="mt-6 rounded-lg border border-dashed border-slate-300 p-6 text-slate-500" data-testid="empty">"No projects here yet."</p> }.into_any(),
                     Ok(list) => {
                         // A full page may have a next one, which starts after its last project.
-                        let next = (list.len() == PROJECTS_PAGE_SIZE).then(|| list.last().map(|p| next_page_href(&search(), &status(), &p.id))).flatten();
+                        let next = (list.len() == PROJECTS_PAGE_SIZE).then(|| list.last().map(|p| next_page_href(&search(), &status(), p))).flatten();
                         view! {
                             <ul class="mt-6 space-y-3" data-testid="project-list">
                                 {list.into_iter().map(|p| view! { <ProjectRow p can_manage update archive delete/> }).collect_view()}
@@ -99,9 +101,14 @@ pub fn ProjectsPage() -> impl IntoView {
     }
 }
 
-fn next_page_href(search: &str, status: &str, after: &str) -> String {
+/// The next page starts after `last`: its id and name, so the link still works once `last` is
+/// deleted.
+fn next_page_href(search: &str, status: &str, last: &ProjectView) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
-    q.append_pair("q", search).append_pair("status", status).append_pair("after", after);
+    q.append_pair("q", search)
+        .append_pair("status", status)
+        .append_pair("after", &last.id)
+        .append_pair("after_name", &last.name);
     format!("/app/projects?{}", q.finish())
 }
 
