@@ -165,20 +165,12 @@ async fn the_org_filters_alone_keep_tenants_apart() {
         sqlx::query_scalar("SELECT id::text FROM projects WHERE name = 'Bravo'").fetch_one(&admin).await.unwrap();
 
     let mut tx = a.begin(&bypass).await.unwrap();
-    let names: Vec<String> = projects::list(&mut tx, "", StatusFilter::All, None, None, 50)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
-    assert_eq!(names, ["Alpha", "Apex"]);
-    let names: Vec<String> = projects::list(&mut tx, "a", StatusFilter::All, None, None, 50)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
-    assert_eq!(names, ["Alpha", "Apex"], "a search matching Bravo too");
+    // Unfiltered, and a search that matches Bravo too.
+    for search in ["", "a"] {
+        let page = projects::list(&mut tx, search, StatusFilter::All, None, None, 50).await.unwrap();
+        let names: Vec<String> = page.into_iter().map(|p| p.name).collect();
+        assert_eq!(names, ["Alpha", "Apex"], "search {search:?}");
+    }
     let d = projects::dashboard(&mut tx).await.unwrap();
     assert_eq!((d.active_projects, d.archived_projects), (2, 0));
     let entries = audit::page(&mut tx, 0, 50).await.unwrap();
