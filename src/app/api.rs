@@ -25,7 +25,9 @@ pub async fn get_auth() -> Result<Option<AuthSnapshot>, WorkspaceError> {
 #[server(endpoint = "organizations/mine")]
 pub async fn my_organizations() -> Result<Vec<OrgChoice>, WorkspaceError> {
     let (member, st) = (ctx::member()?, ctx::state()?);
-    Ok(workspace::organizations_of(&st, &member).await?)
+    let mirrored =
+        ctx::member_read(&member, async |conn| Ok(workspace::mirrored_organizations(conn, &member).await?)).await?;
+    Ok(workspace::organizations_of(&st, &member, mirrored).await?)
 }
 
 /// A page of at most 50 projects; `after` and `after_name` are the id and name of the previous
@@ -37,22 +39,23 @@ pub async fn list_projects(
     #[server(default)] after: Option<String>,
     #[server(default)] after_name: Option<String>,
 ) -> Result<Vec<ProjectView>, WorkspaceError> {
-    let mut tx = ctx::tenant_tx().await?;
-    Ok(projects::list(
-        &mut tx,
-        &search,
-        projects::StatusFilter::parse(Some(&status)),
-        after.as_deref(),
-        after_name.as_deref(),
-        crate::model::PROJECTS_PAGE_SIZE,
-    )
-    .await?)
+    ctx::tenant_read(async |tx| {
+        Ok(projects::list(
+            tx,
+            &search,
+            projects::StatusFilter::parse(Some(&status)),
+            after.as_deref(),
+            after_name.as_deref(),
+            crate::model::PROJECTS_PAGE_SIZE,
+        )
+        .await?)
+    })
+    .await
 }
 
 #[server(endpoint = "projects/get")]
 pub async fn get_project(id: String) -> Result<ProjectView, WorkspaceError> {
-    let mut tx = ctx::tenant_tx().await?;
-    Ok(projects::get(&mut tx, &id).await?)
+    ctx::tenant_read(async |tx| Ok(projects::get(tx, &id).await?)).await
 }
 
 #[server(endpoint = "projects/create")]
@@ -88,14 +91,12 @@ pub async fn delete_project(id: String) -> Result<(), WorkspaceError> {
 
 #[server(endpoint = "dashboard")]
 pub async fn get_dashboard() -> Result<Dashboard, WorkspaceError> {
-    let mut tx = ctx::tenant_tx().await?;
-    Ok(projects::dashboard(&mut tx).await?)
+    ctx::tenant_read(async |tx| Ok(projects::dashboard(tx).await?)).await
 }
 
 #[server(endpoint = "audit")]
 pub async fn get_audit(page: i64) -> Result<Vec<AuditEntry>, WorkspaceError> {
-    let mut tx = ctx::tenant_tx().await?;
-    Ok(audit::page(&mut tx, page, 25).await?)
+    ctx::tenant_read(async |tx| Ok(audit::page(tx, page, 25).await?)).await
 }
 
 /// Everyone in the active organization, and whether the caller may manage them.

@@ -4,13 +4,14 @@
 
 use http::StatusCode;
 use leptos::prelude::*;
+use sqlx::PgConnection;
 
 use super::audit::AuditError;
 use super::limits::BudgetSpent;
 use super::members::{AdminError, Caller};
 use super::projects::ProjectError;
 use super::state::AppState;
-use super::tenant::{Member, NoTenant, ScopeError, Tenant, TenantTx};
+use super::tenant::{Member, NoTenant, RequestReads, ScopeError, Tenant, TenantTx};
 use super::workspace::LoadError;
 use crate::app::error::WorkspaceError;
 use crate::model::TextProblem;
@@ -82,19 +83,65 @@ pub fn member_if_signed_in() -> Result<Option<Member>, WorkspaceError> {
     Ok(Member::from_request(&parts()?).ok())
 }
 
-/// A transaction scoped to this call's tenant.
+/// A transaction scoped to this call's tenant, for writes (commit it).
 pub async fn tenant_tx() -> Result<TenantTx, WorkspaceError> {
     let tenant = tenant()?;
-    match tenant.begin(&state()?.pool).await {
-        Ok(tx) => Ok(tx),
-        Err(ScopeError::Database(e)) => Err(e.into()),
-        Err(e @ ScopeError::MembershipEnded) => {
-            tracing::info!(org = tenant.org_id(), user = tenant.user_id(), error = %e, "workspace request refused");
-            Err(respond(WorkspaceError::MembershipEnded))
+    tenant.begin(&state()?.pool).await.map_err(|e| scope_refused(&tenant, e))
+}
+
+/// Runs `read` in this request's read transaction scoped to its tenant, which every read of the
+/// request shares ([`RequestReads`]: a page's resources one transaction).
+pub async fn tenant_read<T>(
+    read: impl AsyncFnOnce(&mut TenantTx) -> Result<T, WorkspaceError>,
+) -> Result<T, WorkspaceError> {
+    let (tenant, st) = (tenant()?, state()?);
+    request_reads().tenant(&st.pool, &tenant, async |tx| read(tx).await.map_err(ReadError::Read)).await.map_err(|e| {
+        match e {
+            ReadError::Scope(e) => scope_refused(&tenant, e),
+            ReadError::Read(e) => e,
         }
-        Err(e @ ScopeError::OrganizationDeleted) => {
+    })
+}
+
+/// Runs `read` on a connection of this request's read transaction in which `member` sees their
+/// own memberships ([`RequestReads::member`]).
+pub async fn member_read<T>(
+    member: &Member,
+    read: impl AsyncFnOnce(&mut PgConnection) -> Result<T, WorkspaceError>,
+) -> Result<T, WorkspaceError> {
+    let tenant = Tenant::from_request(&parts()?).ok();
+    request_reads().member(&state()?.pool, member, tenant.as_ref(), read).await
+}
+
+/// The request's [`RequestReads`] (provided per request by `startup::app_routes`); where none
+/// was provided, one for this call alone.
+fn request_reads() -> RequestReads {
+    use_context::<RequestReads>().unwrap_or_default()
+}
+
+/// A tenant read's error: the scope's, or the read's own.
+enum ReadError {
+    Scope(ScopeError),
+    Read(WorkspaceError),
+}
+
+impl From<ScopeError> for ReadError {
+    fn from(e: ScopeError) -> Self {
+        Self::Scope(e)
+    }
+}
+
+/// The answer to a tenant scope that could not be opened (its refusals logged at `info`).
+fn scope_refused(tenant: &Tenant, e: ScopeError) -> WorkspaceError {
+    match e {
+        ScopeError::Database(e) => e.into(),
+        e @ ScopeError::MembershipEnded => {
+            tracing::info!(org = tenant.org_id(), user = tenant.user_id(), error = %e, "workspace request refused");
+            respond(WorkspaceError::MembershipEnded)
+        }
+        e @ ScopeError::OrganizationDeleted => {
             tracing::info!(org = tenant.org_id(), error = %e, "workspace request refused");
-            Err(respond(WorkspaceError::OrganizationDeleted))
+            respond(WorkspaceError::OrganizationDeleted)
         }
     }
 }

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
 use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use sqlx::PgPool;
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use super::config::Config;
 use super::db::{self, DbSetupError};
 use super::error::AppError;
 use super::state::{AppState, Shared};
+use super::tenant::RequestReads;
 use super::{auth, observability, routes, security, telemetry};
 use crate::app::{session_keeper_path, shell, App};
 
@@ -133,7 +135,14 @@ pub fn app_routes(state: &AppState) -> Router<AppState> {
         .route("/select-org/create", post(routes::orgs::create))
         .route(&session_keeper_path(), get(routes::assets::session_keeper))
         .route("/assets/favicon.svg", get(routes::assets::favicon))
-        .leptos_routes(state, leptos_routes, move || shell(options.clone()))
+        // Each page render and server-function call gets its own `RequestReads`: a page's
+        // resources read in one transaction.
+        .leptos_routes_with_context(
+            state,
+            leptos_routes,
+            || provide_context(RequestReads::default()),
+            move || shell(options.clone()),
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
 }
 

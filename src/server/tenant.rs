@@ -73,7 +73,12 @@ impl Tenant {
     /// for an organization deleted in Clerk: its session token may live on for a minute, but its
     /// data is hidden and frozen until it is restored or purged (see `retention`).
     pub async fn begin(&self, pool: &PgPool) -> Result<TenantTx, ScopeError> {
-        let mut tx = pool.begin().await?;
+        self.open(pool, "BEGIN").await
+    }
+
+    /// [`Tenant::begin`] with its own `BEGIN` statement (`BEGIN READ ONLY` for [`RequestReads`]).
+    async fn open(&self, pool: &PgPool, begin: &'static str) -> Result<TenantTx, ScopeError> {
+        let mut tx = pool.begin_with(begin).await?;
         // The settings travel alone, the check after them: Citus forwards the whole query string
         // of a propagated `SET` to the workers, so a `SELECT` in the same message would run
         // there on a shard connection ("cannot execute a distributed query from a query on a
@@ -151,6 +156,136 @@ impl TenantTx {
     }
 }
 
+/// One read transaction for all of a request's reads: a page's resources (its shell's and its
+/// own) each call a server function, and without this each would begin, scope and check a
+/// transaction of its own, on a connection of its own (issue 18: one tenant transaction per
+/// request, however many resources a page has). Provided per request (`startup::app_routes`);
+/// the transaction ends, rolled back, when the request's context is dropped.
+///
+/// It is scoped as the request is: to its tenant (organization and user, checked as
+/// [`Tenant::begin`] checks) when it has an active organization, else to the member. It is
+/// `READ ONLY`: writes take a transaction of their own ([`Tenant::begin`]) and commit it. A read
+/// that fails ends the shared transaction (a failed statement aborts it); the next read begins
+/// another. The reads of one request take turns on it (they hold its lock while they run).
+#[derive(Clone, Default)]
+pub struct RequestReads(std::sync::Arc<tokio::sync::Mutex<Option<Shared>>>);
+
+/// What a request's reads share once the first of them began it.
+enum Shared {
+    /// Scoped to the request's tenant, which passed the tombstone check.
+    Tenant(Box<TenantTx>),
+    /// The tenant was refused (its organization deleted, the membership ended): tenant reads get
+    /// the refusal; member reads take a member transaction of their own, never one scoped to the
+    /// refused organization.
+    Refused(Refusal),
+    /// Scoped to the member (no active organization) with this user id.
+    Member(Transaction<'static, Postgres>, String),
+}
+
+#[derive(Clone, Copy)]
+enum Refusal {
+    OrganizationDeleted,
+    MembershipEnded,
+}
+
+impl From<Refusal> for ScopeError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::OrganizationDeleted => ScopeError::OrganizationDeleted,
+            Refusal::MembershipEnded => ScopeError::MembershipEnded,
+        }
+    }
+}
+
+const READ_ONLY: &str = "BEGIN READ ONLY";
+
+impl RequestReads {
+    /// Runs `read` in this request's transaction scoped to `tenant`, beginning it if no read has
+    /// yet. Errors: the scope's refusal or database error ([`ScopeError`]), or `read`'s own.
+    pub async fn tenant<T, E>(
+        &self,
+        pool: &PgPool,
+        tenant: &Tenant,
+        read: impl AsyncFnOnce(&mut TenantTx) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<ScopeError>,
+    {
+        let mut shared = self.0.lock().await;
+        if shared.is_none() {
+            *shared = Some(match tenant.open(pool, READ_ONLY).await {
+                Ok(tx) => Shared::Tenant(Box::new(tx)),
+                Err(ScopeError::OrganizationDeleted) => Shared::Refused(Refusal::OrganizationDeleted),
+                Err(ScopeError::MembershipEnded) => Shared::Refused(Refusal::MembershipEnded),
+                Err(e @ ScopeError::Database(_)) => return Err(e.into()),
+            });
+        }
+        match shared.as_mut() {
+            Some(Shared::Tenant(tx)) if tx.tenant() == tenant => {
+                let outcome = read(tx).await;
+                ended_by_error(&mut shared, outcome)
+            }
+            Some(Shared::Refused(refusal)) => Err(ScopeError::from(*refusal).into()),
+            // Not this request's scope (a request has one verified session, so this does not
+            // happen): a transaction of its own rather than another scope's.
+            _ => {
+                drop(shared);
+                read(&mut tenant.open(pool, READ_ONLY).await?).await
+            }
+        }
+    }
+
+    /// Runs `read` on a connection in which `member` sees their own memberships: this request's
+    /// transaction (scoped to `tenant`, the request's tenant if it has one, or to the member),
+    /// beginning it if no read has yet. Errors: the database's, or `read`'s own.
+    pub async fn member<T, E>(
+        &self,
+        pool: &PgPool,
+        member: &Member,
+        tenant: Option<&Tenant>,
+        read: impl AsyncFnOnce(&mut PgConnection) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<sqlx::Error>,
+    {
+        let mut shared = self.0.lock().await;
+        if shared.is_none() {
+            *shared = Some(match tenant {
+                Some(tenant) => match tenant.open(pool, READ_ONLY).await {
+                    Ok(tx) => Shared::Tenant(Box::new(tx)),
+                    Err(ScopeError::OrganizationDeleted) => Shared::Refused(Refusal::OrganizationDeleted),
+                    Err(ScopeError::MembershipEnded) => Shared::Refused(Refusal::MembershipEnded),
+                    Err(ScopeError::Database(e)) => return Err(e.into()),
+                },
+                None => Shared::Member(member.open(pool, READ_ONLY).await?, member.user_id().to_string()),
+            });
+        }
+        match shared.as_mut() {
+            Some(Shared::Tenant(tx)) if Some(tx.tenant()) == tenant && tx.tenant().user_id() == member.user_id() => {
+                let outcome = read(tx.conn()).await;
+                ended_by_error(&mut shared, outcome)
+            }
+            Some(Shared::Member(tx, user_id)) if tenant.is_none() && *user_id == member.user_id() => {
+                let outcome = read(tx).await;
+                ended_by_error(&mut shared, outcome)
+            }
+            _ => {
+                drop(shared);
+                read(&mut *member.open(pool, READ_ONLY).await?).await
+            }
+        }
+    }
+}
+
+/// A read that failed may have aborted the shared transaction: it ends (rolled back) with the
+/// error, and the request's next read begins another.
+fn ended_by_error<T, E>(shared: &mut Option<Shared>, outcome: Result<T, E>) -> Result<T, E> {
+    if outcome.is_err() {
+        *shared = None;
+    }
+    outcome
+}
+
 /// A signed-in user of a verified request, with or without an active organization: sees their
 /// own memberships (row-level security through `app.user_id`), no tenant's data.
 /// A `pending` session (Clerk's `choose-organization` task) is a member too.
@@ -179,7 +314,11 @@ impl Member {
     }
     /// A transaction in which this user sees their own memberships.
     pub async fn begin(&self, pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let mut tx = pool.begin().await?;
+        self.open(pool, "BEGIN").await
+    }
+
+    async fn open(&self, pool: &PgPool, begin: &'static str) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let mut tx = pool.begin_with(begin).await?;
         set_scope(&mut tx, None, Some(&self.auth.user_id)).await?;
         Ok(tx)
     }

@@ -3,6 +3,8 @@
 //! mirror lags behind Clerk (a just-created organization, a new member), from the Backend API.
 
 use super::limits::BudgetSpent;
+use sqlx::PgConnection;
+
 use super::observability::backend_call;
 use super::state::AppState;
 use super::tenant::{Member, Tenant};
@@ -58,21 +60,20 @@ pub async fn load(st: &AppState, tenant: &Tenant) -> Result<Workspace, LoadError
     })
 }
 
-/// The signed-in user's organizations, by name: from the mirror, or from Clerk when it has none
-/// yet. `active` marks the session's active organization.
-pub async fn organizations_of(st: &AppState, member: &Member) -> Result<Vec<OrgChoice>, LoadError> {
+/// The signed-in user's organizations in the mirror, by name, on `conn` (a transaction in which
+/// `member` sees their own memberships: [`super::tenant::RequestReads::member`]). `active` marks
+/// the session's active organization.
+pub async fn mirrored_organizations(conn: &mut PgConnection, member: &Member) -> Result<Vec<OrgChoice>, sqlx::Error> {
     let active = member.active_org_id();
-    let mut tx = member.begin(&st.pool).await?;
     let rows = sqlx::query!(
         r#"SELECT m.org_id, m.role, o.name AS "name?", o.slug FROM org_memberships m
              LEFT JOIN organizations o ON o.id = m.org_id AND o.deleted_at IS NULL
             WHERE m.user_clerk_id = $1 AND m.deleted_at IS NULL ORDER BY lower(coalesce(o.name, m.org_id))"#,
         member.user_id()
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(conn)
     .await?;
-    drop(tx); // a read: no COMMIT (see `TenantTx`)
-    let mut out: Vec<OrgChoice> = rows
+    Ok(rows
         .into_iter()
         .map(|r| OrgChoice {
             active: active == Some(r.org_id.as_str()),
@@ -81,7 +82,18 @@ pub async fn organizations_of(st: &AppState, member: &Member) -> Result<Vec<OrgC
             slug: r.slug,
             role: r.role,
         })
-        .collect();
+        .collect())
+}
+
+/// The signed-in user's organizations: `mirrored` ([`mirrored_organizations`]), or Clerk's list
+/// when the mirror has none yet (within the Backend API budget).
+pub async fn organizations_of(
+    st: &AppState,
+    member: &Member,
+    mirrored: Vec<OrgChoice>,
+) -> Result<Vec<OrgChoice>, LoadError> {
+    let active = member.active_org_id();
+    let mut out = mirrored;
     if out.is_empty() {
         if let Some(api) = st.clerk.api() {
             st.backend_api_budget.spend("organizations-of-user", member.user_id())?;

@@ -6,7 +6,7 @@
 use crate::helpers::migrated_database;
 use clerk::{ActiveOrg, Auth};
 use sqlx::{PgPool, Row};
-use tenantry::server::tenant::{Member, ScopeError, SystemScope, Tenant};
+use tenantry::server::tenant::{Member, RequestReads, ScopeError, SystemScope, Tenant};
 
 fn auth(user: &str, org: Option<&str>) -> Auth {
     Auth {
@@ -93,4 +93,160 @@ async fn the_scope_uses_set_local_not_set_config() {
     assert_eq!(settings(&mut tx).await, (hostile_org.to_string(), String::new()));
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects").fetch_one(&mut *tx).await.unwrap();
     assert_eq!(n, 1, "the hostile organization sees its own project only");
+}
+
+/// The backend, the transaction's start and a marker a read may leave in its transaction.
+async fn whereabouts(conn: &mut sqlx::PgConnection) -> Result<(i32, String, Option<String>), sqlx::Error> {
+    sqlx::query_as("SELECT pg_backend_pid(), now()::text, current_setting('tenantry.marker', true)")
+        .fetch_one(conn)
+        .await
+}
+
+#[tokio::test]
+async fn a_requests_reads_share_one_read_only_transaction() {
+    let (db, admin) = migrated_database().await;
+    sqlx::query("INSERT INTO organizations (id, name) VALUES ('org_a', 'A'), ('org_b', 'B')")
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_a', 'user_1', 'org:admin'),
+         ('org_b', 'user_1', 'org:member'), ('org_a', 'user_2', 'org:member')",
+    )
+    .execute(&admin)
+    .await
+    .unwrap();
+    let app = PgPool::connect(&db.app_url).await.unwrap();
+    let request = parts(auth("user_1", Some("org_a")));
+    let (tenant, member) = (Tenant::from_request(&request).unwrap(), Member::from_request(&request).unwrap());
+    let reads = RequestReads::default();
+
+    // The first read begins the transaction, scoped to the tenant, and leaves a marker in it.
+    let first = reads
+        .tenant(&app, &tenant, async |tx| {
+            assert_eq!(settings(tx.conn()).await, ("org_a".into(), "user_1".into()));
+            sqlx::query("SELECT set_config('tenantry.marker', 'first', true)").execute(tx.conn()).await?;
+            Ok::<_, ScopeError>(whereabouts(tx.conn()).await?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(first.2.as_deref(), Some("first"));
+    // A member read of the same request runs in it too (same backend, start and marker), and
+    // sees the user's own memberships in both organizations.
+    let (again, orgs) = reads
+        .member(&app, &member, Some(&tenant), async |conn| {
+            let orgs: Vec<String> =
+                sqlx::query_scalar("SELECT org_id FROM org_memberships WHERE user_clerk_id = 'user_1' ORDER BY org_id")
+                    .fetch_all(&mut *conn)
+                    .await?;
+            Ok::<_, sqlx::Error>((whereabouts(conn).await?, orgs))
+        })
+        .await
+        .unwrap();
+    assert_eq!(again, first, "the member read shares the tenant read's transaction");
+    assert_eq!(orgs, ["org_a", "org_b"]);
+
+    // Read only: a write through it fails, and ends it with the error.
+    let write = reads
+        .tenant(&app, &tenant, async |tx| {
+            sqlx::query("INSERT INTO projects (org_id, name, created_by) VALUES ('org_a', 'P', 'user_1')")
+                .execute(tx.conn())
+                .await
+                .map_err(ScopeError::from)
+        })
+        .await
+        .unwrap_err();
+    assert!(write.to_string().contains("read-only transaction"), "{write}");
+    let after =
+        reads.tenant(&app, &tenant, async |tx| Ok::<_, ScopeError>(whereabouts(tx.conn()).await?)).await.unwrap();
+    assert_eq!(after.2, None, "a failed read ends the transaction; the next read begins another");
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects").fetch_one(&admin).await.unwrap();
+    assert_eq!(n, 0);
+
+    // The transaction ends (rolled back) when the request's reads are dropped.
+    drop(reads);
+    let open = || {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state <> 'idle'")
+            .bind(after.0)
+            .fetch_one(&admin)
+    };
+    let mut waited = 0;
+    while open().await.unwrap() > 0 {
+        assert!(waited < 100, "the request's transaction is still open 5 s after its reads were dropped");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        waited += 1;
+    }
+}
+
+#[tokio::test]
+async fn a_refused_tenant_leaves_member_reads_to_a_member_scope() {
+    let (db, admin) = migrated_database().await;
+    sqlx::query(
+        "INSERT INTO organizations (id, name, deleted_at) VALUES ('org_gone', 'Gone', now()), ('org_b', 'B', NULL)",
+    )
+    .execute(&admin)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_gone', 'user_1', 'org:admin'),
+         ('org_b', 'user_1', 'org:member'), ('org_gone', 'user_2', 'org:member')",
+    )
+    .execute(&admin)
+    .await
+    .unwrap();
+    let app = PgPool::connect(&db.app_url).await.unwrap();
+    let request = parts(auth("user_1", Some("org_gone")));
+    let (tenant, member) = (Tenant::from_request(&request).unwrap(), Member::from_request(&request).unwrap());
+    let reads = RequestReads::default();
+
+    let mut ran = false;
+    let refused = reads
+        .tenant(&app, &tenant, async |_| {
+            ran = true;
+            Ok::<_, ScopeError>(())
+        })
+        .await;
+    assert!(matches!(refused, Err(ScopeError::OrganizationDeleted)), "{refused:?}");
+    assert!(!ran, "a refused tenant's read never runs");
+    // Asked again in the same request: the same refusal.
+    assert!(matches!(
+        reads.tenant(&app, &tenant, async |_| Ok::<_, ScopeError>(())).await,
+        Err(ScopeError::OrganizationDeleted)
+    ));
+
+    // The switcher's read still works, in a member scope of its own: not scoped to the deleted
+    // organization, whose other members it does not see.
+    let (scope, seen) = reads
+        .member(&app, &member, Some(&tenant), async |conn| {
+            let seen: Vec<String> =
+                sqlx::query_scalar("SELECT user_clerk_id || '@' || org_id FROM org_memberships ORDER BY 1")
+                    .fetch_all(&mut *conn)
+                    .await?;
+            Ok::<_, sqlx::Error>((settings(conn).await, seen))
+        })
+        .await
+        .unwrap();
+    assert_eq!(scope, (String::new(), "user_1".into()));
+    assert_eq!(seen, ["user_1@org_b", "user_1@org_gone"]);
+}
+
+#[tokio::test]
+async fn a_member_without_an_organization_shares_a_member_scope() {
+    let (db, admin) = migrated_database().await;
+    sqlx::query("INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_a', 'user_1', 'org:admin'), ('org_a', 'user_2', 'org:member')")
+        .execute(&admin)
+        .await
+        .unwrap();
+    let app = PgPool::connect(&db.app_url).await.unwrap();
+    let member = Member::from_request(&parts(auth("user_1", None))).unwrap();
+    let reads = RequestReads::default();
+    let read = async |conn: &mut sqlx::PgConnection| {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM org_memberships").fetch_one(&mut *conn).await?;
+        Ok::<_, sqlx::Error>((settings(conn).await, whereabouts(conn).await?, n))
+    };
+    let first = reads.member(&app, &member, None, read).await.unwrap();
+    assert_eq!(first.0, (String::new(), "user_1".into()));
+    assert_eq!(first.2, 1, "the member sees their own membership only");
+    let second = reads.member(&app, &member, None, read).await.unwrap();
+    assert_eq!(second.1, first.1, "one transaction for the request's member reads");
 }

@@ -376,6 +376,24 @@ async fn pages_for_every_kind_of_caller() {
             }
         }
     }
+    // A page's resources share one read transaction, kept for the request: once the pages are
+    // sent, none of the app's connections is left inside a transaction.
+    let mut waited = 0;
+    loop {
+        let open: Vec<String> = sqlx::query_scalar(
+            "SELECT state || ': ' || query FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'",
+        )
+        .fetch_all(&app.admin)
+        .await
+        .unwrap();
+        if open.is_empty() {
+            break;
+        }
+        assert!(waited < 100, "transactions left open 5 s after the pages were sent: {open:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        waited += 1;
+    }
 }
 
 /// Without JavaScript a form posts to the server function, which sends the browser back to the
