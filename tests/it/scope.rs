@@ -146,6 +146,35 @@ async fn a_requests_reads_share_one_read_only_transaction() {
     assert_eq!(again, first, "the member read shares the tenant read's transaction");
     assert_eq!(orgs, ["org_a", "org_b"]);
 
+    // A read for any other scope (which one request, with one verified session, never asks
+    // for) gets a transaction of its own, scoped to it, and leaves the shared one as it was.
+    let other_org = Tenant::from_request(&parts(auth("user_1", Some("org_b")))).unwrap();
+    let (scope, at) = reads
+        .tenant(&app, &other_org, async |tx| {
+            Ok::<_, ScopeError>((settings(tx.conn()).await, whereabouts(tx.conn()).await?))
+        })
+        .await
+        .unwrap();
+    assert_eq!((scope, at.2), (("org_b".into(), "user_1".into()), None));
+    let other_user = parts(auth("user_2", Some("org_a")));
+    let (other_user, other_users_tenant) =
+        (Member::from_request(&other_user).unwrap(), Tenant::from_request(&other_user).unwrap());
+    for (who, tenant, expected) in [
+        (&other_user, Some(&other_users_tenant), ("", "user_2")),
+        (&member, None, ("", "user_1")),
+        (&member, Some(&other_org), ("", "user_1")),
+    ] {
+        let (scope, at) = reads
+            .member(&app, who, tenant, async |conn| {
+                Ok::<_, sqlx::Error>((settings(conn).await, whereabouts(conn).await?))
+            })
+            .await
+            .unwrap();
+        assert_eq!((scope, at.2), ((expected.0.into(), expected.1.into()), None), "a member transaction of its own");
+    }
+    let still = reads.member(&app, &member, Some(&tenant), async |conn| whereabouts(conn).await).await.unwrap();
+    assert_eq!(still, first, "the shared transaction is untouched");
+
     // Read only: a write through it fails, and ends it with the error.
     let write = reads
         .tenant(&app, &tenant, async |tx| {
