@@ -278,4 +278,13 @@ async fn a_member_without_an_organization_shares_a_member_scope() {
     assert_eq!(first.2, 1, "the member sees their own membership only");
     let second = reads.member(&app, &member, None, read).await.unwrap();
     assert_eq!(second.1, first.1, "one transaction for the request's member reads");
+    // Any other scope gets a transaction of its own: another user, or this user in an
+    // organization (which one request, with one verified session, never asks for).
+    let other = Member::from_request(&parts(auth("user_2", None))).unwrap();
+    let theirs = reads.member(&app, &other, None, read).await.unwrap();
+    assert_eq!((theirs.0, theirs.2), ((String::new(), "user_2".into()), 1));
+    assert_ne!(theirs.1, first.1);
+    let in_org = Tenant::from_request(&parts(auth("user_1", Some("org_a")))).unwrap();
+    let own = reads.member(&app, &member, Some(&in_org), read).await.unwrap();
+    assert_ne!(own.1, first.1, "not the member-scoped transaction of the request");
 }
