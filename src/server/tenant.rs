@@ -14,6 +14,7 @@ use axum::http::request::Parts;
 use clerk::axum::ClerkState;
 use clerk::Auth;
 use sqlx::{Executor, PgConnection, PgPool, Postgres, Transaction};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::error::AppError;
 
@@ -156,28 +157,58 @@ impl TenantTx {
     }
 }
 
-/// One read transaction for all of a request's reads: a page's resources (its shell's and its
-/// own) each call a server function, and without this each would begin, scope and check a
-/// transaction of its own, on a connection of its own (issue 18: one tenant transaction per
-/// request, however many resources a page has). Provided per request (`startup::app_routes`);
-/// the transaction ends, rolled back, when the request's context is dropped.
+/// One read transaction for a request's reads that run together: a page's resources (its
+/// shell's and its own) each call a server function, and without this each would begin, scope
+/// and check a transaction of its own, on a connection of its own (issue 18: one tenant
+/// transaction per request, however many resources a page has). Provided per request
+/// (`startup::app_routes`).
 ///
 /// It is scoped as the request is: to its tenant (organization and user, checked as
 /// [`Tenant::begin`] checks) when it has an active organization, else to the member. It is
-/// `READ ONLY`: writes take a transaction of their own ([`Tenant::begin`]) and commit it. A read
-/// that fails ends the shared transaction (a failed statement aborts it); the next read begins
-/// another. The reads of one request take turns on it (they hold its lock while they run).
+/// `READ ONLY`: writes take a transaction of their own ([`Tenant::begin`]) and commit it. The
+/// reads take turns on it (each holds its lock while it runs), and it ends, rolled back, when
+/// the last read under way finishes: no connection waits idle in a transaction while the
+/// request does anything else (a Clerk call, the rest of the render). A read that fails ends it
+/// too (a failed statement aborts a transaction); the next read begins another.
 #[derive(Clone, Default)]
-pub struct RequestReads(std::sync::Arc<tokio::sync::Mutex<Option<Shared>>>);
+pub struct RequestReads(std::sync::Arc<Reads>);
 
-/// What a request's reads share once the first of them began it.
+#[derive(Default)]
+struct Reads {
+    shared: tokio::sync::Mutex<Option<Shared>>,
+    /// Reads under way: waiting for the transaction or running in it.
+    under_way: AtomicUsize,
+}
+
+/// A read under way, counted from before it waits for the transaction until it is done.
+struct Turn<'a>(&'a AtomicUsize);
+
+impl<'a> Turn<'a> {
+    fn take(under_way: &'a AtomicUsize) -> Self {
+        under_way.fetch_add(1, Ordering::SeqCst);
+        Self(under_way)
+    }
+    /// No other read is under way (asked while holding the transaction's lock: a read that
+    /// comes after the answer waits for the lock, and finds the transaction ended).
+    fn is_last(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == 1
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What the reads under way share once the first of them began it.
 enum Shared {
     /// Scoped to the request's tenant, which passed the tombstone check.
     Tenant(Box<TenantTx>),
-    /// The tenant was refused (its organization deleted, the membership ended): tenant reads get
+    /// This tenant was refused (its organization deleted, the membership ended): its reads get
     /// the refusal; member reads take a member transaction of their own, never one scoped to the
     /// refused organization.
-    Refused(Refusal),
+    Refused(Box<Tenant>, Refusal),
     /// Scoped to the member (no active organization) with this user id.
     Member(Transaction<'static, Postgres>, String),
 }
@@ -199,9 +230,28 @@ impl From<Refusal> for ScopeError {
 
 const READ_ONLY: &str = "BEGIN READ ONLY";
 
+/// The shared transaction for `tenant`, begun and checked; a refusal is kept as such.
+async fn open_tenant(pool: &PgPool, tenant: &Tenant) -> Result<Shared, sqlx::Error> {
+    Ok(match tenant.open(pool, READ_ONLY).await {
+        Ok(tx) => Shared::Tenant(Box::new(tx)),
+        Err(ScopeError::OrganizationDeleted) => Shared::Refused(Box::new(tenant.clone()), Refusal::OrganizationDeleted),
+        Err(ScopeError::MembershipEnded) => Shared::Refused(Box::new(tenant.clone()), Refusal::MembershipEnded),
+        Err(ScopeError::Database(e)) => return Err(e),
+    })
+}
+
+/// After a read in the shared transaction: it ends if the read failed (it may be aborted) or if
+/// no other read is under way.
+fn after_read<T, E>(shared: &mut Option<Shared>, turn: &Turn<'_>, outcome: Result<T, E>) -> Result<T, E> {
+    if outcome.is_err() || turn.is_last() {
+        *shared = None;
+    }
+    outcome
+}
+
 impl RequestReads {
-    /// Runs `read` in this request's transaction scoped to `tenant`, beginning it if no read has
-    /// yet. Errors: the scope's refusal or database error ([`ScopeError`]), or `read`'s own.
+    /// Runs `read` in this request's transaction scoped to `tenant`, beginning it if no read is
+    /// under way. Errors: the scope's refusal or database error ([`ScopeError`]), or `read`'s own.
     pub async fn tenant<T, E>(
         &self,
         pool: &PgPool,
@@ -211,33 +261,30 @@ impl RequestReads {
     where
         E: From<ScopeError>,
     {
-        let mut shared = self.0.lock().await;
+        let turn = Turn::take(&self.0.under_way);
+        let mut shared = self.0.shared.lock().await;
         if shared.is_none() {
-            *shared = Some(match tenant.open(pool, READ_ONLY).await {
-                Ok(tx) => Shared::Tenant(Box::new(tx)),
-                Err(ScopeError::OrganizationDeleted) => Shared::Refused(Refusal::OrganizationDeleted),
-                Err(ScopeError::MembershipEnded) => Shared::Refused(Refusal::MembershipEnded),
-                Err(e @ ScopeError::Database(_)) => return Err(e.into()),
-            });
+            *shared = Some(open_tenant(pool, tenant).await.map_err(ScopeError::from)?);
         }
-        match shared.as_mut() {
-            Some(Shared::Tenant(tx)) if tx.tenant() == tenant => {
-                let outcome = read(tx).await;
-                ended_by_error(&mut shared, outcome)
-            }
-            Some(Shared::Refused(refusal)) => Err(ScopeError::from(*refusal).into()),
+        let outcome = match shared.as_mut() {
+            Some(Shared::Tenant(tx)) if tx.tenant() == tenant => read(tx).await,
+            Some(Shared::Refused(refused, refusal)) if **refused == *tenant => Err(ScopeError::from(*refusal).into()),
             // Not this request's scope (a request has one verified session, so this does not
             // happen): a transaction of its own rather than another scope's.
             _ => {
+                if turn.is_last() {
+                    *shared = None;
+                }
                 drop(shared);
-                read(&mut tenant.open(pool, READ_ONLY).await?).await
+                return read(&mut tenant.open(pool, READ_ONLY).await?).await;
             }
-        }
+        };
+        after_read(&mut shared, &turn, outcome)
     }
 
     /// Runs `read` on a connection in which `member` sees their own memberships: this request's
     /// transaction (scoped to `tenant`, the request's tenant if it has one, or to the member),
-    /// beginning it if no read has yet. Errors: the database's, or `read`'s own.
+    /// beginning it if no read is under way. Errors: the database's, or `read`'s own.
     pub async fn member<T, E>(
         &self,
         pool: &PgPool,
@@ -248,42 +295,30 @@ impl RequestReads {
     where
         E: From<sqlx::Error>,
     {
-        let mut shared = self.0.lock().await;
+        let turn = Turn::take(&self.0.under_way);
+        let mut shared = self.0.shared.lock().await;
         if shared.is_none() {
             *shared = Some(match tenant {
-                Some(tenant) => match tenant.open(pool, READ_ONLY).await {
-                    Ok(tx) => Shared::Tenant(Box::new(tx)),
-                    Err(ScopeError::OrganizationDeleted) => Shared::Refused(Refusal::OrganizationDeleted),
-                    Err(ScopeError::MembershipEnded) => Shared::Refused(Refusal::MembershipEnded),
-                    Err(ScopeError::Database(e)) => return Err(e.into()),
-                },
+                Some(tenant) => open_tenant(pool, tenant).await?,
                 None => Shared::Member(member.open(pool, READ_ONLY).await?, member.user_id().to_string()),
             });
         }
-        match shared.as_mut() {
+        let outcome = match shared.as_mut() {
             Some(Shared::Tenant(tx)) if Some(tx.tenant()) == tenant && tx.tenant().user_id() == member.user_id() => {
-                let outcome = read(tx.conn()).await;
-                ended_by_error(&mut shared, outcome)
+                read(tx.conn()).await
             }
-            Some(Shared::Member(tx, user_id)) if tenant.is_none() && *user_id == member.user_id() => {
-                let outcome = read(tx).await;
-                ended_by_error(&mut shared, outcome)
-            }
+            Some(Shared::Member(tx, user_id)) if tenant.is_none() && *user_id == member.user_id() => read(tx).await,
+            // A refused tenant, or not this request's scope: a member transaction of its own.
             _ => {
+                if turn.is_last() {
+                    *shared = None;
+                }
                 drop(shared);
-                read(&mut *member.open(pool, READ_ONLY).await?).await
+                return read(&mut *member.open(pool, READ_ONLY).await?).await;
             }
-        }
+        };
+        after_read(&mut shared, &turn, outcome)
     }
-}
-
-/// A read that failed may have aborted the shared transaction: it ends (rolled back) with the
-/// error, and the request's next read begins another.
-fn ended_by_error<T, E>(shared: &mut Option<Shared>, outcome: Result<T, E>) -> Result<T, E> {
-    if outcome.is_err() {
-        *shared = None;
-    }
-    outcome
 }
 
 /// A signed-in user of a verified request, with or without an active organization: sees their

@@ -7,6 +7,7 @@ use crate::helpers::migrated_database;
 use clerk::{ActiveOrg, Auth};
 use sqlx::{PgPool, Row};
 use tenantry::server::tenant::{Member, RequestReads, ScopeError, SystemScope, Tenant};
+use tokio::sync::oneshot::{channel, Receiver, Sender};
 
 fn auth(user: &str, org: Option<&str>) -> Auth {
     Auth {
@@ -97,9 +98,62 @@ async fn the_scope_uses_set_local_not_set_config() {
 
 /// The backend, the transaction's start and a marker a read may leave in its transaction.
 async fn whereabouts(conn: &mut sqlx::PgConnection) -> Result<(i32, String, Option<String>), sqlx::Error> {
-    sqlx::query_as("SELECT pg_backend_pid(), now()::text, current_setting('tenantry.marker', true)")
+    sqlx::query_as("SELECT pg_backend_pid(), now()::text, nullif(current_setting('tenantry.marker', true), '')")
         .fetch_one(conn)
         .await
+}
+
+/// Leaves a marker in the transaction, then says where it is.
+async fn mark(conn: &mut sqlx::PgConnection) -> Result<(i32, String, Option<String>), sqlx::Error> {
+    sqlx::query("SELECT set_config('tenantry.marker', 'first', true)").execute(&mut *conn).await?;
+    whereabouts(conn).await
+}
+
+/// Whether backend `pid` is inside a transaction, polled until it is not (5 s at most).
+async fn ends_its_transaction(admin: &PgPool, pid: i32) -> bool {
+    for _ in 0..100 {
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM pg_stat_activity WHERE pid = $1")
+            .bind(pid)
+            .fetch_optional(admin)
+            .await
+            .unwrap()
+            .flatten();
+        if !state.is_some_and(|s| s.starts_with("idle in transaction") || s == "active") {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// The reads of one request under way together, in a set order (a page's resources start at
+/// once): the holder's read signals `entered` once it holds the transaction and waits for
+/// `go`; `second` is polled once then, which puts it in line (waiting for the transaction),
+/// and only then may the holder go on.
+async fn behind<F: std::future::Future>(entered: Receiver<()>, go: Sender<()>, second: F) -> F::Output {
+    entered.await.unwrap();
+    let mut second = std::pin::pin!(second);
+    let mut early = None;
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(out) = second.as_mut().poll(cx) {
+            early = Some(out);
+        }
+        std::task::Poll::Ready(())
+    })
+    .await;
+    go.send(()).unwrap();
+    match early {
+        Some(out) => out,
+        None => second.await,
+    }
+}
+
+/// One signal: its sending and its receiving end.
+type Signal = (Sender<()>, Receiver<()>);
+
+/// A pair of signals for [`behind`]: `entered` and `go`.
+fn signals() -> (Signal, Signal) {
+    (channel(), channel())
 }
 
 #[tokio::test]
@@ -120,91 +174,116 @@ async fn a_requests_reads_share_one_read_only_transaction() {
     let request = parts(auth("user_1", Some("org_a")));
     let (tenant, member) = (Tenant::from_request(&request).unwrap(), Member::from_request(&request).unwrap());
     let reads = RequestReads::default();
-
-    // The first read begins the transaction, scoped to the tenant, and leaves a marker in it.
-    let first = reads
-        .tenant(&app, &tenant, async |tx| {
+    // The request's tenant read, holding the transaction until a second read is in line.
+    let holder = |entered: Sender<()>, go: Receiver<()>| {
+        reads.tenant(&app, &tenant, async move |tx| {
             assert_eq!(settings(tx.conn()).await, ("org_a".into(), "user_1".into()));
-            sqlx::query("SELECT set_config('tenantry.marker', 'first', true)").execute(tx.conn()).await?;
-            Ok::<_, ScopeError>(whereabouts(tx.conn()).await?)
+            entered.send(()).unwrap();
+            go.await.unwrap();
+            Ok::<_, ScopeError>(mark(tx.conn()).await?)
         })
-        .await
-        .unwrap();
+    };
+
+    // The first read begins the transaction, scoped to the tenant, and leaves a marker in it; a
+    // member read under way at the same time runs in it too (same backend, start and marker)
+    // and sees the user's own memberships in both organizations.
+    let ((entered, entered_rx), (go, go_rx)) = signals();
+    let (first, second) = tokio::join!(
+        holder(entered, go_rx),
+        behind(
+            entered_rx,
+            go,
+            reads.member(&app, &member, Some(&tenant), async |conn| {
+                let orgs: Vec<String> = sqlx::query_scalar(
+                    "SELECT org_id FROM org_memberships WHERE user_clerk_id = 'user_1' ORDER BY org_id",
+                )
+                .fetch_all(&mut *conn)
+                .await?;
+                Ok::<_, sqlx::Error>((whereabouts(conn).await?, orgs))
+            })
+        )
+    );
+    let (first, (again, orgs)) = (first.unwrap(), second.unwrap());
     assert_eq!(first.2.as_deref(), Some("first"));
-    // A member read of the same request runs in it too (same backend, start and marker), and
-    // sees the user's own memberships in both organizations.
-    let (again, orgs) = reads
-        .member(&app, &member, Some(&tenant), async |conn| {
-            let orgs: Vec<String> =
-                sqlx::query_scalar("SELECT org_id FROM org_memberships WHERE user_clerk_id = 'user_1' ORDER BY org_id")
-                    .fetch_all(&mut *conn)
-                    .await?;
-            Ok::<_, sqlx::Error>((whereabouts(conn).await?, orgs))
-        })
-        .await
-        .unwrap();
     assert_eq!(again, first, "the member read shares the tenant read's transaction");
     assert_eq!(orgs, ["org_a", "org_b"]);
+    // The last read under way ended it: its connection is not left waiting in a transaction.
+    assert!(ends_its_transaction(&admin, first.0).await, "the shared transaction outlived its reads");
+    let later =
+        reads.tenant(&app, &tenant, async |tx| Ok::<_, ScopeError>(whereabouts(tx.conn()).await?)).await.unwrap();
+    assert_eq!(later.2, None, "a read after the others begins another transaction");
 
     // A read for any other scope (which one request, with one verified session, never asks
-    // for) gets a transaction of its own, scoped to it, and leaves the shared one as it was.
+    // for) gets a transaction of its own, scoped to it, even while the request's is under way.
+    let started = |w: &(i32, String, Option<String>)| (w.0, w.1.clone());
     let other_org = Tenant::from_request(&parts(auth("user_1", Some("org_b")))).unwrap();
-    let (scope, at) = reads
-        .tenant(&app, &other_org, async |tx| {
-            Ok::<_, ScopeError>((settings(tx.conn()).await, whereabouts(tx.conn()).await?))
-        })
-        .await
-        .unwrap();
-    assert_eq!((scope, at.2), (("org_b".into(), "user_1".into()), None));
+    let ((entered, entered_rx), (go, go_rx)) = signals();
+    let (mine, theirs) = tokio::join!(
+        holder(entered, go_rx),
+        behind(
+            entered_rx,
+            go,
+            reads.tenant(&app, &other_org, async |tx| {
+                Ok::<_, ScopeError>((settings(tx.conn()).await, whereabouts(tx.conn()).await?))
+            })
+        )
+    );
+    let (mine, (scope, at)) = (mine.unwrap(), theirs.unwrap());
+    assert_eq!((scope, at.2.clone()), (("org_b".into(), "user_1".into()), None));
+    assert_ne!(started(&at), started(&mine), "another transaction (the pool may hand it the same connection)");
+    assert!(ends_its_transaction(&admin, mine.0).await, "the last read ended the request's transaction");
     let other_user = parts(auth("user_2", Some("org_a")));
     let (other_user, other_users_tenant) =
         (Member::from_request(&other_user).unwrap(), Tenant::from_request(&other_user).unwrap());
-    for (who, tenant, expected) in [
+    for (who, tenant_of_read, expected) in [
         (&other_user, Some(&other_users_tenant), ("", "user_2")),
         (&member, None, ("", "user_1")),
         (&member, Some(&other_org), ("", "user_1")),
     ] {
-        let (scope, at) = reads
-            .member(&app, who, tenant, async |conn| {
-                Ok::<_, sqlx::Error>((settings(conn).await, whereabouts(conn).await?))
-            })
-            .await
-            .unwrap();
-        assert_eq!((scope, at.2), ((expected.0.into(), expected.1.into()), None), "a member transaction of its own");
+        let ((entered, entered_rx), (go, go_rx)) = signals();
+        let (mine, theirs) = tokio::join!(
+            holder(entered, go_rx),
+            behind(
+                entered_rx,
+                go,
+                reads.member(&app, who, tenant_of_read, async |conn| {
+                    Ok::<_, sqlx::Error>((settings(conn).await, whereabouts(conn).await?))
+                })
+            )
+        );
+        let (mine, (scope, at)) = (mine.unwrap(), theirs.unwrap());
+        assert_eq!(
+            (scope, at.2.clone()),
+            ((expected.0.into(), expected.1.into()), None),
+            "a member transaction of its own"
+        );
+        assert_ne!(started(&at), started(&mine));
     }
-    let still = reads.member(&app, &member, Some(&tenant), async |conn| whereabouts(conn).await).await.unwrap();
-    assert_eq!(still, first, "the shared transaction is untouched");
 
-    // Read only: a write through it fails, and ends it with the error.
-    let write = reads
-        .tenant(&app, &tenant, async |tx| {
+    // Read only: a write through it fails, and ends it with the error; a read waiting behind it
+    // begins another transaction.
+    let ((entered, entered_rx), (go, go_rx)) = signals();
+    let (write, after) = tokio::join!(
+        reads.tenant(&app, &tenant, async move |tx| {
+            mark(tx.conn()).await?;
+            entered.send(()).unwrap();
+            go_rx.await.unwrap();
             sqlx::query("INSERT INTO projects (org_id, name, created_by) VALUES ('org_a', 'P', 'user_1')")
                 .execute(tx.conn())
                 .await
                 .map_err(ScopeError::from)
-        })
-        .await
-        .unwrap_err();
+        }),
+        behind(
+            entered_rx,
+            go,
+            reads.tenant(&app, &tenant, async |tx| Ok::<_, ScopeError>(whereabouts(tx.conn()).await?))
+        )
+    );
+    let write = write.unwrap_err();
     assert!(write.to_string().contains("read-only transaction"), "{write}");
-    let after =
-        reads.tenant(&app, &tenant, async |tx| Ok::<_, ScopeError>(whereabouts(tx.conn()).await?)).await.unwrap();
-    assert_eq!(after.2, None, "a failed read ends the transaction; the next read begins another");
+    assert_eq!(after.unwrap().2, None, "a failed read ends the transaction; the read behind it begins another");
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects").fetch_one(&admin).await.unwrap();
     assert_eq!(n, 0);
-
-    // The transaction ends (rolled back) when the request's reads are dropped.
-    drop(reads);
-    let open = || {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state <> 'idle'")
-            .bind(after.0)
-            .fetch_one(&admin)
-    };
-    let mut waited = 0;
-    while open().await.unwrap() > 0 {
-        assert!(waited < 100, "the request's transaction is still open 5 s after its reads were dropped");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        waited += 1;
-    }
 }
 
 #[tokio::test]
@@ -228,35 +307,45 @@ async fn a_refused_tenant_leaves_member_reads_to_a_member_scope() {
     let (tenant, member) = (Tenant::from_request(&request).unwrap(), Member::from_request(&request).unwrap());
     let reads = RequestReads::default();
 
-    let mut ran = false;
-    let refused = reads
-        .tenant(&app, &tenant, async |_| {
-            ran = true;
-            Ok::<_, ScopeError>(())
-        })
-        .await;
-    assert!(matches!(refused, Err(ScopeError::OrganizationDeleted)), "{refused:?}");
-    assert!(!ran, "a refused tenant's read never runs");
-    // Asked again in the same request: the same refusal.
-    assert!(matches!(
-        reads.tenant(&app, &tenant, async |_| Ok::<_, ScopeError>(())).await,
-        Err(ScopeError::OrganizationDeleted)
-    ));
-
-    // The switcher's read still works, in a member scope of its own: not scoped to the deleted
-    // organization, whose other members it does not see.
-    let (scope, seen) = reads
-        .member(&app, &member, Some(&tenant), async |conn| {
+    // As on a page: the shell's member read and the page's tenant read under way together, in
+    // either order. The tenant read is refused without running; the member read still works,
+    // in a member scope of its own: not scoped to the deleted organization, whose other
+    // members it does not see.
+    let member_read = || {
+        reads.member(&app, &member, Some(&tenant), async |conn| {
             let seen: Vec<String> =
                 sqlx::query_scalar("SELECT user_clerk_id || '@' || org_id FROM org_memberships ORDER BY 1")
                     .fetch_all(&mut *conn)
                     .await?;
             Ok::<_, sqlx::Error>((settings(conn).await, seen))
         })
+    };
+    for member_first in [false, true] {
+        let mut ran = false;
+        let tenant_read = reads.tenant(&app, &tenant, async |_| {
+            ran = true;
+            Ok::<_, ScopeError>(())
+        });
+        let (refused, seen) = if member_first {
+            let (seen, refused) = tokio::join!(member_read(), tenant_read);
+            (refused, seen)
+        } else {
+            tokio::join!(tenant_read, member_read())
+        };
+        assert!(matches!(refused, Err(ScopeError::OrganizationDeleted)), "{refused:?}");
+        assert!(!ran, "a refused tenant's read never runs");
+        let (scope, seen) = seen.unwrap();
+        assert_eq!(scope, (String::new(), "user_1".into()));
+        assert_eq!(seen, ["user_1@org_b", "user_1@org_gone"]);
+    }
+    // An ended membership likewise.
+    sqlx::query("UPDATE org_memberships SET deleted_at = now() WHERE org_id = 'org_b' AND user_clerk_id = 'user_1'")
+        .execute(&admin)
         .await
         .unwrap();
-    assert_eq!(scope, (String::new(), "user_1".into()));
-    assert_eq!(seen, ["user_1@org_b", "user_1@org_gone"]);
+    let ended = Tenant::from_request(&parts(auth("user_1", Some("org_b")))).unwrap();
+    let refused = RequestReads::default().tenant(&app, &ended, async |_| Ok::<_, ScopeError>(())).await;
+    assert!(matches!(refused, Err(ScopeError::MembershipEnded)), "{refused:?}");
 }
 
 #[tokio::test]
@@ -273,18 +362,31 @@ async fn a_member_without_an_organization_shares_a_member_scope() {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM org_memberships").fetch_one(&mut *conn).await?;
         Ok::<_, sqlx::Error>((settings(conn).await, whereabouts(conn).await?, n))
     };
-    let first = reads.member(&app, &member, None, read).await.unwrap();
-    assert_eq!(first.0, (String::new(), "user_1".into()));
-    assert_eq!(first.2, 1, "the member sees their own membership only");
-    let second = reads.member(&app, &member, None, read).await.unwrap();
-    assert_eq!(second.1, first.1, "one transaction for the request's member reads");
+    let holder = |entered: Sender<()>, go: Receiver<()>| {
+        reads.member(&app, &member, None, async move |conn| {
+            entered.send(()).unwrap();
+            go.await.unwrap();
+            Ok::<_, sqlx::Error>((settings(conn).await, whereabouts(conn).await?, 0))
+        })
+    };
+    let ((entered, entered_rx), (go, go_rx)) = signals();
+    let (first, second) =
+        tokio::join!(holder(entered, go_rx), behind(entered_rx, go, reads.member(&app, &member, None, read)));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(second.0, (String::new(), "user_1".into()));
+    assert_eq!(second.2, 1, "the member sees their own membership only");
+    assert_eq!(second.1, first.1, "one transaction for the request's member reads under way together");
     // Any other scope gets a transaction of its own: another user, or this user in an
     // organization (which one request, with one verified session, never asks for).
     let other = Member::from_request(&parts(auth("user_2", None))).unwrap();
-    let theirs = reads.member(&app, &other, None, read).await.unwrap();
-    assert_eq!((theirs.0, theirs.2), ((String::new(), "user_2".into()), 1));
-    assert_ne!(theirs.1, first.1);
     let in_org = Tenant::from_request(&parts(auth("user_1", Some("org_a")))).unwrap();
-    let own = reads.member(&app, &member, Some(&in_org), read).await.unwrap();
-    assert_ne!(own.1, first.1, "not the member-scoped transaction of the request");
+    let started = |w: &(i32, String, Option<String>)| (w.0, w.1.clone());
+    for (who, tenant, user) in [(&other, None, "user_2"), (&member, Some(&in_org), "user_1")] {
+        let ((entered, entered_rx), (go, go_rx)) = signals();
+        let (mine, theirs) =
+            tokio::join!(holder(entered, go_rx), behind(entered_rx, go, reads.member(&app, who, tenant, read)));
+        let (mine, theirs) = (mine.unwrap(), theirs.unwrap());
+        assert_eq!(theirs.0, (String::new(), user.into()));
+        assert_ne!(started(&theirs.1), started(&mine.1), "not the request's member-scoped transaction");
+    }
 }

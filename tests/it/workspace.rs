@@ -396,6 +396,49 @@ async fn pages_for_every_kind_of_caller() {
     }
 }
 
+/// A page's reads share one transaction: with `org_memberships` locked, the page's shell (its
+/// organization list reads that table) and its projects (whose scope check reads it) wait on
+/// one connection between them, where two transactions of their own would wait on two.
+#[tokio::test]
+async fn a_pages_reads_wait_on_one_connection() {
+    let app = spawn_app().await;
+    seed_project(&app, Who::Admin, "Apollo").await;
+    sqlx::query(
+        "INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_a', 'user_admin', 'org:admin')",
+    )
+    .execute(&app.admin)
+    .await
+    .unwrap();
+    let waiting = || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&app.admin)
+    };
+    let mut lock = app.admin.begin().await.unwrap();
+    sqlx::query("LOCK TABLE org_memberships IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.unwrap();
+    let page = app
+        .http
+        .get(app.url("/app/projects"))
+        .header("accept", "text/html")
+        .header("cookie", app.session_cookie(&token(&app, Who::Admin).unwrap()))
+        .send();
+    let page = tokio::spawn(async move { page.await.unwrap().text().await.unwrap() });
+    let mut polls = 0;
+    while waiting().await.unwrap() == 0 {
+        assert!(polls < 200, "the page never reached the locked table");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        polls += 1;
+    }
+    // Both reads start together: given time, a second connection would be waiting too.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(waiting().await.unwrap(), 1, "the page's reads wait on one connection");
+    lock.rollback().await.unwrap();
+    let html = page.await.unwrap();
+    assert!(html.contains("Apollo") && html.contains("data-testid=\"org-switcher\""), "{html}");
+}
+
 /// Without JavaScript a form posts to the server function, which sends the browser back to the
 /// page; the page then shows the outcome. A refusal or invalid input is explained there (not a
 /// bare error body), and writes nothing.
