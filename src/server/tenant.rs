@@ -169,7 +169,10 @@ impl TenantTx {
 /// reads take turns on it (each holds its lock while it runs), and it ends, rolled back, when
 /// the last read under way finishes: no connection waits idle in a transaction while the
 /// request does anything else (a Clerk call, the rest of the render). A read that fails ends it
-/// too (a failed statement aborts a transaction); the next read begins another.
+/// too (a failed statement aborts a transaction); the next read begins another. A refused
+/// tenant (its organization deleted, the membership ended) has no shared transaction: each of
+/// its reads is refused after a check of its own, and member reads take member transactions of
+/// their own, never one scoped to the refused organization.
 #[derive(Clone, Default)]
 pub struct RequestReads(std::sync::Arc<Reads>);
 
@@ -205,40 +208,11 @@ impl Drop for Turn<'_> {
 enum Shared {
     /// Scoped to the request's tenant, which passed the tombstone check.
     Tenant(Box<TenantTx>),
-    /// This tenant was refused (its organization deleted, the membership ended): its reads get
-    /// the refusal; member reads take a member transaction of their own, never one scoped to the
-    /// refused organization.
-    Refused(Box<Tenant>, Refusal),
     /// Scoped to the member (no active organization) with this user id.
     Member(Transaction<'static, Postgres>, String),
 }
 
-#[derive(Clone, Copy)]
-enum Refusal {
-    OrganizationDeleted,
-    MembershipEnded,
-}
-
-impl From<Refusal> for ScopeError {
-    fn from(r: Refusal) -> Self {
-        match r {
-            Refusal::OrganizationDeleted => ScopeError::OrganizationDeleted,
-            Refusal::MembershipEnded => ScopeError::MembershipEnded,
-        }
-    }
-}
-
 const READ_ONLY: &str = "BEGIN READ ONLY";
-
-/// The shared transaction for `tenant`, begun and checked; a refusal is kept as such.
-async fn open_tenant(pool: &PgPool, tenant: &Tenant) -> Result<Shared, sqlx::Error> {
-    Ok(match tenant.open(pool, READ_ONLY).await {
-        Ok(tx) => Shared::Tenant(Box::new(tx)),
-        Err(ScopeError::OrganizationDeleted) => Shared::Refused(Box::new(tenant.clone()), Refusal::OrganizationDeleted),
-        Err(ScopeError::MembershipEnded) => Shared::Refused(Box::new(tenant.clone()), Refusal::MembershipEnded),
-        Err(ScopeError::Database(e)) => return Err(e),
-    })
-}
 
 /// After a read in the shared transaction: it ends if the read failed (it may be aborted) or if
 /// no other read is under way.
@@ -264,11 +238,11 @@ impl RequestReads {
         let turn = Turn::take(&self.0.under_way);
         let mut shared = self.0.shared.lock().await;
         if shared.is_none() {
-            *shared = Some(open_tenant(pool, tenant).await.map_err(ScopeError::from)?);
+            // A refusal (or a database error) is this read's answer; a read after it checks again.
+            *shared = Some(Shared::Tenant(Box::new(tenant.open(pool, READ_ONLY).await?)));
         }
         let outcome = match shared.as_mut() {
             Some(Shared::Tenant(tx)) if tx.tenant() == tenant => read(tx).await,
-            Some(Shared::Refused(refused, refusal)) if **refused == *tenant => Err(ScopeError::from(*refusal).into()),
             // Not this request's scope (a request has one verified session, so this does not
             // happen): a transaction of its own rather than another scope's.
             _ => {
@@ -298,10 +272,16 @@ impl RequestReads {
         let turn = Turn::take(&self.0.under_way);
         let mut shared = self.0.shared.lock().await;
         if shared.is_none() {
-            *shared = Some(match tenant {
-                Some(tenant) => open_tenant(pool, tenant).await?,
-                None => Shared::Member(member.open(pool, READ_ONLY).await?, member.user_id().to_string()),
-            });
+            *shared = match tenant {
+                Some(tenant) => match tenant.open(pool, READ_ONLY).await {
+                    Ok(tx) => Some(Shared::Tenant(Box::new(tx))),
+                    // Refused: this read takes a member transaction of its own (below), never
+                    // one scoped to the refused organization.
+                    Err(ScopeError::OrganizationDeleted | ScopeError::MembershipEnded) => None,
+                    Err(ScopeError::Database(e)) => return Err(e.into()),
+                },
+                None => Some(Shared::Member(member.open(pool, READ_ONLY).await?, member.user_id().to_string())),
+            };
         }
         let outcome = match shared.as_mut() {
             Some(Shared::Tenant(tx)) if Some(tx.tenant()) == tenant && tx.tenant().user_id() == member.user_id() => {
