@@ -232,6 +232,19 @@ async fn a_requests_reads_share_one_read_only_transaction() {
     assert_eq!((scope, at.2.clone()), (("org_b".into(), "user_1".into()), None));
     assert_ne!(started(&at), started(&mine), "another transaction (the pool may hand it the same connection)");
     assert!(ends_its_transaction(&admin, mine.0).await, "the last read ended the request's transaction");
+    // While a read of the request's own scope is still in line behind it, the other scope's
+    // read leaves the shared transaction to it.
+    let ((entered, entered_rx), (go, go_rx)) = signals();
+    let (mine, (_, same)) = tokio::join!(
+        holder(entered, go_rx),
+        behind(entered_rx, go, async {
+            tokio::join!(
+                reads.tenant(&app, &other_org, async |tx| Ok::<_, ScopeError>(whereabouts(tx.conn()).await?)),
+                reads.tenant(&app, &tenant, async |tx| Ok::<_, ScopeError>(whereabouts(tx.conn()).await?))
+            )
+        })
+    );
+    assert_eq!(same.unwrap(), mine.unwrap(), "the read behind shares the request's transaction");
     let other_user = parts(auth("user_2", Some("org_a")));
     let (other_user, other_users_tenant) =
         (Member::from_request(&other_user).unwrap(), Tenant::from_request(&other_user).unwrap());
@@ -258,6 +271,7 @@ async fn a_requests_reads_share_one_read_only_transaction() {
             "a member transaction of its own"
         );
         assert_ne!(started(&at), started(&mine));
+        assert!(ends_its_transaction(&admin, mine.0).await, "the last read ended the request's transaction");
     }
 
     // Read only: a write through it fails, and ends it with the error; a read waiting behind it
@@ -389,4 +403,13 @@ async fn a_member_without_an_organization_shares_a_member_scope() {
         assert_eq!(theirs.0, (String::new(), user.into()));
         assert_ne!(started(&theirs.1), started(&mine.1), "not the request's member-scoped transaction");
     }
+    // A member read of the request still in line behind another user's keeps the shared one.
+    let ((entered, entered_rx), (go, go_rx)) = signals();
+    let (mine, (_, same)) = tokio::join!(
+        holder(entered, go_rx),
+        behind(entered_rx, go, async {
+            tokio::join!(reads.member(&app, &other, None, read), reads.member(&app, &member, None, read))
+        })
+    );
+    assert_eq!(same.unwrap().1, mine.unwrap().1, "the read behind shares the request's transaction");
 }
