@@ -89,8 +89,8 @@ pub async fn tenant_tx() -> Result<TenantTx, WorkspaceError> {
     tenant.begin(&state()?.pool).await.map_err(|e| scope_refused(&tenant, e))
 }
 
-/// Runs `read` in this request's read transaction scoped to its tenant, which every read of the
-/// request shares ([`RequestReads`]: a page's resources one transaction).
+/// Runs `read` in this request's read transaction scoped to its tenant, shared with the reads
+/// under way with it ([`RequestReads`]: a page's resources read in one transaction).
 pub async fn tenant_read<T>(
     read: impl AsyncFnOnce(&mut TenantTx) -> Result<T, WorkspaceError>,
 ) -> Result<T, WorkspaceError> {

@@ -5,6 +5,7 @@
 
 use crate::helpers::migrated_database;
 use clerk::{ActiveOrg, Auth};
+use pg_harness::TestDatabase;
 use sqlx::{PgPool, Row};
 use tenantry::server::tenant::{Member, RequestReads, ScopeError, SystemScope, Tenant};
 use tokio::sync::oneshot::{channel, Receiver, Sender};
@@ -148,6 +149,16 @@ async fn behind<F: std::future::Future>(entered: Receiver<()>, go: Sender<()>, s
     }
 }
 
+/// A fresh database with `seed` run as its owner, and a pool of the app's runtime role.
+async fn seeded(seed: &[&str]) -> (TestDatabase, PgPool, PgPool) {
+    let (db, admin) = migrated_database().await;
+    for statement in seed {
+        sqlx::query(statement).execute(&admin).await.unwrap();
+    }
+    let app = PgPool::connect(&db.app_url).await.unwrap();
+    (db, admin, app)
+}
+
 /// One signal: its sending and its receiving end.
 type Signal = (Sender<()>, Receiver<()>);
 
@@ -158,19 +169,12 @@ fn signals() -> (Signal, Signal) {
 
 #[tokio::test]
 async fn a_requests_reads_share_one_read_only_transaction() {
-    let (db, admin) = migrated_database().await;
-    sqlx::query("INSERT INTO organizations (id, name) VALUES ('org_a', 'A'), ('org_b', 'B')")
-        .execute(&admin)
-        .await
-        .unwrap();
-    sqlx::query(
+    let (_db, admin, app) = seeded(&[
+        "INSERT INTO organizations (id, name) VALUES ('org_a', 'A'), ('org_b', 'B')",
         "INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_a', 'user_1', 'org:admin'),
          ('org_b', 'user_1', 'org:member'), ('org_a', 'user_2', 'org:member')",
-    )
-    .execute(&admin)
-    .await
-    .unwrap();
-    let app = PgPool::connect(&db.app_url).await.unwrap();
+    ])
+    .await;
     let request = parts(auth("user_1", Some("org_a")));
     let (tenant, member) = (Tenant::from_request(&request).unwrap(), Member::from_request(&request).unwrap());
     let reads = RequestReads::default();
@@ -302,21 +306,12 @@ async fn a_requests_reads_share_one_read_only_transaction() {
 
 #[tokio::test]
 async fn a_refused_tenant_leaves_member_reads_to_a_member_scope() {
-    let (db, admin) = migrated_database().await;
-    sqlx::query(
+    let (_db, admin, app) = seeded(&[
         "INSERT INTO organizations (id, name, deleted_at) VALUES ('org_gone', 'Gone', now()), ('org_b', 'B', NULL)",
-    )
-    .execute(&admin)
-    .await
-    .unwrap();
-    sqlx::query(
         "INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_gone', 'user_1', 'org:admin'),
          ('org_b', 'user_1', 'org:member'), ('org_gone', 'user_2', 'org:member')",
-    )
-    .execute(&admin)
-    .await
-    .unwrap();
-    let app = PgPool::connect(&db.app_url).await.unwrap();
+    ])
+    .await;
     let request = parts(auth("user_1", Some("org_gone")));
     let (tenant, member) = (Tenant::from_request(&request).unwrap(), Member::from_request(&request).unwrap());
     let reads = RequestReads::default();
@@ -364,12 +359,10 @@ async fn a_refused_tenant_leaves_member_reads_to_a_member_scope() {
 
 #[tokio::test]
 async fn a_member_without_an_organization_shares_a_member_scope() {
-    let (db, admin) = migrated_database().await;
-    sqlx::query("INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_a', 'user_1', 'org:admin'), ('org_a', 'user_2', 'org:member')")
-        .execute(&admin)
-        .await
-        .unwrap();
-    let app = PgPool::connect(&db.app_url).await.unwrap();
+    let (_db, _admin, app) = seeded(&[
+        "INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_a', 'user_1', 'org:admin'), ('org_a', 'user_2', 'org:member')",
+    ])
+    .await;
     let member = Member::from_request(&parts(auth("user_1", None))).unwrap();
     let reads = RequestReads::default();
     let read = async |conn: &mut sqlx::PgConnection| {
