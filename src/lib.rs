@@ -14,5 +14,14 @@ pub mod server;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // `leptos::mount::hydrate_lazy`'s steps, not `hydrate_body`: the signed-in pages are lazy
+    // routes (`app::pages`) whose code may still be loading when hydration reaches them. Done
+    // here so the page is marked hydrated only once all of it is (browser tests wait for the
+    // mark before they click).
+    let _ = any_spawner::Executor::init_wasm_bindgen();
+    leptos::task::spawn_local(async {
+        let body = leptos::prelude::document().body().expect("a page has a <body>");
+        leptos::mount::hydrate_from_async(body.clone(), app::App).await.forget();
+        let _ = body.set_attribute("data-hydrated", "true");
+    });
 }

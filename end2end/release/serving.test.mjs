@@ -5,7 +5,17 @@
 // scripts/test runs this directory, then tests/journeys.test.mjs, against the release build.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { startStack, launchBrowser, hydrated, signIn, keepFailedPages, checkReleaseServing } from '../stack.mjs';
+import { firstLoad } from '../../scripts/first-load.mjs';
+
+/** The /pkg/ files the page has loaded (wasm, JS, CSS), by name, sorted. A module's preload
+ * and its import are two entries of one download. */
+const loadedAssets = (page) => page.evaluate(() => [...new Set(performance.getEntriesByType('resource')
+  .map((e) => new URL(e.name).pathname)
+  .filter((p) => p.startsWith('/pkg/') && /\.(wasm|js|css)$/.test(p))
+  .map((p) => p.slice('/pkg/'.length)))]
+  .sort());
 
 let stack, browser;
 before(async () => {
@@ -28,9 +38,12 @@ test('the release build hydrates, and serves hashed, immutable, compressed asset
   await signIn(stack, page, 'alice@acme.test', 'correct-horse-1', '/app/projects');
   await page.waitForURL((u) => u.pathname === '/app/projects');
   await hydrated(page);
-  const wasm = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.endsWith('.wasm')));
-  assert.equal(wasm.length, 1, `one wasm bundle: ${wasm}`);
-  assert.match(wasm[0], /\/pkg\/tenantry\.[\w-]{10,}\.wasm$/, 'the hashed release bundle');
+  // A signed-in page loads what scripts/first-load.mjs weighs for it against its budget: the
+  // main bundle and the lazy module of the signed-in pages (split build).
+  const loads = firstLoad(join(process.env.TENANTRY_E2E_RELEASE_DIR, 'site', 'pkg'));
+  const names = (kind) => loads[kind].files.map((f) => f.name).sort();
+  assert.deepEqual(await loadedAssets(page), names('signed-in'));
+  assert.ok(names('signed-in').some((n) => /^split_signed_in_view_\w+\.[\w-]{10,}\.wasm$/.test(n)), 'the hashed lazy module');
   // A client-side action: the form is handled by the hydrated app, so the document stays.
   await page.evaluate(() => (window.__sameDocument = true));
   await page.fill('[data-testid=create-form] input[name=name]', 'Release check');
@@ -45,4 +58,32 @@ test('the release build hydrates, and serves hashed, immutable, compressed asset
   // compressed.
   const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
   await checkReleaseServing((p) => stack.baseUrl + p, { cookie, accept: 'text/html' });
+  // The signed-in page's HTML preloads the lazy module, so it downloads beside the main bundle
+  // rather than after it.
+  const html = await (await fetch(stack.baseUrl + '/app/projects', { headers: { cookie, accept: 'text/html' } })).text();
+  for (const lazy of names('signed-in').filter((n) => n.startsWith('split_'))) {
+    assert.match(html, new RegExp(`<link[^>]*href="/pkg/${lazy.replaceAll('.', '\\.')}"[^>]*rel="preload"`), `${lazy} preloaded`);
+  }
+
+  // A public page loads the main bundle alone, and hydrates without the lazy module.
+  const visitor = await browser.newPage();
+  await visitor.goto(stack.baseUrl + '/');
+  await hydrated(visitor);
+  await visitor.click('#hydration-probe');
+  await visitor.waitForSelector('[data-testid=count]:has-text("1")');
+  assert.deepEqual(await loadedAssets(visitor), names('public'));
+  assert.ok(!names('public').some((n) => n.startsWith('split_')), 'no lazy module on a public page');
+
+  // Signed in, the landing page's link into the workspace is a client-side navigation: it
+  // fetches the lazy module then, and renders the dashboard in the same document.
+  const home = page;
+  await home.goto(stack.baseUrl + '/');
+  await hydrated(home);
+  assert.deepEqual(await loadedAssets(home), names('public'));
+  await home.evaluate(() => (window.__sameDocument = true));
+  await home.click('a[href="/app/dashboard"]');
+  await home.waitForSelector('[data-testid=org-name]');
+  assert.equal(await home.textContent('[data-testid=org-name]'), 'Acme');
+  assert.equal(await home.evaluate(() => window.__sameDocument), true, 'a client-side navigation');
+  assert.deepEqual(await loadedAssets(home), names('signed-in'));
 });

@@ -9,10 +9,12 @@ mod pages;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
-use leptos_router::{SsrMode, StaticSegment};
+use leptos_router::{Lazy, SsrMode, StaticSegment};
 
 pub use pages::LandingPage;
-use pages::{AppShell, AuditPage, DashboardPage, MembersPage, NotFound, ProjectsPage, SelectOrgPage, SettingsPage};
+use pages::{
+    AppShellRoute, AuditRoute, DashboardRoute, MembersRoute, NotFound, ProjectsRoute, SelectOrgRoute, SettingsRoute,
+};
 
 /// The session keeper (`assets/session-keeper.js`): keeps the 60-second session token fresh in
 /// an open tab, as clerk-js does. Served at [`session_keeper_path`] as an immutable asset.
@@ -63,12 +65,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Marks the page as hydrated (effects run only in the browser): browser tests wait for it.
-    Effect::new(|_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
     view! {
         <Title text="Tenantry"/>
         <Router>
@@ -76,17 +72,17 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("") view=LandingPage/>
                 // In-order streaming: the HTML is complete without JavaScript (no out-of-order
                 // Suspense swaps), so every page also works as plain forms and links.
-                <Route path=StaticSegment("select-org") view=SelectOrgPage ssr=SsrMode::InOrder/>
-                <ParentRoute path=StaticSegment("app") view=AppShell ssr=SsrMode::InOrder>
+                <Route path=StaticSegment("select-org") view={Lazy::<SelectOrgRoute>::new()} ssr=SsrMode::InOrder/>
+                <ParentRoute path=StaticSegment("app") view={Lazy::<AppShellRoute>::new()} ssr=SsrMode::InOrder>
                     <Route path=StaticSegment("") view=|| view! { <Redirect path="/app/dashboard"/> } ssr=SsrMode::InOrder/>
-                    <Route path=StaticSegment("dashboard") view=DashboardPage ssr=SsrMode::InOrder/>
-                    <Route path=StaticSegment("projects") view=ProjectsPage ssr=SsrMode::InOrder/>
+                    <Route path=StaticSegment("dashboard") view={Lazy::<DashboardRoute>::new()} ssr=SsrMode::InOrder/>
+                    <Route path=StaticSegment("projects") view={Lazy::<ProjectsRoute>::new()} ssr=SsrMode::InOrder/>
                     // Async: rendered whole before the response starts, so a refusal found
                     // while loading (non-admins) still sets the status to 403.
-                    <Route path=StaticSegment("audit") view=AuditPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("members") view=MembersPage ssr=SsrMode::InOrder/>
+                    <Route path=StaticSegment("audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("members") view={Lazy::<MembersRoute>::new()} ssr=SsrMode::InOrder/>
                     // Async for the same reason as the audit log: a non-admin gets the 403.
-                    <Route path=StaticSegment("settings") view=SettingsPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("settings") view={Lazy::<SettingsRoute>::new()} ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

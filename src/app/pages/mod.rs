@@ -1,5 +1,6 @@
 //! One page per file, in the order of the request path: public pages, choosing an organization,
-//! then the workspace layout and the pages inside it.
+//! then the workspace layout and the pages inside it. The pages behind sign-in are reached
+//! through `signed_in`'s lazy routes (their code loads after the landing page's).
 
 mod audit;
 mod dashboard;
@@ -9,14 +10,18 @@ mod not_found;
 mod projects;
 mod select_org;
 mod settings;
+mod signed_in;
 mod workspace_layout;
 
-pub use audit::AuditPage;
-pub use dashboard::DashboardPage;
+use audit::AuditPage;
+use dashboard::DashboardPage;
 pub use landing::LandingPage;
-pub use members::MembersPage;
+use members::MembersPage;
 pub use not_found::NotFound;
-pub use projects::ProjectsPage;
-pub use select_org::SelectOrgPage;
-pub use settings::SettingsPage;
-pub use workspace_layout::AppShell;
+use projects::ProjectsPage;
+use select_org::SelectOrgPage;
+use settings::SettingsPage;
+pub use signed_in::{
+    AppShellRoute, AuditRoute, DashboardRoute, MembersRoute, ProjectsRoute, SelectOrgRoute, SettingsRoute,
+};
+use workspace_layout::AppShell;
