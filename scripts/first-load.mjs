@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 const KIB = 1024;
-/** Budgets in bytes, gzip -9. Public: the issue's goal. Signed-in: what it weighs now (420 KiB)
+/** Budgets in bytes, gzip -9. Public: the issue's goal. Signed-in: what it weighs now (422 KiB)
  * plus a little, so it cannot grow unnoticed; the goal of 200 KiB is not met there (README). */
 export const BUDGETS = { public: 200 * KIB, 'signed-in': 430 * KIB };
 
@@ -22,19 +22,25 @@ export const BUDGETS = { public: 200 * KIB, 'signed-in': 430 * KIB };
  * release site's `pkg` directory. Throws if the directory is not a split release build. */
 export function firstLoad(pkgDir) {
   const names = readdirSync(pkgDir);
+  // A content hash, never cargo-leptos's placeholder of underscores (names not hashed).
+  const hashed = (prefix, ext) => new RegExp(`^${prefix}\\.(?!_+\\.)[\\w-]{10,}\\.${ext}$`);
   const one = (re, what) => {
     const found = names.filter((n) => re.test(n));
     if (found.length !== 1) throw new Error(`${pkgDir}: expected one ${what}, found ${found.length} (${found.join(', ')})`);
     return found[0];
   };
   const main = [
-    one(/^tenantry\.[\w-]+\.wasm$/, 'main wasm'),
-    one(/^tenantry\.[\w-]+\.js$/, 'main JS'),
-    one(/^tenantry\.[\w-]+\.css$/, 'stylesheet'),
-    one(/^__wasm_split\.[\w-]+\.js$/, 'split loader'),
+    one(hashed('tenantry', 'wasm'), 'main wasm'),
+    one(hashed('tenantry', 'js'), 'main JS'),
+    one(hashed('tenantry', 'css'), 'stylesheet'),
+    one(hashed('__wasm_split', 'js'), 'split loader'),
   ];
-  const manifest = JSON.parse(readFileSync(join(pkgDir, one(/^__wasm_split_manifest\.[\w-]+\.json$/, 'split manifest')), 'utf8'));
-  const lazy = Object.values(manifest).flat().map((m) => `${m}.wasm`);
+  const manifest = JSON.parse(readFileSync(join(pkgDir, one(hashed('__wasm_split_manifest', 'json'), 'split manifest')), 'utf8'));
+  // One lazy function, `signed_in_view` (src/app/pages/signed_in.rs): another would be a load
+  // this count does not know which pages make.
+  const keys = Object.keys(manifest);
+  if (keys.length !== 1 || !/^signed_in_view_\d+$/.test(keys[0])) throw new Error(`${pkgDir}: the split manifest's lazy functions are ${keys.join(', ')}, not signed_in_view alone`);
+  const lazy = manifest[keys[0]].map((m) => `${m}.wasm`);
   if (lazy.length === 0) throw new Error(`${pkgDir}: the split manifest lists no module`);
   const signedIn = [...main, ...new Set(lazy)];
   const weigh = (files) => {

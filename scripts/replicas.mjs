@@ -152,7 +152,7 @@ function sql(adminUrl, q) {
 }
 
 async function main() {
-  for (const b of [BIN, EMU]) if (!existsSync(b)) throw new Error(`${b} missing: build it first (cargo leptos build; cargo build -p clerk-emulator)`);
+  for (const b of [BIN, EMU]) if (!existsSync(b)) throw new Error(`${b} missing: build it first (cargo leptos build --split; cargo build -p clerk-emulator)`);
 
   // Postgres: one throwaway cluster, two databases (the replicas' one and a single-replica reference).
   const pgPort = await freePort();

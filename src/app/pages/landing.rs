@@ -20,7 +20,10 @@ pub fn LandingPage() -> impl IntoView {
                 "organization by construction, and Postgres row-level security backs it up."
             </p>
             <div class="mt-10 flex items-center gap-4">
-                <a class="rounded-md bg-indigo-600 px-4 py-2 font-medium text-white hover:bg-indigo-500" href="/app/dashboard">"Open your workspace"</a>
+                // A full page load: the workspace's code is a lazy module (`signed_in`) that only
+                // a page preloading its current hash fetches (an open tab outlives a deploy), and
+                // the server's gate sends a signed-out visitor to sign in before any of it loads.
+                <a class="rounded-md bg-indigo-600 px-4 py-2 font-medium text-white hover:bg-indigo-500" href="/app/dashboard" rel="external">"Open your workspace"</a>
                 <HydrationProbe/>
             </div>
         </main>

@@ -1,10 +1,11 @@
 //! The pages behind sign-in as lazy routes, all in one lazily loaded wasm module.
 //!
-//! The release build splits the wasm (`cargo leptos build --split`, scripts/release): what only
-//! [`signed_in_view`] reaches moves out of the main bundle into a module the browser fetches
-//! when a signed-in page is first rendered, and the server's HTML of such a page preloads it
-//! (Leptos's `#[lazy]` registers it for the page's `<link rel="preload">`s). The public landing
-//! page's first load is then the framework and itself alone.
+//! Every cargo-leptos build splits the wasm (`--split`; scripts/dev, test, release): what only
+//! [`signed_in_view`] reaches moves out of the main bundle into a module that the server's HTML
+//! of a signed-in page preloads (Leptos's `#[lazy]` registers it for the page's
+//! `<link rel="preload">`s) and hydration waits for. The public landing page's first load is
+//! then the framework and itself alone; its link into the workspace is a full page load
+//! (`rel="external"`), so the module is only fetched by a page that names its current hash.
 //!
 //! One module, not one per page (`#[lazy_route]` on each): per-page modules leave wasm-split
 //! dozens of chunks of shared code (53 for these seven), fetched one by one and compressing
@@ -62,7 +63,8 @@ macro_rules! signed_in_routes {
                 signed_in_view(SignedIn::$page).await
             }
 
-            // What the router calls to fetch a route's code ahead of a navigation.
+            // Loads the module: the router awaits it before hydrating the route, and ahead of a
+            // client-side navigation to it.
             async fn preload() {
                 #[cfg(feature = "hydrate")]
                 __preload_signed_in_view().await;
