@@ -42,6 +42,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("TENANTRY_DB_ACQUIRE_TIMEOUT_MS", "longest wait for a pooled connection before answering 503 (default 5000)"),
     ("TENANTRY_DB_STATEMENT_TIMEOUT_MS", "Postgres statement_timeout of the app's connections (default 5000)"),
     (
+        "TENANTRY_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+        "Postgres idle_in_transaction_session_timeout of the app's connections (default 60000)",
+    ),
+    (
         "TENANTRY_SERVICES",
         "services behind /api/proxy/{service}/…: comma-separated NAME=URL|JWT_TEMPLATE[|tenant] (tenant: an active organization is required)",
     ),
@@ -128,11 +132,21 @@ pub struct PoolSettings {
     pub acquire_timeout_ms: u64,
     /// `TENANTRY_DB_STATEMENT_TIMEOUT_MS` (default 5000): Postgres cancels a longer statement.
     pub statement_timeout_ms: u64,
+    /// `TENANTRY_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS` (default 60000): Postgres ends a session left
+    /// idle inside a transaction longer, releasing its locks and snapshot. A backstop: no code
+    /// path leaves one on purpose, and the longest legitimate wait inside one is a Backend API
+    /// call (10 s per attempt, `clerk::bapi`), well under the default.
+    pub idle_in_transaction_timeout_ms: u64,
 }
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        Self { max_connections: 10, acquire_timeout_ms: 5_000, statement_timeout_ms: 5_000 }
+        Self {
+            max_connections: 10,
+            acquire_timeout_ms: 5_000,
+            statement_timeout_ms: 5_000,
+            idle_in_transaction_timeout_ms: 60_000,
+        }
     }
 }
 
@@ -249,6 +263,12 @@ impl Config {
             statement_timeout_ms: number(
                 "TENANTRY_DB_STATEMENT_TIMEOUT_MS",
                 defaults.statement_timeout_ms,
+                1,
+                3_600_000,
+            ),
+            idle_in_transaction_timeout_ms: number(
+                "TENANTRY_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+                defaults.idle_in_transaction_timeout_ms,
                 1,
                 3_600_000,
             ),
@@ -444,8 +464,17 @@ mod tests {
         let mut env = base();
         env.insert("TENANTRY_DB_MAX_CONNECTIONS", "32".into());
         env.insert("TENANTRY_DB_STATEMENT_TIMEOUT_MS", "250".into());
+        env.insert("TENANTRY_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", "30000".into());
         let c = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-        assert_eq!(c.pool, PoolSettings { max_connections: 32, acquire_timeout_ms: 5_000, statement_timeout_ms: 250 });
+        assert_eq!(
+            c.pool,
+            PoolSettings {
+                max_connections: 32,
+                acquire_timeout_ms: 5_000,
+                statement_timeout_ms: 250,
+                idle_in_transaction_timeout_ms: 30_000
+            }
+        );
         env.insert("TENANTRY_DB_MAX_CONNECTIONS", "0".into());
         env.insert("TENANTRY_DB_ACQUIRE_TIMEOUT_MS", "soon".into());
         env.insert("TENANTRY_TRUST_PROXY", "maybe".into());

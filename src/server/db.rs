@@ -38,13 +38,17 @@ pub const PING_IF_IDLE_FOR: Duration = Duration::from_millis(500);
 
 /// A lazily connecting pool: the app starts (and `/readyz` says not ready) when Postgres is down.
 /// Every connection has the configured `statement_timeout`, so no request holds the database
-/// longer than that; waiting longer than the acquire timeout for a connection is an error (503).
+/// longer than that, and `idle_in_transaction_session_timeout`, so no forgotten transaction
+/// holds its locks and snapshot longer than that; waiting longer than the acquire timeout for a
+/// connection is an error (503).
 /// Idle connections are pinged before use only past [`PING_IF_IDLE_FOR`].
 pub fn pool(database_url: &str, settings: PoolSettings) -> Result<PgPool, DbSetupError> {
-    let timeout = settings.statement_timeout_ms.to_string();
-    let opts = PgConnectOptions::from_str(database_url)
-        .map_err(DbSetupError::BadUrl)?
-        .options([("statement_timeout", timeout.as_str())]);
+    let statement = settings.statement_timeout_ms.to_string();
+    let idle_in_transaction = settings.idle_in_transaction_timeout_ms.to_string();
+    let opts = PgConnectOptions::from_str(database_url).map_err(DbSetupError::BadUrl)?.options([
+        ("statement_timeout", statement.as_str()),
+        ("idle_in_transaction_session_timeout", idle_in_transaction.as_str()),
+    ]);
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
@@ -62,14 +66,15 @@ pub fn pool(database_url: &str, settings: PoolSettings) -> Result<PgPool, DbSetu
 }
 
 /// Whether a database error means "not now" rather than "wrong": the pool is saturated or
-/// closed, the connection broke, Postgres is shutting down or starting, or the statement ran
-/// past `statement_timeout` (SQLSTATE 57014). Those are 503s (retry later), not 500s.
+/// closed, the connection broke, Postgres is shutting down or starting, the statement ran past
+/// `statement_timeout` (SQLSTATE 57014), or the session was ended for idling in a transaction
+/// (25P03). Those are 503s (retry later), not 500s.
 pub fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|c| c == "57014" || c == "57P01" || c == "57P02" || c == "57P03" || c.starts_with("08")),
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            c == "57014" || c == "25P03" || c == "57P01" || c == "57P02" || c == "57P03" || c.starts_with("08")
+        }),
         _ => false,
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tenantry::server::config::Config;
+use tenantry::server::config::{Config, PoolSettings};
 use tenantry::server::startup::Application;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -241,4 +241,51 @@ async fn a_connection_ended_while_idle_is_replaced_before_use() {
         let r = list().await.unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     }
+}
+
+/// The backstop for a transaction left open (no code path does so on purpose: reads end with
+/// their last read, writes commit or are dropped): Postgres ends a session idle inside a
+/// transaction past `TENANTRY_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS`, which frees its locks; the
+/// request that left it gets a 503, not a 500; and the pool replaces the connection.
+#[tokio::test]
+async fn a_transaction_left_idle_is_ended_and_its_connection_replaced() {
+    let (db, admin) = migrated_database().await;
+    let settings = PoolSettings { max_connections: 1, idle_in_transaction_timeout_ms: 300, ..PoolSettings::default() };
+    let pool = tenantry::server::db::pool(&db.app_url, settings).unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let setting: String =
+        sqlx::query_scalar("SHOW idle_in_transaction_session_timeout").fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(setting, "300ms", "set on the app's connections");
+    // The forgotten transaction holds a lock someone else waits for.
+    sqlx::query("LOCK TABLE projects IN ACCESS SHARE MODE").execute(&mut *tx).await.unwrap();
+    let role = tenantry::server::db::role_of(&db.app_url).unwrap();
+    let idle = || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND datname = current_database() AND state = 'idle in transaction'",
+        )
+        .bind(role.clone())
+        .fetch_one(&admin)
+    };
+    assert_eq!(idle().await.unwrap(), 1, "the transaction is open and idle");
+    let waiter = tokio::spawn({
+        let admin = admin.clone();
+        async move {
+            sqlx::raw_sql("BEGIN; LOCK TABLE projects IN ACCESS EXCLUSIVE MODE; ROLLBACK")
+                .execute(&admin)
+                .await
+                .unwrap();
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("the lock is freed once Postgres ends the idle transaction")
+        .unwrap();
+    assert_eq!(idle().await.unwrap(), 0, "no session left idle in a transaction");
+
+    let err = sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap_err();
+    assert!(tenantry::server::db::is_unavailable(&err), "a 503, not a 500: {err:?}");
+    drop(tx);
+    // The pool's only connection was the ended one: the next use gets a new one.
+    let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&pool).await.unwrap();
+    assert_eq!(one, 1);
 }
