@@ -260,7 +260,8 @@ async fn from_clerk(st: &AppState, caller: &Caller) -> Result<Vec<Row>, AdminErr
 }
 
 /// The members: the mirror, or Clerk while the mirror has none (or lacks `must_include`, a member
-/// an action is about, who may have just joined).
+/// an action is about, who may have just joined). For an action, whose transaction then records
+/// it; a read uses [`mirrored`] and [`or_from_clerk`] with its transaction ended in between.
 async fn roster(
     st: &AppState,
     caller: &Caller,
@@ -268,6 +269,16 @@ async fn roster(
     must_include: Option<&str>,
 ) -> Result<Vec<Row>, AdminError> {
     let rows = mirrored(tx).await?;
+    or_from_clerk(st, caller, rows, must_include).await
+}
+
+/// The mirror's `rows`, or Clerk's list when they are empty or lack `must_include`.
+async fn or_from_clerk(
+    st: &AppState,
+    caller: &Caller,
+    rows: Vec<Row>,
+    must_include: Option<&str>,
+) -> Result<Vec<Row>, AdminError> {
     let complete = !rows.is_empty() && must_include.is_none_or(|u| rows.iter().any(|r| r.user_id == u));
     if complete {
         Ok(rows)
@@ -283,8 +294,11 @@ fn is_admin_role(role: &str) -> bool {
 /// `/app/members`: everyone in the organization (any member may look).
 pub async fn list(st: &AppState, caller: &Caller) -> Result<MembersView, AdminError> {
     let mut tx = caller.tenant.begin(&st.pool).await?;
-    let rows = roster(st, caller, &mut tx, None).await?;
-    drop(tx); // a read: no COMMIT (see `TenantTx`)
+    let rows = mirrored(&mut tx).await?;
+    // A read: dropped, no COMMIT (see `TenantTx`), and before the Backend API fallback, so no
+    // connection waits idle in a transaction while Clerk answers.
+    drop(tx);
+    let rows = or_from_clerk(st, caller, rows, None).await?;
     Ok(MembersView {
         members: rows
             .into_iter()

@@ -2,7 +2,8 @@
 //! a TCP proxy that drops every connection and refuses new ones, as a Postgres restart looks
 //! from the app) — requests fail fast with 503, nothing is half-written, a webhook delivered
 //! during the outage gets a 5xx and applies exactly once when Svix retries, and the app
-//! recovers by itself.
+//! recovers by itself; a silent Backend API, waited for within a bound and outside any
+//! transaction; and a transaction left idle, ended by Postgres.
 
 use crate::helpers::{env_for, migrated_database, WEBHOOK_SECRET};
 use crate::webhooks::{event, org};
@@ -288,4 +289,49 @@ async fn a_transaction_left_idle_is_ended_and_its_connection_replaced() {
     // The pool's only connection was the ended one: the next use gets a new one.
     let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&pool).await.unwrap();
     assert_eq!(one, 1);
+}
+
+/// A page never waits for Clerk inside a transaction: the members list reads the mirror in a
+/// transaction of its own, ends it, and only then falls back to the Backend API (here a Clerk
+/// that accepts and never answers). Otherwise each such page would hold a pooled connection,
+/// idle in a transaction, for the whole wait: a slow Clerk would empty the pool for everyone.
+#[tokio::test]
+async fn the_members_list_waits_for_clerk_outside_any_transaction() {
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            held.push(conn); // accepted, never answered
+        }
+    });
+    let app = crate::helpers::spawn_app_with(&[("CLERK_API_URL", &format!("http://127.0.0.1:{port}"))]).await;
+    // No membership of org_1 in the mirror: the list falls back to the Backend API.
+    let tok = app.token("user_1", json!({"v": 2, "o": {"id": "org_1", "rol": "admin"}}));
+    let role = tenantry::server::db::role_of(&app.db.app_url).unwrap();
+    let started = Instant::now();
+    let request = tokio::spawn({
+        let (http, url) = (app.http.clone(), app.url("/api/members/list"));
+        async move { http.post(url).bearer_auth(&tok).send().await.unwrap().status() }
+    });
+    let mut polls = 0;
+    while !request.is_finished() {
+        let in_transaction: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE usename = $1 AND datname = current_database() AND state LIKE 'idle in transaction%'
+                AND now() - state_change > interval '1 second'",
+        )
+        .bind(&role)
+        .fetch_one(&app.admin)
+        .await
+        .unwrap();
+        // (Between a transaction's own round trips a session is idle in it for moments; a wait
+        // for Clerk is seconds.)
+        assert_eq!(in_transaction, 0, "a connection idle in a transaction while Clerk is waited for");
+        polls += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(request.await.unwrap(), 503, "Clerk's silence is said as unavailability");
+    assert!(started.elapsed() >= tenantry::server::limits::BACKEND_API_WAIT, "the request did wait for Clerk");
+    assert!(polls >= 20, "watched throughout the wait ({polls} looks)");
 }
