@@ -134,8 +134,9 @@ pub struct PoolSettings {
     pub statement_timeout_ms: u64,
     /// `TENANTRY_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS` (default 60000): Postgres ends a session left
     /// idle inside a transaction longer, releasing its locks and snapshot. A backstop: no code
-    /// path leaves one on purpose, and the longest legitimate wait inside one is a Backend API
-    /// call (10 s per attempt, `clerk::bapi`), well under the default.
+    /// path leaves one on purpose, and the longest legitimate wait inside one is an
+    /// administration action's Backend API calls (`members`: up to two in a row, each bounded at
+    /// 3 s by `limits::BACKEND_API_WAIT`), well under the default.
     pub idle_in_transaction_timeout_ms: u64,
 }
 

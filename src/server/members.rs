@@ -468,14 +468,24 @@ pub async fn revoke(st: &AppState, caller: &Caller, invitation_id: &str) -> Resu
     Ok(())
 }
 
-/// The organization's name and slug: the mirror, or Clerk while it has none.
-async fn current(st: &AppState, caller: &Caller) -> Result<OrgSettings, AdminError> {
-    let row =
-        sqlx::query!("SELECT name, slug FROM organizations WHERE id = $1 AND deleted_at IS NULL", caller.org_id())
-            .fetch_optional(&st.pool)
-            .await?;
-    if let Some(r) = row {
-        return Ok(OrgSettings { id: caller.org_id().to_string(), name: r.name, slug: r.slug.unwrap_or_default() });
+/// The organization's name and slug in the mirror, read in the caller's transaction (no second
+/// connection while it holds one).
+async fn mirrored_settings(tx: &mut TenantTx) -> Result<Option<OrgSettings>, sqlx::Error> {
+    let org = tx.tenant().org_id().to_string();
+    let row = sqlx::query!("SELECT name, slug FROM organizations WHERE id = $1 AND deleted_at IS NULL", org)
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+    Ok(row.map(|r| OrgSettings { id: org, name: r.name, slug: r.slug.unwrap_or_default() }))
+}
+
+/// The organization's name and slug: the `mirrored` ones, or Clerk's while the mirror has none.
+async fn or_clerk_settings(
+    st: &AppState,
+    caller: &Caller,
+    mirrored: Option<OrgSettings>,
+) -> Result<OrgSettings, AdminError> {
+    if let Some(settings) = mirrored {
+        return Ok(settings);
     }
     let org = caller.org_id().to_string();
     let o = backend(st, caller, READS, Missing::Organization, |api| {
@@ -490,9 +500,12 @@ pub async fn settings(st: &AppState, caller: &Caller) -> Result<OrgSettings, Adm
     if !caller.can_manage_organization() {
         return Err(AdminError::Forbidden);
     }
-    // Opened for its refusal of a deleted organization.
-    caller.tenant.begin(&st.pool).await?;
-    current(st, caller).await
+    // Also refuses a deleted organization. A read: dropped before the Backend API fallback, so
+    // no connection waits idle in a transaction while Clerk answers.
+    let mut tx = caller.tenant.begin(&st.pool).await?;
+    let mirrored = mirrored_settings(&mut tx).await?;
+    drop(tx);
+    or_clerk_settings(st, caller, mirrored).await
 }
 
 /// Renames the organization and/or changes its slug (`None`: unchanged).
@@ -508,7 +521,7 @@ pub async fn update(
     let name = name.map(|n| validate_organization_name(n).map_err(|_| AdminError::NameInvalid)).transpose()?;
     let slug = slug.map(|s| validate_slug(s).ok_or(AdminError::SlugInvalid)).transpose()?;
     let mut tx = caller.tenant.begin(&st.pool).await?;
-    let before = current(st, caller).await?;
+    let before = or_clerk_settings(st, caller, mirrored_settings(&mut tx).await?).await?;
     let body =
         UpdateOrganization { name: name.filter(|n| *n != before.name), slug: slug.filter(|s| *s != before.slug) };
     if body.name.is_none() && body.slug.is_none() {
@@ -541,7 +554,7 @@ pub async fn delete(st: &AppState, caller: &Caller, confirmation: &str) -> Resul
         return Err(AdminError::Forbidden);
     }
     let mut tx = caller.tenant.begin(&st.pool).await?;
-    let before = current(st, caller).await?;
+    let before = or_clerk_settings(st, caller, mirrored_settings(&mut tx).await?).await?;
     if confirmation.trim() != before.name {
         return Err(AdminError::ConfirmationMismatch);
     }

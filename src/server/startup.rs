@@ -117,10 +117,21 @@ impl Application {
     }
 }
 
+/// The Leptos routes, generated once per process. Leptos generates them by running the app
+/// with resource loading suppressed through a process-wide flag, so a resource that another
+/// request first polls meanwhile never loads and its page never finishes (leptos-rs/leptos
+/// issue 4773): generated again by a second app of the process (the test suite starts one per
+/// test), that window would open while the first serves pages. Once, it closes before any app
+/// of the process exists. `tests/it/startup.rs` starts apps while one serves pages.
+fn route_list() -> &'static [leptos_axum::AxumRouteListing] {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App))
+}
+
 /// The pages, server functions and session routes, without the authentication layers that
 /// [`router`] puts in front of them (composed separately so benchmarks can measure those layers).
 pub fn app_routes(state: &AppState) -> Router<AppState> {
-    let leptos_routes = generate_route_list(App);
+    let leptos_routes = route_list().to_vec();
     let options = state.leptos_options.clone();
     Router::new()
         .route("/api/public", get(routes::api::public))

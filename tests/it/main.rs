@@ -16,5 +16,6 @@ mod rls;
 mod schema;
 mod scope;
 mod sign_in_flow;
+mod startup;
 mod webhooks;
 mod workspace;
