@@ -274,6 +274,28 @@ async fn an_empty_mirror_falls_back_to_the_backend_api() {
     assert_eq!(emails, ["alice@acme.test", "bob@acme.test", "carol@globex.test", "erin@acme.test"]);
 }
 
+/// The mirror answers when it has the answer, and Clerk fills what it lacks: the settings come
+/// from the mirror (here deliberately unlike Clerk's), and an action on a member Clerk has but
+/// the mirror not yet (a webhook still on its way) finds them in Clerk.
+#[tokio::test]
+async fn the_mirror_answers_and_clerk_fills_its_gaps() {
+    let s = stack(true).await;
+    sqlx::query("UPDATE organizations SET name = 'Acme (mirrored)' WHERE id = 'org_acme'")
+        .execute(&s.admin)
+        .await
+        .unwrap();
+    let (status, body) = s.call(Who::Admin, "organization/settings", &[]).await;
+    assert_eq!((status, &body["name"]), (200, &json!("Acme (mirrored)")), "{body}");
+
+    sqlx::query("DELETE FROM org_memberships WHERE org_id = 'org_acme' AND user_clerk_id = 'user_erin'")
+        .execute(&s.admin)
+        .await
+        .unwrap();
+    let (status, body) = s.call(Who::Admin, "members/role", &[("user_id", "user_erin"), ("role", "org:admin")]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(s.clerk_role("org_acme", "user_erin").as_deref(), Some("org:admin"));
+}
+
 #[tokio::test]
 async fn changing_a_role_is_for_admins_and_reaches_clerk_the_mirror_and_the_next_token() {
     let s = stack(true).await;
