@@ -182,8 +182,8 @@ async fn the_database_going_away_under_load_is_a_fast_503_and_the_app_recovers_b
 
 /// Clerk's Backend API hanging (connections accepted, never answered): sessions keep verifying,
 /// and what needs the Backend API says Clerk is unavailable within a bound instead of hanging.
-#[tokio::test]
-async fn a_hanging_backend_api_is_said_so_within_a_bound() {
+/// The app, with a Backend API that accepts connections and never answers.
+async fn app_with_silent_clerk() -> crate::helpers::TestApp {
     let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = silent.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -192,7 +192,12 @@ async fn a_hanging_backend_api_is_said_so_within_a_bound() {
             held.push(conn); // accepted, never answered
         }
     });
-    let app = crate::helpers::spawn_app_with(&[("CLERK_API_URL", &format!("http://127.0.0.1:{port}"))]).await;
+    crate::helpers::spawn_app_with(&[("CLERK_API_URL", &format!("http://127.0.0.1:{port}"))]).await
+}
+
+#[tokio::test]
+async fn a_hanging_backend_api_is_said_so_within_a_bound() {
+    let app = app_with_silent_clerk().await;
     let tok = app.token("user_1", json!({}));
 
     let r = app.http.get(app.url("/api/whoami")).bearer_auth(&tok).send().await.unwrap();
@@ -308,15 +313,7 @@ async fn a_transaction_left_idle_is_ended_and_its_connection_replaced() {
 /// idle in a transaction, for the whole wait: a slow Clerk would empty the pool for everyone.
 #[tokio::test]
 async fn the_members_list_waits_for_clerk_outside_any_transaction() {
-    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = silent.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((conn, _)) = silent.accept().await {
-            held.push(conn); // accepted, never answered
-        }
-    });
-    let app = crate::helpers::spawn_app_with(&[("CLERK_API_URL", &format!("http://127.0.0.1:{port}"))]).await;
+    let app = app_with_silent_clerk().await;
     // No membership of org_1 in the mirror: the list falls back to the Backend API.
     let tok = app.token("user_1", json!({"v": 2, "o": {"id": "org_1", "rol": "admin"}}));
     let role = tenantry::server::db::role_of(&app.db.app_url).unwrap();
