@@ -163,6 +163,16 @@ async fn seeded(seed: &[&str]) -> (TestDatabase, PgPool, PgPool) {
 type Signal = (Sender<()>, Receiver<()>);
 
 /// A pair of signals for [`behind`]: `entered` and `go`.
+/// `first` and `second` together, `second` put in line once `first` has begun its read: `first`
+/// is handed the signals [`behind`] waits on (it sends the first once in, waits on the second).
+async fn in_line<A: std::future::Future, B: std::future::Future>(
+    first: impl FnOnce(Sender<()>, Receiver<()>) -> A,
+    second: B,
+) -> (A::Output, B::Output) {
+    let ((entered, entered_rx), (go, go_rx)) = signals();
+    tokio::join!(first(entered, go_rx), behind(entered_rx, go, second))
+}
+
 fn signals() -> (Signal, Signal) {
     (channel(), channel())
 }
@@ -191,22 +201,17 @@ async fn a_requests_reads_share_one_read_only_transaction() {
     // The first read begins the transaction, scoped to the tenant, and leaves a marker in it; a
     // member read under way at the same time runs in it too (same backend, start and marker)
     // and sees the user's own memberships in both organizations.
-    let ((entered, entered_rx), (go, go_rx)) = signals();
-    let (first, second) = tokio::join!(
-        holder(entered, go_rx),
-        behind(
-            entered_rx,
-            go,
-            reads.member(&app, &member, Some(&tenant), async |conn| {
-                let orgs: Vec<String> = sqlx::query_scalar(
-                    "SELECT org_id FROM org_memberships WHERE user_clerk_id = 'user_1' ORDER BY org_id",
-                )
-                .fetch_all(&mut *conn)
-                .await?;
-                Ok::<_, sqlx::Error>((whereabouts(conn).await?, orgs))
-            })
-        )
-    );
+    let (first, second) = in_line(
+        holder,
+        reads.member(&app, &member, Some(&tenant), async |conn| {
+            let orgs: Vec<String> =
+                sqlx::query_scalar("SELECT org_id FROM org_memberships WHERE user_clerk_id = 'user_1' ORDER BY org_id")
+                    .fetch_all(&mut *conn)
+                    .await?;
+            Ok::<_, sqlx::Error>((whereabouts(conn).await?, orgs))
+        }),
+    )
+    .await;
     let (first, (again, orgs)) = (first.unwrap(), second.unwrap());
     assert_eq!(first.2.as_deref(), Some("first"));
     assert_eq!(again, first, "the member read shares the tenant read's transaction");
@@ -221,33 +226,26 @@ async fn a_requests_reads_share_one_read_only_transaction() {
     // for) gets a transaction of its own, scoped to it, even while the request's is under way.
     let started = |w: &(i32, String, Option<String>)| (w.0, w.1.clone());
     let other_org = Tenant::from_request(&parts(auth("user_1", Some("org_b")))).unwrap();
-    let ((entered, entered_rx), (go, go_rx)) = signals();
-    let (mine, theirs) = tokio::join!(
-        holder(entered, go_rx),
-        behind(
-            entered_rx,
-            go,
-            reads.tenant(&app, &other_org, async |tx| {
-                Ok::<_, ScopeError>((settings(tx.conn()).await, whereabouts(tx.conn()).await?))
-            })
-        )
-    );
+    let (mine, theirs) = in_line(
+        holder,
+        reads.tenant(&app, &other_org, async |tx| {
+            Ok::<_, ScopeError>((settings(tx.conn()).await, whereabouts(tx.conn()).await?))
+        }),
+    )
+    .await;
     let (mine, (scope, at)) = (mine.unwrap(), theirs.unwrap());
     assert_eq!((scope, at.2.clone()), (("org_b".into(), "user_1".into()), None));
     assert_ne!(started(&at), started(&mine), "another transaction (the pool may hand it the same connection)");
     assert!(ends_its_transaction(&admin, mine.0).await, "the last read ended the request's transaction");
     // While a read of the request's own scope is still in line behind it, the other scope's
     // read leaves the shared transaction to it.
-    let ((entered, entered_rx), (go, go_rx)) = signals();
-    let (mine, (_, same)) = tokio::join!(
-        holder(entered, go_rx),
-        behind(entered_rx, go, async {
-            tokio::join!(
-                reads.tenant(&app, &other_org, async |tx| Ok::<_, ScopeError>(whereabouts(tx.conn()).await?)),
-                reads.tenant(&app, &tenant, async |tx| Ok::<_, ScopeError>(whereabouts(tx.conn()).await?))
-            )
-        })
-    );
+    let (mine, (_, same)) = in_line(holder, async {
+        tokio::join!(
+            reads.tenant(&app, &other_org, async |tx| Ok::<_, ScopeError>(whereabouts(tx.conn()).await?)),
+            reads.tenant(&app, &tenant, async |tx| Ok::<_, ScopeError>(whereabouts(tx.conn()).await?))
+        )
+    })
+    .await;
     assert_eq!(same.unwrap(), mine.unwrap(), "the read behind shares the request's transaction");
     let other_user = parts(auth("user_2", Some("org_a")));
     let (other_user, other_users_tenant) =
@@ -257,17 +255,13 @@ async fn a_requests_reads_share_one_read_only_transaction() {
         (&member, None, ("", "user_1")),
         (&member, Some(&other_org), ("", "user_1")),
     ] {
-        let ((entered, entered_rx), (go, go_rx)) = signals();
-        let (mine, theirs) = tokio::join!(
-            holder(entered, go_rx),
-            behind(
-                entered_rx,
-                go,
-                reads.member(&app, who, tenant_of_read, async |conn| {
-                    Ok::<_, sqlx::Error>((settings(conn).await, whereabouts(conn).await?))
-                })
-            )
-        );
+        let (mine, theirs) = in_line(
+            holder,
+            reads.member(&app, who, tenant_of_read, async |conn| {
+                Ok::<_, sqlx::Error>((settings(conn).await, whereabouts(conn).await?))
+            }),
+        )
+        .await;
         let (mine, (scope, at)) = (mine.unwrap(), theirs.unwrap());
         assert_eq!(
             (scope, at.2.clone()),
@@ -376,9 +370,7 @@ async fn a_member_without_an_organization_shares_a_member_scope() {
             Ok::<_, sqlx::Error>((settings(conn).await, whereabouts(conn).await?, 0))
         })
     };
-    let ((entered, entered_rx), (go, go_rx)) = signals();
-    let (first, second) =
-        tokio::join!(holder(entered, go_rx), behind(entered_rx, go, reads.member(&app, &member, None, read)));
+    let (first, second) = in_line(holder, reads.member(&app, &member, None, read)).await;
     let (first, second) = (first.unwrap(), second.unwrap());
     assert_eq!(second.0, (String::new(), "user_1".into()));
     assert_eq!(second.2, 1, "the member sees their own membership only");
@@ -389,20 +381,15 @@ async fn a_member_without_an_organization_shares_a_member_scope() {
     let in_org = Tenant::from_request(&parts(auth("user_1", Some("org_a")))).unwrap();
     let started = |w: &(i32, String, Option<String>)| (w.0, w.1.clone());
     for (who, tenant, user) in [(&other, None, "user_2"), (&member, Some(&in_org), "user_1")] {
-        let ((entered, entered_rx), (go, go_rx)) = signals();
-        let (mine, theirs) =
-            tokio::join!(holder(entered, go_rx), behind(entered_rx, go, reads.member(&app, who, tenant, read)));
+        let (mine, theirs) = in_line(holder, reads.member(&app, who, tenant, read)).await;
         let (mine, theirs) = (mine.unwrap(), theirs.unwrap());
         assert_eq!(theirs.0, (String::new(), user.into()));
         assert_ne!(started(&theirs.1), started(&mine.1), "not the request's member-scoped transaction");
     }
     // A member read of the request still in line behind another user's keeps the shared one.
-    let ((entered, entered_rx), (go, go_rx)) = signals();
-    let (mine, (_, same)) = tokio::join!(
-        holder(entered, go_rx),
-        behind(entered_rx, go, async {
-            tokio::join!(reads.member(&app, &other, None, read), reads.member(&app, &member, None, read))
-        })
-    );
+    let (mine, (_, same)) = in_line(holder, async {
+        tokio::join!(reads.member(&app, &other, None, read), reads.member(&app, &member, None, read))
+    })
+    .await;
     assert_eq!(same.unwrap().1, mine.unwrap().1, "the read behind shares the request's transaction");
 }
