@@ -48,8 +48,6 @@
             // Secure on https, as Clerk sets it: the token never travels in clear text.
             const secure = location.protocol === "https:" ? "; Secure" : "";
             document.cookie = `${session.name}=${body.jwt}; path=/; SameSite=Lax${secure}`;
-            // Components reading the session (use_auth() and co.) load it again.
-            window.dispatchEvent(new CustomEvent("tenantry:session-renewed"));
           }
         })
         .catch(() => {})

@@ -163,7 +163,7 @@ export async function checkReleaseServing(t, pageHeaders = {}, path = '/app/proj
   expect(res.headers.get('content-encoding') === 'br', `the page is not brotli-compressed (${res.headers.get('content-encoding')})`);
   const assets = [...new Set([...html.matchAll(/(\/pkg\/[\w.-]+\.(?:js|wasm|css))/g)].map((m) => m[1]))];
   for (const kind of ['js', 'wasm', 'css']) expect(assets.some((a) => a.endsWith(`.${kind}`)), `the page links no .${kind} (${assets.join(', ')})`);
-  // Every one of them: the main bundle, and on a signed-in page the lazy module it preloads.
+  // Every one of them: the wasm, its JS and the stylesheet.
   for (const path of assets) {
     expect(/^\/pkg\/[\w-]+\.(?!_+\.)[\w-]{10,}\.(js|wasm|css)$/.test(path), `${path} has no content hash in its name`);
     for (const encoding of ['br', 'gzip']) {
@@ -186,8 +186,8 @@ export async function launchBrowser() {
   });
 }
 
-/** Resolves once the wasm has hydrated the whole page, a signed-in page's lazy module included
- * (`hydrate` in src/lib.rs sets this attribute). */
+/** Resolves once the wasm has hydrated every island of the page (`hydrate` in src/lib.rs sets
+ * this attribute after them). */
 export const hydrated = (page) => page.waitForSelector('body[data-hydrated=true]', { timeout: 30000 });
 
 /** Opens `path`, lands on the emulator's sign-in page, signs in, and returns on the app. */

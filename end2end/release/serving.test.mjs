@@ -51,20 +51,22 @@ test('the release build hydrates, and serves hashed, immutable, compressed asset
   await signIn(stack, page, 'alice@acme.test', 'correct-horse-1', '/app/projects');
   await page.waitForURL((u) => u.pathname === '/app/projects');
   await hydrated(page);
-  // A signed-in page loads what scripts/first-load.mjs weighs for it against its budget: the
-  // main bundle and the lazy module of the signed-in pages (split build).
+  // A page loads what scripts/first-load.mjs weighs for it against its budget: the main module,
+  // and on this page the projects editor island's modules (lazy islands, split build), each
+  // downloaded once.
   const loads = firstLoad(join(process.env.TENANTRY_E2E_RELEASE_DIR, 'site', 'pkg'));
-  const names = (kind) => loads[kind].files.map((f) => f.name).sort();
-  assert.deepEqual(await loadedAssets(page), names('signed-in'));
-  assert.deepEqual({ ...requests }, once(names('signed-in')), 'each file downloaded once');
-  assert.ok(names('signed-in').some((n) => /^split_signed_in_view_\w+\.[\w-]{10,}\.wasm$/.test(n)), 'the hashed lazy module');
-  // A client-side action: the form is handled by the hydrated app, so the document stays.
+  const names = (load) => load.files.map((f) => f.name).sort();
+  const editor = names(loads.islands.projects_editor);
+  assert.deepEqual(await loadedAssets(page), editor);
+  assert.deepEqual({ ...requests }, once(editor), 'each file downloaded once');
+  assert.ok(editor.some((n) => /^split_projects_editor_loader_\w+\.[\w-]{10,}\.wasm$/.test(n)), 'the hashed island module');
+  // A client-side action: the form is handled by the hydrated island, so the document stays.
   await page.evaluate(() => (window.__sameDocument = true));
   await page.fill('[data-testid=create-form] input[name=name]', 'Release check');
   await page.click('[data-testid=create-form] button');
   await page.waitForSelector('[data-testid=flash-ok]:has-text("Created “Release check”.")');
   await page.waitForSelector('[data-testid=project][data-name="Release check"]');
-  assert.equal(await page.evaluate(() => window.__sameDocument), true, 'no full page load: the hydrated app handled the form');
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, 'no full page load: the hydrated island handled the form');
   // The emulator's sign-in page is not the app (it has no icon).
   assert.deepEqual(errors.filter((e) => !e.includes(stack.emulatorUrl)), []);
 
@@ -72,32 +74,25 @@ test('the release build hydrates, and serves hashed, immutable, compressed asset
   // compressed.
   const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
   await checkReleaseServing((p) => stack.baseUrl + p, { cookie, accept: 'text/html' });
-  // The signed-in page's HTML preloads the lazy module, so it downloads beside the main bundle
-  // rather than after it.
+  // The page's HTML holds the island with its props.
   const html = await (await fetch(stack.baseUrl + '/app/projects', { headers: { cookie, accept: 'text/html' } })).text();
-  for (const lazy of names('signed-in').filter((n) => n.startsWith('split_'))) {
-    assert.match(html, new RegExp(`<link[^>]*href="/pkg/${lazy.replaceAll('.', '\\.')}"[^>]*rel="preload"`), `${lazy} preloaded`);
-  }
+  assert.match(html, /<leptos-island data-component="ProjectsEditor_\w+" data-props="[^"]*can_manage&quot;:true/);
 
-  // A public page loads the main bundle alone, and hydrates without the lazy module.
+  // A page without a lazy island loads the main module alone, and its island hydrates.
   const visitor = await browser.newPage();
   await visitor.goto(stack.baseUrl + '/');
   await hydrated(visitor);
   await visitor.click('#hydration-probe');
   await visitor.waitForSelector('[data-testid=count]:has-text("1")');
-  assert.deepEqual(await loadedAssets(visitor), names('public'));
+  assert.deepEqual(await loadedAssets(visitor), names(loads.plain));
 
-  // Signed in, the landing page's link into the workspace is a full page load (rel="external"):
-  // the dashboard's HTML names the lazy module's current hash, which an open tab's client-side
-  // navigation after a deploy would not.
+  // A link is a page load (no client-side router in islands mode): the dashboard, which has no
+  // island, comes from the server whole.
   await page.goto(stack.baseUrl + '/');
   await hydrated(page);
-  assert.deepEqual(await loadedAssets(page), names('public'));
   await page.evaluate(() => (window.__sameDocument = true));
   await Promise.all([page.waitForURL((u) => u.pathname === '/app/dashboard'), page.click('a[href="/app/dashboard"]')]);
-  await hydrated(page);
   assert.equal(await page.textContent('[data-testid=org-name]'), 'Acme');
   assert.equal(await page.evaluate(() => window.__sameDocument), undefined, 'a full page load');
-  assert.deepEqual(await loadedAssets(page), names('signed-in'));
   assert.deepEqual(errors.filter((e) => !e.includes(stack.emulatorUrl)), []);
 });

@@ -1,4 +1,5 @@
 // Journeys that need their own setup: a short token lifetime, sign-up, and no JavaScript.
+// The islands (src/app/mod.rs) hydrate when the browser is idle: a form can be posted before.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -84,5 +85,45 @@ test('7. without JavaScript: sign in, choose an organization, switch, and manage
   assert.equal(await page.locator('[data-testid=create-form]').count(), 0, 'a member sees no admin controls');
   assert.equal(await page.locator('[data-testid=project][data-name="Plain Form II"]').count(), 0, 'Globex data stays in Globex');
   await page.screenshot({ path: join(ARTIFACTS, 'projects-no-js.png'), fullPage: true });
+  await ctx.close();
+});
+
+test('10. a form posted before its island hydrated comes back with its error, and the island hydrates over it', async () => {
+  // Without JavaScript, as a form posted before hydration is: the second "Twice" is refused, and
+  // the server sends the page back with the error in its URL.
+  const plain = await browser.newContext({ javaScriptEnabled: false });
+  const before = await plain.newPage();
+  await signIn(before, 'carol@globex.test', 'correct-horse-3');
+  await before.waitForURL((u) => u.pathname === '/select-org');
+  await Promise.all([before.waitForURL((u) => u.pathname === '/app/dashboard'), before.click('form:has(input[value=org_globex]) button')]);
+  await before.goto(stack.baseUrl + '/app/projects');
+  for (let i = 0; i < 2; i++) {
+    await before.fill('[data-testid=create-form] input[name=name]', 'Twice');
+    await Promise.all([before.waitForNavigation(), before.click('[data-testid=create-form] button')]);
+  }
+  const returned = new URL(before.url());
+  assert.ok(returned.searchParams.get('__err'), `the error travels in the URL: ${returned}`);
+  const refused = await before.textContent('[data-testid=flash-error]');
+  await plain.close();
+
+  // With JavaScript, the same page: the island hydrates with that error (no mismatch with the
+  // server's HTML), and its form then works in place.
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => m.type() === 'error' && errors.push(`${m.text()} ${m.location().url}`));
+  await signIn(page, 'carol@globex.test', 'correct-horse-3');
+  await page.waitForURL((u) => u.pathname === '/select-org');
+  await Promise.all([page.waitForURL((u) => u.pathname === '/app/dashboard'), page.click('form:has(input[value=org_globex]) button')]);
+  await page.goto(stack.baseUrl + returned.pathname + returned.search);
+  await hydrated(page);
+  assert.equal(await page.textContent('[data-testid=flash-error]'), refused);
+  await page.evaluate(() => (window.__sameDocument = true));
+  await page.fill('[data-testid=create-form] input[name=name]', 'Thrice');
+  await page.click('[data-testid=create-form] button');
+  await page.waitForSelector('[data-testid=flash-ok]:has-text("Created “Thrice”.")');
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, 'handled in place by the island');
+  assert.deepEqual(errors.filter((e) => !e.includes(stack.emulatorUrl)), []);
   await ctx.close();
 });

@@ -1,20 +1,28 @@
-//! The Leptos UI: the HTML shell and the routes. Rendered on the server, hydrated in the browser.
+//! The Leptos UI: the HTML shell and the routes, rendered on the server.
+//!
+//! Islands mode (Leptos's `islands` feature): every page is HTML from the server, and a
+//! navigation is a page load. Only the parts of a page that react in place are `#[island]`s,
+//! compiled to wasm and hydrated: the projects editor, the members page, the organization
+//! settings, and the landing page's hydration probe. An island takes what it needs from the page
+//! as serialized props (never a context: the page around it does not run in the browser), and
+//! calls server functions itself. Everything else — the workspace shell, the organization
+//! switcher, the user menu, the dashboard, the audit log, `/select-org` — is server-only, plain
+//! links and forms.
 
 pub mod api;
 pub mod auth;
 mod components;
 pub mod error;
+pub mod hydration;
 mod pages;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
-use leptos_router::{Lazy, SsrMode, StaticSegment};
+use leptos_router::{SsrMode, StaticSegment};
 
 pub use pages::LandingPage;
-use pages::{
-    AppShellRoute, AuditRoute, DashboardRoute, MembersRoute, NotFound, ProjectsRoute, SelectOrgRoute, SettingsRoute,
-};
+use pages::{AppShell, AuditPage, DashboardPage, MembersPage, NotFound, ProjectsPage, SelectOrgPage, SettingsPage};
 
 /// The session keeper (`assets/session-keeper.js`): keeps the 60-second session token fresh in
 /// an open tab, as clerk-js does. Served at [`session_keeper_path`] as an immutable asset.
@@ -51,7 +59,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <AutoReload options=options.clone()/>
                 // `/pkg/tenantry.css`, or its hashed name in a build with hashed file names.
                 <HashedStylesheet id="leptos" options=options.clone()/>
-                <HydrationScripts options/>
+                // Islands: the loader fetches the wasm when the browser is idle and hydrates each island.
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
                 <script src=session_keeper_path() nonce=leptos::nonce::use_nonce()></script>
             </head>
@@ -72,17 +81,17 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("") view=LandingPage/>
                 // In-order streaming: the HTML is complete without JavaScript (no out-of-order
                 // Suspense swaps), so every page also works as plain forms and links.
-                <Route path=StaticSegment("select-org") view={Lazy::<SelectOrgRoute>::new()} ssr=SsrMode::InOrder/>
-                <ParentRoute path=StaticSegment("app") view={Lazy::<AppShellRoute>::new()} ssr=SsrMode::InOrder>
+                <Route path=StaticSegment("select-org") view=SelectOrgPage ssr=SsrMode::InOrder/>
+                <ParentRoute path=StaticSegment("app") view=AppShell ssr=SsrMode::InOrder>
                     <Route path=StaticSegment("") view=|| view! { <Redirect path="/app/dashboard"/> } ssr=SsrMode::InOrder/>
-                    <Route path=StaticSegment("dashboard") view={Lazy::<DashboardRoute>::new()} ssr=SsrMode::InOrder/>
-                    <Route path=StaticSegment("projects") view={Lazy::<ProjectsRoute>::new()} ssr=SsrMode::InOrder/>
+                    <Route path=StaticSegment("dashboard") view=DashboardPage ssr=SsrMode::InOrder/>
+                    <Route path=StaticSegment("projects") view=ProjectsPage ssr=SsrMode::InOrder/>
                     // Async: rendered whole before the response starts, so a refusal found
                     // while loading (non-admins) still sets the status to 403.
-                    <Route path=StaticSegment("audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("members") view={Lazy::<MembersRoute>::new()} ssr=SsrMode::InOrder/>
+                    <Route path=StaticSegment("audit") view=AuditPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("members") view=MembersPage ssr=SsrMode::InOrder/>
                     // Async for the same reason as the audit log: a non-admin gets the 403.
-                    <Route path=StaticSegment("settings") view={Lazy::<SettingsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("settings") view=SettingsPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -2,6 +2,28 @@ use leptos::prelude::*;
 
 use crate::app::error::WorkspaceError;
 
+/// Gives an island's server actions the error a form posted without JavaScript came back with
+/// (`?__err=…&__path=…`, e.g. posted before the island hydrated): call it before creating them.
+/// On the server the router provides it; in the browser an island has no router, and without
+/// this it would start without the error the server rendered.
+pub fn provide_returned_error() {
+    #[cfg(feature = "hydrate")]
+    {
+        let search = window().location().search().unwrap_or_default();
+        let (mut err, mut path) = (None, None);
+        for (key, value) in form_urlencoded::parse(search.trim_start_matches('?').as_bytes()) {
+            match &*key {
+                "__err" => err = Some(value.into_owned()),
+                "__path" => path = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        if let (Some(err), Some(path)) = (err, path) {
+            provide_context(leptos::server::ServerActionError::new(&path, &err));
+        }
+    }
+}
+
 /// The outcome of a page's latest form action, shown above its content: a success message, or
 /// the error's text (derived from its code). Each action reports to it through [`Flash::show`].
 #[derive(Clone, Copy)]

@@ -8,6 +8,6 @@ mod user_menu;
 
 pub use audit_list::AuditList;
 pub use error_view::ErrorView;
-pub use flash::{ActionHeader, Flash};
+pub use flash::{provide_returned_error, ActionHeader, Flash};
 pub use org_button::OrgButton;
 pub use user_menu::UserMenu;

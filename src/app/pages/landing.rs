@@ -20,19 +20,17 @@ pub fn LandingPage() -> impl IntoView {
                 "organization by construction, and Postgres row-level security backs it up."
             </p>
             <div class="mt-10 flex items-center gap-4">
-                // A full page load: the workspace's code is a lazy module (`signed_in`) that only
-                // a page preloading its current hash fetches (an open tab outlives a deploy), and
-                // the server's gate sends a signed-out visitor to sign in before any of it loads.
-                <a class="rounded-md bg-indigo-600 px-4 py-2 font-medium text-white hover:bg-indigo-500" href="/app/dashboard" rel="external">"Open your workspace"</a>
+                <a class="rounded-md bg-indigo-600 px-4 py-2 font-medium text-white hover:bg-indigo-500" href="/app/dashboard">"Open your workspace"</a>
                 <HydrationProbe/>
             </div>
         </main>
     }
 }
 
-/// A counter: server-rendered as 0, and only counts when the wasm bundle has hydrated the page.
-#[component]
+/// A counter: server-rendered as 0, and only counts once the wasm has hydrated it (an island).
+#[island]
 fn HydrationProbe() -> impl IntoView {
+    crate::app::hydration::island_hydrated();
     let (count, set_count) = signal(0u32);
     view! {
         <button

@@ -9,11 +9,14 @@ use leptos::prelude::*;
 use crate::app::api::{
     list_invitations, list_members, ChangeMemberRole, InviteMember, LeaveOrganization, RemoveMember, RevokeInvitation,
 };
-use crate::app::components::{ActionHeader, ErrorView, Flash};
+use crate::app::components::{provide_returned_error, ActionHeader, ErrorView, Flash};
 use crate::model::{role_label, MemberView, ORG_ROLES};
 
-#[component]
+/// The whole page is an island: each action reloads the list it changed.
+#[island(lazy)]
 pub fn MembersPage() -> impl IntoView {
+    crate::app::hydration::island_hydrated();
+    provide_returned_error();
     let role = ServerAction::<ChangeMemberRole>::new();
     let remove = ServerAction::<RemoveMember>::new();
     let leave = ServerAction::<LeaveOrganization>::new();

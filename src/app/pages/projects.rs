@@ -1,24 +1,56 @@
 //! `/app/projects`: search, create, rename, archive and delete the organization's projects.
-//! Forms post to server functions (`ActionForm`): hydrated they update in place, without
-//! JavaScript they are plain form posts that come back to this page.
+//! The page reads the query and the caller's rights on the server and hands them to an island,
+//! [`ProjectsEditor`], whose forms post to server functions (`ActionForm`): hydrated they update
+//! in place, without JavaScript they are plain form posts that come back to this page.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::workspace_layout::use_workspace;
 use crate::app::api::{list_projects, ArchiveProject, CreateProject, DeleteProject, UpdateProject};
-use crate::app::components::{ActionHeader, ErrorView, Flash};
+use crate::app::components::{provide_returned_error, ActionHeader, ErrorView, Flash};
 use crate::model::{ProjectView, PROJECTS_PAGE_SIZE};
 
 #[component]
 pub fn ProjectsPage() -> impl IntoView {
     let query = use_query_map();
-    let search = move || query.read().get("q").unwrap_or_default();
-    let status = move || query.read().get("status").unwrap_or_else(|| "active".into());
-    // Keyset pagination: the id and name of the previous page's last project.
-    let after = move || query.read().get("after");
-    let after_name = move || query.read().get("after_name");
     let ws = use_workspace();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                // Who may manage comes from the verified session; the island only shows or hides
+                // its forms by it (the server functions check again).
+                let can_manage = ws.await.map(|w| w.can_manage).unwrap_or(false);
+                let query = query.read_untracked();
+                view! {
+                    <ProjectsEditor
+                        search=query.get("q").unwrap_or_default()
+                        status=query.get("status").unwrap_or_else(|| "active".into())
+                        after=query.get("after")
+                        after_name=query.get("after_name")
+                        can_manage
+                    />
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The list with its filter and forms (an island). `after`/`after_name`: keyset pagination, the
+/// id and name of the previous page's last project.
+#[island(lazy)]
+fn ProjectsEditor(
+    search: String,
+    status: String,
+    after: Option<String>,
+    after_name: Option<String>,
+    can_manage: bool,
+) -> impl IntoView {
+    crate::app::hydration::island_hydrated();
+    provide_returned_error();
+    let (search, status) = (StoredValue::new(search), StoredValue::new(status));
+    let search = move || search.get_value();
+    let status = move || status.get_value();
     let create = ServerAction::<CreateProject>::new();
     let update = ServerAction::<UpdateProject>::new();
     let archive = ServerAction::<ArchiveProject>::new();
@@ -28,8 +60,8 @@ pub fn ProjectsPage() -> impl IntoView {
             (
                 search(),
                 status(),
-                after(),
-                after_name(),
+                after.clone(),
+                after_name.clone(),
                 create.version().get(),
                 update.version().get(),
                 archive.version().get(),
@@ -68,20 +100,15 @@ pub fn ProjectsPage() -> impl IntoView {
             </select>
             <button type="submit" class="rounded-md border border-slate-300 px-3 py-1.5">"Filter"</button>
         </form>
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                ws.await.ok().filter(|w| w.can_manage).map(|_| view! {
-                    <ActionForm action=create attr:class="mt-6 flex flex-wrap gap-2 rounded-lg border border-slate-200 bg-white p-4" attr:data-testid="create-form">
-                        <input name="name" required maxlength="80" placeholder="New project name" aria-label="Project name" class="flex-1 rounded-md border border-slate-300 px-3 py-1.5"/>
-                        <input name="description" placeholder="Description (optional)" aria-label="Description" class="flex-1 rounded-md border border-slate-300 px-3 py-1.5"/>
-                        <button type="submit" class="rounded-md bg-indigo-600 px-3 py-1.5 font-medium text-white">"Create project"</button>
-                    </ActionForm>
-                })
-            })}
-        </Suspense>
+        {can_manage.then(|| view! {
+            <ActionForm action=create attr:class="mt-6 flex flex-wrap gap-2 rounded-lg border border-slate-200 bg-white p-4" attr:data-testid="create-form">
+                <input name="name" required maxlength="80" placeholder="New project name" aria-label="Project name" class="flex-1 rounded-md border border-slate-300 px-3 py-1.5"/>
+                <input name="description" placeholder="Description (optional)" aria-label="Description" class="flex-1 rounded-md border border-slate-300 px-3 py-1.5"/>
+                <button type="submit" class="rounded-md bg-indigo-600 px-3 py-1.5 font-medium text-white">"Create project"</button>
+            </ActionForm>
+        })}
         <Transition fallback=|| view! { <p class="mt-6 text-slate-500">"Loading projects…"</p> }>
             {move || Suspend::new(async move {
-                let can_manage = ws.await.map(|w| w.can_manage).unwrap_or(false);
                 match projects.await {
                     Ok(list) if list.is_empty() => view! { <p class="mt-6 rounded-lg border border-dashed border-slate-300 p-6 text-slate-500" data-testid="empty">"No projects here yet."</p> }.into_any(),
                     Ok(list) => {

@@ -4,10 +4,13 @@
 use leptos::prelude::*;
 
 use crate::app::api::{get_org_settings, ChangeOrganizationSlug, DeleteOrganization, RenameOrganization};
-use crate::app::components::{ActionHeader, ErrorView, Flash};
+use crate::app::components::{provide_returned_error, ActionHeader, ErrorView, Flash};
 
-#[component]
+/// The whole page is an island: a rename or a new slug reloads the form with the result.
+#[island(lazy)]
 pub fn SettingsPage() -> impl IntoView {
+    crate::app::hydration::island_hydrated();
+    provide_returned_error();
     let rename = ServerAction::<RenameOrganization>::new();
     let slug = ServerAction::<ChangeOrganizationSlug>::new();
     let delete = ServerAction::<DeleteOrganization>::new();

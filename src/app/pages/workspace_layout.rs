@@ -26,11 +26,10 @@ pub fn AppShell() -> impl IntoView {
     // & co), loaded inside the route, once per page.
     crate::app::auth::provide_auth();
     let snapshot = crate::app::auth::use_auth_snapshot();
-    // The workspace is that snapshot's organization (not a second load of the same rows),
-    // reloaded when the snapshot is; the pages below read it from context.
-    let renewals = crate::app::auth::use_auth_renewals();
+    // The workspace is that snapshot's organization (not a second load of the same rows); the
+    // pages below read it from context.
     let ws = Resource::new(
-        move || renewals.get(),
+        || (),
         move |_| async move {
             match snapshot.await {
                 Ok(Some(s)) => Workspace::from_snapshot(&s).ok_or(WorkspaceError::ChooseOrganization),
