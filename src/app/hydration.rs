@@ -1,10 +1,15 @@
-//! The page's `<body data-hydrated>` mark, set once every island on it has hydrated. Browser
-//! tests wait for it before they click; a person never needs it.
+//! The end of a page's hydration: once every island on it has hydrated, the hydration data is
+//! closed and the body marked `data-hydrated` (browser tests wait for the mark before they click).
 //!
 //! Leptos's islands loader calls `hydrate` (src/lib.rs), then each island's hydration function
 //! in document order, awaiting a lazy island's module as it goes; nothing tells the page when
 //! the last has finished. So `hydrate` counts the page's islands ([`expect_islands`]) and each
 //! island reports itself once hydrated ([`island_hydrated`]).
+//!
+//! Closing the hydration data is what `hydrate_body` does after a whole page, and what
+//! `hydrate_islands` leaves undone: until then every resource created reads the server's
+//! serialized value under its sequence number, so a resource an island created after hydrating
+//! would start from whatever value the server sent under that number.
 
 #[cfg(feature = "hydrate")]
 use std::cell::Cell;
@@ -23,7 +28,7 @@ pub fn expect_islands() {
     let count = document.query_selector_all("leptos-island").map(|list| list.length()).unwrap_or(0);
     PENDING.with(|p| p.set(count));
     if count == 0 {
-        mark_hydrated();
+        hydration_done();
     }
 }
 
@@ -38,13 +43,16 @@ pub fn island_hydrated() {
             left
         });
         if left == 0 {
-            mark_hydrated();
+            hydration_done();
         }
     });
 }
 
 #[cfg(feature = "hydrate")]
-fn mark_hydrated() {
+fn hydration_done() {
+    if let Some(context) = leptos::reactive::owner::Owner::current_shared_context() {
+        context.hydration_complete();
+    }
     if let Some(body) = leptos::prelude::document().body() {
         let _ = body.set_attribute("data-hydrated", "true");
     }

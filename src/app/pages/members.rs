@@ -10,7 +10,8 @@ use crate::app::api::{
     list_invitations, list_members, ChangeMemberRole, InviteMember, LeaveOrganization, RemoveMember, RevokeInvitation,
 };
 use crate::app::components::{provide_returned_error, ActionHeader, ErrorView, Flash};
-use crate::model::{role_label, MemberView, ORG_ROLES};
+use crate::app::error::WorkspaceError;
+use crate::model::{role_label, InvitationView, MemberView, ORG_ROLES};
 
 /// The whole page is an island: each action reloads the list it changed.
 #[island(lazy)]
@@ -25,6 +26,20 @@ pub fn MembersPage() -> impl IntoView {
     let members = Resource::new(
         move || (role.version().get(), remove.version().get(), invite.version().get()),
         |_| list_members(),
+    );
+    // Created here rather than in `Invitations`: a resource created while the members render
+    // (inside their `Suspend`) is not sent with the island's HTML, and hydrating without its
+    // data fails. Loaded only for those who may manage members (a refusal would set the page's
+    // status); `None` for the others.
+    let invitations = Resource::new(
+        move || (invite.version().get(), revoke.version().get()),
+        move |_| async move {
+            match members.await {
+                Ok(view) if view.can_manage => list_invitations().await.map(Some),
+                Ok(_) => Ok(None),
+                Err(error) => Err(error),
+            }
+        },
     );
 
     let flash = Flash::new([
@@ -71,7 +86,7 @@ pub fn MembersPage() -> impl IntoView {
                                     {view.members.into_iter().map(|m| view! { <MemberRow m can_manage role remove leave/> }).collect_view()}
                                 </tbody>
                             </table>
-                            {can_manage.then(|| view! { <Invitations invite revoke/> })}
+                            {can_manage.then(|| view! { <Invitations invite revoke invitations/> })}
                         }.into_any()
                     }
                     Err(error) => view! { <ErrorView error/> }.into_any(),
@@ -128,12 +143,16 @@ fn MemberRow(
             </td>
         </tr>
     }
+    // Erased: the page's view type is otherwise too deep for the compiler's query limit.
+    .into_any()
 }
 
 #[component]
-fn Invitations(invite: ServerAction<InviteMember>, revoke: ServerAction<RevokeInvitation>) -> impl IntoView {
-    // Loaded only for those who may manage members (a refusal would set the page's status).
-    let invitations = Resource::new(move || (invite.version().get(), revoke.version().get()), |_| list_invitations());
+fn Invitations(
+    invite: ServerAction<InviteMember>,
+    revoke: ServerAction<RevokeInvitation>,
+    invitations: Resource<Result<Option<Vec<InvitationView>>, WorkspaceError>>,
+) -> impl IntoView {
     view! {
         <section class="mt-10" data-testid="invitations">
             <h2 class="text-lg font-semibold">"Invitations"</h2>
@@ -147,8 +166,9 @@ fn Invitations(invite: ServerAction<InviteMember>, revoke: ServerAction<RevokeIn
             <Transition fallback=|| view! { <p class="mt-3 text-slate-500">"Loading invitations…"</p> }>
                 {move || Suspend::new(async move {
                     match invitations.await {
-                        Ok(list) if list.is_empty() => view! { <p class="mt-3 rounded-lg border border-dashed border-slate-300 p-4 text-slate-500" data-testid="no-invitations">"No pending invitations."</p> }.into_any(),
-                        Ok(list) => view! {
+                        Ok(None) => ().into_any(),
+                        Ok(Some(list)) if list.is_empty() => view! { <p class="mt-3 rounded-lg border border-dashed border-slate-300 p-4 text-slate-500" data-testid="no-invitations">"No pending invitations."</p> }.into_any(),
+                        Ok(Some(list)) => view! {
                             <ul class="mt-3 space-y-2" data-testid="invitation-list">
                                 {list.into_iter().map(|i| view! {
                                     <li class="flex items-center justify-between rounded-lg border border-slate-200 bg-white px-4 py-2" data-testid="invitation" data-email=i.email.clone()>
@@ -167,4 +187,6 @@ fn Invitations(invite: ServerAction<InviteMember>, revoke: ServerAction<RevokeIn
             </Transition>
         </section>
     }
+    // Erased, as `MemberRow`'s.
+    .into_any()
 }
