@@ -1,4 +1,4 @@
-//! Types shared by the server and the hydrated client (server function payloads).
+//! Types shared by the server and the browser's islands (server function payloads).
 
 use serde::{Deserialize, Serialize};
 
@@ -441,7 +441,7 @@ pub struct ActiveOrganization {
 }
 
 /// Everything `use_auth()`, `use_user()` and `use_organization()` read, resolved on the server
-/// once per page and hydrated.
+/// once per page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthSnapshot {
     pub auth: SessionAuth,

@@ -74,9 +74,13 @@ test('the release build hydrates, and serves hashed, immutable, compressed asset
   // compressed.
   const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
   await checkReleaseServing((p) => stack.baseUrl + p, { cookie, accept: 'text/html' });
-  // The page's HTML holds the island with its props.
+  // The page's HTML holds the island with its props, and preloads the island's modules (they
+  // download beside the main module, not after it).
   const html = await (await fetch(stack.baseUrl + '/app/projects', { headers: { cookie, accept: 'text/html' } })).text();
   assert.match(html, /<leptos-island data-component="ProjectsEditor_\w+" data-props="[^"]*can_manage&quot;:true/);
+  for (const module of editor.filter((n) => n.startsWith('chunk_') || n.startsWith('split_'))) {
+    assert.match(html, new RegExp(`<link[^>]*href="/pkg/${module.replaceAll('.', '\\.')}"[^>]*rel="preload"|<link[^>]*rel="preload"[^>]*href="/pkg/${module.replaceAll('.', '\\.')}"`), `${module} preloaded`);
+  }
 
   // A page without a lazy island loads the main module alone, and its island hydrates.
   const visitor = await browser.newPage();
@@ -86,13 +90,16 @@ test('the release build hydrates, and serves hashed, immutable, compressed asset
   await visitor.waitForSelector('[data-testid=count]:has-text("1")');
   assert.deepEqual(await loadedAssets(visitor), names(loads.plain));
 
-  // A link is a page load (no client-side router in islands mode): the dashboard, which has no
-  // island, comes from the server whole.
-  await page.goto(stack.baseUrl + '/');
+  // A link is a page load (no client-side router in islands mode), the workspace header's too: the
+  // dashboard has no island and loads the main module alone; the projects page its island's.
+  await page.goto(stack.baseUrl + '/app/dashboard');
   await hydrated(page);
-  await page.evaluate(() => (window.__sameDocument = true));
-  await Promise.all([page.waitForURL((u) => u.pathname === '/app/dashboard'), page.click('a[href="/app/dashboard"]')]);
   assert.equal(await page.textContent('[data-testid=org-name]'), 'Acme');
+  assert.deepEqual(await loadedAssets(page), names(loads.plain));
+  await page.evaluate(() => (window.__sameDocument = true));
+  await Promise.all([page.waitForURL((u) => u.pathname === '/app/projects'), page.click('header a[href="/app/projects"]')]);
+  await hydrated(page);
   assert.equal(await page.evaluate(() => window.__sameDocument), undefined, 'a full page load');
+  assert.deepEqual(await loadedAssets(page), editor);
   assert.deepEqual(errors.filter((e) => !e.includes(stack.emulatorUrl)), []);
 });

@@ -127,3 +127,24 @@ test('10. a form posted before its island hydrated comes back with its error, an
   assert.deepEqual(errors.filter((e) => !e.includes(stack.emulatorUrl)), []);
   await ctx.close();
 });
+
+test('11. the settings island changes the organization\'s slug in place', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => m.type() === 'error' && errors.push(`${m.text()} ${m.location().url}`));
+  await signIn(page, 'carol@globex.test', 'correct-horse-3');
+  await page.waitForURL((u) => u.pathname === '/select-org');
+  await Promise.all([page.waitForURL((u) => u.pathname === '/app/dashboard'), page.click('form:has(input[value=org_globex]) button')]);
+  await page.goto(stack.baseUrl + '/app/settings');
+  await hydrated(page);
+  await page.evaluate(() => (window.__sameDocument = true));
+  await page.fill('#org-slug', 'globex-hq');
+  await page.click('[data-testid=slug-form] button');
+  await page.waitForSelector('[data-testid=flash-ok]:has-text("Slug changed to “globex-hq”.")');
+  assert.equal(await page.inputValue('#org-slug'), 'globex-hq', 'the form shows the slug Clerk now has');
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, 'handled in place by the island');
+  assert.deepEqual(errors.filter((e) => !e.includes(stack.emulatorUrl)), []);
+  await ctx.close();
+});

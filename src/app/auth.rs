@@ -3,7 +3,7 @@
 //! (the signed-in user) and [`use_organization`] (the active organization). They read one
 //! snapshot that the workspace shell (`/app`) loads per page on the server, so no component
 //! fetches its own. Read them inside a `<Suspense>` so rendering waits for them (they are `None`
-//! until loaded, and when signed out). Server components only: an island (`app::islands`) gets
+//! until loaded, and when signed out). Server components only: an island (see `app`) gets
 //! what it needs as props, since the page around it never runs in the browser. Every page is a
 //! full page load, so a renewed token or another organization is read by the next page.
 

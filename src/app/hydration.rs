@@ -4,7 +4,9 @@
 //! Leptos's islands loader calls `hydrate` (src/lib.rs), then each island's hydration function
 //! in document order, awaiting a lazy island's module as it goes; nothing tells the page when
 //! the last has finished. So `hydrate` counts the page's islands ([`expect_islands`]) and each
-//! island reports itself once hydrated ([`island_hydrated`]).
+//! island reports itself once hydrated ([`island_hydrated`]). Islands here are never nested
+//! (an island inside another has no `<leptos-island>` of its own, so it would count down
+//! without having been counted).
 //!
 //! Closing the hydration data is what `hydrate_body` does after a whole page, and what
 //! `hydrate_islands` leaves undone: until then every resource created reads the server's
@@ -56,4 +58,43 @@ fn hydration_done() {
     if let Some(body) = leptos::prelude::document().body() {
         let _ = body.set_attribute("data-hydrated", "true");
     }
+}
+
+/// On the server: has the page's `<head>` preload a lazy island's wasm modules, so the browser
+/// fetches them beside the main module instead of after it. Leptos does this for a `#[lazy]`
+/// function called while the page renders; a lazy island's loader only ever runs in the
+/// browser. `island` is the island's name in snake case (`projects_editor`); call it while the
+/// page renders, before any `Suspense` (the head's links are settled with the first chunk).
+pub fn preload_lazy_island(island: &'static str) {
+    #[cfg(feature = "ssr")]
+    if let Some(id) = lazy_island_loader(island) {
+        leptos::prefetch_lazy_fn_on_server(id);
+    }
+    #[cfg(not(feature = "ssr"))]
+    let _ = island;
+}
+
+/// The split manifest's key for `island`'s loader (`<island>_loader_<hash of its source
+/// location>`, leptos_macro's `lazy`), found once per island and kept for the process (the
+/// manifest is the build's; `prefetch_lazy_fn_on_server` takes a `&'static str`). `None` in a
+/// build without the manifest (not split).
+#[cfg(feature = "ssr")]
+fn lazy_island_loader(island: &'static str) -> Option<&'static str> {
+    use leptos::prelude::WithValue;
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static FOUND: OnceLock<Mutex<HashMap<&'static str, Option<&'static str>>>> = OnceLock::new();
+    let mut found = FOUND.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(id) = found.get(island) {
+        return *id;
+    }
+    // Provided by `HydrationScripts` (doc-hidden in Leptos, but what its own preloading reads).
+    let manifest = leptos::prelude::use_context::<leptos::WasmSplitManifest>()?;
+    let prefix = format!("{island}_loader_");
+    let id = manifest.0.with_value(|(_, modules, _)| {
+        modules.keys().find(|key| key.starts_with(&prefix)).map(|key| &*Box::leak(key.clone().into_boxed_str()))
+    });
+    // One entry per island name, so at most one leaked key each.
+    found.insert(island, id);
+    id
 }

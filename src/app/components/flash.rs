@@ -11,10 +11,15 @@ pub fn provide_returned_error() {
     {
         let search = window().location().search().unwrap_or_default();
         let (mut err, mut path) = (None, None);
+        // Decoded as the router decodes it on the server (the query's pairs, then each value
+        // once more), so both sides start from the same text.
+        let decode = |value: std::borrow::Cow<str>| {
+            percent_encoding::percent_decode_str(&value).decode_utf8_lossy().into_owned()
+        };
         for (key, value) in form_urlencoded::parse(search.trim_start_matches('?').as_bytes()) {
             match &*key {
-                "__err" => err = Some(value.into_owned()),
-                "__path" => path = Some(value.into_owned()),
+                "__err" => err = Some(decode(value)),
+                "__path" => path = Some(decode(value)),
                 _ => {}
             }
         }

@@ -16,6 +16,7 @@ use crate::model::{role_label, InvitationView, MemberView, ORG_ROLES};
 /// The whole page is an island: each action reloads the list it changed.
 #[island(lazy)]
 pub fn MembersPage() -> impl IntoView {
+    crate::app::hydration::preload_lazy_island("members_page");
     crate::app::hydration::island_hydrated();
     provide_returned_error();
     let role = ServerAction::<ChangeMemberRole>::new();

@@ -13,6 +13,7 @@ use crate::model::{ProjectView, PROJECTS_PAGE_SIZE};
 
 #[component]
 pub fn ProjectsPage() -> impl IntoView {
+    crate::app::hydration::preload_lazy_island("projects_editor");
     let query = use_query_map();
     let ws = use_workspace();
     view! {

@@ -9,6 +9,7 @@ use crate::app::components::{provide_returned_error, ActionHeader, ErrorView, Fl
 /// The whole page is an island: a rename or a new slug reloads the form with the result.
 #[island(lazy)]
 pub fn SettingsPage() -> impl IntoView {
+    crate::app::hydration::preload_lazy_island("settings_page");
     crate::app::hydration::island_hydrated();
     provide_returned_error();
     let rename = ServerAction::<RenameOrganization>::new();
