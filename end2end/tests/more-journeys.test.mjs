@@ -13,6 +13,20 @@ before(async () => {
 });
 afterEach((t) => keepFailedPages(browser, t.name));
 const signIn = (page, ...args) => signInTo(stack, page, ...args);
+/** Signs in as Carol and opens Globex (she administers it), landing on its dashboard. */
+async function openGlobex(page) {
+  await signIn(page, 'carol@globex.test', 'correct-horse-3');
+  await page.waitForURL((u) => u.pathname === '/select-org');
+  await Promise.all([page.waitForURL((u) => u.pathname === '/app/dashboard'), page.click('form:has(input[value=org_globex]) button')]);
+}
+/** The page's uncaught errors and console errors from now on (callers leave out the emulator's
+ * own: its sign-in page has no icon). */
+function pageErrors(page) {
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => m.type() === 'error' && errors.push(`${m.text()} ${m.location().url}`));
+  return errors;
+}
 after(async () => {
   await browser?.close();
   await stack?.stop();
@@ -65,9 +79,7 @@ test('6. a new user signs up, reaches the database through the webhook, and crea
 test('7. without JavaScript: sign in, choose an organization, switch, and manage projects by plain form posts', async () => {
   const ctx = await browser.newContext({ javaScriptEnabled: false });
   const page = await ctx.newPage();
-  await signIn(page, 'carol@globex.test', 'correct-horse-3');
-  await page.waitForURL((u) => u.pathname === '/select-org');
-  await Promise.all([page.waitForURL((u) => u.pathname === '/app/dashboard'), page.click('form:has(input[value=org_globex]) button')]);
+  await openGlobex(page);
   assert.equal(await page.textContent('[data-testid=org-name]'), 'Globex');
   await page.goto(stack.baseUrl + '/app/projects');
   await page.fill('[data-testid=create-form] input[name=name]', 'Plain Form');
@@ -93,9 +105,7 @@ test('10. a form posted before its island hydrated comes back with its error, an
   // the server sends the page back with the error in its URL.
   const plain = await browser.newContext({ javaScriptEnabled: false });
   const before = await plain.newPage();
-  await signIn(before, 'carol@globex.test', 'correct-horse-3');
-  await before.waitForURL((u) => u.pathname === '/select-org');
-  await Promise.all([before.waitForURL((u) => u.pathname === '/app/dashboard'), before.click('form:has(input[value=org_globex]) button')]);
+  await openGlobex(before);
   await before.goto(stack.baseUrl + '/app/projects');
   for (let i = 0; i < 2; i++) {
     await before.fill('[data-testid=create-form] input[name=name]', 'Twice');
@@ -110,12 +120,8 @@ test('10. a form posted before its island hydrated comes back with its error, an
   // server's HTML), and its form then works in place.
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => m.type() === 'error' && errors.push(`${m.text()} ${m.location().url}`));
-  await signIn(page, 'carol@globex.test', 'correct-horse-3');
-  await page.waitForURL((u) => u.pathname === '/select-org');
-  await Promise.all([page.waitForURL((u) => u.pathname === '/app/dashboard'), page.click('form:has(input[value=org_globex]) button')]);
+  const errors = pageErrors(page);
+  await openGlobex(page);
   await page.goto(stack.baseUrl + returned.pathname + returned.search);
   await hydrated(page);
   assert.equal(await page.textContent('[data-testid=flash-error]'), refused);
@@ -131,12 +137,8 @@ test('10. a form posted before its island hydrated comes back with its error, an
 test('11. the settings island changes the organization\'s slug in place', async () => {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => m.type() === 'error' && errors.push(`${m.text()} ${m.location().url}`));
-  await signIn(page, 'carol@globex.test', 'correct-horse-3');
-  await page.waitForURL((u) => u.pathname === '/select-org');
-  await Promise.all([page.waitForURL((u) => u.pathname === '/app/dashboard'), page.click('form:has(input[value=org_globex]) button')]);
+  const errors = pageErrors(page);
+  await openGlobex(page);
   await page.goto(stack.baseUrl + '/app/settings');
   await hydrated(page);
   await page.evaluate(() => (window.__sameDocument = true));
