@@ -134,11 +134,23 @@ test('10. a form posted before its island hydrated comes back with its error, an
   await ctx.close();
 });
 
-test('11. the settings island changes the organization\'s slug in place', async () => {
+test('11. pages rendered whole carry their scripts\' nonce in their policy, and the settings island changes the slug in place', async () => {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   const errors = pageErrors(page);
   await openGlobex(page);
+  // The audit log and the settings render whole before they are sent (SsrMode::Async). Their
+  // policy was set while Leptos rendered them and went missing from about half of the responses,
+  // leaving the strict policy, which blocked the page's scripts (the settings island never
+  // hydrated). The nonce is now chosen before the page renders (security::PageNonce).
+  for (let i = 0; i < 6; i++) {
+    for (const path of ['/app/audit', '/app/settings']) {
+      const r = await page.goto(stack.baseUrl + path);
+      const nonce = /'nonce-([^']+)'/.exec(r.headers()['content-security-policy'] ?? '')?.[1];
+      assert.ok(nonce, `${path}: a nonce policy, not ${r.headers()['content-security-policy']}`);
+      assert.ok((await r.text()).includes(`nonce="${nonce}"`), `${path}: the policy names the nonce its scripts carry`);
+    }
+  }
   await page.goto(stack.baseUrl + '/app/settings');
   await hydrated(page);
   await page.evaluate(() => (window.__sameDocument = true));

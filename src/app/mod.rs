@@ -48,7 +48,7 @@ pub fn session_keeper_path() -> String {
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    crate::server::security::set_page_csp();
+    crate::server::security::use_page_nonce();
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -7,12 +7,16 @@
 //!   otherwise they are removed before anything reads them. A trusted proxy's scheme must be
 //!   `http` or `https`.
 //! - [`security_headers`]: `X-Content-Type-Options`, `Referrer-Policy`, framing refused, HSTS on
-//!   https, and a strict Content-Security-Policy for HTML the pages did not set one for.
-//! - [`page_csp`]: the Leptos pages' policy, with the per-response nonce Leptos puts on its own
-//!   scripts (hydration, streaming) and on the session keeper.
+//!   https, and a Content-Security-Policy for HTML: [`page_csp`] for a page the shell rendered
+//!   with the request's [`PageNonce`], a strict one (no scripts) for any other.
+//! - [`page_csp`]: the Leptos pages' policy, with the per-response nonce the page puts on its
+//!   own scripts (the islands loader, streamed data) and on the session keeper.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -72,9 +76,41 @@ fn is_https(req_headers: &HeaderMap, uri: &axum::http::Uri) -> bool {
             .is_some_and(|p| p.split(',').next().is_some_and(|p| p.trim() == "https"))
 }
 
-/// The headers every response carries; HTML without a policy of its own gets the strict one.
-pub async fn security_headers(req: Request, next: Next) -> Response {
+/// The nonce of a page's scripts, chosen for each `GET` before anything renders and kept in the
+/// request's extensions: the shell gives it to the page ([`use_page_nonce`]) and
+/// [`security_headers`] names it in the policy. Not Leptos's own per-render nonce with the
+/// policy set through `ResponseOptions`: a header set there while an `SsrMode::Async` page
+/// rendered was missing from about half of its responses (Leptos 0.8.23), whose scripts the
+/// strict policy then blocked.
+#[derive(Clone)]
+pub struct PageNonce {
+    nonce: leptos::nonce::Nonce,
+    /// Set by the shell: this response is a page that carries the nonce.
+    rendered: Arc<AtomicBool>,
+}
+
+/// Gives the page being rendered its request's [`PageNonce`] (called from the shell, on the
+/// server): its scripts carry it, and its response gets [`page_csp`]. Without one (a render
+/// outside [`security_headers`]) Leptos keeps its own nonce and the response the strict policy.
+pub fn use_page_nonce() {
+    use leptos::prelude::{provide_context, use_context};
+    let Some(page) = use_context::<axum::http::request::Parts>().and_then(|p| p.extensions.get::<PageNonce>().cloned())
+    else {
+        return;
+    };
+    page.rendered.store(true, Ordering::Release);
+    provide_context(page.nonce);
+}
+
+/// The headers every response carries. HTML gets a Content-Security-Policy: [`page_csp`] with
+/// its nonce if the shell rendered it, otherwise a strict one.
+pub async fn security_headers(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let https = is_https(req.headers(), req.uri());
+    let page = matches!(*req.method(), Method::GET | Method::HEAD).then(|| {
+        let page = PageNonce { nonce: leptos::nonce::Nonce::new(), rendered: Arc::default() };
+        req.extensions_mut().insert(page.clone());
+        page
+    });
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
@@ -85,14 +121,24 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     }
     let html = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("text/html"));
     if html && !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
+        let policy = page
+            .filter(|p| p.rendered.load(Ordering::Acquire))
+            .and_then(|p| HeaderValue::from_str(&page_policy(&state, &p.nonce)).ok())
+            .unwrap_or(HeaderValue::from_static(
                 "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-            ),
-        );
+            ));
+        h.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
     resp
+}
+
+/// [`page_csp`] for this app: Clerk's Frontend API, and in development `cargo leptos watch`'s
+/// reload websocket.
+fn page_policy(state: &AppState, nonce: &str) -> String {
+    let options = &state.leptos_options;
+    let reload = (options.env == leptos::config::Env::DEV)
+        .then(|| format!("ws://{}:{}", options.site_addr.ip(), options.reload_port));
+    page_csp(nonce, state.config.clerk.frontend_api_origin().as_deref(), reload.as_deref())
 }
 
 /// The Content-Security-Policy of a Leptos page whose scripts carry `nonce`: only those scripts
@@ -106,24 +152,6 @@ pub fn page_csp(nonce: &str, frontend_api_origin: Option<&str>, reload_ws: Optio
          style-src 'self' 'nonce-{nonce}'; img-src 'self' data: https:; connect-src 'self'{fapi}{reload}; \
          form-action 'self'{fapi}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
     )
-}
-
-/// Sets [`page_csp`] on the page being rendered (called from the shell, on the server).
-pub fn set_page_csp() {
-    use leptos::prelude::use_context;
-    let (Some(nonce), Some(state), Some(resp)) =
-        (leptos::nonce::use_nonce(), use_context::<AppState>(), use_context::<leptos_axum::ResponseOptions>())
-    else {
-        return;
-    };
-    let options = &state.leptos_options;
-    // `cargo leptos watch` reloads the page through a websocket on its reload port.
-    let reload = (options.env == leptos::config::Env::DEV)
-        .then(|| format!("ws://{}:{}", options.site_addr.ip(), options.reload_port));
-    let csp = page_csp(&nonce, state.config.clerk.frontend_api_origin().as_deref(), reload.as_deref());
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        resp.insert_header(header::CONTENT_SECURITY_POLICY, v);
-    }
 }
 
 /// `Authorization: Bearer <token>`, the scheme as the SDK's `parseAuthorizationHeader` matches

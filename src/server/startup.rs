@@ -170,7 +170,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(routes::health::readyz))
         .route("/api/webhooks/clerk", post(routes::webhooks::clerk_webhook))
         .merge(gated)
-        .layer(axum::middleware::from_fn(security::security_headers))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::security_headers))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::forwarded_headers))
         .layer(axum::middleware::from_fn(security::header_limits))
         .layer(axum::middleware::from_fn_with_state(state.leptos_options.hash_files, static_caching))
