@@ -76,12 +76,12 @@ fn is_https(req_headers: &HeaderMap, uri: &axum::http::Uri) -> bool {
             .is_some_and(|p| p.split(',').next().is_some_and(|p| p.trim() == "https"))
 }
 
-/// The nonce of a page's scripts, chosen for each `GET` before anything renders and kept in the
-/// request's extensions: the shell gives it to the page ([`use_page_nonce`]) and
-/// [`security_headers`] names it in the policy. Not Leptos's own per-render nonce with the
-/// policy set through `ResponseOptions`: a header set there while an `SsrMode::Async` page
-/// rendered was missing from about half of its responses (Leptos 0.8.23), whose scripts the
-/// strict policy then blocked.
+/// The nonce of a page's scripts, chosen for each `GET` and `HEAD` before anything renders and
+/// kept in the request's extensions: the shell gives it to the page ([`use_page_nonce`]) and
+/// [`security_headers`] names it in the policy. The policy used to be set from the shell through
+/// Leptos's `ResponseOptions`, with Leptos's own nonce: in the browser tests it was missing from
+/// about half of the `SsrMode::Async` pages' responses (we did not find why), and the strict
+/// policy then blocked their scripts.
 #[derive(Clone)]
 pub struct PageNonce {
     nonce: leptos::nonce::Nonce,
@@ -90,8 +90,9 @@ pub struct PageNonce {
 }
 
 /// Gives the page being rendered its request's [`PageNonce`] (called from the shell, on the
-/// server): its scripts carry it, and its response gets [`page_csp`]. Without one (a render
-/// outside [`security_headers`]) Leptos keeps its own nonce and the response the strict policy.
+/// server): its scripts carry it, and its response gets [`page_csp`]. Without one (a request
+/// other than `GET`/`HEAD`, or a render outside [`security_headers`]) Leptos keeps its own nonce
+/// and the response gets the strict policy.
 pub fn use_page_nonce() {
     use leptos::prelude::{provide_context, use_context};
     let Some(page) = use_context::<axum::http::request::Parts>().and_then(|p| p.extensions.get::<PageNonce>().cloned())
