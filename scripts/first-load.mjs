@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 
 const KIB = 1024;
 /** Budgets in bytes, gzip -9. Without a lazy island: the issue's goal. With one: the heaviest
- * (the members page, 256 KiB) plus a little, so none can grow unnoticed; the goal of 200 KiB is
+ * (the members page, 257 KiB) plus a little, so none can grow unnoticed; the goal of 200 KiB is
  * not met there (README, Performance). */
 export const BUDGETS = { plain: 200 * KIB, island: 265 * KIB };
 
