@@ -65,17 +65,21 @@ export function firstLoad(pkgDir) {
   return { plain: weigh(main), islands };
 }
 
+/** The kinds of page in `firstLoad`'s answer, each `[label, load, budget]`: without a lazy
+ * island, then one per island. */
+export function pageKinds({ plain, islands }) {
+  return [['a page without a lazy island', plain, BUDGETS.plain],
+    ...Object.entries(islands).map(([island, load]) => [`a page with the ${island} island`, load, BUDGETS.island])];
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [pkgDir, flag] = process.argv.slice(2);
   if (!pkgDir || (flag && flag !== '--check')) {
     console.error('usage: scripts/first-load.mjs PKG_DIR [--check]');
     process.exit(2);
   }
-  const { plain, islands } = firstLoad(pkgDir);
-  const kinds = [['a page without a lazy island', plain, BUDGETS.plain],
-    ...Object.entries(islands).map(([island, load]) => [`a page with the ${island} island`, load, BUDGETS.island])];
   let over = false;
-  for (const [kind, { files, total }, budget] of kinds) {
+  for (const [kind, { files, total }, budget] of pageKinds(firstLoad(pkgDir))) {
     const ok = total <= budget;
     over ||= !ok;
     console.log(`first load of ${kind}: ${(total / KIB).toFixed(1)} KiB gzip of a ${budget / KIB} KiB budget${ok ? '' : ' — OVER'}`);
