@@ -478,6 +478,13 @@ async fn mirrored_settings(tx: &mut TenantTx) -> Result<Option<OrgSettings>, sql
     Ok(row.map(|r| OrgSettings { id: org, name: r.name, slug: r.slug.unwrap_or_default() }))
 }
 
+/// The organization's name and slug for an action, in its transaction: the mirror's, or Clerk's
+/// while the mirror has none (as [`roster`] for members).
+async fn current(st: &AppState, caller: &Caller, tx: &mut TenantTx) -> Result<OrgSettings, AdminError> {
+    let mirrored = mirrored_settings(tx).await?;
+    or_clerk_settings(st, caller, mirrored).await
+}
+
 /// The organization's name and slug: the `mirrored` ones, or Clerk's while the mirror has none.
 async fn or_clerk_settings(
     st: &AppState,
@@ -521,7 +528,7 @@ pub async fn update(
     let name = name.map(|n| validate_organization_name(n).map_err(|_| AdminError::NameInvalid)).transpose()?;
     let slug = slug.map(|s| validate_slug(s).ok_or(AdminError::SlugInvalid)).transpose()?;
     let mut tx = caller.tenant.begin(&st.pool).await?;
-    let before = or_clerk_settings(st, caller, mirrored_settings(&mut tx).await?).await?;
+    let before = current(st, caller, &mut tx).await?;
     let body =
         UpdateOrganization { name: name.filter(|n| *n != before.name), slug: slug.filter(|s| *s != before.slug) };
     if body.name.is_none() && body.slug.is_none() {
@@ -554,7 +561,7 @@ pub async fn delete(st: &AppState, caller: &Caller, confirmation: &str) -> Resul
         return Err(AdminError::Forbidden);
     }
     let mut tx = caller.tenant.begin(&st.pool).await?;
-    let before = or_clerk_settings(st, caller, mirrored_settings(&mut tx).await?).await?;
+    let before = current(st, caller, &mut tx).await?;
     if confirmation.trim() != before.name {
         return Err(AdminError::ConfirmationMismatch);
     }
