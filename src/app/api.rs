@@ -103,7 +103,7 @@ pub async fn get_audit(page: i64) -> Result<Vec<AuditEntry>, WorkspaceError> {
 #[server(endpoint = "members/list")]
 pub async fn list_members() -> Result<MembersView, WorkspaceError> {
     let (caller, st) = (ctx::caller()?, ctx::state()?);
-    Ok(members::list(&st, &caller).await?)
+    Ok(members::list(&st, &caller, &ctx::request_reads()).await?)
 }
 
 /// Admins: give a member another role (`org:admin`, `org:member`).
@@ -155,7 +155,7 @@ pub async fn revoke_invitation(id: String) -> Result<(), WorkspaceError> {
 #[server(endpoint = "organization/settings")]
 pub async fn get_org_settings() -> Result<OrgSettings, WorkspaceError> {
     let (caller, st) = (ctx::caller()?, ctx::state()?);
-    Ok(members::settings(&st, &caller).await?)
+    Ok(members::settings(&st, &caller, &ctx::request_reads()).await?)
 }
 
 /// Admins: rename the organization.

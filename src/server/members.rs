@@ -24,7 +24,7 @@ use super::audit;
 use super::format::rfc3339;
 use super::limits::{within_wait, BudgetSpent};
 use super::state::AppState;
-use super::tenant::{NoTenant, ScopeError, Tenant, TenantTx, ADMIN};
+use super::tenant::{NoTenant, RequestReads, ScopeError, Tenant, TenantTx, ADMIN};
 use crate::model::{
     validate_email, validate_organization_name, validate_slug, InvitationView, MemberView, MembersView, OrgSettings,
     ORG_ROLES,
@@ -291,13 +291,12 @@ fn is_admin_role(role: &str) -> bool {
     role == ADMIN
 }
 
-/// `/app/members`: everyone in the organization (any member may look).
-pub async fn list(st: &AppState, caller: &Caller) -> Result<MembersView, AdminError> {
-    let mut tx = caller.tenant.begin(&st.pool).await?;
-    let rows = mirrored(&mut tx).await?;
-    // A read: dropped, no COMMIT (see `TenantTx`), and before the Backend API fallback, so no
-    // connection waits idle in a transaction while Clerk answers.
-    drop(tx);
+/// `/app/members`: everyone in the organization (any member may look). The mirror is read in
+/// the request's read transaction (`reads`, shared with the page's other reads), and the read is
+/// done before the Backend API fallback, so no connection waits in a transaction while Clerk
+/// answers.
+pub async fn list(st: &AppState, caller: &Caller, reads: &RequestReads) -> Result<MembersView, AdminError> {
+    let rows = reads.tenant(&st.pool, &caller.tenant, async |tx| Ok::<_, AdminError>(mirrored(tx).await?)).await?;
     let rows = or_from_clerk(st, caller, rows, None).await?;
     Ok(MembersView {
         members: rows
@@ -502,16 +501,14 @@ async fn or_clerk_settings(
     Ok(OrgSettings { id: o.id, name: o.name, slug: o.slug.unwrap_or_default() })
 }
 
-/// `/app/settings` (admins, or members with `org:sys_profile:manage`).
-pub async fn settings(st: &AppState, caller: &Caller) -> Result<OrgSettings, AdminError> {
+/// `/app/settings` (admins, or members with `org:sys_profile:manage`). Read as [`list`] reads.
+pub async fn settings(st: &AppState, caller: &Caller, reads: &RequestReads) -> Result<OrgSettings, AdminError> {
     if !caller.can_manage_organization() {
         return Err(AdminError::Forbidden);
     }
-    // Also refuses a deleted organization. A read: dropped before the Backend API fallback, so
-    // no connection waits idle in a transaction while Clerk answers.
-    let mut tx = caller.tenant.begin(&st.pool).await?;
-    let mirrored = mirrored_settings(&mut tx).await?;
-    drop(tx);
+    // The scope also refuses a deleted organization.
+    let mirrored =
+        reads.tenant(&st.pool, &caller.tenant, async |tx| Ok::<_, AdminError>(mirrored_settings(tx).await?)).await?;
     or_clerk_settings(st, caller, mirrored).await
 }
 

@@ -11,7 +11,7 @@ use super::limits::BudgetSpent;
 use super::members::{AdminError, Caller};
 use super::projects::ProjectError;
 use super::state::AppState;
-use super::tenant::{Member, NoTenant, RequestReads, ScopeError, Tenant, TenantTx};
+use super::tenant::{Member, NoTenant, ReadsHold, RequestReads, ScopeError, Tenant, TenantTx};
 use super::workspace::LoadError;
 use crate::app::error::WorkspaceError;
 use crate::model::TextProblem;
@@ -113,9 +113,15 @@ pub async fn member_read<T>(
     request_reads().member(&state()?.pool, member, tenant.as_ref(), read).await
 }
 
+/// Holds this request's read transaction open while its page is being built
+/// ([`RequestReads::hold`]); `None` outside a request.
+pub fn hold_request_reads() -> Option<ReadsHold> {
+    use_context::<RequestReads>().map(|reads| reads.hold())
+}
+
 /// The request's [`RequestReads`] (provided per request by `startup::app_routes`); where none
 /// was provided, one for this call alone.
-fn request_reads() -> RequestReads {
+pub fn request_reads() -> RequestReads {
     use_context::<RequestReads>().unwrap_or_default()
 }
 

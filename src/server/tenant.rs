@@ -299,6 +299,42 @@ impl RequestReads {
         };
         after_read(&mut shared, &turn, outcome)
     }
+
+    /// Keeps the transaction from ending while a page is still being built. A page's reads
+    /// start as its components are built: the shell's first, the page's own a moment later
+    /// (its route renders after the shell). Without the hold the shell's read could finish, and
+    /// end the transaction, before the page's began, which then opened another: whether a page
+    /// read in one transaction or two depended on timing. The shell takes the hold before its
+    /// reads and drops it once the page below it is built (each resource's read has then taken
+    /// its turn: a resource polls its future once as it is created).
+    ///
+    /// It counts as a read under way until dropped; dropping it ends the transaction if no read
+    /// is under way then (in a task of its own: a drop cannot wait for the lock).
+    pub fn hold(&self) -> ReadsHold {
+        self.0.under_way.fetch_add(1, Ordering::SeqCst);
+        ReadsHold(Some(self.0.clone()))
+    }
+}
+
+/// See [`RequestReads::hold`].
+pub struct ReadsHold(Option<std::sync::Arc<Reads>>);
+
+impl Drop for ReadsHold {
+    fn drop(&mut self) {
+        let Some(reads) = self.0.take() else { return };
+        reads.under_way.fetch_sub(1, Ordering::SeqCst);
+        // Without a runtime (the request is gone) the transaction ends with `reads`' last clone.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let mut shared = reads.shared.lock().await;
+                // As `after_read` decides: under the lock, so a read that comes after waits for
+                // it and finds the transaction ended.
+                if reads.under_way.load(Ordering::SeqCst) == 0 {
+                    *shared = None;
+                }
+            });
+        }
+    }
 }
 
 /// A signed-in user of a verified request, with or without an active organization: sees their

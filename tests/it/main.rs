@@ -8,6 +8,7 @@ mod health;
 mod helpers;
 mod members;
 mod observability;
+mod page_reads;
 mod reconcile;
 mod replicas;
 mod rest_api;

@@ -220,6 +220,17 @@ fn start_local() -> Result<Cluster, String> {
                     "full_page_writes=off",
                     "-c",
                     "max_connections=300",
+                    // For tests that count what a request ran (tests/it/page_reads.rs). Utility
+                    // statements (every test database's migrations) untracked, and room for the
+                    // statements of every test of a run: none of a test's is evicted under it.
+                    "-c",
+                    "shared_preload_libraries=pg_stat_statements",
+                    "-c",
+                    "pg_stat_statements.track_utility=off",
+                    "-c",
+                    "pg_stat_statements.max=20000",
+                    "-c",
+                    "pg_stat_statements.save=off",
                 ])
                 .arg("-k")
                 .arg(&dir2);

@@ -6,7 +6,6 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::workspace_layout::use_workspace;
 use crate::app::api::{list_projects, ArchiveProject, CreateProject, DeleteProject, UpdateProject};
 use crate::app::components::{provide_returned_error, ActionHeader, ErrorView, Flash};
 use crate::model::{ProjectView, PROJECTS_PAGE_SIZE};
@@ -15,25 +14,35 @@ use crate::model::{ProjectView, PROJECTS_PAGE_SIZE};
 pub fn ProjectsPage() -> impl IntoView {
     crate::app::hydration::preload_lazy_island("projects_editor");
     let query = use_query_map();
-    let ws = use_workspace();
+    let query = query.read_untracked();
+    // The island is created here, as the page is built, and not in a `Suspend` awaiting the
+    // workspace: Suspense walks its children again to find their resources (`dry_resolve`), and
+    // each walk that reaches a `Suspend` closure runs it anew, so an island inside one was
+    // created (and its projects read) two to four times a page. Created here, its read starts
+    // with the shell's and shares their transaction (`RequestReads`).
     view! {
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                // Who may manage comes from the verified session; the island only shows or hides
-                // its forms by it (the server functions check again).
-                let can_manage = ws.await.map(|w| w.can_manage).unwrap_or(false);
-                let query = query.read_untracked();
-                view! {
-                    <ProjectsEditor
-                        search=query.get("q").unwrap_or_default()
-                        status=query.get("status").unwrap_or_else(|| "active".into())
-                        after=query.get("after")
-                        after_name=query.get("after_name")
-                        can_manage
-                    />
-                }
-            })}
-        </Suspense>
+        <ProjectsEditor
+            search=query.get("q").unwrap_or_default()
+            status=query.get("status").unwrap_or_else(|| "active".into())
+            after=query.get("after")
+            after_name=query.get("after_name")
+            can_manage=may_manage_projects()
+        />
+    }
+}
+
+/// Whether the caller may manage projects, read from the verified session of the request being
+/// rendered, as the project server functions check it (`Tenant::can_manage_projects`). The
+/// island only shows or hides its forms by it; the server functions check again. Server only:
+/// this page never renders in the browser.
+fn may_manage_projects() -> bool {
+    #[cfg(feature = "ssr")]
+    {
+        crate::server::server_fns::tenant().is_ok_and(|t| t.can_manage_projects())
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        false
     }
 }
 

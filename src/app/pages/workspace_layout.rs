@@ -19,9 +19,32 @@ pub fn use_workspace() -> Resource<Result<Workspace, WorkspaceError>> {
     expect_context::<CurrentWorkspace>().0
 }
 
+/// The shell's hold on the request's read transaction, from before its own reads until the page
+/// below it is built, so the shell's reads and the page's share one transaction whatever their
+/// timing (`RequestReads::hold`). Server only: the shell never renders in the browser.
+struct PageBuild {
+    #[cfg(feature = "ssr")]
+    hold: std::sync::Mutex<Option<crate::server::tenant::ReadsHold>>,
+}
+
+impl PageBuild {
+    fn start() -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            #[cfg(feature = "ssr")]
+            hold: std::sync::Mutex::new(crate::server::server_fns::hold_request_reads()),
+        })
+    }
+    /// The page is built: its reads have begun (or joined) the transaction.
+    fn built(&self) {
+        #[cfg(feature = "ssr")]
+        drop(self.hold.lock().ok().and_then(|mut h| h.take()));
+    }
+}
+
 /// `/app/*`: header with the organization switcher and sign-out, then the page.
 #[component]
 pub fn AppShell() -> impl IntoView {
+    let build = PageBuild::start();
     // The signed-in user, session and organization for every component below (`use_auth()`
     // & co), loaded inside the route, once per page.
     crate::app::auth::provide_auth();
@@ -79,5 +102,7 @@ pub fn AppShell() -> impl IntoView {
         <main class="mx-auto max-w-5xl px-6 py-8">
             <Outlet/>
         </main>
+        // Rendered after the page above, whose resources started their reads as it was built.
+        {move || build.built()}
     }
 }
