@@ -1,7 +1,7 @@
 //! Database: the runtime pool, the refusal to run as a privileged role, and migrations.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
+use sqlx::{PgPool, Postgres, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -63,6 +63,24 @@ pub fn pool(database_url: &str, settings: PoolSettings) -> Result<PgPool, DbSetu
             })
         })
         .connect_lazy_with(opts))
+}
+
+/// `pool.begin_with(statement)`, which a caller dropped half-way cannot leave half done. sqlx
+/// (0.8.6, and 0.9.0) counts a transaction only once its `BEGIN` has been answered, and rolls
+/// back on drop only a counted one: a caller dropped while it waits for that answer (a client
+/// that disconnects, a timeout) leaves the session inside a transaction, and the pool hands the
+/// connection on "idle in transaction". The next borrower's statements then run inside it: a
+/// writer's `BEGIN` is ignored there, inside a `READ ONLY` one, and its writes refused
+/// (transact-rs/sqlx#4393; fixed upstream after 0.9.0). Here the `BEGIN` runs in a task of its
+/// own, so it completes whatever happens to the caller; a transaction nobody is left to take is
+/// dropped in that task, and rolled back as sqlx rolls back any dropped transaction. Every
+/// transaction of the app begins here. Errors: the pool's or the database's (`Io` if the task
+/// itself failed).
+pub async fn begin(pool: &PgPool, statement: &'static str) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin_with(statement).await })
+        .await
+        .map_err(|e| sqlx::Error::Io(std::io::Error::other(format!("the task beginning a transaction failed: {e}"))))?
 }
 
 /// Whether a database error means "not now" rather than "wrong": the pool is saturated or

@@ -79,7 +79,7 @@ impl Tenant {
 
     /// [`Tenant::begin`] with its own `BEGIN` statement (`BEGIN READ ONLY` for [`RequestReads`]).
     async fn open(&self, pool: &PgPool, begin: &'static str) -> Result<TenantTx, ScopeError> {
-        let mut tx = pool.begin_with(begin).await?;
+        let mut tx = super::db::begin(pool, begin).await?;
         // The settings travel alone, the check after them: Citus forwards the whole query string
         // of a propagated `SET` to the workers, so a `SELECT` in the same message would run
         // there on a shard connection ("cannot execute a distributed query from a query on a
@@ -369,7 +369,7 @@ impl Member {
     }
 
     async fn open(&self, pool: &PgPool, begin: &'static str) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let mut tx = pool.begin_with(begin).await?;
+        let mut tx = super::db::begin(pool, begin).await?;
         set_scope(&mut tx, None, Some(&self.auth.user_id)).await?;
         Ok(tx)
     }

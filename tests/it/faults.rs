@@ -7,6 +7,7 @@
 
 use crate::helpers::{env_for, migrated_database, WEBHOOK_SECRET};
 use crate::webhooks::{event, org};
+use futures::FutureExt;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -346,4 +347,55 @@ async fn the_members_list_waits_for_clerk_outside_any_transaction() {
     assert_eq!(request.await.unwrap(), 503, "Clerk's silence is said as unavailability");
     assert!(started.elapsed() >= tenantry::server::limits::BACKEND_API_WAIT, "the request did wait for Clerk");
     assert!(late_looks >= 5, "watched through the wait ({late_looks} looks after 1.2 s)");
+}
+
+/// A transaction whose caller is dropped while it waits for `BEGIN`'s answer (a client that
+/// disconnects mid-request) leaves nothing behind: the connection goes back to the pool outside
+/// any transaction, and the next borrower's write is a write. With sqlx's own `begin` some of
+/// these left the session inside the abandoned transaction (transact-rs/sqlx#4393), and on a
+/// `READ ONLY` one the next writer's `BEGIN` was ignored and its insert refused.
+#[tokio::test]
+async fn a_transaction_abandoned_while_beginning_leaves_nothing_behind() {
+    let (db, admin) = migrated_database().await;
+    // One connection, so every borrower gets the one an abandoned `BEGIN` used.
+    let settings = PoolSettings { max_connections: 1, ..PoolSettings::default() };
+    let pool = tenantry::server::db::pool(&db.app_url, settings).unwrap();
+    sqlx::query("SELECT 1").execute(&pool).await.unwrap();
+    let (mut abandoned, mut stale) = (0, 0);
+    for i in 0..300u32 {
+        // Polled a few times without waiting, then dropped: mostly while `BEGIN`'s answer is on
+        // its way (a timer could not say when: tokio's resolution is a millisecond).
+        // The connection back in the pool first, so the first poll takes it at once and sends
+        // `BEGIN` (rather than waiting for the connection, which abandons nothing).
+        while pool.num_idle() < 1 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let mut begin = Box::pin(tenantry::server::db::begin(&pool, "BEGIN READ ONLY"));
+        let mut done = false;
+        for _ in 0..=(i % 3) {
+            done = begin.as_mut().now_or_never().is_some();
+            if done {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        drop(begin);
+        abandoned += i32::from(!done);
+        // Inside the abandoned `READ ONLY` transaction this statement would be read-only too.
+        let read_only: String =
+            sqlx::query_scalar("SELECT current_setting('transaction_read_only')").fetch_one(&pool).await.unwrap();
+        stale += i32::from(read_only != "off");
+    }
+    assert!(abandoned >= 30, "the deadlines abandoned too few transactions to prove anything ({abandoned})");
+    assert_eq!(stale, 0, "statements ran inside an abandoned transaction ({stale} of 300)");
+    let mut tx = tenantry::server::db::begin(&pool, "BEGIN").await.unwrap();
+    sqlx::query("INSERT INTO org_creations (user_clerk_id) VALUES ('user_w')").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let idle_in_transaction: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+    )
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert_eq!(idle_in_transaction, 0);
 }
