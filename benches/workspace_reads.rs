@@ -141,7 +141,7 @@ fn main() {
             scoped.push(500.0 / start.elapsed().as_secs_f64());
             let start = Instant::now();
             for _ in 0..500 {
-                pool.begin().await.unwrap().commit().await.unwrap();
+                tenantry::server::db::begin(&pool).await.unwrap().commit().await.unwrap();
             }
             plain.push(500.0 / start.elapsed().as_secs_f64());
         }

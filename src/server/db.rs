@@ -65,22 +65,34 @@ pub fn pool(database_url: &str, settings: PoolSettings) -> Result<PgPool, DbSetu
         .connect_lazy_with(opts))
 }
 
+/// `pool.begin()` through [`begin_with`]: a plain `BEGIN`.
+pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    begin_with(pool, "BEGIN").await
+}
+
 /// `pool.begin_with(statement)`, which a caller dropped half-way cannot leave half done. sqlx
 /// (0.8.6, and 0.9.0) counts a transaction only once its `BEGIN` has been answered, and rolls
 /// back on drop only a counted one: a caller dropped while it waits for that answer (a client
 /// that disconnects, a timeout) leaves the session inside a transaction, and the pool hands the
 /// connection on "idle in transaction". The next borrower's statements then run inside it: a
 /// writer's `BEGIN` is ignored there, inside a `READ ONLY` one, and its writes refused
-/// (transact-rs/sqlx#4393; fixed upstream after 0.9.0). Here the `BEGIN` runs in a task of its
-/// own, so it completes whatever happens to the caller; a transaction nobody is left to take is
-/// dropped in that task, and rolled back as sqlx rolls back any dropped transaction. Every
-/// transaction of the app begins here. Errors: the pool's or the database's (`Io` if the task
-/// itself failed).
-pub async fn begin(pool: &PgPool, statement: &'static str) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+/// (transact-rs/sqlx#4393; fixed upstream after 0.9.0). Here the connection is taken and the
+/// `BEGIN` sent in a task of their own, so they complete whatever happens to the caller; a
+/// transaction nobody is left to take is dropped in that task, and rolled back as sqlx rolls
+/// back any dropped transaction. The price of an abandoned caller: that task still waits for a
+/// connection (within the pool's acquire timeout), then sends `BEGIN` and `ROLLBACK`. Every
+/// transaction of the app begins here (clippy.toml disallows sqlx's own `begin`s elsewhere).
+/// Errors: the pool's or the database's; [`sqlx::Error::PoolClosed`] if the runtime is
+/// shutting down. A panic in the task is resumed here.
+#[allow(clippy::disallowed_methods)]
+pub async fn begin_with(pool: &PgPool, statement: &'static str) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    use tracing::Instrument;
     let pool = pool.clone();
-    tokio::spawn(async move { pool.begin_with(statement).await })
-        .await
-        .map_err(|e| sqlx::Error::Io(std::io::Error::other(format!("the task beginning a transaction failed: {e}"))))?
+    match tokio::spawn(async move { pool.begin_with(statement).await }.instrument(tracing::Span::current())).await {
+        Ok(begun) => begun,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(sqlx::Error::PoolClosed),
+    }
 }
 
 /// Whether a database error means "not now" rather than "wrong": the pool is saturated or

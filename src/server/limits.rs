@@ -21,7 +21,7 @@ impl CreationLimit {
     /// across processes: a transaction-scoped advisory lock on the user serializes the count
     /// and the insert (a plain `SET`-free statement sequence, fine on Citus's coordinator too).
     pub async fn allow(&self, pool: &sqlx::PgPool, user_id: &str) -> Result<bool, sqlx::Error> {
-        let mut tx = crate::server::db::begin(pool, "BEGIN").await?;
+        let mut tx = super::db::begin(pool).await?;
         sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended('org_creations:' || $1, 0))", user_id)
             .execute(&mut *tx)
             .await?;

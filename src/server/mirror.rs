@@ -35,7 +35,7 @@ struct Deleted {
 /// Apply one verified event exactly once: the delivery id is recorded in the same transaction
 /// as its effect, so concurrent duplicates serialize on the primary key and apply once.
 pub async fn apply_event(pool: &PgPool, svix_id: &str, event: &WebhookEvent) -> Result<Outcome, MirrorError> {
-    let mut tx = crate::server::db::begin(pool, "BEGIN").await?;
+    let mut tx = super::db::begin(pool).await?;
     let first = sqlx::query!(
         "INSERT INTO webhook_deliveries (svix_id, event_type) VALUES ($1, $2) ON CONFLICT (svix_id) DO NOTHING",
         svix_id,

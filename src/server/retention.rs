@@ -25,7 +25,7 @@ pub struct Purged {
 /// organization back half-empty. Runs as the schema owner (`admin`), since the app's own role
 /// cannot delete audit history. With `apply == false` nothing is written (a dry run).
 pub async fn purge(admin: &PgPool, retention_days: u32, apply: bool) -> Result<Vec<Purged>, sqlx::Error> {
-    let mut tx = crate::server::db::begin(admin, "BEGIN").await?;
+    let mut tx = super::db::begin(admin).await?;
     let due = sqlx::query!(
         r#"SELECT id, deleted_at AS "deleted_at!" FROM organizations
             WHERE deleted_at IS NOT NULL AND purged_at IS NULL AND deleted_at < now() - make_interval(days => $1)
@@ -78,7 +78,7 @@ pub enum Restored {
 /// Undoes a tombstone within the retention period: the organization, and the memberships that
 /// were removed with it, are live again; its projects and audit log were never touched.
 pub async fn restore(pool: &PgPool, org_id: &str, actor: &str) -> Result<Restored, sqlx::Error> {
-    let mut tx = crate::server::db::begin(pool, "BEGIN").await?;
+    let mut tx = super::db::begin(pool).await?;
     let Some(row) = sqlx::query!("SELECT deleted_at, purged_at FROM organizations WHERE id = $1 FOR UPDATE", org_id)
         .fetch_optional(&mut *tx)
         .await?

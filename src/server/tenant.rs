@@ -79,7 +79,7 @@ impl Tenant {
 
     /// [`Tenant::begin`] with its own `BEGIN` statement (`BEGIN READ ONLY` for [`RequestReads`]).
     async fn open(&self, pool: &PgPool, begin: &'static str) -> Result<TenantTx, ScopeError> {
-        let mut tx = super::db::begin(pool, begin).await?;
+        let mut tx = super::db::begin_with(pool, begin).await?;
         // The settings travel alone, the check after them: Citus forwards the whole query string
         // of a propagated `SET` to the workers, so a `SELECT` in the same message would run
         // there on a shard connection ("cannot execute a distributed query from a query on a
@@ -167,8 +167,9 @@ impl TenantTx {
 /// [`Tenant::begin`] checks) when it has an active organization, else to the member. It is
 /// `READ ONLY`: writes take a transaction of their own ([`Tenant::begin`]) and commit it. The
 /// reads take turns on it (each holds its lock while it runs), and it ends, rolled back, when
-/// the last read under way finishes: no connection waits idle in a transaction while the
-/// request does anything else (a Clerk call, the rest of the render). A read that fails ends it
+/// the last read under way finishes, or when a [`hold`](RequestReads::hold) outlives them, as
+/// the hold is released: no connection waits idle in a transaction while the request does
+/// anything else (a Clerk call, the rest of the render). A read that fails ends it
 /// too (a failed statement aborts a transaction); the next read begins another. A refused
 /// tenant (its organization deleted, the membership ended) has no shared transaction: each of
 /// its reads is refused after a check of its own, and member reads take member transactions of
@@ -179,11 +180,13 @@ pub struct RequestReads(std::sync::Arc<Reads>);
 #[derive(Default)]
 struct Reads {
     shared: tokio::sync::Mutex<Option<Shared>>,
-    /// Reads under way: waiting for the transaction or running in it.
+    /// Reads under way (waiting for the transaction or running in it) and holds.
     under_way: AtomicUsize,
 }
 
-/// A read under way, counted from before it waits for the transaction until it is done.
+/// A read under way (or a hold), counted from before it waits for the transaction until it is
+/// done. Done with [`Turn::end`], under the transaction's lock; dropped otherwise (a read
+/// abandoned half-way), which only uncounts it.
 struct Turn<'a>(&'a AtomicUsize);
 
 impl<'a> Turn<'a> {
@@ -191,10 +194,14 @@ impl<'a> Turn<'a> {
         under_way.fetch_add(1, Ordering::SeqCst);
         Self(under_way)
     }
-    /// No other read is under way (asked while holding the transaction's lock: a read that
-    /// comes after the answer waits for the lock, and finds the transaction ended).
-    fn is_last(&self) -> bool {
-        self.0.load(Ordering::SeqCst) == 1
+    /// Done, with the transaction's lock held (`shared` is what it guards): the transaction ends
+    /// if `failed` (a failed statement may have aborted it) or if nothing else is under way. It
+    /// is uncounted before the lock is released, so of two turns ending at once the second sees
+    /// the first gone, and a read that comes after waits for the lock and finds it ended.
+    fn end(self, shared: &mut Option<Shared>, failed: bool) {
+        if failed || self.0.load(Ordering::SeqCst) == 1 {
+            *shared = None;
+        }
     }
 }
 
@@ -214,12 +221,9 @@ enum Shared {
 
 const READ_ONLY: &str = "BEGIN READ ONLY";
 
-/// After a read in the shared transaction: it ends if the read failed (it may be aborted) or if
-/// no other read is under way.
-fn after_read<T, E>(shared: &mut Option<Shared>, turn: &Turn<'_>, outcome: Result<T, E>) -> Result<T, E> {
-    if outcome.is_err() || turn.is_last() {
-        *shared = None;
-    }
+/// After a read in the shared transaction, with its lock held: see [`Turn::end`].
+fn after_read<T, E>(shared: &mut Option<Shared>, turn: Turn<'_>, outcome: Result<T, E>) -> Result<T, E> {
+    turn.end(shared, outcome.is_err());
     outcome
 }
 
@@ -246,14 +250,12 @@ impl RequestReads {
             // Not this request's scope (a request has one verified session, so this does not
             // happen): a transaction of its own rather than another scope's.
             _ => {
-                if turn.is_last() {
-                    *shared = None;
-                }
+                turn.end(&mut shared, false);
                 drop(shared);
                 return read(&mut tenant.open(pool, READ_ONLY).await?).await;
             }
         };
-        after_read(&mut shared, &turn, outcome)
+        after_read(&mut shared, turn, outcome)
     }
 
     /// Runs `read` on a connection in which `member` sees their own memberships: this request's
@@ -290,14 +292,12 @@ impl RequestReads {
             Some(Shared::Member(tx, user_id)) if tenant.is_none() && *user_id == member.user_id() => read(tx).await,
             // A refused tenant, or not this request's scope: a member transaction of its own.
             _ => {
-                if turn.is_last() {
-                    *shared = None;
-                }
+                turn.end(&mut shared, false);
                 drop(shared);
                 return read(&mut *member.open(pool, READ_ONLY).await?).await;
             }
         };
-        after_read(&mut shared, &turn, outcome)
+        after_read(&mut shared, turn, outcome)
     }
 
     /// Keeps the transaction from ending while a page is still being built. A page's reads
@@ -311,28 +311,27 @@ impl RequestReads {
     /// It counts as a read under way until dropped; dropping it ends the transaction if no read
     /// is under way then (in a task of its own: a drop cannot wait for the lock).
     pub fn hold(&self) -> ReadsHold {
-        self.0.under_way.fetch_add(1, Ordering::SeqCst);
+        std::mem::forget(Turn::take(&self.0.under_way));
         ReadsHold(Some(self.0.clone()))
     }
 }
 
-/// See [`RequestReads::hold`].
+/// See [`RequestReads::hold`]: a turn that ends when dropped.
 pub struct ReadsHold(Option<std::sync::Arc<Reads>>);
 
 impl Drop for ReadsHold {
     fn drop(&mut self) {
         let Some(reads) = self.0.take() else { return };
-        reads.under_way.fetch_sub(1, Ordering::SeqCst);
-        // Without a runtime (the request is gone) the transaction ends with `reads`' last clone.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let mut shared = reads.shared.lock().await;
-                // As `after_read` decides: under the lock, so a read that comes after waits for
-                // it and finds the transaction ended.
-                if reads.under_way.load(Ordering::SeqCst) == 0 {
-                    *shared = None;
-                }
-            });
+        match tokio::runtime::Handle::try_current() {
+            // Ended as a read's turn ends, under the lock (see `Turn::end`).
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let mut shared = reads.shared.lock().await;
+                    Turn(&reads.under_way).end(&mut shared, false);
+                });
+            }
+            // No runtime, so no request left: the transaction ends with `reads`' last clone.
+            Err(_) => drop(Turn(&reads.under_way)),
         }
     }
 }
@@ -369,7 +368,7 @@ impl Member {
     }
 
     async fn open(&self, pool: &PgPool, begin: &'static str) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let mut tx = super::db::begin(pool, begin).await?;
+        let mut tx = super::db::begin_with(pool, begin).await?;
         set_scope(&mut tx, None, Some(&self.auth.user_id)).await?;
         Ok(tx)
     }

@@ -370,7 +370,7 @@ async fn a_transaction_abandoned_while_beginning_leaves_nothing_behind() {
         while pool.num_idle() < 1 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let mut begin = Box::pin(tenantry::server::db::begin(&pool, "BEGIN READ ONLY"));
+        let mut begin = Box::pin(tenantry::server::db::begin_with(&pool, "BEGIN READ ONLY"));
         let mut done = false;
         for _ in 0..=(i % 3) {
             done = begin.as_mut().now_or_never().is_some();
@@ -388,7 +388,7 @@ async fn a_transaction_abandoned_while_beginning_leaves_nothing_behind() {
     }
     assert!(abandoned >= 30, "the deadlines abandoned too few transactions to prove anything ({abandoned})");
     assert_eq!(stale, 0, "statements ran inside an abandoned transaction ({stale} of 300)");
-    let mut tx = tenantry::server::db::begin(&pool, "BEGIN").await.unwrap();
+    let mut tx = tenantry::server::db::begin(&pool).await.unwrap();
     sqlx::query("INSERT INTO org_creations (user_clerk_id) VALUES ('user_w')").execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
     let idle_in_transaction: i64 = sqlx::query_scalar(

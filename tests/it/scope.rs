@@ -112,7 +112,13 @@ async fn mark(conn: &mut sqlx::PgConnection) -> Result<(i32, String, Option<Stri
 
 /// Whether backend `pid` is inside a transaction, polled until it is not (5 s at most).
 async fn ends_its_transaction(admin: &PgPool, pid: i32) -> bool {
-    for _ in 0..100 {
+    ends_within(admin, pid, std::time::Duration::from_secs(5)).await
+}
+
+/// Whether backend `pid` is out of any transaction (or gone) within `wait`, polled.
+async fn ends_within(admin: &PgPool, pid: i32, wait: std::time::Duration) -> bool {
+    let started = std::time::Instant::now();
+    loop {
         let state: Option<String> = sqlx::query_scalar("SELECT state FROM pg_stat_activity WHERE pid = $1")
             .bind(pid)
             .fetch_optional(admin)
@@ -122,9 +128,11 @@ async fn ends_its_transaction(admin: &PgPool, pid: i32) -> bool {
         if !state.is_some_and(|s| s.starts_with("idle in transaction") || s == "active") {
             return true;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if started.elapsed() >= wait {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
-    false
 }
 
 /// The reads of one request under way together, in a set order (a page's resources start at
@@ -392,4 +400,30 @@ async fn a_member_without_an_organization_shares_a_member_scope() {
     })
     .await;
     assert_eq!(same.unwrap().1, mine.unwrap().1, "the read behind shares the request's transaction");
+}
+
+/// A hold keeps the transaction between reads that do not overlap (the shell's read done before
+/// the page's own begins), and releasing it ends the transaction.
+#[tokio::test]
+async fn a_hold_keeps_the_transaction_between_reads_and_its_release_ends_it() {
+    let (_db, admin, app) = seeded(&[
+        "INSERT INTO organizations (id, name) VALUES ('org_a', 'A')",
+        "INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_a', 'user_1', 'org:admin')",
+    ])
+    .await;
+    let tenant = Tenant::from_request(&parts(auth("user_1", Some("org_a")))).unwrap();
+    let reads = RequestReads::default();
+    let hold = reads.hold();
+    let first = reads.tenant(&app, &tenant, async |tx| Ok::<_, ScopeError>(mark(tx.conn()).await?)).await.unwrap();
+    assert_eq!(first.2.as_deref(), Some("first"));
+    let second =
+        reads.tenant(&app, &tenant, async |tx| Ok::<_, ScopeError>(whereabouts(tx.conn()).await?)).await.unwrap();
+    assert_eq!(second, first, "the read after the first, both under the hold, shares its transaction");
+    let (pid, moment) = (first.0, std::time::Duration::from_millis(300));
+    assert!(!ends_within(&admin, pid, moment).await, "the hold keeps the transaction");
+    drop(hold);
+    assert!(ends_its_transaction(&admin, first.0).await, "releasing the hold ended the transaction");
+    let later =
+        reads.tenant(&app, &tenant, async |tx| Ok::<_, ScopeError>(whereabouts(tx.conn()).await?)).await.unwrap();
+    assert_eq!(later.2, None, "a read after the release begins another transaction");
 }

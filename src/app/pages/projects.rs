@@ -38,7 +38,10 @@ pub fn ProjectsPage() -> impl IntoView {
 fn may_manage_projects() -> bool {
     #[cfg(feature = "ssr")]
     {
-        crate::server::server_fns::tenant().is_ok_and(|t| t.can_manage_projects())
+        use crate::server::tenant::Tenant;
+        use_context::<http::request::Parts>()
+            .and_then(|parts| Tenant::from_request(&parts).ok())
+            .is_some_and(|t| t.can_manage_projects())
     }
     #[cfg(not(feature = "ssr"))]
     {

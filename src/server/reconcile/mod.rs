@@ -101,7 +101,7 @@ pub async fn reconcile(pool: &PgPool, api: &BackendApi, opts: Options) -> Result
     // Clerk before the database is written (and outside any transaction: these are HTTP calls).
     let listed_orgs: Vec<String> = ev.orgs.iter().map(|o| o.id.clone()).collect();
     let before = {
-        let mut tx = crate::server::db::begin(pool, "BEGIN").await?;
+        let mut tx = super::db::begin(pool).await?;
         let m = read_mirror(&mut tx, started, &listed_orgs).await?;
         tx.rollback().await?;
         m
@@ -140,7 +140,7 @@ pub async fn reconcile(pool: &PgPool, api: &BackendApi, opts: Options) -> Result
         mass_removal: false,
     };
 
-    let mut tx = crate::server::db::begin(pool, "BEGIN").await?;
+    let mut tx = super::db::begin(pool).await?;
     // Recorded in this transaction, and checked again: two first syncs cannot record two instances.
     sqlx::query!(
         "INSERT INTO clerk_instance (instance_id, environment_type) VALUES ($1, $2) ON CONFLICT (singleton) DO NOTHING",
