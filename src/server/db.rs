@@ -88,7 +88,13 @@ pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx
 pub async fn begin_with(pool: &PgPool, statement: &'static str) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     use tracing::Instrument;
     let pool = pool.clone();
-    match tokio::spawn(async move { pool.begin_with(statement).await }.instrument(tracing::Span::current())).await {
+    joined(tokio::spawn(async move { pool.begin_with(statement).await }.instrument(tracing::Span::current())).await)
+}
+
+/// What `begin_with`'s task answered: its own result, its panic resumed, or `PoolClosed` when it
+/// was cancelled (the runtime shutting down).
+fn joined<T>(task: Result<Result<T, sqlx::Error>, tokio::task::JoinError>) -> Result<T, sqlx::Error> {
+    match task {
         Ok(begun) => begun,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => Err(sqlx::Error::PoolClosed),
@@ -169,7 +175,7 @@ fn quote_ident(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::role_of;
+    use super::{joined, role_of};
 
     #[test]
     fn role_names_are_decoded_as_postgres_does() {
@@ -177,5 +183,17 @@ mod tests {
         assert_eq!(role_of("postgres://app%2Beu:pw@localhost/db").as_deref(), Some("app+eu"));
         assert_eq!(role_of("postgres://te%20st@localhost/db").as_deref(), Some("te st"));
         assert_eq!(role_of("not a url"), None);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_task_is_a_closed_pool_and_a_panic_is_resumed() {
+        let cancelled = tokio::spawn(std::future::pending::<Result<(), sqlx::Error>>());
+        cancelled.abort();
+        assert!(matches!(joined(cancelled.await), Err(sqlx::Error::PoolClosed)));
+
+        let panicked = tokio::spawn(async { panic!("in the task") }).await;
+        let resumed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| joined::<()>(panicked)));
+        let payload = resumed.expect_err("the task's panic, resumed");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"in the task"));
     }
 }
