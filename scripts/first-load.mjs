@@ -20,7 +20,7 @@ const KIB = 1024;
  * not met there (README, Performance). */
 export const BUDGETS = { plain: 200 * KIB, island: 265 * KIB };
 
-/** `{ plain, islands: { <island>: … } }`, each `{ files: [{ name, raw, gzip }], total }`
+/** `{ none, plain, islands: { <island>: … } }`, each `{ files: [{ name, raw, gzip }], total }`
  * (bytes), for the release site's `pkg` directory. Throws if it holds a file no page's count
  * includes (type declarations aside), or is not a split release build. */
 export function firstLoad(pkgDir) {
@@ -32,10 +32,12 @@ export function firstLoad(pkgDir) {
     if (found.length !== 1) throw new Error(`${pkgDir}: expected one ${what}, found ${found.length} (${found.join(', ')})`);
     return found[0];
   };
+  // A page without islands loads the stylesheet alone (no `HydrationScripts`: app::PAGES_WITHOUT_ISLANDS).
+  const stylesheet = one(hashed('tenantry', 'css'), 'stylesheet');
   const main = [
     one(hashed('tenantry', 'wasm'), 'main wasm'),
     one(hashed('tenantry', 'js'), 'main JS'),
-    one(hashed('tenantry', 'css'), 'stylesheet'),
+    stylesheet,
     one(hashed('__wasm_split', 'js'), 'split loader'),
   ];
   const manifestFile = one(hashed('__wasm_split_manifest', 'json'), 'split manifest');
@@ -62,13 +64,14 @@ export function firstLoad(pkgDir) {
   if (Object.keys(islands).length === 0) throw new Error(`${pkgDir}: no lazy island in the split manifest`);
   const uncounted = names.filter((n) => !counted.has(n) && !/\.d(\.[\w-]+)?\.ts$/.test(n));
   if (uncounted.length) throw new Error(`${pkgDir}: files a page may load that no count includes: ${uncounted.join(', ')}`);
-  return { plain: weigh(main), islands };
+  return { none: weigh([stylesheet]), plain: weigh(main), islands };
 }
 
-/** The kinds of page in `firstLoad`'s answer, each `[label, load, budget]`: without a lazy
- * island, then one per island. */
-export function pageKinds({ plain, islands }) {
-  return [['a page without a lazy island', plain, BUDGETS.plain],
+/** The kinds of page in `firstLoad`'s answer, each `[label, load, budget]`: without islands,
+ * with only the main module's (the landing page's probe), then one per lazy island. */
+export function pageKinds({ none, plain, islands }) {
+  return [['a page without islands', none, BUDGETS.plain],
+    ['a page without a lazy island', plain, BUDGETS.plain],
     ...Object.entries(islands).map(([island, load]) => [`a page with the ${island} island`, load, BUDGETS.island])];
 }
 

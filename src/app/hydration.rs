@@ -1,5 +1,6 @@
 //! The end of a page's hydration: once every island on it has hydrated, the hydration data is
 //! closed and the body marked `data-hydrated` (browser tests wait for the mark before they click).
+//! A page without islands ([`super::PAGES_WITHOUT_ISLANDS`]) loads no wasm; the shell marks it as sent.
 //!
 //! Leptos's islands loader calls `hydrate` (src/lib.rs), then each island's hydration function
 //! in document order, awaiting a lazy island's module as it goes; nothing tells the page when

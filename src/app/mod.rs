@@ -46,9 +46,37 @@ pub fn session_keeper_path() -> String {
     format!("/assets/session-keeper.{SESSION_KEEPER_HASH:016x}.js")
 }
 
+/// The pages that hold no island, by path. They load no wasm and no script of Leptos's at all
+/// (no `HydrationScripts`): the 100 KiB main module would only have marked them hydrated, so
+/// their body is marked as it is sent. Every other page loads the islands' scripts, so a page
+/// missing here costs a download, never a dead island; one listed here that renders an island
+/// would leave it dead, which `tests/it/page_reads.rs` looks for.
+pub const PAGES_WITHOUT_ISLANDS: [&str; 3] = ["/app/dashboard", "/app/audit", "/select-org"];
+
+/// Whether the page being rendered may hold an island (see [`PAGES_WITHOUT_ISLANDS`]). The shell
+/// renders on the server only.
+fn page_may_hold_islands() -> bool {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>().is_none_or(|p| !PAGES_WITHOUT_ISLANDS.contains(&p.uri.path()))
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        true
+    }
+}
+
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     crate::server::security::use_page_nonce();
+    let islands = page_may_hold_islands();
+    if !islands {
+        // What `HydrationScripts` does for islands mode: outside an island nothing is rendered
+        // for hydration (no markers).
+        if let Some(context) = leptos::reactive::owner::Owner::current_shared_context() {
+            context.set_is_hydrating(false);
+        }
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -59,12 +87,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <AutoReload options=options.clone()/>
                 // `/pkg/tenantry.css`, or its hashed name in a build with hashed file names.
                 <HashedStylesheet id="leptos" options=options.clone()/>
-                // Islands: the loader fetches the wasm when the browser is idle and hydrates each island.
-                <HydrationScripts options islands=true/>
+                // Islands: the loader fetches the wasm when the browser is idle and hydrates each
+                // island. A page without islands loads none of it.
+                {islands.then(|| view! { <HydrationScripts options islands=true/> })}
                 <MetaTags/>
                 <script src=session_keeper_path() nonce=leptos::nonce::use_nonce()></script>
             </head>
-            <body class="min-h-screen bg-slate-50 text-slate-900 antialiased">
+            <body class="min-h-screen bg-slate-50 text-slate-900 antialiased" data-hydrated=(!islands).then_some("true")>
                 <App/>
             </body>
         </html>

@@ -1,7 +1,7 @@
 //! What a page asks of the database, counted by Postgres itself (`pg_stat_statements`, which
 //! pg-harness preloads; counted in this test's database only): every read of a page runs once,
 //! and a page's tenant reads share one transaction (one scope check), however many resources
-//! and islands the page has.
+//! and islands the page has. And which pages load the islands' scripts at all.
 
 use crate::helpers::{spawn_app, TestApp};
 use serde_json::json;
@@ -30,10 +30,8 @@ async fn reset(app: &TestApp) {
     .unwrap();
 }
 
-#[tokio::test]
-async fn each_read_of_a_page_runs_once_in_one_transaction() {
-    let app = spawn_app().await;
-    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").execute(&app.admin).await.unwrap();
+/// An organization with its admin, a project and its audit entry; the admin's session cookie.
+async fn seeded_admin(app: &TestApp) -> String {
     for sql in [
         "INSERT INTO organizations (id, name, slug) VALUES ('org_a', 'Acme', 'acme')",
         "INSERT INTO users (clerk_id, email, name) VALUES ('user_admin', 'ada@example.com', 'Ada Admin')",
@@ -55,7 +53,20 @@ async fn each_read_of_a_page_runs_once_in_one_transaction() {
         .await
         .unwrap();
     assert_eq!(created.status(), 200, "{}", created.text().await.unwrap());
-    let cookie = app.session_cookie(&token);
+    app.session_cookie(&token)
+}
+
+async fn page(app: &TestApp, cookie: &str, path: &str) -> String {
+    let r = app.http.get(app.url(path)).header("accept", "text/html").header("cookie", cookie).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    r.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn each_read_of_a_page_runs_once_in_one_transaction() {
+    let app = spawn_app().await;
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").execute(&app.admin).await.unwrap();
+    let cookie = seeded_admin(&app).await;
     // Each page with what only its own read's answer renders.
     let pages = [
         ("/app/projects", r#"data-testid="project" data-name="Apollo""#),
@@ -69,15 +80,33 @@ async fn each_read_of_a_page_runs_once_in_one_transaction() {
     let scope_check = r#"FROM organizations WHERE id = $1 AND deleted_at IS NOT NULL) AS "deleted!""#;
     for (path, shows) in pages {
         reset(&app).await;
-        let r =
-            app.http.get(app.url(path)).header("accept", "text/html").header("cookie", &cookie).send().await.unwrap();
-        assert_eq!(r.status(), 200, "{path}");
-        let html = r.text().await.unwrap();
+        let html = page(&app, &cookie, path).await;
         assert!(html.contains(shows) && html.contains("</html>"), "{path} lacks {shows}: {html}");
         let ran = statements(&app).await;
         assert!(ran.iter().any(|(q, _)| q.contains(scope_check)), "{path} made no tenant read: {ran:#?}");
         for (query, calls) in &ran {
             assert_eq!(*calls, 1, "{path} ran this {calls} times:\n{query}\n(all: {ran:#?})");
         }
+    }
+}
+
+/// The pages listed as holding no island (`app::PAGES_WITHOUT_ISLANDS`) hold none, load none of
+/// the islands' scripts and are marked hydrated as sent; the pages with islands load them.
+#[tokio::test]
+async fn pages_without_islands_load_no_wasm() {
+    let app = spawn_app().await;
+    let cookie = seeded_admin(&app).await;
+    // What `HydrationScripts` adds: the main module's preloads (`modulepreload`, the `.wasm`).
+    let scripts = |html: &str| html.contains("modulepreload") || html.contains(".wasm");
+    for path in tenantry::app::PAGES_WITHOUT_ISLANDS {
+        let html = page(&app, &cookie, path).await;
+        assert!(!html.contains("<leptos-island"), "{path} holds an island, which would stay dead: {html}");
+        assert!(!scripts(&html), "{path} loads the islands' scripts: {html}");
+        assert!(html.contains(r#"<body data-hydrated="true" "#), "{path} is not marked hydrated: {html}");
+    }
+    for path in ["/", "/app/projects", "/app/members", "/app/settings"] {
+        let html = page(&app, &cookie, path).await;
+        assert!(html.contains("<leptos-island") && scripts(&html), "{path}: {html}");
+        assert!(!html.contains("data-hydrated"), "{path} is marked hydrated before its islands are: {html}");
     }
 }
