@@ -187,7 +187,8 @@ export async function launchBrowser() {
 }
 
 /** Resolves once the wasm has hydrated every island of the page (`hydrate` in src/lib.rs sets
- * this attribute after them). */
+ * this attribute after them); a page without islands (app::PAGES_WITHOUT_ISLANDS) has it as
+ * sent. */
 export const hydrated = (page) => page.waitForSelector('body[data-hydrated=true]', { timeout: 30000 });
 
 /** Opens `path`, lands on the emulator's sign-in page, signs in, and returns on the app. */

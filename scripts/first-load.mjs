@@ -3,9 +3,11 @@
 // budgets the release build must stay within (issue 18).
 //   scripts/first-load.mjs PKG_DIR [--check]     PKG_DIR: the release's site/pkg
 // Islands mode with lazy islands (src/app/mod.rs; `cargo leptos build --split`):
-// - every page loads the main module, tenantry.<hash>.{wasm,js,css}, and the split loader its JS
-//   imports, __wasm_split.<hash>.js: a page without a lazy island (the landing page, the
-//   dashboard, the audit log, /select-org) loads nothing else;
+// - a page without islands (app::PAGES_WITHOUT_ISLANDS: the dashboard, the audit log,
+//   /select-org) loads the stylesheet alone, tenantry.<hash>.css;
+// - every other page loads the main module, tenantry.<hash>.{wasm,js,css}, and the split loader
+//   its JS imports, __wasm_split.<hash>.js: a page without a lazy island (the landing page)
+//   loads nothing else;
 // - a page with a lazy island also loads the modules the split manifest lists for that island's
 //   loader (`<island>_loader_<n>`).
 // end2end/release/serving.test.mjs checks that a browser loads exactly these files.

@@ -91,7 +91,7 @@ test('the release build hydrates, and serves hashed, immutable, compressed asset
   assert.deepEqual(await loadedAssets(visitor), names(loads.plain));
 
   // A link is a page load (no client-side router in islands mode), the workspace header's too: the
-  // dashboard has no island and loads the stylesheet alone, no wasm and no script of Leptos's
+  // dashboard has no island and loads the stylesheet alone, no wasm and no Leptos loader
   // (marked hydrated as sent); the projects page its island's modules.
   await page.goto(stack.baseUrl + '/app/dashboard');
   await hydrated(page);

@@ -46,11 +46,11 @@ pub fn session_keeper_path() -> String {
     format!("/assets/session-keeper.{SESSION_KEEPER_HASH:016x}.js")
 }
 
-/// The pages that hold no island, by path. They load no wasm and no script of Leptos's at all
-/// (no `HydrationScripts`): the 100 KiB main module would only have marked them hydrated, so
-/// their body is marked as it is sent. Every other page loads the islands' scripts, so a page
-/// missing here costs a download, never a dead island; one listed here that renders an island
-/// would leave it dead, which `tests/it/page_reads.rs` looks for.
+/// The pages that hold no island, by path. They load no wasm and no Leptos loader (no
+/// `HydrationScripts`; of `/pkg`, the stylesheet alone): the 100 KiB main module would only
+/// have marked them hydrated, so their body is marked as it is sent. Every other page loads the
+/// islands' scripts, so a page missing here costs a download, never a dead island; one listed
+/// here that renders an island would leave it dead, which `tests/it/page_reads.rs` looks for.
 pub const PAGES_WITHOUT_ISLANDS: [&str; 3] = ["/app/dashboard", "/app/audit", "/select-org"];
 
 /// Whether the page being rendered may hold an island (see [`PAGES_WITHOUT_ISLANDS`]). The shell

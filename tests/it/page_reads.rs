@@ -102,6 +102,8 @@ async fn pages_without_islands_load_no_wasm() {
         let html = page(&app, &cookie, path).await;
         assert!(!html.contains("<leptos-island"), "{path} holds an island, which would stay dead: {html}");
         assert!(!scripts(&html), "{path} loads the islands' scripts: {html}");
+        // Nor does it send its resources' data for a hydration that never comes.
+        assert!(!html.contains("__RESOLVED_RESOURCES["), "{path} sends hydration data: {html}");
         assert!(html.contains(r#"<body data-hydrated="true" "#), "{path} is not marked hydrated: {html}");
     }
     for path in ["/", "/app/projects", "/app/members", "/app/settings"] {
