@@ -28,11 +28,11 @@ struct PageBuild {
 }
 
 impl PageBuild {
-    fn start() -> std::sync::Arc<Self> {
-        std::sync::Arc::new(Self {
+    fn start() -> Self {
+        Self {
             #[cfg(feature = "ssr")]
             hold: std::sync::Mutex::new(crate::server::server_fns::hold_request_reads()),
-        })
+        }
     }
     /// The page is built: its reads have begun (or joined) the transaction.
     fn built(&self) {
