@@ -363,13 +363,13 @@ async fn a_transaction_abandoned_while_beginning_leaves_nothing_behind() {
     sqlx::query("SELECT 1").execute(&pool).await.unwrap();
     let (mut abandoned, mut stale) = (0, 0);
     for i in 0..300u32 {
-        // Polled a few times without waiting, then dropped: mostly while `BEGIN`'s answer is on
-        // its way (a timer could not say when: tokio's resolution is a millisecond).
         // The connection back in the pool first, so the first poll takes it at once and sends
         // `BEGIN` (rather than waiting for the connection, which abandons nothing).
         while pool.num_idle() < 1 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        // Polled a few times without waiting, then dropped: mostly while `BEGIN`'s answer is on
+        // its way (a timer could not say when: tokio's resolution is a millisecond).
         let mut begin = Box::pin(tenantry::server::db::begin_with(&pool, "BEGIN READ ONLY"));
         let mut done = false;
         for _ in 0..=(i % 3) {
@@ -386,7 +386,7 @@ async fn a_transaction_abandoned_while_beginning_leaves_nothing_behind() {
             sqlx::query_scalar("SELECT current_setting('transaction_read_only')").fetch_one(&pool).await.unwrap();
         stale += i32::from(read_only != "off");
     }
-    assert!(abandoned >= 30, "the deadlines abandoned too few transactions to prove anything ({abandoned})");
+    assert!(abandoned >= 30, "too few transactions were abandoned to prove anything ({abandoned})");
     assert_eq!(stale, 0, "statements ran inside an abandoned transaction ({stale} of 300)");
     let mut tx = tenantry::server::db::begin(&pool).await.unwrap();
     sqlx::query("INSERT INTO org_creations (user_clerk_id) VALUES ('user_w')").execute(&mut *tx).await.unwrap();
