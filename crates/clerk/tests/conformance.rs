@@ -548,6 +548,42 @@ async fn authenticate_request_matches_the_official_sdk() {
                 doc.clone(),
             ],
         ),
+        // `Number(v) || 0` (ECMAScript `StringToNumber`), not Rust's float parser.
+        (
+            "counter -Infinity",
+            "/",
+            vec![
+                ("cookie", format!("__session={expired}; __client_uat={}; __clerk_redirect_count=-Infinity", t - 200)),
+                doc.clone(),
+            ],
+        ),
+        (
+            "counter 0x+3",
+            "/",
+            vec![
+                ("cookie", format!("__session={expired}; __client_uat={}; __clerk_redirect_count=0x+3", t - 200)),
+                doc.clone(),
+            ],
+        ),
+        (
+            "counter after a byte-order mark",
+            "/",
+            vec![
+                ("cookie", format!("__session={expired}; __client_uat={}; __clerk_redirect_count=%EF%BB%BF3", t - 200)),
+                doc.clone(),
+            ],
+        ),
+        // `Number.parseInt(v) || 0`: hexadecimal is read; U+0085 is not JavaScript white space.
+        (
+            "uat in hexadecimal",
+            "/",
+            vec![("cookie", format!("__session={valid}; __client_uat={:#x}", t - 100)), doc.clone()],
+        ),
+        (
+            "uat after U+0085",
+            "/",
+            vec![("cookie", format!("__session={valid}; __client_uat=%C2%85{}", t - 100)), doc.clone()],
+        ),
         ("bearer, two spaces", "/", vec![("authorization", format!("Bearer  {valid}"))]),
         ("bearer, extra word", "/", vec![("authorization", format!("Bearer {valid} extra"))]),
         (
@@ -1042,7 +1078,7 @@ async fn authenticate_request_matches_the_official_sdk() {
 
 /// Where we depart from the SDK on purpose (ARCHITECTURE.md, "Where this departs"), pinned: the
 /// handshake loop guard. The SDK stops redirecting at a counter of exactly 3 and would start
-/// another handshake at 4 or 99 (a forged or stale counter); we stop at 3 or more, with the
+/// another handshake at 4, 99 or `Infinity` (a forged or stale counter); we stop at 3 or more, with the
 /// same answer as at 3. Both sides run; a change on either side fails this test.
 #[tokio::test]
 async fn the_loop_guard_departure_at_counters_past_3() {
@@ -1061,7 +1097,7 @@ async fn the_loop_guard_departure_at_counters_past_3() {
             ],
         )
     };
-    let cases = [at("3"), at("4"), at("99"), at("2")];
+    let cases = [at("3"), at("4"), at("99"), at("2"), at("Infinity")];
     let sdk: Vec<Value> = oracle(&cases.iter().map(sdk_input).collect::<Vec<_>>())
         .into_iter()
         .map(|v| {
@@ -1081,8 +1117,10 @@ async fn the_loop_guard_departure_at_counters_past_3() {
     // At 4 and 99 we answer exactly as at 3 ...
     assert_eq!(mine[1], mine[0]);
     assert_eq!(mine[2], mine[0]);
-    // ... where the SDK redirects to the handshake once more and counts on.
-    for (i, next) in [(1, "5"), (2, "100")] {
+    assert_eq!(mine[4], mine[0]);
+    // ... where the SDK redirects to the handshake once more and counts on (`Number("Infinity")`
+    // is infinite, so it never reaches 3).
+    for (i, next) in [(1, "5"), (2, "100"), (4, "Infinity")] {
         assert_eq!(sdk[i]["status"], "handshake", "{}", sdk[i]);
         assert!(sdk[i]["location"]["base"].as_str().unwrap().ends_with("/v1/client/handshake"), "{}", sdk[i]);
         let counter = sdk[i]["setCookies"]
