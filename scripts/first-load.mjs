@@ -18,9 +18,9 @@ import { fileURLToPath } from 'node:url';
 
 const KIB = 1024;
 /** Budgets in bytes, gzip -9. Without a lazy island: the issue's goal. With one: the heaviest
- * (the members page, 257 KiB) plus a little, so none can grow unnoticed; the goal of 200 KiB is
+ * (the members page, 237 KiB) plus a little, so none can grow unnoticed; the goal of 200 KiB is
  * not met there (README, Performance). */
-export const BUDGETS = { plain: 200 * KIB, island: 265 * KIB };
+export const BUDGETS = { plain: 200 * KIB, island: 242 * KIB };
 
 /** `{ none, plain, islands: { <island>: … } }`, each `{ files: [{ name, raw, gzip }], total }`
  * (bytes), for the release site's `pkg` directory. Throws if it holds a file no page's count
