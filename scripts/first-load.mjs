@@ -18,10 +18,10 @@ import { fileURLToPath } from 'node:url';
 
 const KIB = 1024;
 /** Budgets in bytes, gzip -9. Without a lazy island: the issue's goal. With one: the heaviest
- * (the members page, 233 KiB) plus a little, so none can grow unnoticed; the goal of 200 KiB is
- * met by the settings page (199) but not the projects (224) and members pages (README,
+ * (the members page, 231 KiB) plus a little, so none can grow unnoticed; the goal of 200 KiB is
+ * met by the settings page (197) but not the projects (222) and members pages (README,
  * Performance). */
-export const BUDGETS = { plain: 200 * KIB, island: 238 * KIB };
+export const BUDGETS = { plain: 200 * KIB, island: 236 * KIB };
 
 /** `{ none, plain, islands: { <island>: … } }`, each `{ files: [{ name, raw, gzip }], total }`
  * (bytes), for the release site's `pkg` directory. Throws if it holds a file no page's count
