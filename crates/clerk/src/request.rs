@@ -276,7 +276,7 @@ impl Clerk {
         if dev && ctx.dev_browser.is_none() {
             return Ok(self.handle_maybe_handshake_status(ctx, "dev-browser-missing", "", None));
         }
-        let has_active_client = ctx.client_uat != 0;
+        let has_active_client = ctx.client_uat != 0.0;
         if ctx.session_cookie.is_none() {
             if !has_active_client {
                 return Ok(signed_out("session-token-and-uat-missing", ""));
@@ -294,7 +294,7 @@ impl Clerk {
             return Ok(signed_out("token-type-mismatch", ""));
         }
         // `payload.iat < clientUat`: a token without `iat` is never "before" it.
-        if js_number_of(jwt.claims().iat).is_some_and(|iat| iat < ctx.client_uat as f64) {
+        if js_number_of(jwt.claims().iat).is_some_and(|iat| iat < ctx.client_uat) {
             return Ok(self.handle_maybe_handshake_status(ctx, "session-token-iat-before-client-uat", "", None));
         }
         if let Err(e) = self.verify_jwt(jwt, &self.opts.verify).await {

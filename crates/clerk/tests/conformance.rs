@@ -499,6 +499,8 @@ async fn authenticate_request_matches_the_official_sdk() {
     // edge inputs, read the way the SDK reads them (empty values, JS number parsing, header
     // splitting, the session token a handshake carries, cookie-family choice)
     let no_iat = s.sign_session(&claims(json!({"iat": null})));
+    // Issued "after" 2^63 seconds: only a client_uat read past i64 is later still.
+    let iat_1e19 = s.sign_session(&claims(json!({"iat": 1e19})));
     let sfx = PublishableKey::parse(PROD_PK).unwrap().cookie_suffix().to_string();
     let live = format!("__session={valid}; __client_uat={}", t - 100);
     // (case, path, headers)
@@ -573,7 +575,34 @@ async fn authenticate_request_matches_the_official_sdk() {
                 doc.clone(),
             ],
         ),
-        // `Number.parseInt(v) || 0`: hexadecimal is read; U+0085 is not JavaScript white space.
+        // The next counter as JavaScript prints it (`String(n + 1)`): exponent form outside
+        // 1e-7..1e21.
+        (
+            "counter -1e21",
+            "/",
+            vec![
+                ("cookie", format!("__session={expired}; __client_uat={}; __clerk_redirect_count=-1e21", t - 200)),
+                doc.clone(),
+            ],
+        ),
+        (
+            "counter -0.9999999999",
+            "/",
+            vec![
+                (
+                    "cookie",
+                    format!("__session={expired}; __client_uat={}; __clerk_redirect_count=-0.9999999999", t - 200),
+                ),
+                doc.clone(),
+            ],
+        ),
+        // `Number.parseInt(v) || 0`: hexadecimal is read; U+0085 is not JavaScript white space;
+        // past i64 it is a double, still later than an `iat` of 1e19.
+        (
+            "uat past i64",
+            "/",
+            vec![("cookie", format!("__session={iat_1e19}; __client_uat=99999999999999999999")), doc.clone()],
+        ),
         (
             "uat in hexadecimal",
             "/",

@@ -7,26 +7,60 @@ use std::borrow::Cow;
 use crate::verify::Field;
 
 /// JavaScript's `Number.parseInt(v) || 0` (ECMA-262 `parseInt` without a radix): leading
-/// JavaScript whitespace, a sign, a `0x`/`0X` prefix for hexadecimal, then digits up to the first
-/// other character; nothing parsable is 0. Saturates at the `i64` range (JavaScript would go on
-/// to a float; either way it is later than any `iat`).
+/// JavaScript whitespace, a sign, a `0x`/`0X` prefix for hexadecimal, then digits up to the
+/// first other character, read as a double (rounded once, as JavaScript reads them); nothing
+/// parsable is 0.
 #[inline]
-pub(super) fn js_parse_int(v: &str) -> i64 {
+pub(super) fn js_parse_int(v: &str) -> f64 {
     let v = v.trim_start_matches(is_js_whitespace);
     let (sign, rest) = match v.as_bytes().first() {
-        Some(b'-') => (-1, &v[1..]),
-        Some(b'+') => (1, &v[1..]),
-        _ => (1, v),
+        Some(b'-') => (-1.0, &v[1..]),
+        Some(b'+') => (1.0, &v[1..]),
+        _ => (1.0, v),
     };
     let (radix, rest) = match rest.get(..2) {
         Some("0x" | "0X") => (16, &rest[2..]),
         _ => (10, rest),
     };
-    let digits = rest
-        .chars()
-        .map_while(|c| c.to_digit(radix))
-        .fold(0i64, |n, d| n.saturating_mul(i64::from(radix)).saturating_add(i64::from(d)));
-    sign * digits
+    let digits = &rest[..rest.find(|c: char| !c.is_digit(radix)).unwrap_or(rest.len())];
+    let n = match radix {
+        16 => power_of_two_radix(digits, 16).unwrap_or(0.0),
+        _ => digits.parse::<f64>().unwrap_or(0.0),
+    };
+    // `|| 0`: -0, and NaN (no digits), are 0.
+    if n == 0.0 {
+        0.0
+    } else {
+        sign * n
+    }
+}
+
+/// The value of `digits` in `radix` 2, 8 or 16 (a whole number of bits per digit), rounded once
+/// to the nearest double, ties to even, as JavaScript reads `0x…` (a digit at a time in `f64`
+/// would round at every step); `None` if a character is not such a digit. Empty is 0.
+fn power_of_two_radix(digits: &str, radix: u32) -> Option<f64> {
+    let bits_per_digit = radix.trailing_zeros();
+    // The value's first 64 bits from its leading 1, and past them only whether any is set (a
+    // "sticky" bit: enough to round 64 bits to a double's 53 correctly).
+    let (mut top, mut kept, mut dropped, mut sticky) = (0u64, 0u32, 0i32, false);
+    for c in digits.chars() {
+        let d = c.to_digit(radix)?;
+        for i in (0..bits_per_digit).rev() {
+            let bit = (d >> i) & 1;
+            if kept == 0 && bit == 0 {
+                continue;
+            }
+            if kept < 64 {
+                top = (top << 1) | u64::from(bit);
+                kept += 1;
+            } else {
+                dropped = dropped.saturating_add(1);
+                sticky |= bit == 1;
+            }
+        }
+    }
+    // `as f64` rounds to nearest, ties to even; scaling by a power of two is exact (or infinite).
+    Some((top | u64::from(sticky)) as f64 * 2f64.powi(dropped))
 }
 
 /// JavaScript's `StringToNumber` (ECMA-262 §7.1.4.1.1), what `Number(s)` and `<` do to a string:
@@ -41,12 +75,10 @@ pub(super) fn js_string_to_number(s: &str) -> f64 {
     }
     for (prefix, radix) in [("0x", 16), ("0X", 16), ("0o", 8), ("0O", 8), ("0b", 2), ("0B", 2)] {
         if let Some(digits) = t.strip_prefix(prefix) {
-            let mut n = 0.0;
-            for c in digits.chars() {
-                let Some(d) = c.to_digit(radix) else { return f64::NAN };
-                n = n * f64::from(radix) + f64::from(d);
-            }
-            return if digits.is_empty() { f64::NAN } else { n };
+            return match power_of_two_radix(digits, radix) {
+                Some(n) if !digits.is_empty() => n,
+                _ => f64::NAN,
+            };
         }
     }
     let (sign, unsigned) = match t.as_bytes()[0] {
@@ -97,15 +129,42 @@ pub(super) fn js_number(v: &str) -> f64 {
     }
 }
 
-/// JavaScript prints whole numbers without a fraction (`String(2)` is `"2"`, not `"2.0"`), and
-/// infinities as `Infinity`.
+/// JavaScript's `Number::toString` (ECMA-262 §6.1.6.1.20): the shortest digits that read back
+/// as `n` (what Rust's `{:e}` prints too), as a plain decimal from 1e-7 up to 1e21 (`2`, not
+/// `2.0`) and in exponent form outside it (`1e+21`, `1.5e-7`); `-0` is `0`.
 pub(super) fn js_number_to_string(n: f64) -> String {
+    if n.is_nan() {
+        return "NaN".into();
+    }
+    if n == 0.0 {
+        return "0".into();
+    }
     if n.is_infinite() {
-        (if n > 0.0 { "Infinity" } else { "-Infinity" }).to_string()
-    } else if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
+        return (if n > 0.0 { "Infinity" } else { "-Infinity" }).into();
+    }
+    if n < 0.0 {
+        return format!("-{}", js_number_to_string(-n));
+    }
+    let sci = format!("{n:e}");
+    let (mantissa, exponent) = sci.split_once('e').expect("`{:e}` writes an exponent");
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    // The spec's k (how many digits) and n (where the decimal point goes).
+    let k = digits.len() as i32;
+    let point = exponent.parse::<i32>().expect("`{:e}` writes a whole exponent") + 1;
+    if k <= point && point <= 21 {
+        format!("{digits}{}", "0".repeat((point - k) as usize))
+    } else if 0 < point && point <= 21 {
+        let (whole, fraction) = digits.split_at(point as usize);
+        format!("{whole}.{fraction}")
+    } else if -6 < point && point <= 0 {
+        format!("0.{}{digits}", "0".repeat(-point as usize))
     } else {
-        n.to_string()
+        let e = point - 1;
+        let sign = if e >= 0 { '+' } else { '-' };
+        match digits.split_at(1) {
+            (first, "") => format!("{first}e{sign}{}", e.abs()),
+            (first, rest) => format!("{first}.{rest}e{sign}{}", e.abs()),
+        }
     }
 }
 
@@ -216,8 +275,17 @@ mod tests {
     fn parse_int_reads_a_sign_and_leading_digits() {
         for (v, want) in [("-12", -12), ("+7", 7), ("  42abc", 42), ("abc", 0), ("-", 0), ("", 0), ("1.9", 1)]
             .into_iter()
-            .chain([("0x1f", 31), ("-0X10", -16), ("0x", 0), ("0b11", 0), ("\u{FEFF} 7", 7), ("\u{85}7", 0)])
+            .chain([("0x1f", 31), ("-0X10", -16), ("0x", 0), ("0b11", 0), ("\u{FEFF} 7", 7), ("\u{85}7", 0), ("-0", 0)])
         {
+            assert_eq!(js_parse_int(v), want as f64, "{v:?}");
+        }
+        // Past i64 and past 2^53: read as JavaScript reads them (node's values).
+        for (v, want) in [
+            ("99999999999999999999", 1e20),
+            ("0x200000000000018", 144_115_188_075_855_904.0),
+            ("-0x10000000000000001", -18_446_744_073_709_551_616.0),
+            ("9007199254740993", 9_007_199_254_740_992.0),
+        ] {
             assert_eq!(js_parse_int(v), want, "{v:?}");
         }
     }
@@ -265,6 +333,12 @@ mod tests {
             ("+0x10", 0.0),
             ("0x", 0.0),
             ("0x10000000000000000", 18_446_744_073_709_551_616.0),
+            // Rounded once (2^57 + 32), not a digit at a time (2^57).
+            ("0x200000000000018", 144_115_188_075_855_904.0),
+            ("0b100000000000000000000000000000000000000000000000000001", 9_007_199_254_740_992.0),
+            ("0b100000000000000000000000000000000000000000000000000011", 9_007_199_254_740_996.0),
+            ("0o7", 7.0),
+            ("0o8", 0.0),
             ("\u{FEFF}2\u{3000}", 2.0),
             ("\u{85}2", 0.0),
             (".5", 0.5),
@@ -289,7 +363,8 @@ mod tests {
         }
     }
 
-    /// `String(n)`: whole numbers without a fraction, and `-0` printed as `0`.
+    /// `String(n)`: whole numbers without a fraction, `-0` printed as `0`, exponent form
+    /// outside 1e-7..1e21 (node's output for each).
     #[test]
     fn numbers_print_as_javascript_prints_them() {
         for (n, want) in [
@@ -299,8 +374,121 @@ mod tests {
             (-0.0, "0"),
             (f64::INFINITY, "Infinity"),
             (f64::NEG_INFINITY, "-Infinity"),
+            (f64::NAN, "NaN"),
+            (1e21, "1e+21"),
+            (-1e21, "-1e+21"),
+            (1.5e21, "1.5e+21"),
+            (123_456_789_012_345_680_000.0, "123456789012345680000"),
+            (1e-6, "0.000001"),
+            (1e-7, "1e-7"),
+            (1.5e-7, "1.5e-7"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (-0.9999999999 + 1.0, "1.000000082740371e-10"),
+            (1e15 + 0.5, "1000000000000000.5"),
         ] {
             assert_eq!(js_number_to_string(n), want, "{n}");
         }
+    }
+}
+
+/// The functions above against JavaScript itself: node reads thousands of generated strings
+/// (`Number(s) || 0`, `Number.parseInt(s) || 0`, and `String` of each plus one, as the SDK
+/// prints the next redirect counter) and every answer must be the same.
+#[cfg(test)]
+mod against_node {
+    use super::*;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    /// Strings from pieces JavaScript's number grammar treats specially, deterministically.
+    fn inputs() -> Vec<String> {
+        const PIECES: &[&str] = &[
+            "0",
+            "1",
+            "7",
+            "9",
+            "00",
+            "12345678901234567890",
+            ".",
+            "e",
+            "E",
+            "+",
+            "-",
+            "x",
+            "X",
+            "o",
+            "b",
+            "f",
+            "A",
+            " ",
+            "\t",
+            "\u{FEFF}",
+            "\u{85}",
+            "\u{A0}",
+            "\u{2028}",
+            "Infinity",
+            "inf",
+            "NaN",
+            "_",
+            "0x",
+            "0b",
+            "0o",
+            "1e21",
+            "1e-7",
+            "9007199254740993",
+        ];
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: usize| {
+            // xorshift64: reproducible without a dependency.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        (0..6000)
+            .map(|_| {
+                let len = 1 + next(5);
+                (0..len).map(|_| PIECES[next(PIECES.len())]).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_generated_string_reads_and_prints_as_in_node() {
+        let inputs = inputs();
+        let script = r#"
+            const inputs = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+            const out = inputs.map((s) => {
+                const n = Number(s) || 0, p = Number.parseInt(s) || 0;
+                return [String(n), String(p), String(n + 1), String(p + 1)];
+            });
+            process.stdout.write(JSON.stringify(out));
+        "#;
+        let mut node = Command::new("node")
+            .args(["-e", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node runs (scripts/bootstrap installs it)");
+        let json = serde_json::to_vec(&inputs).unwrap();
+        node.stdin.take().unwrap().write_all(&json).unwrap();
+        let out = node.wait_with_output().unwrap();
+        assert!(out.status.success(), "node failed");
+        let want: Vec<[String; 4]> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(want.len(), inputs.len());
+        let mut differ = Vec::new();
+        for (s, want) in inputs.iter().zip(&want) {
+            let (n, p) = (js_number(s), js_parse_int(s));
+            let ours = [
+                js_number_to_string(n),
+                js_number_to_string(p),
+                js_number_to_string(n + 1.0),
+                js_number_to_string(p + 1.0),
+            ];
+            if &ours != want {
+                differ.push(format!("{s:?}: node {want:?}, ours {ours:?}"));
+            }
+        }
+        assert!(differ.is_empty(), "{} of {} differ:\n{}", differ.len(), inputs.len(), differ.join("\n"));
     }
 }

@@ -54,7 +54,7 @@ pub(super) struct Ctx<'a> {
     pub(super) session_cookie: Option<String>,
     /// The chosen session cookie, decoded once.
     pub(super) session_jwt: Option<Result<DecodedJwt, TokenError>>,
-    pub(super) client_uat: i64,
+    pub(super) client_uat: f64,
     pub(super) refresh_cookie: Option<String>,
     pub(super) dev_browser: Option<String>,
     pub(super) handshake_token: Option<String>,
@@ -126,7 +126,7 @@ impl Clerk {
             header_token: parse_authorization_header(headers).map(str::to_string),
             session_cookie,
             session_jwt,
-            client_uat: pick(COOKIE_CLIENT_UAT, &n.client_uat).map(|v| js_parse_int(&v)).unwrap_or(0),
+            client_uat: pick(COOKIE_CLIENT_UAT, &n.client_uat).map(|v| js_parse_int(&v)).unwrap_or(0.0),
             refresh_cookie: cookie(&n.refresh),
             dev_browser: query(COOKIE_DEV_BROWSER).or_else(|| pick(COOKIE_DEV_BROWSER, &n.dev_browser)),
             handshake_token: query(COOKIE_HANDSHAKE).or_else(|| cookie(COOKIE_HANDSHAKE)),

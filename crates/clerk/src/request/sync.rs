@@ -59,7 +59,7 @@ impl Clerk {
             if !eligible || synced.as_deref() == Some("true") {
                 return Ok(None);
             }
-            let has_cookies = ctx.session_cookie.is_some() || ctx.client_uat != 0;
+            let has_cookies = ctx.session_cookie.is_some() || ctx.client_uat != 0.0;
             if !satellite.auto_sync && !has_cookies && !needs_sync {
                 return Ok(Some(signed_out("session-token-and-uat-missing", "")));
             }
