@@ -283,7 +283,15 @@ fn cookie_map(headers: &HeaderMap) -> Cookies<'_> {
     // The `cookie` 1.x package the SDK uses: split at `;`, the name at the first `=`, spaces and
     // tabs trimmed (quotes kept), first occurrence wins, `%` escapes decoded when all are valid.
     let mut out = Cookies { pairs: Vec::with_capacity(8), index: None };
-    for v in headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()) {
+    let mut values = headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).peekable();
+    // `parseCookie` reads nothing from a header shorter than 2 characters (a lone `=` is no
+    // cookie named ""). Several `Cookie` fields reach the SDK joined with "; ", never that short.
+    if let Some(only) = values.peek() {
+        if only.len() < 2 && headers.get_all(COOKIE).iter().count() == 1 {
+            return out;
+        }
+    }
+    for v in values {
         for pair in v.split(';') {
             let Some((name, value)) = pair.split_once('=') else { continue };
             let (name, value) = (name.trim_matches([' ', '\t']), value.trim_matches([' ', '\t']));
@@ -391,5 +399,105 @@ mod tests {
         let few = cookie_map(&few);
         assert!(few.index.is_none());
         assert_eq!((few.get("a").map(|v| v.as_ref()), few.get("b").map(|v| v.as_ref())), (Some("1"), Some("A")));
+    }
+}
+
+/// The cookie parser against the SDK's own: `createClerkRequest(…).cookies` (the `cookie`
+/// package bundled in `@clerk/backend`) reads thousands of generated `Cookie` headers in node,
+/// and every map must be the same as [`parse_cookies`]'.
+#[cfg(test)]
+mod against_the_sdk {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    /// Headers from pieces the parser treats specially, deterministically (visible ASCII, space
+    /// and tab: what a header value may hold).
+    fn headers() -> Vec<String> {
+        const PIECES: &[&str] = &[
+            "a",
+            "__session",
+            "__client_uat",
+            "b_1",
+            "=",
+            "==",
+            ";",
+            "; ",
+            " ;",
+            " ",
+            "\t",
+            "\"",
+            "%41",
+            "%4",
+            "%zz",
+            "%C3%A9",
+            "%C3",
+            "%25",
+            "1",
+            "x y",
+            ",",
+            "$",
+            "\\",
+            "%3B",
+            "%3D",
+            "__proto__",
+            "constructor",
+        ];
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: usize| {
+            // xorshift64: reproducible without a dependency.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        (0..4000)
+            .map(|_| {
+                let len = 1 + next(9);
+                (0..len).map(|_| PIECES[next(PIECES.len())]).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_generated_header_parses_as_the_sdk_parses_it() {
+        let dir = std::env::var_os("TENANTRY_CONFORMANCE_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("conformance"));
+        assert!(dir.join("node_modules/@clerk/backend").exists(), "the SDK is not installed: run scripts/bootstrap");
+        // As an HTTP parser hands a field value over: without leading or trailing whitespace
+        // (RFC 9110 §5.5; `new Request` trims them too).
+        let headers: Vec<String> = headers().iter().map(|h| h.trim_matches([' ', '\t']).to_string()).collect();
+        let script = r#"
+            const { createClerkRequest } = await import('@clerk/backend/internal');
+            const chunks = [];
+            for await (const c of process.stdin) chunks.push(c);
+            const out = JSON.parse(Buffer.concat(chunks)).map((cookie) =>
+                Object.fromEntries(createClerkRequest(new Request('https://app.example.com/', { headers: { cookie } })).cookies));
+            process.stdout.write(JSON.stringify(out));
+        "#;
+        let mut node = Command::new("node")
+            .current_dir(&dir)
+            .args(["--input-type=module", "-e", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node runs (scripts/bootstrap installs it)");
+        node.stdin.take().unwrap().write_all(&serde_json::to_vec(&headers).unwrap()).unwrap();
+        let out = node.wait_with_output().unwrap();
+        assert!(out.status.success(), "node failed");
+        let sdk: Vec<BTreeMap<String, String>> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(sdk.len(), headers.len());
+        let mut differ = Vec::new();
+        for (header, sdk) in headers.iter().zip(&sdk) {
+            let mut map = HeaderMap::new();
+            map.insert(COOKIE, header.parse().unwrap());
+            let ours: BTreeMap<String, String> = parse_cookies(&map).into_iter().collect();
+            if &ours != sdk {
+                differ.push(format!("{header:?}: sdk {sdk:?}, ours {ours:?}"));
+            }
+        }
+        assert!(differ.is_empty(), "{} of {} differ:\n{}", differ.len(), headers.len(), differ.join("\n"));
     }
 }
