@@ -1071,19 +1071,8 @@ async fn authenticate_request_matches_the_official_sdk() {
         cases.push(c);
     }
 
-    let sdk_input: Vec<Value> = cases.iter().map(sdk_input).collect();
-    let sdk = oracle(&sdk_input);
-    assert_eq!(sdk.len(), cases.len());
     let mut mismatches = Vec::new();
-    for (c, theirs) in cases.iter().zip(sdk) {
-        let mine = normalize(ours(c).await);
-        let mut theirs = normalize(theirs);
-        if theirs["status"] != "error" {
-            theirs["typedAuth"] = typed_auth(&theirs["auth"]);
-        } else if mine["status"] == "error" && mine["message"].is_null() {
-            // Our words for this refusal are our own: the refusal itself is what is compared.
-            theirs["message"] = Value::Null;
-        }
+    for (c, (mine, theirs)) in cases.iter().zip(answers(&cases).await) {
         if mine != theirs {
             mismatches.push(format!("{}:\n  sdk:  {theirs}\n  ours: {mine}", c.name));
         }
@@ -1103,6 +1092,148 @@ async fn authenticate_request_matches_the_official_sdk() {
         mismatches.join("\n")
     );
     eprintln!("{} cases agree with @clerk/backend", cases.len());
+}
+
+/// Each case answered by both sides, normalized so that equal decisions are equal values:
+/// `(ours, the SDK's)`.
+async fn answers(cases: &[Case]) -> Vec<(Value, Value)> {
+    let sdk = oracle(&cases.iter().map(sdk_input).collect::<Vec<_>>());
+    assert_eq!(sdk.len(), cases.len());
+    let mut out = Vec::with_capacity(cases.len());
+    for (c, theirs) in cases.iter().zip(sdk) {
+        let mine = normalize(ours(c).await);
+        let mut theirs = normalize(theirs);
+        if theirs["status"] != "error" {
+            theirs["typedAuth"] = typed_auth(&theirs["auth"]);
+        } else if mine["status"] == "error" && mine["message"].is_null() {
+            // Our words for this refusal are our own: the refusal itself is what is compared.
+            theirs["message"] = Value::Null;
+        }
+        out.push((mine, theirs));
+    }
+    out
+}
+
+/// Requests put together at random (reproducibly) from the pieces the decision table reads —
+/// instance, method, session cookie, `__client_uat`, Bearer header, `Sec-Fetch-Dest`, `Accept`,
+/// `Referer`, `Origin`, redirect counter, dev browser — so that combinations no hand-written case
+/// names are compared with the SDK too.
+#[tokio::test]
+async fn generated_requests_match_the_official_sdk() {
+    let s = Signer::from_pem("ins_conformance", include_str!("fixtures/instance-private.pem")).unwrap();
+    let other = Signer::from_pem("ins_conformance", include_str!("fixtures/other-private.pem")).unwrap();
+    let t = now();
+    let session = |patch: Value| {
+        let mut c = json!({"sub": "user_1", "sid": "sess_1", "iss": "https://clerk.example.com", "azp": APP, "iat": t - 5, "nbf": t - 15, "exp": t + 55});
+        for (k, v) in patch.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    };
+    let tokens = [
+        s.sign_session(&session(json!({}))),
+        s.sign_session(&session(json!({"iat": t - 120, "nbf": t - 130, "exp": t - 60}))),
+        s.sign_session(&session(
+            json!({"org_id": "org_1", "org_slug": "acme", "org_role": "org:admin", "org_permissions": []}),
+        )),
+        s.sign_session(&session(json!({"azp": "https://other.com"}))),
+        s.sign_session(&session(json!({"iat": t - 300, "nbf": t - 310}))),
+        s.sign_session(&session(json!({"azp": "http://localhost:3000"}))),
+        other.sign_session(&session(json!({}))),
+        "abc.def".to_string(),
+    ];
+    let mut state = 0xD1B5_4A32_D192_ED03u64;
+    let mut pick = |n: usize| {
+        // xorshift64: reproducible without a dependency.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut cases = Vec::new();
+    for i in 0..600 {
+        let dev = pick(3) == 0;
+        let origin = if dev { "http://localhost:3000" } else { APP };
+        let mut cookies = Vec::new();
+        if pick(4) > 0 {
+            cookies.push(format!("__session={}", tokens[pick(tokens.len())]));
+        }
+        match pick(5) {
+            0 => {}
+            1 => cookies.push("__client_uat=0".into()),
+            2 => cookies.push(format!("__client_uat={}", t - 100)),
+            3 => cookies.push(format!("__client_uat={}", t + 100)),
+            _ => cookies.push(format!("__client_uat={}", t - 200)),
+        }
+        if pick(4) == 0 {
+            cookies.push(format!("__clerk_redirect_count={}", pick(4)));
+        }
+        if dev && pick(2) == 0 {
+            cookies.push(format!("{COOKIE_DB}=dvb_x"));
+        }
+        let mut headers: Vec<(&str, String)> = Vec::new();
+        if !cookies.is_empty() {
+            headers.push(("cookie", cookies.join("; ")));
+        }
+        if pick(4) == 0 {
+            headers.push(("authorization", format!("Bearer {}", tokens[pick(tokens.len())])));
+        }
+        match pick(4) {
+            0 => headers.push(("sec-fetch-dest", "document".into())),
+            1 => headers.push(("sec-fetch-dest", "empty".into())),
+            2 => headers.push(("sec-fetch-dest", "iframe".into())),
+            _ => {}
+        }
+        match pick(3) {
+            0 => headers.push(("accept", "text/html,application/xhtml+xml".into())),
+            1 => headers.push(("accept", "application/json".into())),
+            _ => {}
+        }
+        match pick(4) {
+            0 => headers.push(("referer", format!("{origin}/from"))),
+            1 => headers.push(("referer", "https://google.com/".into())),
+            _ => {}
+        }
+        if pick(4) == 0 {
+            headers.push(("origin", if pick(2) == 0 { origin.to_string() } else { "https://evil.example".into() }));
+        }
+        let method = if pick(4) == 0 { "POST" } else { "GET" };
+        let path = ["/", "/dashboard?tab=1", "/api/x"][pick(3)];
+        let mut c = case(&format!("generated {i}"), method, path, &headers);
+        if dev {
+            (c.pk, c.url, c.authorized_parties) = (DEV_PK, format!("{origin}{path}"), vec![]);
+        }
+        cases.push(c);
+    }
+    let answers = answers(&cases).await;
+    // The mix reaches every outcome, or it would compare little.
+    let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+    for (mine, _) in &answers {
+        *outcomes.entry(mine["status"].as_str().unwrap_or("?").to_string()).or_default() += 1;
+    }
+    for outcome in ["signed-in", "signed-out", "handshake"] {
+        assert!(outcomes.get(outcome).is_some_and(|n| *n >= 10), "too few {outcome}: {outcomes:?}");
+    }
+    let mut mismatches = Vec::new();
+    for (c, (mine, theirs)) in cases.iter().zip(answers) {
+        if mine != theirs {
+            let headers: Vec<String> = c.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            mismatches.push(format!(
+                "{} ({} {}; {}):\n  sdk:  {theirs}\n  ours: {mine}",
+                c.name,
+                c.pk,
+                c.method,
+                headers.join(" | ")
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} generated requests differ from @clerk/backend:\n{}",
+        mismatches.len(),
+        cases.len(),
+        mismatches.join("\n")
+    );
 }
 
 /// Where we depart from the SDK on purpose (ARCHITECTURE.md, "Where this departs"), pinned: the
