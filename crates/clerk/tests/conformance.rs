@@ -1116,8 +1116,8 @@ async fn answers(cases: &[Case]) -> Vec<(Value, Value)> {
 
 /// Requests put together at random (reproducibly) from the pieces the decision table reads —
 /// instance, method, session cookie, `__client_uat`, Bearer header, `Sec-Fetch-Dest`, `Accept`,
-/// `Referer`, `Origin`, redirect counter, dev browser — so that combinations no hand-written case
-/// names are compared with the SDK too.
+/// `Referer`, `Origin`, redirect counter, dev browser, the suffixed cookie family — so that
+/// combinations no hand-written case names are compared with the SDK too.
 #[tokio::test]
 async fn generated_requests_match_the_official_sdk() {
     let s = Signer::from_pem("ins_conformance", include_str!("fixtures/instance-private.pem")).unwrap();
@@ -1141,7 +1141,11 @@ async fn generated_requests_match_the_official_sdk() {
         s.sign_session(&session(json!({"azp": "http://localhost:3000"}))),
         other.sign_session(&session(json!({}))),
         "abc.def".to_string(),
+        s.sign_session(&session(json!({"sub": "user_2", "iat": t - 50}))),
+        s.sign_session(&session(json!({"iss": "https://other.clerk.example"}))),
+        s.sign_session(&session(json!({"iat": Value::Null}))),
     ];
+    let suffix = |pk: &str| PublishableKey::parse(pk).unwrap().cookie_suffix().to_string();
     let mut state = 0xD1B5_4A32_D192_ED03u64;
     let mut pick = |n: usize| {
         // xorshift64: reproducible without a dependency.
@@ -1167,6 +1171,16 @@ async fn generated_requests_match_the_official_sdk() {
         }
         if pick(4) == 0 {
             cookies.push(format!("__clerk_redirect_count={}", pick(4)));
+        }
+        // The suffixed family (`usesSuffixedCookies` chooses between the two).
+        let sfx = suffix(if dev { DEV_PK } else { PROD_PK });
+        if pick(3) == 0 {
+            cookies.push(format!("__session_{sfx}={}", tokens[pick(tokens.len())]));
+        }
+        match pick(4) {
+            0 => cookies.push(format!("__client_uat_{sfx}=0")),
+            1 => cookies.push(format!("__client_uat_{sfx}={}", t - 100)),
+            _ => {}
         }
         if dev && pick(2) == 0 {
             cookies.push(format!("{COOKIE_DB}=dvb_x"));
