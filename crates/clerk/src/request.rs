@@ -23,6 +23,8 @@ use crate::verify::{
     decode_jwt, reject_m2m_category, verify_decoded, DecodedJwt, TokenError, TokenErrorReason, VerifyOptions,
 };
 
+#[cfg(test)]
+mod differential;
 mod handshake;
 mod js;
 mod nonces;

@@ -397,84 +397,58 @@ mod tests {
 #[cfg(test)]
 mod against_node {
     use super::*;
-    use std::io::Write;
-    use std::process::{Command, Stdio};
+    use crate::request::differential::{generated, node};
 
-    /// Strings from pieces JavaScript's number grammar treats specially, deterministically.
-    fn inputs() -> Vec<String> {
-        const PIECES: &[&str] = &[
-            "0",
-            "1",
-            "7",
-            "9",
-            "00",
-            "12345678901234567890",
-            ".",
-            "e",
-            "E",
-            "+",
-            "-",
-            "x",
-            "X",
-            "o",
-            "b",
-            "f",
-            "A",
-            " ",
-            "\t",
-            "\u{FEFF}",
-            "\u{85}",
-            "\u{A0}",
-            "\u{2028}",
-            "Infinity",
-            "inf",
-            "NaN",
-            "_",
-            "0x",
-            "0b",
-            "0o",
-            "1e21",
-            "1e-7",
-            "9007199254740993",
-        ];
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = |n: usize| {
-            // xorshift64: reproducible without a dependency.
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
-        (0..6000)
-            .map(|_| {
-                let len = 1 + next(5);
-                (0..len).map(|_| PIECES[next(PIECES.len())]).collect()
-            })
-            .collect()
-    }
+    /// Pieces JavaScript's number grammar treats specially.
+    const PIECES: &[&str] = &[
+        "0",
+        "1",
+        "7",
+        "9",
+        "00",
+        "12345678901234567890",
+        ".",
+        "e",
+        "E",
+        "+",
+        "-",
+        "x",
+        "X",
+        "o",
+        "b",
+        "f",
+        "A",
+        " ",
+        "\t",
+        "\u{FEFF}",
+        "\u{85}",
+        "\u{A0}",
+        "\u{2028}",
+        "Infinity",
+        "inf",
+        "NaN",
+        "_",
+        "0x",
+        "0b",
+        "0o",
+        "1e21",
+        "1e-7",
+        "9007199254740993",
+    ];
 
     #[test]
     fn every_generated_string_reads_and_prints_as_in_node() {
-        let inputs = inputs();
+        let inputs = generated(PIECES, 6000, 5, 0x2545_F491_4F6C_DD1D);
         let script = r#"
-            const inputs = JSON.parse(require('fs').readFileSync(0, 'utf8'));
-            const out = inputs.map((s) => {
+            const chunks = [];
+            for await (const c of process.stdin) chunks.push(c);
+            const out = JSON.parse(Buffer.concat(chunks)).map((s) => {
                 const n = Number(s) || 0, p = Number.parseInt(s) || 0;
                 return [String(n), String(p), String(n + 1), String(p + 1)];
             });
             process.stdout.write(JSON.stringify(out));
         "#;
-        let mut node = Command::new("node")
-            .args(["-e", script])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("node runs (scripts/bootstrap installs it)");
-        let json = serde_json::to_vec(&inputs).unwrap();
-        node.stdin.take().unwrap().write_all(&json).unwrap();
-        let out = node.wait_with_output().unwrap();
-        assert!(out.status.success(), "node failed");
-        let want: Vec<[String; 4]> = serde_json::from_slice(&out.stdout).unwrap();
+        let want: Vec<[String; 4]> = node(None, script, &inputs);
         assert_eq!(want.len(), inputs.len());
         let mut differ = Vec::new();
         for (s, want) in inputs.iter().zip(&want) {

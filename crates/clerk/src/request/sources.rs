@@ -408,57 +408,40 @@ mod tests {
 #[cfg(test)]
 mod against_the_sdk {
     use super::*;
+    use crate::request::differential::{generated, node};
     use std::collections::BTreeMap;
-    use std::io::Write;
-    use std::process::{Command, Stdio};
 
-    /// Headers from pieces the parser treats specially, deterministically (visible ASCII, space
-    /// and tab: what a header value may hold).
-    fn headers() -> Vec<String> {
-        const PIECES: &[&str] = &[
-            "a",
-            "__session",
-            "__client_uat",
-            "b_1",
-            "=",
-            "==",
-            ";",
-            "; ",
-            " ;",
-            " ",
-            "\t",
-            "\"",
-            "%41",
-            "%4",
-            "%zz",
-            "%C3%A9",
-            "%C3",
-            "%25",
-            "1",
-            "x y",
-            ",",
-            "$",
-            "\\",
-            "%3B",
-            "%3D",
-            "__proto__",
-            "constructor",
-        ];
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = |n: usize| {
-            // xorshift64: reproducible without a dependency.
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
-        (0..4000)
-            .map(|_| {
-                let len = 1 + next(9);
-                (0..len).map(|_| PIECES[next(PIECES.len())]).collect()
-            })
-            .collect()
-    }
+    /// Pieces the parser treats specially (visible ASCII, space and tab: what a header value
+    /// may hold).
+    const PIECES: &[&str] = &[
+        "a",
+        "__session",
+        "__client_uat",
+        "b_1",
+        "=",
+        "==",
+        ";",
+        "; ",
+        " ;",
+        " ",
+        "\t",
+        "\"",
+        "%41",
+        "%4",
+        "%zz",
+        "%C3%A9",
+        "%C3",
+        "%25",
+        "1",
+        "x y",
+        ",",
+        "$",
+        "\\",
+        "%3B",
+        "%3D",
+        "__proto__",
+        "constructor",
+    ];
 
     #[test]
     fn every_generated_header_parses_as_the_sdk_parses_it() {
@@ -468,7 +451,10 @@ mod against_the_sdk {
         assert!(dir.join("node_modules/@clerk/backend").exists(), "the SDK is not installed: run scripts/bootstrap");
         // As an HTTP parser hands a field value over: without leading or trailing whitespace
         // (RFC 9110 §5.5; `new Request` trims them too).
-        let headers: Vec<String> = headers().iter().map(|h| h.trim_matches([' ', '\t']).to_string()).collect();
+        let headers: Vec<String> = generated(PIECES, 4000, 9, 0x9E37_79B9_7F4A_7C15)
+            .iter()
+            .map(|h| h.trim_matches([' ', '\t']).to_string())
+            .collect();
         let script = r#"
             const { createClerkRequest } = await import('@clerk/backend/internal');
             const chunks = [];
@@ -477,17 +463,7 @@ mod against_the_sdk {
                 Object.fromEntries(createClerkRequest(new Request('https://app.example.com/', { headers: { cookie } })).cookies));
             process.stdout.write(JSON.stringify(out));
         "#;
-        let mut node = Command::new("node")
-            .current_dir(&dir)
-            .args(["--input-type=module", "-e", script])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("node runs (scripts/bootstrap installs it)");
-        node.stdin.take().unwrap().write_all(&serde_json::to_vec(&headers).unwrap()).unwrap();
-        let out = node.wait_with_output().unwrap();
-        assert!(out.status.success(), "node failed");
-        let sdk: Vec<BTreeMap<String, String>> = serde_json::from_slice(&out.stdout).unwrap();
+        let sdk: Vec<BTreeMap<String, String>> = node(Some(&dir), script, &headers);
         assert_eq!(sdk.len(), headers.len());
         let mut differ = Vec::new();
         for (header, sdk) in headers.iter().zip(&sdk) {
