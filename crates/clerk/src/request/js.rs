@@ -306,6 +306,7 @@ mod tests {
             ("\"-Infinity\"", Some(f64::NEG_INFINITY)),
             ("\"0x10\"", Some(16.0)),
             ("\"inf\"", None),
+            ("\"0x\"", None),
         ] {
             let f: Field<'_> = serde_json::from_str(json).unwrap();
             assert_eq!(js_number_of(f), want, "{json}");
@@ -349,6 +350,16 @@ mod tests {
             (".", 0.0),
         ] {
             assert_eq!(js_number(v), want, "{v:?}");
+        }
+        // Past 64 bits the bits beyond decide a tie (a sticky bit): up when any of them is set,
+        // else to even (node's values).
+        let bits = |tail: &str| format!("0b1{}1{tail}", "0".repeat(52));
+        for (v, want) in [
+            (bits(&format!("{}1", "0".repeat(10))), 18_446_744_073_709_555_712.0),
+            (bits(&"0".repeat(11)), 18_446_744_073_709_551_616.0),
+            (bits(&format!("{}11", "0".repeat(9))), 18_446_744_073_709_555_712.0),
+        ] {
+            assert_eq!(js_number(&v), want, "{v}");
         }
     }
 
