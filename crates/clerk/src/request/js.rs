@@ -60,7 +60,11 @@ fn power_of_two_radix(digits: &str, radix: u32) -> Option<f64> {
         }
     }
     // `as f64` rounds to nearest, ties to even; scaling by a power of two is exact (or infinite).
-    Some((top | u64::from(sticky)) as f64 * 2f64.powi(dropped))
+    let scale = match dropped {
+        0..=1023 => f64::from_bits((dropped as u64 + 1023) << 52),
+        _ => f64::INFINITY,
+    };
+    Some((top | u64::from(sticky)) as f64 * scale)
 }
 
 /// JavaScript's `StringToNumber` (ECMA-262 §7.1.4.1.1), what `Number(s)` and `<` do to a string:
@@ -130,8 +134,8 @@ pub(super) fn js_number(v: &str) -> f64 {
 }
 
 /// JavaScript's `Number::toString` (ECMA-262 §6.1.6.1.20): the shortest digits that read back
-/// as `n` (what Rust's `{:e}` prints too), as a plain decimal from 1e-7 up to 1e21 (`2`, not
-/// `2.0`) and in exponent form outside it (`1e+21`, `1.5e-7`); `-0` is `0`.
+/// as `n` (what Rust's `{:e}` prints too), as a plain decimal from 1e-6 up to (not including)
+/// 1e21 (`2`, not `2.0`) and in exponent form outside it (`1e+21`, `1.5e-7`); `-0` is `0`.
 pub(super) fn js_number_to_string(n: f64) -> String {
     if n.is_nan() {
         return "NaN".into();
@@ -358,6 +362,14 @@ mod tests {
             (bits(&format!("{}1", "0".repeat(10))), 18_446_744_073_709_555_712.0),
             (bits(&"0".repeat(11)), 18_446_744_073_709_551_616.0),
             (bits(&format!("{}11", "0".repeat(9))), 18_446_744_073_709_555_712.0),
+            // Octal's 3 bits a digit, at a tie, past it, and at a tie rounding up to even.
+            ("0o2000000000000000004000000".into(), 9_444_732_965_739_290_427_392.0),
+            ("0o2000000000000000004000001".into(), 9_444_732_965_739_292_524_544.0),
+            ("0o2000000000000000014000000".into(), 9_444_732_965_739_294_621_696.0),
+            // The largest double, and past it infinity (a tie there rounds up, to even).
+            (format!("0x{}{}", "fffffffffffffbf", "f".repeat(241)), f64::MAX),
+            (format!("0x{}{}", "fffffffffffffc", "0".repeat(242)), f64::INFINITY),
+            (format!("0x{}", "f".repeat(256)), f64::INFINITY),
         ] {
             assert_eq!(js_number(&v), want, "{v}");
         }
@@ -375,7 +387,7 @@ mod tests {
     }
 
     /// `String(n)`: whole numbers without a fraction, `-0` printed as `0`, exponent form
-    /// outside 1e-7..1e21 (node's output for each).
+    /// outside 1e-6..1e21 (node's output for each).
     #[test]
     fn numbers_print_as_javascript_prints_them() {
         for (n, want) in [

@@ -285,7 +285,8 @@ fn cookie_map(headers: &HeaderMap) -> Cookies<'_> {
     let mut out = Cookies { pairs: Vec::with_capacity(8), index: None };
     let mut values = headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).peekable();
     // `parseCookie` reads nothing from a header shorter than 2 characters (a lone `=` is no
-    // cookie named ""). Several `Cookie` fields reach the SDK joined with "; ", never that short.
+    // cookie named ""). Several `Cookie` fields reach the SDK joined (by "; " in Node's server,
+    // by ", " in Fetch's `Headers`), never that short.
     if let Some(only) = values.peek() {
         if only.len() < 2 && headers.get_all(COOKIE).iter().count() == 1 {
             return out;
