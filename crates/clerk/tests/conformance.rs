@@ -7,8 +7,11 @@
 //!
 //! Needs `node` and `crates/clerk/conformance/node_modules` (scripts/bootstrap installs them).
 //!
-//! Over 1000 lines on purpose: the case table is the SDK's decision table, and one runner feeds
-//! every case to both sides; split, the cases would lose the table they are read against.
+//! Over 1000 lines on purpose: the case table is the SDK's decision table, and one runner
+//! (`oracle` for the SDK, `ours` for this crate) feeds every case to both sides — the table's,
+//! the generated requests', the pinned departure's and the refresh cases'. They share the case
+//! type, the claims and the normalisation; split, the cases would lose the table they are read
+//! against.
 
 use clerk::mint::Signer;
 use clerk::request::AuthenticateError;

@@ -12,12 +12,7 @@ use crate::verify::Field;
 /// parsable is 0.
 #[inline]
 pub(super) fn js_parse_int(v: &str) -> f64 {
-    let v = v.trim_start_matches(is_js_whitespace);
-    let (sign, rest) = match v.as_bytes().first() {
-        Some(b'-') => (-1.0, &v[1..]),
-        Some(b'+') => (1.0, &v[1..]),
-        _ => (1.0, v),
-    };
+    let (sign, rest) = split_sign(v.trim_start_matches(is_js_whitespace));
     let (radix, rest) = match rest.get(..2) {
         Some("0x" | "0X") => (16, &rest[2..]),
         _ => (10, rest),
@@ -27,11 +22,24 @@ pub(super) fn js_parse_int(v: &str) -> f64 {
         16 => power_of_two_radix(digits, 16).unwrap_or(0.0),
         _ => digits.parse::<f64>().unwrap_or(0.0),
     };
-    // `|| 0`: -0, and NaN (no digits), are 0.
-    if n == 0.0 {
+    or_zero(sign * n)
+}
+
+/// A leading `-` or `+` as JavaScript's number grammar reads it: the sign, and the rest.
+fn split_sign(s: &str) -> (f64, &str) {
+    match s.as_bytes().first() {
+        Some(b'-') => (-1.0, &s[1..]),
+        Some(b'+') => (1.0, &s[1..]),
+        _ => (1.0, s),
+    }
+}
+
+/// JavaScript's `n || 0`: NaN and -0 are 0.
+fn or_zero(n: f64) -> f64 {
+    if n.is_nan() || n == 0.0 {
         0.0
     } else {
-        sign * n
+        n
     }
 }
 
@@ -85,11 +93,7 @@ pub(super) fn js_string_to_number(s: &str) -> f64 {
             };
         }
     }
-    let (sign, unsigned) = match t.as_bytes()[0] {
-        b'-' => (-1.0, &t[1..]),
-        b'+' => (1.0, &t[1..]),
-        _ => (1.0, t),
-    };
+    let (sign, unsigned) = split_sign(t);
     if unsigned == "Infinity" {
         return sign * f64::INFINITY;
     }
@@ -123,14 +127,9 @@ pub(super) fn js_number_of(f: Field<'_>) -> Option<f64> {
 }
 
 /// JavaScript's `Number(v) || 0` for the redirect counter ([`js_string_to_number`], with NaN
-/// read as 0).
+/// and -0 read as 0).
 pub(super) fn js_number(v: &str) -> f64 {
-    let n = js_string_to_number(v);
-    if n.is_nan() {
-        0.0
-    } else {
-        n
-    }
+    or_zero(js_string_to_number(v))
 }
 
 /// JavaScript's `Number::toString` (ECMA-262 §6.1.6.1.20): the shortest digits that read back

@@ -283,16 +283,17 @@ fn cookie_map(headers: &HeaderMap) -> Cookies<'_> {
     // The `cookie` 1.x package the SDK uses: split at `;`, the name at the first `=`, spaces and
     // tabs trimmed (quotes kept), first occurrence wins, `%` escapes decoded when all are valid.
     let mut out = Cookies { pairs: Vec::with_capacity(8), index: None };
-    let mut values = headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).peekable();
+    let fields = headers.get_all(COOKIE);
     // `parseCookie` reads nothing from a header shorter than 2 characters (a lone `=` is no
     // cookie named ""). Several `Cookie` fields reach the SDK joined (by "; " in Node's server,
     // by ", " in Fetch's `Headers`), never that short.
-    if let Some(only) = values.peek() {
-        if only.len() < 2 && headers.get_all(COOKIE).iter().count() == 1 {
+    let mut each = fields.iter();
+    if let (Some(only), None) = (each.next(), each.next()) {
+        if only.len() < 2 {
             return out;
         }
     }
-    for v in values {
+    for v in fields.iter().filter_map(|v| v.to_str().ok()) {
         for pair in v.split(';') {
             let Some((name, value)) = pair.split_once('=') else { continue };
             let (name, value) = (name.trim_matches([' ', '\t']), value.trim_matches([' ', '\t']));
