@@ -122,7 +122,7 @@ fn main() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let bypass = format!("http://{}", listener.local_addr().unwrap());
         let state = AppState::new(Shared {
-            pool: sqlx::PgPool::connect(&app_url).await.unwrap(),
+            db: tenantry::server::db::Db::detect(sqlx::PgPool::connect(&app_url).await.unwrap()).await.unwrap(),
             clerk: tenantry::server::auth::build_clerk(&config.clerk),
             leptos_options: leptos_options(listener.local_addr().unwrap()).unwrap(),
             config: Arc::new(config),

@@ -2,6 +2,7 @@
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -65,6 +66,56 @@ pub fn pool(database_url: &str, settings: PoolSettings) -> Result<PgPool, DbSetu
         .connect_lazy_with(opts))
 }
 
+/// Which Postgres the database is, where the app must speak to it differently: only the tenant
+/// scope's messages differ (`tenant.rs`, ARCHITECTURE.md "Distribution").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Plain Postgres.
+    Postgres,
+    /// Citus (the `citus` extension is installed in the database), which forwards a propagated
+    /// `SET`'s whole message to its workers.
+    Citus,
+}
+
+/// The runtime pool and the [`Dialect`] of its database, read once at startup ([`Db::detect`]):
+/// converting a running app's database to Citus needs a restart of the app. Derefs to the pool.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: PgPool,
+    dialect: Dialect,
+}
+
+impl Db {
+    /// A pool whose database is known to be of `dialect`.
+    pub fn new(pool: PgPool, dialect: Dialect) -> Self {
+        Self { pool, dialect }
+    }
+
+    /// Asks the database which it is (`pg_extension`). Errors: the database's.
+    pub async fn detect(pool: PgPool) -> Result<Self, sqlx::Error> {
+        let citus =
+            sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS "citus!""#)
+                .fetch_one(&pool)
+                .await?;
+        Ok(Self::new(pool, if citus { Dialect::Citus } else { Dialect::Postgres }))
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+}
+
+impl std::ops::Deref for Db {
+    type Target = PgPool;
+    fn deref(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
 /// `pool.begin()` through [`begin_with`]: a plain `BEGIN`.
 pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     begin_with(pool, "BEGIN").await
@@ -82,12 +133,24 @@ pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx
 /// back any dropped transaction. The price of an abandoned caller: that task still waits for a
 /// connection (within the pool's acquire timeout), then sends `BEGIN` and `ROLLBACK`. Every
 /// transaction of the app begins here (clippy.toml disallows sqlx's own `begin`s elsewhere).
+///
+/// `statement` is sent as one simple-protocol message and must leave the session in a
+/// transaction (else [`sqlx::Error::BeginFailed`]); it may hold several statements. If any of
+/// them fails, the connection must be left with no transaction open: sqlx does not roll back a
+/// transaction it has not counted, so a failure after a `BEGIN` in the same message would hand
+/// the connection on inside an aborted transaction. A message whose `BEGIN` comes last has that
+/// property (the statements before it run in an implicit transaction, rolled back whole on
+/// failure, which `BEGIN` turns into the explicit one on success).
 /// Errors: the pool's or the database's; [`sqlx::Error::PoolClosed`] if the runtime is
 /// shutting down. A panic in the task is resumed here.
 #[allow(clippy::disallowed_methods)]
-pub async fn begin_with(pool: &PgPool, statement: &'static str) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+pub async fn begin_with(
+    pool: &PgPool,
+    statement: impl Into<Cow<'static, str>>,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     use tracing::Instrument;
     let pool = pool.clone();
+    let statement = statement.into();
     joined(tokio::spawn(async move { pool.begin_with(statement).await }.instrument(tracing::Span::current())).await)
 }
 

@@ -296,7 +296,7 @@ fn is_admin_role(role: &str) -> bool {
 /// done before the Backend API fallback, so no connection waits in a transaction while Clerk
 /// answers.
 pub async fn list(st: &AppState, caller: &Caller, reads: &RequestReads) -> Result<MembersView, AdminError> {
-    let rows = reads.tenant(&st.pool, &caller.tenant, async |tx| Ok::<_, AdminError>(mirrored(tx).await?)).await?;
+    let rows = reads.tenant(&st.db, &caller.tenant, async |tx| Ok::<_, AdminError>(mirrored(tx).await?)).await?;
     let rows = or_from_clerk(st, caller, rows, None).await?;
     Ok(MembersView {
         members: rows
@@ -340,7 +340,7 @@ pub async fn change_role(st: &AppState, caller: &Caller, user_id: &str, role: &s
     if !ORG_ROLES.iter().any(|(r, _)| *r == role) {
         return Err(AdminError::RoleInvalid);
     }
-    let mut tx = caller.tenant.begin(&st.pool).await?;
+    let mut tx = caller.tenant.begin(&st.db).await?;
     let row = target(st, caller, &mut tx, user_id, |_| !is_admin_role(role)).await?;
     if row.role == role {
         return Ok(());
@@ -368,7 +368,7 @@ pub async fn remove(st: &AppState, caller: &Caller, user_id: &str) -> Result<(),
     if !leaving && !caller.can_manage_members() {
         return Err(AdminError::Forbidden);
     }
-    let mut tx = caller.tenant.begin(&st.pool).await?;
+    let mut tx = caller.tenant.begin(&st.db).await?;
     let row = target(st, caller, &mut tx, user_id, |_| true).await?;
     let (org, user) = (caller.org_id().to_string(), user_id.to_string());
     backend(st, caller, WRITES, Missing::Member, |api| {
@@ -415,7 +415,7 @@ pub async fn invite(
     if !ORG_ROLES.iter().any(|(r, _)| *r == role) {
         return Err(AdminError::RoleInvalid);
     }
-    let mut tx = caller.tenant.begin(&st.pool).await?;
+    let mut tx = caller.tenant.begin(&st.db).await?;
     // Clerk refuses an existing member too; the mirror says so without a call.
     if mirrored(&mut tx).await?.iter().any(|r| r.email.eq_ignore_ascii_case(&email)) {
         return Err(AdminError::AlreadyMember);
@@ -449,7 +449,7 @@ pub async fn revoke(st: &AppState, caller: &Caller, invitation_id: &str) -> Resu
     if !caller.can_manage_members() {
         return Err(AdminError::Forbidden);
     }
-    let mut tx = caller.tenant.begin(&st.pool).await?;
+    let mut tx = caller.tenant.begin(&st.db).await?;
     let (org, id, by) = (caller.org_id().to_string(), invitation_id.to_string(), caller.user_id().to_string());
     let inv = backend(st, caller, WRITES, Missing::Invitation, |api| {
         Box::pin(async move { api.revoke_organization_invitation(&org, &id, Some(&by)).await })
@@ -508,7 +508,7 @@ pub async fn settings(st: &AppState, caller: &Caller, reads: &RequestReads) -> R
     }
     // The scope also refuses a deleted organization.
     let mirrored =
-        reads.tenant(&st.pool, &caller.tenant, async |tx| Ok::<_, AdminError>(mirrored_settings(tx).await?)).await?;
+        reads.tenant(&st.db, &caller.tenant, async |tx| Ok::<_, AdminError>(mirrored_settings(tx).await?)).await?;
     or_clerk_settings(st, caller, mirrored).await
 }
 
@@ -524,7 +524,7 @@ pub async fn update(
     }
     let name = name.map(|n| validate_organization_name(n).map_err(|_| AdminError::NameInvalid)).transpose()?;
     let slug = slug.map(|s| validate_slug(s).ok_or(AdminError::SlugInvalid)).transpose()?;
-    let mut tx = caller.tenant.begin(&st.pool).await?;
+    let mut tx = caller.tenant.begin(&st.db).await?;
     let before = current(st, caller, &mut tx).await?;
     let body =
         UpdateOrganization { name: name.filter(|n| *n != before.name), slug: slug.filter(|s| *s != before.slug) };
@@ -557,7 +557,7 @@ pub async fn delete(st: &AppState, caller: &Caller, confirmation: &str) -> Resul
     if !caller.can_delete_organization() {
         return Err(AdminError::Forbidden);
     }
-    let mut tx = caller.tenant.begin(&st.pool).await?;
+    let mut tx = caller.tenant.begin(&st.db).await?;
     let before = current(st, caller, &mut tx).await?;
     if confirmation.trim() != before.name {
         return Err(AdminError::ConfirmationMismatch);

@@ -86,7 +86,7 @@ pub fn member_if_signed_in() -> Result<Option<Member>, WorkspaceError> {
 /// A transaction scoped to this call's tenant, for writes (commit it).
 pub async fn tenant_tx() -> Result<TenantTx, WorkspaceError> {
     let tenant = tenant()?;
-    tenant.begin(&state()?.pool).await.map_err(|e| scope_refused(&tenant, e))
+    tenant.begin(&state()?.db).await.map_err(|e| scope_refused(&tenant, e))
 }
 
 /// Runs `read` in this request's read transaction scoped to its tenant, shared with the reads
@@ -95,7 +95,7 @@ pub async fn tenant_read<T>(
     read: impl AsyncFnOnce(&mut TenantTx) -> Result<T, WorkspaceError>,
 ) -> Result<T, WorkspaceError> {
     let (tenant, st) = (tenant()?, state()?);
-    request_reads().tenant(&st.pool, &tenant, async |tx| read(tx).await.map_err(ReadError::Read)).await.map_err(|e| {
+    request_reads().tenant(&st.db, &tenant, async |tx| read(tx).await.map_err(ReadError::Read)).await.map_err(|e| {
         match e {
             ReadError::Scope(e) => scope_refused(&tenant, e),
             ReadError::Read(e) => e,
@@ -110,7 +110,7 @@ pub async fn member_read<T>(
     read: impl AsyncFnOnce(&mut PgConnection) -> Result<T, WorkspaceError>,
 ) -> Result<T, WorkspaceError> {
     let tenant = Tenant::from_request(&parts()?).ok();
-    request_reads().member(&state()?.pool, member, tenant.as_ref(), read).await
+    request_reads().member(&state()?.db, member, tenant.as_ref(), read).await
 }
 
 /// Holds this request's read transaction open while its page is being built

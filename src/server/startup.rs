@@ -64,6 +64,7 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let pool = db::pool(&config.database_url, config.pool)?;
         db::ensure_restricted_role(&pool).await?;
+        let db = db::Db::detect(pool.clone()).await.map_err(db::DbSetupError::Unreachable)?;
         let listener =
             TcpListener::bind(config.bind).await.map_err(|source| StartupError::Bind { addr: config.bind, source })?;
         let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.bind, source })?;
@@ -76,7 +77,7 @@ impl Application {
             }
         };
         let state = AppState::new(Shared {
-            pool: pool.clone(),
+            db,
             clerk: auth::build_clerk(&config.clerk),
             leptos_options: leptos_options(addr)?,
             config: Arc::new(config),

@@ -4,22 +4,22 @@
 use axum::extract::FromRef;
 use clerk::Clerk;
 use leptos::config::LeptosOptions;
-use sqlx::PgPool;
 use std::sync::Arc;
 
 use super::config::Config;
+use super::db::Db;
 use super::limits::{BackendApiBudget, CreationLimit};
 
 /// Everything a handler may need, behind one pointer: a clone (one per extractor, middleware
 /// and server-function call that takes the state) is one reference count, where a struct of
 /// fields cost one per field (`LeptosOptions` alone holds seven). Fields read through `Deref`
-/// (`state.pool`).
+/// (`state.db`).
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
 /// What [`AppState`] points to.
 pub struct Shared {
-    pub pool: PgPool,
+    pub db: Db,
     pub clerk: Clerk,
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,

@@ -13,9 +13,10 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use clerk::axum::ClerkState;
 use clerk::Auth;
-use sqlx::{Executor, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{Executor, PgConnection, Postgres, Transaction};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::db::{Db, Dialect};
 use super::error::AppError;
 
 /// What a project manager may do: `org:admin`, or a member granted `org:projects:manage`.
@@ -73,35 +74,42 @@ impl Tenant {
     /// A transaction scoped to this organization (and user) for row-level security. Refused
     /// for an organization deleted in Clerk: its session token may live on for a minute, but its
     /// data is hidden and frozen until it is restored or purged (see `retention`).
-    pub async fn begin(&self, pool: &PgPool) -> Result<TenantTx, ScopeError> {
-        self.open(pool, "BEGIN").await
+    pub async fn begin(&self, db: &Db) -> Result<TenantTx, ScopeError> {
+        self.open(db, "BEGIN").await
     }
 
     /// [`Tenant::begin`] with its own `BEGIN` statement (`BEGIN READ ONLY` for [`RequestReads`]).
-    async fn open(&self, pool: &PgPool, begin: &'static str) -> Result<TenantTx, ScopeError> {
-        let mut tx = super::db::begin_with(pool, begin).await?;
-        // The settings travel alone, the check after them: Citus forwards the whole query string
-        // of a propagated `SET` to the workers, so a `SELECT` in the same message would run
-        // there on a shard connection ("cannot execute a distributed query from a query on a
-        // shard", seen on Citus 13.2). One round trip more than a single batch, on purpose.
-        set_scope(&mut tx, Some(&self.org_id), Some(&self.auth.user_id)).await?;
-        let check = sqlx::query!(
-            r#"SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1 AND deleted_at IS NOT NULL) AS "deleted!",
-                      EXISTS (SELECT 1 FROM org_memberships WHERE org_id = $1 AND user_clerk_id = $2 AND deleted_at IS NOT NULL) AS "ended!""#,
-            self.org_id,
-            self.auth.user_id
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        if check.deleted {
-            return Err(ScopeError::OrganizationDeleted);
-        }
-        if check.ended {
-            return Err(ScopeError::MembershipEnded);
-        }
+    /// The settings come first, then the tombstone check (`tenant_scope_check()`, which raises
+    /// [`ORGANIZATION_DELETED`] or [`MEMBERSHIP_ENDED`]), then the reads and writes.
+    async fn open(&self, db: &Db, begin: &'static str) -> Result<TenantTx, ScopeError> {
+        let tx = match db.dialect() {
+            // One message, one round trip: the settings and the check run in the message's
+            // implicit transaction, which `BEGIN` then makes the explicit one (settings kept).
+            // A refusal rolls that implicit transaction back whole: the connection goes back to
+            // the pool with no transaction open (see `db::begin_with`).
+            Dialect::Postgres => {
+                super::db::begin_with(db, one_message(&self.org_id, &self.auth.user_id, true, begin)?).await?
+            }
+            // Citus forwards a propagated `SET`'s whole message to the workers, so the settings
+            // travel alone and the check after them: a `SELECT` (or a `BEGIN`) in the same
+            // message would run there, on a shard connection ("cannot execute a distributed
+            // query from a query on a shard", seen on Citus 13.2). Two round trips more.
+            Dialect::Citus => {
+                let mut tx = super::db::begin_with(db, begin).await?;
+                set_scope(&mut tx, Some(&self.org_id), Some(&self.auth.user_id)).await?;
+                tx.execute(SCOPE_CHECK).await?;
+                tx
+            }
+        };
         Ok(TenantTx { tx, tenant: self.clone() })
     }
 }
+
+/// The SQLSTATE `tenant_scope_check()` raises for a deleted organization
+/// (migrations/20261220000001_tenant_scope_check.sql).
+pub const ORGANIZATION_DELETED: &str = "TN410";
+/// The SQLSTATE `tenant_scope_check()` raises for a membership the mirror records as ended.
+pub const MEMBERSHIP_ENDED: &str = "TN403";
 
 /// Why a tenant transaction could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +122,18 @@ pub enum ScopeError {
     #[error("you are no longer a member of this organization")]
     MembershipEnded,
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+}
+
+/// A database error, or the tombstone check's refusal by its SQLSTATE.
+impl From<sqlx::Error> for ScopeError {
+    fn from(e: sqlx::Error) -> Self {
+        match e.as_database_error().and_then(|d| d.code()).as_deref() {
+            Some(ORGANIZATION_DELETED) => ScopeError::OrganizationDeleted,
+            Some(MEMBERSHIP_ENDED) => ScopeError::MembershipEnded,
+            _ => ScopeError::Database(e),
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Tenant {
@@ -232,7 +251,7 @@ impl RequestReads {
     /// under way. Errors: the scope's refusal or database error ([`ScopeError`]), or `read`'s own.
     pub async fn tenant<T, E>(
         &self,
-        pool: &PgPool,
+        db: &Db,
         tenant: &Tenant,
         read: impl AsyncFnOnce(&mut TenantTx) -> Result<T, E>,
     ) -> Result<T, E>
@@ -243,7 +262,7 @@ impl RequestReads {
         let mut shared = self.0.shared.lock().await;
         if shared.is_none() {
             // A refusal (or a database error) is this read's answer; a read after it checks again.
-            *shared = Some(Shared::Tenant(Box::new(tenant.open(pool, READ_ONLY).await?)));
+            *shared = Some(Shared::Tenant(Box::new(tenant.open(db, READ_ONLY).await?)));
         }
         let outcome = match shared.as_mut() {
             Some(Shared::Tenant(tx)) if tx.tenant() == tenant => read(tx).await,
@@ -252,7 +271,7 @@ impl RequestReads {
             _ => {
                 turn.end(&mut shared, false);
                 drop(shared);
-                return read(&mut tenant.open(pool, READ_ONLY).await?).await;
+                return read(&mut tenant.open(db, READ_ONLY).await?).await;
             }
         };
         after_read(&mut shared, turn, outcome)
@@ -263,7 +282,7 @@ impl RequestReads {
     /// beginning it if no read is under way. Errors: the database's, or `read`'s own.
     pub async fn member<T, E>(
         &self,
-        pool: &PgPool,
+        db: &Db,
         member: &Member,
         tenant: Option<&Tenant>,
         read: impl AsyncFnOnce(&mut PgConnection) -> Result<T, E>,
@@ -275,14 +294,14 @@ impl RequestReads {
         let mut shared = self.0.shared.lock().await;
         if shared.is_none() {
             *shared = match tenant {
-                Some(tenant) => match tenant.open(pool, READ_ONLY).await {
+                Some(tenant) => match tenant.open(db, READ_ONLY).await {
                     Ok(tx) => Some(Shared::Tenant(Box::new(tx))),
                     // Refused: this read takes a member transaction of its own (below), never
                     // one scoped to the refused organization.
                     Err(ScopeError::OrganizationDeleted | ScopeError::MembershipEnded) => None,
                     Err(ScopeError::Database(e)) => return Err(e.into()),
                 },
-                None => Some(Shared::Member(member.open(pool, READ_ONLY).await?, member.user_id().to_string())),
+                None => Some(Shared::Member(member.open(db, READ_ONLY).await?, member.user_id().to_string())),
             };
         }
         let outcome = match shared.as_mut() {
@@ -294,7 +313,7 @@ impl RequestReads {
             _ => {
                 turn.end(&mut shared, false);
                 drop(shared);
-                return read(&mut *member.open(pool, READ_ONLY).await?).await;
+                return read(&mut *member.open(db, READ_ONLY).await?).await;
             }
         };
         after_read(&mut shared, turn, outcome)
@@ -363,14 +382,20 @@ impl Member {
         self.auth.org_id()
     }
     /// A transaction in which this user sees their own memberships.
-    pub async fn begin(&self, pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.open(pool, "BEGIN").await
+    pub async fn begin(&self, db: &Db) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.open(db, "BEGIN").await
     }
 
-    async fn open(&self, pool: &PgPool, begin: &'static str) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let mut tx = super::db::begin_with(pool, begin).await?;
-        set_scope(&mut tx, None, Some(&self.auth.user_id)).await?;
-        Ok(tx)
+    /// As [`Tenant::open`] without an organization, so without the tombstone check.
+    async fn open(&self, db: &Db, begin: &'static str) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        match db.dialect() {
+            Dialect::Postgres => super::db::begin_with(db, one_message("", &self.auth.user_id, false, begin)?).await,
+            Dialect::Citus => {
+                let mut tx = super::db::begin_with(db, begin).await?;
+                set_scope(&mut tx, None, Some(&self.auth.user_id)).await?;
+                Ok(tx)
+            }
+        }
     }
 }
 
@@ -396,7 +421,8 @@ impl SystemScope {
     }
 }
 
-/// The one place the settings are written, for the current transaction only: plain
+/// The settings in a message of their own, for the current transaction only (Citus's scope, and
+/// the mirror's). Whichever message carries them, their text is [`scope_statements`]'s: plain
 /// `SET LOCAL` statements, which a distributed Postgres (Citus, with
 /// `citus.propagate_set_commands = 'local'`) forwards to the nodes that evaluate the policies,
 /// where `set_config(…)` inside a query is only evaluated on the coordinator.
@@ -404,6 +430,16 @@ async fn set_scope(conn: &mut PgConnection, org_id: Option<&str>, user_id: Optio
     let statements = scope_statements(org_id.unwrap_or(""), user_id.unwrap_or(""))?;
     conn.execute(statements.as_str()).await?;
     Ok(())
+}
+
+/// The tombstone check (migrations/20261220000001_tenant_scope_check.sql).
+const SCOPE_CHECK: &str = "SELECT tenant_scope_check();";
+
+/// Plain Postgres's one message for a scope: the settings, the tombstone check if `check`, and
+/// `begin` last (see `db::begin_with` for why last).
+fn one_message(org_id: &str, user_id: &str, check: bool, begin: &str) -> Result<String, sqlx::Error> {
+    let settings = scope_statements(org_id, user_id)?;
+    Ok(if check { format!("{settings} {SCOPE_CHECK} {begin}") } else { format!("{settings} {begin}") })
 }
 
 /// `SET LOCAL app.org_id = …; SET LOCAL app.user_id = …;` with both values as quoted literals.
@@ -492,6 +528,22 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert!(parts.iter().all(|s| s.starts_with("SET LOCAL app.")), "{statements}");
         assert!(!statements.contains("set_config"), "Citus does not forward set_config to its workers");
+    }
+
+    #[test]
+    fn on_plain_postgres_begin_comes_last_in_one_message() {
+        // Everything before `BEGIN` runs in the message's implicit transaction, which a refusal
+        // rolls back whole; a `BEGIN` first would leave an aborted transaction on the connection.
+        assert_eq!(
+            one_message("org_1", "user_1", true, "BEGIN READ ONLY").unwrap(),
+            "SET LOCAL app.org_id = E'org_1'; SET LOCAL app.user_id = E'user_1'; \
+             SELECT tenant_scope_check(); BEGIN READ ONLY"
+        );
+        assert_eq!(
+            one_message("", "user_1", false, "BEGIN").unwrap(),
+            "SET LOCAL app.org_id = E''; SET LOCAL app.user_id = E'user_1'; BEGIN"
+        );
+        assert!(one_message("org_\0", "user_1", true, "BEGIN").is_err(), "NUL is refused, never truncated");
     }
 
     #[test]

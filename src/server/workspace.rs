@@ -29,7 +29,7 @@ pub enum LoadError {
 async fn organization_name(st: &AppState, org_id: &str, user_id: &str) -> Result<String, LoadError> {
     // `organizations` is not tenant data (no row-level security): the pool suffices.
     let name = sqlx::query_scalar!("SELECT name FROM organizations WHERE id = $1 AND deleted_at IS NULL", org_id)
-        .fetch_optional(&st.pool)
+        .fetch_optional(st.db.pool())
         .await?;
     Ok(organization_name_or_clerk(st, org_id, user_id, name).await)
 }
@@ -135,7 +135,7 @@ pub async fn auth_snapshot(st: &AppState, member: &Member) -> Result<AuthSnapsho
         org.map(|o| o.id.as_str()),
         auth.user_id
     )
-    .fetch_one(&st.pool)
+    .fetch_one(st.db.pool())
     .await?;
     let user = mirrored.clerk_id.map(|id| CurrentUser {
         id,

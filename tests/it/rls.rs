@@ -3,6 +3,7 @@
 
 use crate::helpers::migrated_database;
 use sqlx::{PgPool, Row};
+use tenantry::server::db::{Db, Dialect};
 
 async fn insert_project(app: &PgPool, org: &str, name: &str) {
     let mut tx = app.begin().await.unwrap();
@@ -148,11 +149,12 @@ async fn the_org_filters_alone_keep_tenants_apart() {
         .app_url
         .replace(&format!("{}:{}@", pg_harness::APP_ROLE, pg_harness::APP_PASSWORD), &format!("{role}:bypass@"));
     let bypass = PgPool::connect(&url).await.unwrap();
+    let scoped = Db::new(bypass.clone(), Dialect::Postgres);
     let a = tenant("user_a", "org_a");
     let b = tenant("user_b", "org_b");
     // Both organizations' rows, written through the tenant scope (project and audit entry each).
     for (t, name) in [(&a, "Alpha"), (&a, "Apex"), (&b, "Bravo")] {
-        let mut tx: TenantTx = t.begin(&bypass).await.unwrap();
+        let mut tx: TenantTx = t.begin(&scoped).await.unwrap();
         projects::create(&mut tx, name, "").await.unwrap();
         tx.commit().await.unwrap();
     }
@@ -164,7 +166,7 @@ async fn the_org_filters_alone_keep_tenants_apart() {
     let bravo: String =
         sqlx::query_scalar("SELECT id::text FROM projects WHERE name = 'Bravo'").fetch_one(&admin).await.unwrap();
 
-    let mut tx = a.begin(&bypass).await.unwrap();
+    let mut tx = a.begin(&scoped).await.unwrap();
     // Unfiltered, and a search that matches Bravo too.
     for search in ["", "a"] {
         let page = projects::list(&mut tx, search, StatusFilter::All, None, None, 50).await.unwrap();

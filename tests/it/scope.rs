@@ -1,12 +1,16 @@
 //! The tenant scope sets its settings with plain `SET LOCAL` statements (what a distributed
 //! Postgres such as Citus forwards to the nodes that evaluate the policies), never with
 //! `set_config(…)`: here `set_config` is revoked from everyone in the test database, and the
-//! scope still works, with quoting that survives hostile values.
+//! scope still works, with quoting that survives hostile values. Each scope is tested in the
+//! messages of both dialects (`db::Dialect`): plain Postgres's one message, and Citus's
+//! settings alone — which work on plain Postgres too. A refused scope leaves its connection
+//! with no transaction open.
 
 use crate::helpers::migrated_database;
 use clerk::{ActiveOrg, Auth};
 use pg_harness::TestDatabase;
 use sqlx::{PgPool, Row};
+use tenantry::server::db::{Db, Dialect};
 use tenantry::server::tenant::{Member, RequestReads, ScopeError, SystemScope, Tenant};
 use tokio::sync::oneshot::{channel, Receiver, Sender};
 
@@ -41,6 +45,16 @@ async fn settings(conn: &mut sqlx::PgConnection) -> (String, String) {
 
 #[tokio::test]
 async fn the_scope_uses_set_local_not_set_config() {
+    scope_without_set_config(Dialect::Postgres).await;
+}
+
+/// Citus's messages (the settings alone, then the check) work on plain Postgres too.
+#[tokio::test]
+async fn the_scope_uses_set_local_not_set_config_in_citus_messages() {
+    scope_without_set_config(Dialect::Citus).await;
+}
+
+async fn scope_without_set_config(dialect: Dialect) {
     let (db, admin) = migrated_database().await;
     let superuser: bool = sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
         .fetch_one(&admin)
@@ -51,9 +65,9 @@ async fn the_scope_uses_set_local_not_set_config() {
         .execute(&admin)
         .await
         .unwrap();
-    let app = PgPool::connect(&db.app_url).await.unwrap();
+    let app = Db::new(PgPool::connect(&db.app_url).await.unwrap(), dialect);
     // The revocation holds for the runtime role: any set_config call would fail.
-    let err = sqlx::query("SELECT set_config('app.org_id', 'x', true)").execute(&app).await.unwrap_err();
+    let err = sqlx::query("SELECT set_config('app.org_id', 'x', true)").execute(app.pool()).await.unwrap_err();
     assert!(err.to_string().contains("permission denied"), "{err}");
 
     // A value with quotes, a backslash and statement text stays one value.
@@ -80,7 +94,7 @@ async fn the_scope_uses_set_local_not_set_config() {
     let nul = Tenant::from_request(&parts(auth("user_1", Some("org_\0a")))).unwrap();
     assert!(matches!(nul.begin(&app).await, Err(ScopeError::Database(_))));
 
-    // The tombstone check in the same batch still refuses a deleted organization.
+    // The tombstone check still refuses a deleted organization.
     sqlx::query("INSERT INTO organizations (id, deleted_at) VALUES ('org_gone', now())").execute(&admin).await.unwrap();
     let gone = Tenant::from_request(&parts(auth("user_1", Some("org_gone")))).unwrap();
     assert!(matches!(gone.begin(&app).await, Err(ScopeError::OrganizationDeleted)));
@@ -90,11 +104,69 @@ async fn the_scope_uses_set_local_not_set_config() {
     let mut tx = member.begin(&app).await.unwrap();
     assert_eq!(settings(&mut tx).await, (String::new(), hostile_user.to_string()));
     tx.rollback().await.unwrap();
-    let mut tx = app.begin().await.unwrap();
+    let mut tx = app.pool().begin().await.unwrap();
     SystemScope::enter(&mut tx, Some(hostile_org), None).await.unwrap();
     assert_eq!(settings(&mut tx).await, (hostile_org.to_string(), String::new()));
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects").fetch_one(&mut *tx).await.unwrap();
     assert_eq!(n, 1, "the hostile organization sees its own project only");
+}
+
+/// A refusal (a deleted organization, an ended membership) leaves the connection it was
+/// checked on idle, with no transaction open, and the next scope on it works: on plain
+/// Postgres the check runs before the message's `BEGIN`, so a refusal ends the message's
+/// implicit transaction; with `BEGIN` first, sqlx would hand the connection on inside an
+/// aborted transaction.
+#[tokio::test]
+async fn a_refused_scope_leaves_its_connection_idle() {
+    for dialect in [Dialect::Postgres, Dialect::Citus] {
+        let (db, admin, _) = seeded(&[
+            "INSERT INTO organizations (id, name, deleted_at) VALUES ('org_gone', 'Gone', now()), ('org_b', 'B', NULL)",
+            "INSERT INTO org_memberships (org_id, user_clerk_id, role, deleted_at) VALUES ('org_b', 'user_left', 'org:member', now())",
+        ])
+        .await;
+        // One connection, so every scope below runs on the same one.
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&db.app_url).await.unwrap();
+        let app = Db::new(pool, dialect);
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(app.pool()).await.unwrap();
+        let refusals = [
+            (auth("user_1", Some("org_gone")), "OrganizationDeleted"),
+            (auth("user_left", Some("org_b")), "MembershipEnded"),
+        ];
+        for (who, expected) in refusals {
+            let tenant = Tenant::from_request(&parts(who)).unwrap();
+            let refused =
+                tenant.begin(&app).await.err().unwrap_or_else(|| panic!("{dialect:?}: {expected} not refused"));
+            assert_eq!(format!("{refused:?}"), expected, "{dialect:?}");
+            // The pool has put the connection back (its return check answered): idle, not
+            // "idle in transaction" nor "(aborted)".
+            for _ in 0..500 {
+                if app.pool().num_idle() == 1 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            let state: String = sqlx::query_scalar("SELECT state FROM pg_stat_activity WHERE pid = $1")
+                .bind(pid)
+                .fetch_one(&admin)
+                .await
+                .unwrap();
+            assert_eq!(state, "idle", "{dialect:?}, after {expected}");
+            // And the next scope on it works: a write, committed.
+            let next = Tenant::from_request(&parts(auth("user_1", Some("org_b")))).unwrap();
+            let mut tx = next.begin(&app).await.unwrap();
+            let same: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(tx.conn()).await.unwrap();
+            assert_eq!(same, pid, "the same connection, reused");
+            sqlx::query("INSERT INTO projects (org_id, name, created_by) VALUES ('org_b', $1, 'user_1')")
+                .bind(format!("after {expected}"))
+                .execute(tx.conn())
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM projects WHERE org_id = 'org_b'").fetch_one(&admin).await.unwrap();
+        assert_eq!(n, 2, "{dialect:?}");
+    }
 }
 
 /// The backend, the transaction's start and a marker a read may leave in its transaction.
@@ -158,12 +230,13 @@ async fn behind<F: std::future::Future>(entered: Receiver<()>, go: Sender<()>, s
 }
 
 /// A fresh database with `seed` run as its owner, and a pool of the app's runtime role.
-async fn seeded(seed: &[&str]) -> (TestDatabase, PgPool, PgPool) {
+async fn seeded(seed: &[&str]) -> (TestDatabase, PgPool, Db) {
     let (db, admin) = migrated_database().await;
     for statement in seed {
         sqlx::query(statement).execute(&admin).await.unwrap();
     }
-    let app = PgPool::connect(&db.app_url).await.unwrap();
+    let app = Db::detect(PgPool::connect(&db.app_url).await.unwrap()).await.unwrap();
+    assert_eq!(app.dialect(), Dialect::Postgres);
     (db, admin, app)
 }
 

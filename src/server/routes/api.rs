@@ -33,7 +33,7 @@ pub async fn whoami(state: Option<Extension<ClerkState>>) -> Result<Json<Value>,
 
 /// The signed-in user's row, as mirrored by the webhook (404 until it has arrived).
 pub async fn profile(State(state): State<AppState>, member: Member) -> Result<Json<Profile>, AppError> {
-    let row = users::profile(&state.pool, member.user_id()).await?;
+    let row = users::profile(&state.db, member.user_id()).await?;
     row.map(Json).ok_or_else(|| {
         AppError::not_found("profile_not_synced", "profile not synced yet: the user.created webhook has not arrived")
     })

@@ -12,7 +12,7 @@ pub async fn healthz() -> Json<Value> {
 
 /// Readiness: the database answers too.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match sqlx::query_scalar!(r#"SELECT 1 AS "one!""#).fetch_one(&state.pool).await {
+    match sqlx::query_scalar!(r#"SELECT 1 AS "one!""#).fetch_one(state.db.pool()).await {
         Ok(_) => (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok" }))),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check: database unavailable");

@@ -83,7 +83,7 @@ pub async fn create(State(state): State<AppState>, member: Member, parts: Parts,
     let Some(api) = state.clerk.api() else {
         return back_with_error(SelectOrgError::Unavailable, f.redirect_url.as_deref());
     };
-    match state.org_creation.allow(&state.pool, member.user_id()).await {
+    match state.org_creation.allow(&state.db, member.user_id()).await {
         Ok(true) => {}
         Ok(false) => {
             tracing::warn!(user = %member.user_id(), "organization creation rate-limited");

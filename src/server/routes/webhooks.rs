@@ -28,7 +28,7 @@ pub async fn clerk_webhook(
         AppError::bad_request("invalid_webhook", "invalid webhook").with_reason(e.to_string())
     })?;
     let svix_id = headers.get("svix-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let outcome = mirror::apply_event(&state.pool, &svix_id, &event).await.map_err(|e| match e {
+    let outcome = mirror::apply_event(&state.db, &svix_id, &event).await.map_err(|e| match e {
         MirrorError::Payload { event_type, detail } => {
             delivered(&event_type, "invalid_payload");
             tracing::warn!(svix_id, event_type, detail, "webhook payload rejected");

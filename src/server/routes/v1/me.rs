@@ -44,7 +44,7 @@ pub struct Me {
     )
 )]
 pub async fn get_me(State(st): State<AppState>, ApiMember(member): ApiMember) -> Result<Json<Me>, Problem> {
-    let p = users::profile(&st.pool, member.user_id()).await?.ok_or_else(|| {
+    let p = users::profile(&st.db, member.user_id()).await?.ok_or_else(|| {
         Problem::new(ProblemType::ProfileNotSynced)
             .detail("the user.created webhook has not arrived yet; retry in a few seconds")
     })?;

@@ -46,7 +46,7 @@ pub async fn get_organization(
     ApiTenant(tenant): ApiTenant,
 ) -> Result<Json<Organization>, Problem> {
     // The scope's checks (tombstone, ended membership) first, as every tenant read has them.
-    drop(tenant.begin(&st.pool).await?);
+    drop(tenant.begin(&st.db).await?);
     let ws = workspace::load(&st, &tenant).await?;
     let org = tenant.auth().org.as_ref();
     Ok(Json(Organization {

@@ -166,7 +166,7 @@ pub async fn list_projects(
         StatusParam::All => StatusFilter::All,
     };
     let after = q.cursor.as_deref().map(SortKey::decode).transpose()?;
-    let mut tx = tenant.begin(&st.pool).await?;
+    let mut tx = tenant.begin(&st.db).await?;
     // One more than the page: whether there is a next page is known, not guessed.
     let mut rows =
         projects::list_after(&mut tx, q.search.as_deref().unwrap_or(""), status, after.as_ref(), limit as usize + 1)
@@ -204,7 +204,7 @@ pub async fn create_project(
     ApiTenant(tenant): ApiTenant,
     ApiJson(body): ApiJson<NewProject>,
 ) -> Result<Response, Problem> {
-    let mut tx = tenant.begin(&st.pool).await?;
+    let mut tx = tenant.begin(&st.db).await?;
     let p = projects::create(&mut tx, &body.name, body.description.as_deref().unwrap_or("")).await?;
     tx.commit().await?;
     let location = HeaderValue::from_str(&format!("{BASE}/projects/{}", p.id)).map_err(Problem::internal)?;
@@ -231,7 +231,7 @@ pub async fn get_project(
     ApiTenant(tenant): ApiTenant,
     Path(id): Path<String>,
 ) -> Result<Json<Project>, Problem> {
-    let mut tx = tenant.begin(&st.pool).await?;
+    let mut tx = tenant.begin(&st.db).await?;
     let p = projects::get(&mut tx, &id).await?;
     drop(tx); // a read: no COMMIT (see `TenantTx`)
     Ok(Json(p.into()))
@@ -263,7 +263,7 @@ pub async fn update_project(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ProjectChanges>,
 ) -> Result<Json<Project>, Problem> {
-    let mut tx = tenant.begin(&st.pool).await?;
+    let mut tx = tenant.begin(&st.db).await?;
     let p = projects::patch(&mut tx, &id, body.name.as_deref(), body.description.as_deref(), body.archived).await?;
     tx.commit().await?;
     Ok(Json(p.into()))
@@ -289,7 +289,7 @@ pub async fn delete_project(
     ApiTenant(tenant): ApiTenant,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    let mut tx = tenant.begin(&st.pool).await?;
+    let mut tx = tenant.begin(&st.db).await?;
     projects::delete(&mut tx, &id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
