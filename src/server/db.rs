@@ -22,6 +22,8 @@ pub enum DbSetupError {
     BypassRls { role: String },
     #[error("refusing to start: database role {role:?} owns {tables} table(s) in the public schema (directly or through a role it belongs to), so it could switch row-level security off; run `tenantry migrate` as the schema owner (DATABASE_ADMIN_URL) and the app as another role")]
     OwnsTables { role: String, tables: i64 },
+    #[error("refusing to start: the database lacks tenant_scope_check(); run `tenantry migrate` first")]
+    NotMigrated,
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -91,13 +93,21 @@ impl Db {
         Self { pool, dialect }
     }
 
-    /// Asks the database which it is (`pg_extension`). Errors: the database's.
-    pub async fn detect(pool: PgPool) -> Result<Self, sqlx::Error> {
-        let citus =
-            sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS "citus!""#)
-                .fetch_one(&pool)
-                .await?;
-        Ok(Self::new(pool, if citus { Dialect::Citus } else { Dialect::Postgres }))
+    /// Asks the database which it is (`pg_extension`), and refuses one whose migrations have
+    /// not created the tenant scope's check (every tenant request would fail).
+    /// Errors: [`DbSetupError::NotMigrated`], or the database's as [`DbSetupError::Unreachable`].
+    pub async fn detect(pool: PgPool) -> Result<Self, DbSetupError> {
+        let found = sqlx::query!(
+            r#"SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS "citus!",
+                      to_regprocedure('public.tenant_scope_check()') IS NOT NULL AS "migrated!""#
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(DbSetupError::Unreachable)?;
+        if !found.migrated {
+            return Err(DbSetupError::NotMigrated);
+        }
+        Ok(Self::new(pool, if found.citus { Dialect::Citus } else { Dialect::Postgres }))
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -140,7 +150,9 @@ pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx
 /// transaction it has not counted, so a failure after a `BEGIN` in the same message would hand
 /// the connection on inside an aborted transaction. A message whose `BEGIN` comes last has that
 /// property (the statements before it run in an implicit transaction, rolled back whole on
-/// failure, which `BEGIN` turns into the explicit one on success).
+/// failure, which `BEGIN` turns into the explicit one on success). Such a `BEGIN` may say
+/// `READ ONLY`, but not an isolation level or `DEFERRABLE`: Postgres refuses those once a
+/// statement has run in the transaction.
 /// Errors: the pool's or the database's; [`sqlx::Error::PoolClosed`] if the runtime is
 /// shutting down. A panic in the task is resumed here.
 #[allow(clippy::disallowed_methods)]
@@ -214,6 +226,8 @@ pub async fn migrate(admin: &PgPool, runtime_role: Option<&str>) -> Result<(), D
             format!("GRANT USAGE ON SCHEMA public TO {role}"),
             format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"),
             format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"),
+            // Not left to PUBLIC's default, which a hardened database may have revoked.
+            format!("GRANT EXECUTE ON FUNCTION public.tenant_scope_check() TO {role}"),
             format!("REVOKE ALL ON _sqlx_migrations FROM {role}"),
             // The audit log is append-only for the app: history cannot be rewritten.
             format!("REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {role}"),

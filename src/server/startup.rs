@@ -64,7 +64,7 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let pool = db::pool(&config.database_url, config.pool)?;
         db::ensure_restricted_role(&pool).await?;
-        let db = db::Db::detect(pool.clone()).await.map_err(db::DbSetupError::Unreachable)?;
+        let db = db::Db::detect(pool.clone()).await?;
         let listener =
             TcpListener::bind(config.bind).await.map_err(|source| StartupError::Bind { addr: config.bind, source })?;
         let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.bind, source })?;

@@ -72,16 +72,19 @@ impl Tenant {
     }
 
     /// A transaction scoped to this organization (and user) for row-level security. Refused
-    /// for an organization deleted in Clerk: its session token may live on for a minute, but its
-    /// data is hidden and frozen until it is restored or purged (see `retention`).
+    /// for an organization deleted in Clerk (its session token may live on for a minute, but its
+    /// data is hidden and frozen until it is restored or purged, see `retention`), and for a
+    /// membership the mirror records as ended.
     pub async fn begin(&self, db: &Db) -> Result<TenantTx, ScopeError> {
         self.open(db, "BEGIN").await
     }
 
-    /// [`Tenant::begin`] with its own `BEGIN` statement (`BEGIN READ ONLY` for [`RequestReads`]).
+    /// [`Tenant::begin`] with its own `BEGIN` statement (`BEGIN READ ONLY` for [`RequestReads`];
+    /// nothing that must come before a transaction's first statement, see `db::begin_with`).
     /// The settings come first, then the tombstone check (`tenant_scope_check()`, which raises
     /// [`ORGANIZATION_DELETED`] or [`MEMBERSHIP_ENDED`]), then the reads and writes.
     async fn open(&self, db: &Db, begin: &'static str) -> Result<TenantTx, ScopeError> {
+        debug_assert!(matches!(begin, "BEGIN" | "BEGIN READ ONLY"), "{begin}");
         let tx = match db.dialect() {
             // One message, one round trip: the settings and the check run in the message's
             // implicit transaction, which `BEGIN` then makes the explicit one (settings kept).
@@ -125,7 +128,8 @@ pub enum ScopeError {
     Database(sqlx::Error),
 }
 
-/// A database error, or the tombstone check's refusal by its SQLSTATE.
+/// A database error, or the tombstone check's refusal by its SQLSTATE (raised by
+/// `tenant_scope_check()` alone, which only [`Tenant::open`] calls).
 impl From<sqlx::Error> for ScopeError {
     fn from(e: sqlx::Error) -> Self {
         match e.as_database_error().and_then(|d| d.code()).as_deref() {
@@ -433,7 +437,7 @@ async fn set_scope(conn: &mut PgConnection, org_id: Option<&str>, user_id: Optio
 }
 
 /// The tombstone check (migrations/20261220000001_tenant_scope_check.sql).
-const SCOPE_CHECK: &str = "SELECT tenant_scope_check();";
+const SCOPE_CHECK: &str = "SELECT public.tenant_scope_check();";
 
 /// Plain Postgres's one message for a scope: the settings, the tombstone check if `check`, and
 /// `begin` last (see `db::begin_with` for why last).
@@ -537,7 +541,7 @@ mod tests {
         assert_eq!(
             one_message("org_1", "user_1", true, "BEGIN READ ONLY").unwrap(),
             "SET LOCAL app.org_id = E'org_1'; SET LOCAL app.user_id = E'user_1'; \
-             SELECT tenant_scope_check(); BEGIN READ ONLY"
+             SELECT public.tenant_scope_check(); BEGIN READ ONLY"
         );
         assert_eq!(
             one_message("", "user_1", false, "BEGIN").unwrap(),

@@ -176,3 +176,15 @@ fn a_broken_opentelemetry_setting_is_refused_before_anything_starts() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("DATABASE_URL is missing") && !stderr.contains("OTEL"), "{stderr}");
 }
+
+/// A database the migrations have not reached: refused at startup, not with a failure on every
+/// tenant request (the scope's check is a function the migrations create).
+#[tokio::test]
+async fn refuses_an_unmigrated_database() {
+    let db = pg_harness::fresh_database();
+    let env = env_for(&db);
+    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let err = Application::build(config).await.err().expect("must refuse");
+    assert!(matches!(err, StartupError::Database(DbSetupError::NotMigrated)), "{err}");
+    assert!(err.to_string().contains("tenantry migrate"), "{err}");
+}

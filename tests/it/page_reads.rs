@@ -77,7 +77,7 @@ async fn each_read_of_a_page_runs_once_in_one_transaction() {
     ];
     // The check the tenant scope makes once per transaction it opens (`Tenant::open`), as
     // pg_stat_statements shows it (the statements of its one message are counted apart).
-    let scope_check = "SELECT tenant_scope_check()";
+    let scope_check = "SELECT public.tenant_scope_check()";
     for (path, shows) in pages {
         reset(&app).await;
         let html = page(&app, &cookie, path).await;

@@ -115,28 +115,23 @@ async fn scope_without_set_config(dialect: Dialect) {
 /// checked on idle, with no transaction open, and the next scope on it works: on plain
 /// Postgres the check runs before the message's `BEGIN`, so a refusal ends the message's
 /// implicit transaction; with `BEGIN` first, sqlx would hand the connection on inside an
-/// aborted transaction.
+/// aborted transaction. The same for a scope that fails otherwise (the check not allowed), for
+/// a write's scope (`BEGIN`) and a request's reads (`BEGIN READ ONLY`), in both dialects.
 #[tokio::test]
 async fn a_refused_scope_leaves_its_connection_idle() {
     for dialect in [Dialect::Postgres, Dialect::Citus] {
         let (db, admin, _) = seeded(&[
             "INSERT INTO organizations (id, name, deleted_at) VALUES ('org_gone', 'Gone', now()), ('org_b', 'B', NULL)",
-            "INSERT INTO org_memberships (org_id, user_clerk_id, role, deleted_at) VALUES ('org_b', 'user_left', 'org:member', now())",
+            // In a deleted organization with an ended membership too: the deletion is the answer.
+            "INSERT INTO org_memberships (org_id, user_clerk_id, role, deleted_at) VALUES
+             ('org_b', 'user_left', 'org:member', now()), ('org_gone', 'user_1', 'org:member', now())",
         ])
         .await;
         // One connection, so every scope below runs on the same one.
         let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&db.app_url).await.unwrap();
         let app = Db::new(pool, dialect);
         let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(app.pool()).await.unwrap();
-        let refusals = [
-            (auth("user_1", Some("org_gone")), "OrganizationDeleted"),
-            (auth("user_left", Some("org_b")), "MembershipEnded"),
-        ];
-        for (who, expected) in refusals {
-            let tenant = Tenant::from_request(&parts(who)).unwrap();
-            let refused =
-                tenant.begin(&app).await.err().unwrap_or_else(|| panic!("{dialect:?}: {expected} not refused"));
-            assert_eq!(format!("{refused:?}"), expected, "{dialect:?}");
+        let idle = async |after: &str| {
             // The pool has put the connection back (its return check answered): idle, not
             // "idle in transaction" nor "(aborted)".
             for _ in 0..500 {
@@ -150,22 +145,52 @@ async fn a_refused_scope_leaves_its_connection_idle() {
                 .fetch_one(&admin)
                 .await
                 .unwrap();
-            assert_eq!(state, "idle", "{dialect:?}, after {expected}");
-            // And the next scope on it works: a write, committed.
+            assert_eq!(state, "idle", "{dialect:?}, after {after}");
+        };
+        let next_write = async |name: &str| {
             let next = Tenant::from_request(&parts(auth("user_1", Some("org_b")))).unwrap();
             let mut tx = next.begin(&app).await.unwrap();
             let same: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(tx.conn()).await.unwrap();
             assert_eq!(same, pid, "the same connection, reused");
             sqlx::query("INSERT INTO projects (org_id, name, created_by) VALUES ('org_b', $1, 'user_1')")
-                .bind(format!("after {expected}"))
+                .bind(name)
                 .execute(tx.conn())
                 .await
                 .unwrap();
             tx.commit().await.unwrap();
+        };
+        let refusals = [
+            (auth("user_1", Some("org_gone")), "OrganizationDeleted"),
+            (auth("user_left", Some("org_b")), "MembershipEnded"),
+        ];
+        for (who, expected) in refusals {
+            let tenant = Tenant::from_request(&parts(who)).unwrap();
+            let refused =
+                tenant.begin(&app).await.err().unwrap_or_else(|| panic!("{dialect:?}: {expected} not refused"));
+            assert_eq!(format!("{refused:?}"), expected, "{dialect:?}");
+            idle(expected).await;
+            next_write(&format!("after {expected}")).await;
+            let refused = RequestReads::default().tenant(&app, &tenant, async |_| Ok::<_, ScopeError>(())).await;
+            assert_eq!(format!("{:?}", refused.unwrap_err()), expected, "{dialect:?}, a request's read");
+            idle(expected).await;
+            next_write(&format!("after a read's {expected}")).await;
         }
+        // A scope that fails for another reason: a database error, the connection idle too.
+        sqlx::query(&format!("REVOKE EXECUTE ON FUNCTION tenant_scope_check() FROM PUBLIC, {}", pg_harness::APP_ROLE))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let tenant = Tenant::from_request(&parts(auth("user_1", Some("org_b")))).unwrap();
+        match tenant.begin(&app).await {
+            Err(ScopeError::Database(e)) => {
+                assert_eq!(e.as_database_error().and_then(|d| d.code()).as_deref(), Some("42501"), "{e}")
+            }
+            other => panic!("{dialect:?}: {:?}", other.map(|_| "a scope")),
+        }
+        idle("a database error").await;
         let n: i64 =
             sqlx::query_scalar("SELECT count(*) FROM projects WHERE org_id = 'org_b'").fetch_one(&admin).await.unwrap();
-        assert_eq!(n, 2, "{dialect:?}");
+        assert_eq!(n, 4, "{dialect:?}");
     }
 }
 
