@@ -84,26 +84,7 @@ impl Tenant {
     /// The settings come first, then the tombstone check (`tenant_scope_check()`, which raises
     /// [`ORGANIZATION_DELETED`] or [`MEMBERSHIP_ENDED`]), then the reads and writes.
     async fn open(&self, db: &Db, begin: &'static str) -> Result<TenantTx, ScopeError> {
-        debug_assert!(matches!(begin, "BEGIN" | "BEGIN READ ONLY"), "{begin}");
-        let tx = match db.dialect() {
-            // One message, one round trip: the settings and the check run in the message's
-            // implicit transaction, which `BEGIN` then makes the explicit one (settings kept).
-            // A refusal rolls that implicit transaction back whole: the connection goes back to
-            // the pool with no transaction open (see `db::begin_with`).
-            Dialect::Postgres => {
-                super::db::begin_with(db, one_message(&self.org_id, &self.auth.user_id, true, begin)?).await?
-            }
-            // Citus forwards a propagated `SET`'s whole message to the workers, so the settings
-            // travel alone and the check after them: a `SELECT` (or a `BEGIN`) in the same
-            // message would run there, on a shard connection ("cannot execute a distributed
-            // query from a query on a shard", seen on Citus 13.2). Two round trips more.
-            Dialect::Citus => {
-                let mut tx = super::db::begin_with(db, begin).await?;
-                set_scope(&mut tx, Some(&self.org_id), Some(&self.auth.user_id)).await?;
-                tx.execute(SCOPE_CHECK).await?;
-                tx
-            }
-        };
+        let tx = begin_scoped(db, &self.org_id, &self.auth.user_id, true, begin).await?;
         Ok(TenantTx { tx, tenant: self.clone() })
     }
 }
@@ -392,14 +373,7 @@ impl Member {
 
     /// As [`Tenant::open`] without an organization, so without the tombstone check.
     async fn open(&self, db: &Db, begin: &'static str) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        match db.dialect() {
-            Dialect::Postgres => super::db::begin_with(db, one_message("", &self.auth.user_id, false, begin)?).await,
-            Dialect::Citus => {
-                let mut tx = super::db::begin_with(db, begin).await?;
-                set_scope(&mut tx, None, Some(&self.auth.user_id)).await?;
-                Ok(tx)
-            }
-        }
+        begin_scoped(db, "", &self.auth.user_id, false, begin).await
     }
 }
 
@@ -438,6 +412,38 @@ async fn set_scope(conn: &mut PgConnection, org_id: Option<&str>, user_id: Optio
 
 /// The tombstone check (migrations/20261220000001_tenant_scope_check.sql).
 const SCOPE_CHECK: &str = "SELECT public.tenant_scope_check();";
+
+/// A transaction begun with `begin`, scoped to `org_id` (empty: none) and `user_id`, after the
+/// tombstone check if `check`, in the messages `db`'s dialect needs. Errors: the database's,
+/// the check's refusal among them (by its SQLSTATE).
+async fn begin_scoped(
+    db: &Db,
+    org_id: &str,
+    user_id: &str,
+    check: bool,
+    begin: &'static str,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    debug_assert!(matches!(begin, "BEGIN" | "BEGIN READ ONLY"), "{begin}");
+    match db.dialect() {
+        // One message, one round trip: the settings and the check run in the message's implicit
+        // transaction, which `BEGIN` then makes the explicit one (settings kept). A refusal rolls
+        // that implicit transaction back whole: the connection goes back to the pool with no
+        // transaction open (see `db::begin_with`).
+        Dialect::Postgres => super::db::begin_with(db, one_message(org_id, user_id, check, begin)?).await,
+        // Citus forwards a propagated `SET`'s whole message to the workers, so the settings
+        // travel alone and the check after them: a `SELECT` (or a `BEGIN`) in the same message
+        // would run there, on a shard connection ("cannot execute a distributed query from a
+        // query on a shard", seen on Citus 13.2). Two round trips more.
+        Dialect::Citus => {
+            let mut tx = super::db::begin_with(db, begin).await?;
+            set_scope(&mut tx, Some(org_id), Some(user_id)).await?;
+            if check {
+                tx.execute(SCOPE_CHECK).await?;
+            }
+            Ok(tx)
+        }
+    }
+}
 
 /// Plain Postgres's one message for a scope: the settings, the tombstone check if `check`, and
 /// `begin` last (see `db::begin_with` for why last).
