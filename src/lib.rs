@@ -16,6 +16,10 @@ pub mod server;
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
+    // Where a panic unwinds or aborts normally (debug builds), it is printed to the console.
+    // The release wasm panics with immediate-abort (scripts/release-wasm/cargo): a panic traps
+    // at once and no hook ever runs, so none is installed (its formatting would be dead weight).
+    #[cfg(not(panic = "immediate-abort"))]
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_islands();
     app::hydration::expect_islands();

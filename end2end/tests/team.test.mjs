@@ -1,6 +1,7 @@
 // Running a team from inside Tenantry: an admin invites a colleague, the colleague signs up
 // through the invitation and lands in the organization as a member, the admin promotes them and
 // then removes them, and the colleague's next request no longer sees the organization's data.
+// The last admin cannot leave; a member can.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, launchBrowser, hydrated, signIn, keepFailedPages } from '../stack.mjs';
@@ -82,4 +83,39 @@ test('9. an admin invites a colleague, who joins as a member, is promoted, then 
   await colleague.goto(stack.baseUrl + '/app/projects');
   await colleague.waitForSelector('[data-testid=load-error]');
   assert.match(await colleague.textContent('[data-testid=load-error]'), /no longer a member/);
+});
+
+test('12. the last admin is refused leaving and sees why; a member leaves and lands on /select-org', async () => {
+  const admin = await (await browser.newContext()).newPage();
+  await signIn(stack, admin, 'alice@acme.test', 'correct-horse-1', '/app/members');
+  await admin.waitForURL((u) => u.pathname === '/app/members');
+  await hydrated(admin);
+  const me = await admin.waitForSelector('[data-testid=member][data-email="alice@acme.test"]');
+  await (await me.$('[data-testid=leave] summary')).click();
+  // Leaving is a plain form post, hydrated or not: the refusal comes back in the page's URL, and
+  // the hydrated island goes on showing it.
+  await Promise.all([
+    admin.waitForURL((u) => u.pathname === '/app/members' && u.searchParams.has('__err')),
+    (await me.$('[data-testid=leave] button')).click(),
+  ]);
+  await hydrated(admin);
+  assert.match(await admin.textContent('[data-testid=flash-error]'), /at least one admin/);
+  assert.ok(await admin.$('[data-testid=member][data-email="alice@acme.test"][data-role="org:admin"]'), 'still an admin');
+
+  const member = await (await browser.newContext()).newPage();
+  await signIn(stack, member, 'bob@acme.test', 'correct-horse-2', '/app/members');
+  // Bob belongs to two organizations: he chooses Acme first, and is sent on to the members.
+  await member.waitForURL((u) => u.pathname === '/select-org');
+  await member.waitForSelector('[data-testid=org-list]');
+  await Promise.all([
+    member.waitForURL((u) => u.pathname === '/app/members'),
+    member.click('form:has(input[value=org_acme]) button'),
+  ]);
+  await hydrated(member);
+  const bob = await member.waitForSelector('[data-testid=member][data-email="bob@acme.test"]');
+  assert.equal(await member.$('[data-testid=invite-form]'), null, 'a member sees no invitations');
+  await (await bob.$('[data-testid=leave] summary')).click();
+  await Promise.all([member.waitForURL((u) => u.pathname === '/select-org'), (await bob.$('[data-testid=leave] button')).click()]);
+  await eventually(member, '/select-org', async () => (await member.$('form:has(input[value=org_globex])')) !== null && (await member.$('form:has(input[value=org_acme])')) === null);
+  await eventually(admin, '/app/members', async () => (await admin.$('[data-testid=member][data-email="bob@acme.test"]')) === null);
 });

@@ -99,3 +99,45 @@ fn lazy_island_loader(island: &'static str) -> Option<&'static str> {
     found.insert(island, id);
     id
 }
+
+/// The codec an island's resources cross from the server to the browser in: JSON, as Leptos's
+/// default (`JsonSerdeCodec`), but read from the text's bytes (`serde_json::from_slice`), the
+/// reader the server functions' responses are read with. With `from_str` the browser carried a
+/// second copy of every model type's JSON reader (issue 18: page weight; README Performance).
+pub struct JsonCodec;
+
+impl<T: serde::Serialize> leptos::server::codee::Encoder<T> for JsonCodec {
+    type Error = serde_json::Error;
+    type Encoded = String;
+
+    fn encode(value: &T) -> Result<String, serde_json::Error> {
+        serde_json::to_string(value)
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> leptos::server::codee::Decoder<T> for JsonCodec {
+    type Error = serde_json::Error;
+    type Encoded = str;
+
+    fn decode(text: &str) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(text.as_bytes())
+    }
+}
+
+/// A resource whose value crosses to the browser in [`JsonCodec`].
+pub type IslandResource<T> = leptos::prelude::Resource<T, JsonCodec>;
+
+/// `Resource::new` in [`JsonCodec`]: `fetcher` runs on the server while the page renders, and
+/// again in the browser whenever `source` changes.
+#[track_caller]
+pub fn island_resource<S, T, Fut>(
+    source: impl Fn() -> S + Send + Sync + 'static,
+    fetcher: impl Fn(S) -> Fut + Send + Sync + 'static,
+) -> IslandResource<T>
+where
+    S: PartialEq + Clone + Send + Sync + 'static,
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    leptos::prelude::Resource::new_with_options(source, fetcher, false)
+}

@@ -2,7 +2,7 @@
 //!
 //! Islands mode (Leptos's `islands` feature): every page is HTML from the server, and a
 //! navigation is a page load. Only the parts of a page that react in place are `#[island]`s,
-//! compiled to wasm and hydrated: the projects editor, the members page, the organization
+//! compiled to wasm and hydrated: the projects editor, the members editor, the organization
 //! settings, and the landing page's hydration probe. An island takes what it needs from the page
 //! as serialized props (never a context: the page around it does not run in the browser), and
 //! calls server functions itself. Everything else — the workspace shell, the organization

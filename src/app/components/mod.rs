@@ -2,12 +2,12 @@
 
 mod audit_list;
 mod error_view;
-mod flash;
+mod forms;
 mod org_button;
 mod user_menu;
 
 pub use audit_list::AuditList;
 pub use error_view::ErrorView;
-pub use flash::{provide_returned_error, ActionHeader, Flash};
+pub use forms::{provide_returned_error, ActionHeader, Forms, PostForm};
 pub use org_button::OrgButton;
 pub use user_menu::UserMenu;

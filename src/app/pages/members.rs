@@ -1,77 +1,73 @@
 //! `/app/members`: everyone in the organization; admins change roles, remove members and manage
 //! invitations; anyone but the last admin can leave. Forms post to server functions
-//! (`ActionForm`): hydrated they update in place, without JavaScript they are plain form posts
+//! (`PostForm`): hydrated they update in place, without JavaScript they are plain form posts
 //! that come back to this page. Destructive actions ask first (a disclosure with the real
 //! button, which works without JavaScript too).
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 
 use crate::app::api::{
     list_invitations, list_members, ChangeMemberRole, InviteMember, LeaveOrganization, RemoveMember, RevokeInvitation,
 };
-use crate::app::components::{provide_returned_error, ActionHeader, ErrorView, Flash};
+use crate::app::components::{provide_returned_error, ActionHeader, ErrorView, Forms, PostForm};
 use crate::app::error::WorkspaceError;
+use crate::app::hydration::island_resource;
 use crate::model::{role_label, InvitationView, MemberView, ORG_ROLES};
 
-/// The whole page is an island: each action reloads the list it changed.
-#[island(lazy)]
+#[component]
 pub fn MembersPage() -> impl IntoView {
-    crate::app::hydration::preload_lazy_island("members_page");
+    crate::app::hydration::preload_lazy_island("members_editor");
+    view! { <MembersEditor can_manage=may_manage_members()/> }
+}
+
+/// Whether the caller may manage members, read from the verified session of the request being
+/// rendered, as the member server functions check it (`Caller::can_manage_members`). The island
+/// only shows or hides its forms and invitations by it; the server functions check again.
+/// Server only: this page never renders in the browser.
+fn may_manage_members() -> bool {
+    #[cfg(feature = "ssr")]
+    {
+        use crate::server::members::Caller;
+        use_context::<http::request::Parts>()
+            .and_then(|parts| Caller::from_request(&parts).ok())
+            .is_some_and(|caller| caller.can_manage_members())
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        false
+    }
+}
+
+/// The members and, for those who may manage them, the invitations (an island): each action
+/// reloads both.
+#[island(lazy)]
+fn MembersEditor(can_manage: bool) -> impl IntoView {
     crate::app::hydration::island_hydrated();
     provide_returned_error();
-    let role = ServerAction::<ChangeMemberRole>::new();
-    let remove = ServerAction::<RemoveMember>::new();
-    let leave = ServerAction::<LeaveOrganization>::new();
-    let invite = ServerAction::<InviteMember>::new();
-    let revoke = ServerAction::<RevokeInvitation>::new();
-    let members = Resource::new(
-        move || (role.version().get(), remove.version().get(), invite.version().get()),
-        |_| list_members(),
-    );
-    // Created here rather than in `Invitations`: a resource created while the members render
-    // (inside their `Suspend`) is not sent with the island's HTML, and hydrating without its
-    // data fails. Loaded only for those who may manage members (a refusal would set the page's
-    // status); `None` for the others.
-    let invitations = Resource::new(
-        move || (invite.version().get(), revoke.version().get()),
+    let forms = Forms::new();
+    // The members and the invitations in one resource, read side by side: one list to await,
+    // one `Transition` (each costs the island's wasm its own copy of their machinery). The
+    // invitations only for those who may manage members (a refusal would set the page's status).
+    let lists = island_resource(
+        move || forms.version(),
         move |_| async move {
-            match members.await {
-                Ok(view) if view.can_manage => list_invitations().await.map(Some),
-                Ok(_) => Ok(None),
-                Err(error) => Err(error),
-            }
+            let invitations = async move {
+                match can_manage {
+                    true => Some(list_invitations().await),
+                    false => None,
+                }
+            };
+            futures_util::join!(list_members(), invitations)
         },
     );
-
-    let flash = Flash::new([
-        role.value().get_untracked().and_then(Result::err),
-        remove.value().get_untracked().and_then(Result::err),
-        leave.value().get_untracked().and_then(Result::err),
-        revoke.value().get_untracked().and_then(Result::err),
-        invite.value().get_untracked().and_then(Result::err),
-    ]);
-    Effect::new(move |_| role.value().get().map(|r| flash.show(r.map(|_| "Role changed.".to_string()))));
-    Effect::new(move |_| remove.value().get().map(|r| flash.show(r.map(|_| "Member removed.".to_string()))));
-    Effect::new(move |_| leave.value().get().map(|r| flash.show(r.map(|_| "You left the organization.".to_string()))));
-    Effect::new(move |_| {
-        invite.value().get().map(|r| flash.show(r.map(|i| format!("Invitation sent to {}.", i.email))))
-    });
-    Effect::new(move |_| revoke.value().get().map(|r| flash.show(r.map(|_| "Invitation revoked.".to_string()))));
-    let pending = move || {
-        role.pending().get()
-            || remove.pending().get()
-            || leave.pending().get()
-            || invite.pending().get()
-            || revoke.pending().get()
-    };
-
     view! {
-        <ActionHeader title="Members" pending=Signal::derive(pending) flash/>
+        <ActionHeader title="Members" forms/>
         <Transition fallback=|| view! { <p class="mt-6 text-slate-500">"Loading members…"</p> }>
             {move || Suspend::new(async move {
-                match members.await {
+                let (members, invitations) = lists.await;
+                match members {
                     Ok(view) => {
-                        let can_manage = view.can_manage;
                         view! {
                             <table class="mt-6 w-full border-collapse rounded-lg bg-white text-left text-sm" data-testid="member-list">
                                 <thead>
@@ -84,10 +80,10 @@ pub fn MembersPage() -> impl IntoView {
                                     </tr>
                                 </thead>
                                 <tbody>
-                                    {view.members.into_iter().map(|m| view! { <MemberRow m can_manage role remove leave/> }).collect_view()}
+                                    {view.members.into_iter().map(|m| view! { <MemberRow m can_manage forms/> }).collect_view()}
                                 </tbody>
                             </table>
-                            {can_manage.then(|| view! { <Invitations invite revoke invitations/> })}
+                            {invitations.map(|invitations| view! { <Invitations forms invitations/> })}
                         }.into_any()
                     }
                     Err(error) => view! { <ErrorView error/> }.into_any(),
@@ -98,13 +94,7 @@ pub fn MembersPage() -> impl IntoView {
 }
 
 #[component]
-fn MemberRow(
-    m: MemberView,
-    can_manage: bool,
-    role: ServerAction<ChangeMemberRole>,
-    remove: ServerAction<RemoveMember>,
-    leave: ServerAction<LeaveOrganization>,
-) -> impl IntoView {
+fn MemberRow(m: MemberView, can_manage: bool, forms: Forms) -> impl IntoView {
     let shown_name = if m.name.is_empty() { m.email.clone() } else { m.name.clone() };
     let joined = m.joined.get(..10).unwrap_or(&m.joined).to_string();
     let (uid_role, uid_remove, current) = (m.user_id.clone(), m.user_id.clone(), m.role.clone());
@@ -117,27 +107,30 @@ fn MemberRow(
             <td class="px-3 py-2">
                 <div class="flex flex-wrap items-center justify-end gap-2">
                     {(can_manage && !m.is_self).then(|| view! {
-                        <ActionForm action=role attr:class="flex gap-1" attr:data-testid="role-form">
+                        <PostForm target={forms.to::<ChangeMemberRole>(|()| "Role changed.".into())} attr:class="flex gap-1" attr:data-testid="role-form">
                             <input type="hidden" name="user_id" value=uid_role/>
                             <select name="role" aria-label="Role" class="rounded-md border border-slate-300 px-1 py-0.5 text-sm">
                                 {ORG_ROLES.iter().map(|(r, label)| view! { <option value=*r selected=current == *r>{*label}</option> }).collect_view()}
                             </select>
                             <button type="submit" class="rounded-md border border-slate-300 px-2 py-0.5 text-sm">"Change role"</button>
-                        </ActionForm>
+                        </PostForm>
                         <details class="text-sm" data-testid="remove">
                             <summary class="cursor-pointer text-red-700">"Remove…"</summary>
-                            <ActionForm action=remove attr:class="mt-1">
+                            <PostForm target={forms.to::<RemoveMember>(|()| "Member removed.".into())} attr:class="mt-1">
                                 <input type="hidden" name="user_id" value=uid_remove/>
                                 <button type="submit" class="rounded-md border border-red-300 px-2 py-0.5 text-red-700">"Remove from organization"</button>
-                            </ActionForm>
+                            </PostForm>
                         </details>
                     })}
+                    // A plain form post, also once hydrated: leaving ends on `/select-org` (the
+                    // server function redirects there), and a refusal comes back to this page in
+                    // its URL, as any form posted without JavaScript (the header shows it).
                     {m.is_self.then(|| view! {
                         <details class="text-sm" data-testid="leave">
                             <summary class="cursor-pointer text-red-700">"Leave…"</summary>
-                            <ActionForm action=leave attr:class="mt-1">
+                            <form method="post" action=LeaveOrganization::url() class="mt-1">
                                 <button type="submit" class="rounded-md border border-red-300 px-2 py-0.5 text-red-700">"Leave this organization"</button>
-                            </ActionForm>
+                            </form>
                         </details>
                     })}
                 </div>
@@ -149,43 +142,35 @@ fn MemberRow(
 }
 
 #[component]
-fn Invitations(
-    invite: ServerAction<InviteMember>,
-    revoke: ServerAction<RevokeInvitation>,
-    invitations: Resource<Result<Option<Vec<InvitationView>>, WorkspaceError>>,
-) -> impl IntoView {
+fn Invitations(forms: Forms, invitations: Result<Vec<InvitationView>, WorkspaceError>) -> impl IntoView {
+    let list = match invitations {
+        Ok(list) if list.is_empty() => view! { <p class="mt-3 rounded-lg border border-dashed border-slate-300 p-4 text-slate-500" data-testid="no-invitations">"No pending invitations."</p> }.into_any(),
+        Ok(list) => view! {
+            <ul class="mt-3 space-y-2" data-testid="invitation-list">
+                {list.into_iter().map(|i| view! {
+                    <li class="flex items-center justify-between rounded-lg border border-slate-200 bg-white px-4 py-2" data-testid="invitation" data-email=i.email.clone()>
+                        <span>{i.email.clone()}<span class="ml-2 text-sm text-slate-500">{role_label(&i.role)}</span></span>
+                        <PostForm target={forms.to::<RevokeInvitation>(|()| "Invitation revoked.".into())}>
+                            <input type="hidden" name="id" value=i.id.clone()/>
+                            <button type="submit" class="rounded-md border border-slate-300 px-2 py-0.5 text-sm">"Revoke"</button>
+                        </PostForm>
+                    </li>
+                }).collect_view()}
+            </ul>
+        }.into_any(),
+        Err(error) => view! { <ErrorView error/> }.into_any(),
+    };
     view! {
         <section class="mt-10" data-testid="invitations">
             <h2 class="text-lg font-semibold">"Invitations"</h2>
-            <ActionForm action=invite attr:class="mt-3 flex flex-wrap gap-2 rounded-lg border border-slate-200 bg-white p-4" attr:data-testid="invite-form">
+            <PostForm target={forms.to::<InviteMember>(|i| format!("Invitation sent to {}.", i.email))} attr:class="mt-3 flex flex-wrap gap-2 rounded-lg border border-slate-200 bg-white p-4" attr:data-testid="invite-form">
                 <input type="email" name="email" required placeholder="colleague@example.com" aria-label="Email address" class="flex-1 rounded-md border border-slate-300 px-3 py-1.5"/>
                 <select name="role" aria-label="Role" class="rounded-md border border-slate-300 px-2 py-1.5">
                     {ORG_ROLES.iter().map(|(r, label)| view! { <option value=*r selected=*r == "org:member">{*label}</option> }).collect_view()}
                 </select>
                 <button type="submit" class="rounded-md bg-indigo-600 px-3 py-1.5 font-medium text-white">"Send invitation"</button>
-            </ActionForm>
-            <Transition fallback=|| view! { <p class="mt-3 text-slate-500">"Loading invitations…"</p> }>
-                {move || Suspend::new(async move {
-                    match invitations.await {
-                        Ok(None) => ().into_any(),
-                        Ok(Some(list)) if list.is_empty() => view! { <p class="mt-3 rounded-lg border border-dashed border-slate-300 p-4 text-slate-500" data-testid="no-invitations">"No pending invitations."</p> }.into_any(),
-                        Ok(Some(list)) => view! {
-                            <ul class="mt-3 space-y-2" data-testid="invitation-list">
-                                {list.into_iter().map(|i| view! {
-                                    <li class="flex items-center justify-between rounded-lg border border-slate-200 bg-white px-4 py-2" data-testid="invitation" data-email=i.email.clone()>
-                                        <span>{i.email.clone()}<span class="ml-2 text-sm text-slate-500">{role_label(&i.role)}</span></span>
-                                        <ActionForm action=revoke>
-                                            <input type="hidden" name="id" value=i.id.clone()/>
-                                            <button type="submit" class="rounded-md border border-slate-300 px-2 py-0.5 text-sm">"Revoke"</button>
-                                        </ActionForm>
-                                    </li>
-                                }).collect_view()}
-                            </ul>
-                        }.into_any(),
-                        Err(error) => view! { <ErrorView error/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            </PostForm>
+            {list}
         </section>
     }
     // Erased, as `MemberRow`'s.

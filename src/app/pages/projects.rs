@@ -1,13 +1,14 @@
 //! `/app/projects`: search, create, rename, archive and delete the organization's projects.
 //! The page reads the query and the caller's rights on the server and hands them to an island,
-//! [`ProjectsEditor`], whose forms post to server functions (`ActionForm`): hydrated they update
+//! [`ProjectsEditor`], whose forms post to server functions (`PostForm`): hydrated they update
 //! in place, without JavaScript they are plain form posts that come back to this page.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::app::api::{list_projects, ArchiveProject, CreateProject, DeleteProject, UpdateProject};
-use crate::app::components::{provide_returned_error, ActionHeader, ErrorView, Flash};
+use crate::app::components::{provide_returned_error, ActionHeader, ErrorView, Forms, PostForm};
+use crate::app::hydration::island_resource;
 use crate::model::{ProjectView, PROJECTS_PAGE_SIZE};
 
 #[component]
@@ -61,64 +62,31 @@ fn ProjectsEditor(
 ) -> impl IntoView {
     crate::app::hydration::island_hydrated();
     provide_returned_error();
+    let forms = Forms::new();
     let (search, status) = (StoredValue::new(search), StoredValue::new(status));
     let search = move || search.get_value();
     let status = move || status.get_value();
-    let create = ServerAction::<CreateProject>::new();
-    let update = ServerAction::<UpdateProject>::new();
-    let archive = ServerAction::<ArchiveProject>::new();
-    let delete = ServerAction::<DeleteProject>::new();
-    let projects = Resource::new(
-        move || {
-            (
-                search(),
-                status(),
-                after.clone(),
-                after_name.clone(),
-                create.version().get(),
-                update.version().get(),
-                archive.version().get(),
-                delete.version().get(),
-            )
-        },
-        |(q, s, a, an, ..)| list_projects(q, s, a, an),
+    let projects = island_resource(
+        move || (search(), status(), after.clone(), after_name.clone(), forms.version()),
+        |(q, s, a, an, _)| list_projects(q, s, a, an),
     );
-    // The latest finished action's outcome: each effect follows one action. A form posted
-    // without JavaScript comes back with its error in the URL, and its action starts with it;
-    // effects never run on the server, so that error is also the flash's first value.
-    let flash = Flash::new([
-        create.value().get_untracked().and_then(Result::err),
-        update.value().get_untracked().and_then(Result::err),
-        archive.value().get_untracked().and_then(Result::err),
-        delete.value().get_untracked().and_then(Result::err),
-    ]);
-    Effect::new(move |_| create.value().get().map(|r| flash.show(r.map(|p| format!("Created “{}”.", p.name)))));
-    Effect::new(move |_| update.value().get().map(|r| flash.show(r.map(|p| format!("Saved “{}”.", p.name)))));
-    Effect::new(move |_| {
-        archive.value().get().map(|r| {
-            flash.show(r.map(|p| format!("{} “{}”.", if p.archived { "Archived" } else { "Restored" }, p.name)))
-        })
-    });
-    Effect::new(move |_| delete.value().get().map(|r| flash.show(r.map(|_| "Deleted.".to_string()))));
-    let pending =
-        move || create.pending().get() || update.pending().get() || archive.pending().get() || delete.pending().get();
     view! {
-        <ActionHeader title="Projects" pending=Signal::derive(pending) flash/>
+        <ActionHeader title="Projects" forms/>
         <form method="get" action="/app/projects" class="mt-4 flex gap-2">
-            <input name="q" value=search placeholder="Search projects" class="flex-1 rounded-md border border-slate-300 px-3 py-1.5" aria-label="Search projects"/>
+            <input name="q" value=search() placeholder="Search projects" class="flex-1 rounded-md border border-slate-300 px-3 py-1.5" aria-label="Search projects"/>
             <select name="status" class="rounded-md border border-slate-300 px-2 py-1.5" aria-label="Status">
-                <option value="active" selected=move || status() == "active">"Active"</option>
-                <option value="archived" selected=move || status() == "archived">"Archived"</option>
-                <option value="all" selected=move || status() == "all">"All"</option>
+                <option value="active" selected=status() == "active">"Active"</option>
+                <option value="archived" selected=status() == "archived">"Archived"</option>
+                <option value="all" selected=status() == "all">"All"</option>
             </select>
             <button type="submit" class="rounded-md border border-slate-300 px-3 py-1.5">"Filter"</button>
         </form>
         {can_manage.then(|| view! {
-            <ActionForm action=create attr:class="mt-6 flex flex-wrap gap-2 rounded-lg border border-slate-200 bg-white p-4" attr:data-testid="create-form">
+            <PostForm target={forms.to::<CreateProject>(|p| format!("Created “{}”.", p.name))} attr:class="mt-6 flex flex-wrap gap-2 rounded-lg border border-slate-200 bg-white p-4" attr:data-testid="create-form">
                 <input name="name" required maxlength="80" placeholder="New project name" aria-label="Project name" class="flex-1 rounded-md border border-slate-300 px-3 py-1.5"/>
                 <input name="description" placeholder="Description (optional)" aria-label="Description" class="flex-1 rounded-md border border-slate-300 px-3 py-1.5"/>
                 <button type="submit" class="rounded-md bg-indigo-600 px-3 py-1.5 font-medium text-white">"Create project"</button>
-            </ActionForm>
+            </PostForm>
         })}
         <Transition fallback=|| view! { <p class="mt-6 text-slate-500">"Loading projects…"</p> }>
             {move || Suspend::new(async move {
@@ -129,7 +97,7 @@ fn ProjectsEditor(
                         let next = (list.len() == PROJECTS_PAGE_SIZE).then(|| list.last().map(|p| next_page_href(&search(), &status(), p))).flatten();
                         view! {
                             <ul class="mt-6 space-y-3" data-testid="project-list">
-                                {list.into_iter().map(|p| view! { <ProjectRow p can_manage update archive delete/> }).collect_view()}
+                                {list.into_iter().map(|p| view! { <ProjectRow p can_manage forms/> }).collect_view()}
                             </ul>
                             {next.map(|href| view! { <a class="mt-4 inline-block text-sm text-indigo-600" href=href data-testid="next-page">"More projects →"</a> })}
                         }.into_any()
@@ -153,13 +121,7 @@ fn next_page_href(search: &str, status: &str, last: &ProjectView) -> String {
 }
 
 #[component]
-fn ProjectRow(
-    p: ProjectView,
-    can_manage: bool,
-    update: ServerAction<UpdateProject>,
-    archive: ServerAction<ArchiveProject>,
-    delete: ServerAction<DeleteProject>,
-) -> impl IntoView {
+fn ProjectRow(p: ProjectView, can_manage: bool, forms: Forms) -> impl IntoView {
     let name = p.name.clone();
     let (id_rename, id_archive, id_delete) = (p.id.clone(), p.id.clone(), p.id.clone());
     let (current_name, current_description) = (p.name.clone(), p.description.clone());
@@ -176,23 +138,27 @@ fn ProjectRow(
             </div>
             {can_manage.then(|| view! {
                 <div class="mt-3 flex flex-wrap gap-2">
-                    <ActionForm action=update attr:class="flex gap-2">
+                    <PostForm target={forms.to::<UpdateProject>(|p| format!("Saved “{}”.", p.name))} attr:class="flex gap-2">
                         <input type="hidden" name="id" value=id_rename/>
                         <input name="name" value=current_name required maxlength="80" aria-label="New name" class="rounded-md border border-slate-300 px-2 py-1 text-sm"/>
                         <input type="hidden" name="description" value=current_description/>
                         <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-sm">"Rename"</button>
-                    </ActionForm>
-                    <ActionForm action=archive>
+                    </PostForm>
+                    <PostForm target={forms.to::<ArchiveProject>(archived_or_restored)}>
                         <input type="hidden" name="id" value=id_archive/>
                         <input type="hidden" name="archived" value=archive_to/>
                         <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-sm">{archive_label}</button>
-                    </ActionForm>
-                    <ActionForm action=delete>
+                    </PostForm>
+                    <PostForm target={forms.to::<DeleteProject>(|()| "Deleted.".into())}>
                         <input type="hidden" name="id" value=id_delete/>
                         <button type="submit" class="rounded-md border border-red-300 px-2 py-1 text-sm text-red-700">"Delete"</button>
-                    </ActionForm>
+                    </PostForm>
                 </div>
             })}
         </li>
     }
+}
+
+fn archived_or_restored(p: ProjectView) -> String {
+    format!("{} “{}”.", if p.archived { "Archived" } else { "Restored" }, p.name)
 }
