@@ -172,3 +172,27 @@ test('11. pages rendered whole carry their scripts\' nonce in their policy, and 
   }
   await ctx.close();
 });
+
+test('13. the settings island deletes the organization: a wrong name is refused in place, the right one ends on /select-org', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await openGlobex(page);
+  await page.goto(stack.baseUrl + '/app/settings');
+  await hydrated(page);
+  await page.evaluate(() => (window.__sameDocument = true));
+  await page.fill('[data-testid=delete-form] input[name=confirm]', 'globex');
+  await page.click('[data-testid=delete-form] button');
+  await page.waitForSelector('[data-testid=flash-error]:has-text("Type the organization\'s name exactly")');
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, 'refused in place by the island');
+  // The server function answers with a redirect, which the island's forms follow.
+  await page.fill('[data-testid=delete-form] input[name=confirm]', 'Globex');
+  await Promise.all([page.waitForURL((u) => u.pathname === '/select-org'), page.click('[data-testid=delete-form] button')]);
+  for (let i = 0; ; i++) {
+    await page.goto(stack.baseUrl + '/select-org');
+    await page.waitForSelector('[data-testid=org-list], [data-testid=no-orgs]');
+    if ((await page.$('form:has(input[value=org_globex])')) === null) break;
+    assert.ok(i < 30, 'Globex is still listed');
+    await page.waitForTimeout(500);
+  }
+  await ctx.close();
+});
