@@ -91,6 +91,16 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let (admin, app_url) = migrated_database().await;
+        // The organization, its user and their membership mirrored, as the webhooks leave them
+        // (otherwise the page would ask Clerk's Backend API, which is not there).
+        sqlx::raw_sql(
+            "INSERT INTO organizations (id, slug, name) VALUES ('org_a', 'a', 'Bench Org');
+             INSERT INTO users (clerk_id, email, name) VALUES ('user_bench', 'bench@example.test', 'Bench User');
+             INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_a', 'user_bench', 'org:admin');",
+        )
+        .execute(&admin)
+        .await
+        .unwrap();
         for i in 0..50 {
             sqlx::query("INSERT INTO projects (org_id, name, description, created_by) VALUES ('org_a', $1, 'a project to list', 'user_bench')")
                 .bind(format!("Project {i:02}"))
