@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::PostUrl;
-use leptos::server_fn::error::ServerFnUrlError;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr, ServerFnUrlError};
 use leptos::server_fn::{Http, ServerFn};
 use serde::de::{self, value::MapDeserializer, DeserializeOwned, IntoDeserializer};
 
@@ -44,8 +44,9 @@ pub struct Forms {
 }
 
 impl Forms {
-    /// Call at the top of the island, after [`provide_returned_error`].
+    /// Call at the top of the island (it reads the error a plain post came back with).
     pub fn new() -> Self {
+        provide_returned_error();
         let returned = use_context::<leptos::server::ServerActionError>()
             .map(|error| ServerFnUrlError::<WorkspaceError>::decode_err(error.err()));
         Self { action: Action::new(|call: &Call| (call.0)()), returned }
@@ -68,19 +69,33 @@ impl Forms {
         self.action.value().get().or(self.returned.map(Err))
     }
 
-    /// The target of forms that call `S`, whose success `word` puts into words.
-    pub fn to<S: ServerFn<Error = WorkspaceError>>(self, word: fn(S::Output) -> String) -> FormTarget<S> {
-        FormTarget { forms: self, word }
+    /// The target of forms that call `S`, whose success `describe` puts into words.
+    pub fn call<S: ServerFn<Error = WorkspaceError>>(self, describe: fn(S::Output) -> String) -> FormTarget<S> {
+        FormTarget { forms: self, describe, changes: None }
     }
 
-    fn dispatch<S>(self, input: S, word: fn(S::Output) -> String)
+    /// Calls `S` with `input`. `run_on_client` is server_fn's own client call (what
+    /// `ServerAction` runs; public but undocumented in server_fn 0.8).
+    fn dispatch<S>(self, input: S, target: FormTarget<S>)
     where
         S: ServerFn<Error = WorkspaceError> + Clone + Send + Sync + 'static,
     {
         let call = move || -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
             let input = input.clone();
-            Box::pin(async move { input.run_on_client().await.map(word) })
+            Box::pin(async move {
+                let output = input.run_on_client().await;
+                if let Some(changes) = target.changes {
+                    changes.update(|n| *n += 1);
+                }
+                output.map(target.describe)
+            })
         };
+        self.action.dispatch(Call(Arc::new(call)));
+    }
+
+    /// A call that failed before it was made (the form's fields were not its arguments).
+    fn fail(self, error: WorkspaceError) {
+        let call = move || -> Pin<Box<dyn Future<Output = Outcome> + Send>> { Box::pin(async move { Err(error) }) };
         self.action.dispatch(Call(Arc::new(call)));
     }
 }
@@ -94,7 +109,16 @@ impl Default for Forms {
 /// Where a [`PostForm`] goes: the server function `S` through an island's [`Forms`].
 pub struct FormTarget<S: ServerFn> {
     forms: Forms,
-    word: fn(S::Output) -> String,
+    describe: fn(S::Output) -> String,
+    changes: Option<RwSignal<usize>>,
+}
+
+impl<S: ServerFn> FormTarget<S> {
+    /// Also counts each finished call into `changes`: a resource that reloads on it reloads
+    /// after these forms' calls only, where [`Forms::version`] counts every form's.
+    pub fn counting(self, changes: RwSignal<usize>) -> Self {
+        Self { changes: Some(changes), ..self }
+    }
 }
 
 impl<S: ServerFn> Clone for FormTarget<S> {
@@ -133,16 +157,13 @@ where
             return;
         }
         ev.prevent_default();
-        match FormFields::of_submit(&ev).and_then(|fields| fields.deserialize::<S>()) {
-            Ok(input) => target.forms.dispatch(input, target.word),
+        match FormFields::of_submit(&ev).and_then(|fields| fields.into_args::<S>()) {
+            Ok(input) => target.forms.dispatch(input, target),
             Err(message) => {
                 leptos::logging::error!("the form's fields are not the server function's arguments: {message}");
-                let error = <WorkspaceError as leptos::server_fn::error::FromServerFnError>::from_server_fn_error(
-                    leptos::server_fn::error::ServerFnErrorErr::Serialization(message),
-                );
-                let call =
-                    move || -> Pin<Box<dyn Future<Output = Outcome> + Send>> { Box::pin(async move { Err(error) }) };
-                target.forms.action.dispatch(Call(Arc::new(call)));
+                target.forms.fail(<WorkspaceError as FromServerFnError>::from_server_fn_error(
+                    ServerFnErrorErr::Serialization(message),
+                ));
             }
         }
     };
@@ -167,11 +188,11 @@ pub fn ActionHeader(title: &'static str, forms: Forms) -> impl IntoView {
     }
 }
 
-/// Gives an island the error a form posted without JavaScript came back with (`?__err=…&__path=…`,
-/// e.g. posted before the island hydrated): call it before [`Forms::new`]. On the server the
-/// router provides it; in the browser an island has no router, and without this it would start
-/// without the error the server rendered.
-pub fn provide_returned_error() {
+/// Gives the island the error a form posted without JavaScript came back with
+/// (`?__err=…&__path=…`, e.g. posted before the island hydrated), for [`Forms::new`]. On the
+/// server the router provides it; in the browser an island has no router, and without this it
+/// would start without the error the server rendered (and fail to hydrate).
+fn provide_returned_error() {
     #[cfg(feature = "hydrate")]
     {
         let search = window().location().search().unwrap_or_default();
@@ -194,8 +215,8 @@ pub fn provide_returned_error() {
     }
 }
 
-/// A form's fields as the server reads the same form posted without JavaScript: the
-/// `application/x-www-form-urlencoded` body's name/value pairs, in order.
+/// A form's fields: the `application/x-www-form-urlencoded` body's name/value pairs, in order,
+/// as the same form posted without JavaScript sends them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FormFields(Vec<(String, String)>);
 
@@ -230,9 +251,11 @@ impl FormFields {
         Self(form_urlencoded::parse(encoded.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
     }
 
-    /// `T` (a server function's arguments) from the fields by name: strings as they are, `bool`
-    /// from `true`/`false`. Errors: serde's message (a missing or duplicated field, a bad bool).
-    pub fn deserialize<T: DeserializeOwned>(self) -> Result<T, String> {
+    /// `T` (a server function's arguments) from the fields by name, read as serde_qs reads the
+    /// same fields on the server: strings as they are; numbers and `bool`s parsed (`FromStr`:
+    /// `true`/`false`); an empty field is `None` for an `Option`; a unit enum variant by its name.
+    /// Errors: serde's message (a missing or duplicated field, a value that does not parse).
+    pub fn into_args<T: DeserializeOwned>(self) -> Result<T, String> {
         let fields = self.0.into_iter().map(|(name, value)| (name, Field(value)));
         T::deserialize(MapDeserializer::<_, de::value::Error>::new(fields)).map_err(|e| e.to_string())
     }
@@ -249,6 +272,18 @@ impl<'de> IntoDeserializer<'de, de::value::Error> for Field {
     }
 }
 
+/// A parsed value (`FromStr`), as serde_qs parses it.
+macro_rules! parse_field {
+    ($($method:ident => $visit:ident),* $(,)?) => {$(
+        fn $method<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+            match self.0.parse() {
+                Ok(value) => visitor.$visit(value),
+                Err(_) => Err(de::Error::invalid_value(de::Unexpected::Str(&self.0), &visitor)),
+            }
+        }
+    )*};
+}
+
 impl<'de> de::Deserializer<'de> for Field {
     type Error = de::value::Error;
 
@@ -256,24 +291,35 @@ impl<'de> de::Deserializer<'de> for Field {
         visitor.visit_string(self.0)
     }
 
-    /// As our hidden inputs write a bool (serde_qs reads the same on the server).
-    fn deserialize_bool<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        match self.0.as_str() {
-            "true" => visitor.visit_bool(true),
-            "false" => visitor.visit_bool(false),
-            _ => Err(de::Error::invalid_value(de::Unexpected::Str(&self.0), &"true or false")),
+    parse_field! {
+        deserialize_bool => visit_bool,
+        deserialize_i8 => visit_i8, deserialize_i16 => visit_i16, deserialize_i32 => visit_i32, deserialize_i64 => visit_i64,
+        deserialize_u8 => visit_u8, deserialize_u16 => visit_u16, deserialize_u32 => visit_u32, deserialize_u64 => visit_u64,
+        deserialize_f32 => visit_f32, deserialize_f64 => visit_f64,
+    }
+
+    /// An empty field is `None`, as in serde_qs.
+    fn deserialize_option<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        if self.0.is_empty() {
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
         }
     }
 
-    /// A field that is present is `Some`.
-    fn deserialize_option<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        visitor.visit_some(self)
+    /// A unit variant, by its name.
+    fn deserialize_enum<V: de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_enum(IntoDeserializer::<de::value::Error>::into_deserializer(self.0))
     }
 
     serde::forward_to_deserialize_any! {
-        i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct newtype_struct seq tuple
-        tuple_struct map struct enum identifier ignored_any
+        i128 u128 char str string bytes byte_buf unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct identifier ignored_any
     }
 }
 
@@ -288,21 +334,52 @@ mod tests {
         note: Option<String>,
     }
 
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    enum Size {
+        Small,
+        Large,
+    }
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Order {
+        count: u32,
+        ratio: f64,
+        size: Size,
+    }
+
     #[test]
     fn reads_strings_bools_and_options_by_name() {
-        let read: Archive = FormFields::parse("archived=true&id=prj_1+a%26b&note=x").deserialize().unwrap();
+        let read: Archive = FormFields::parse("archived=true&id=prj_1+a%26b&note=x").into_args().unwrap();
         assert_eq!(read, Archive { id: "prj_1 a&b".into(), archived: true, note: Some("x".into()) });
-        let read: Archive = FormFields::parse("id=p&archived=false").deserialize().unwrap();
+        let read: Archive = FormFields::parse("id=p&archived=false").into_args().unwrap();
         assert_eq!(read, Archive { id: "p".into(), archived: false, note: None });
+        // An empty field is no value, as serde_qs reads it on the server.
+        let read: Archive = FormFields::parse("id=p&archived=false&note=").into_args().unwrap();
+        assert_eq!(read.note, None);
+    }
+
+    #[test]
+    fn parses_numbers_and_unit_variants_as_serde_qs_does() {
+        let read: Order = FormFields::parse("count=12&ratio=0.5&size=large").into_args().unwrap();
+        assert_eq!(read, Order { count: 12, ratio: 0.5, size: Size::Large });
+        let read: Order = FormFields::parse("count=0&ratio=-2&size=small").into_args().unwrap();
+        assert_eq!(read, Order { count: 0, ratio: -2.0, size: Size::Small });
     }
 
     #[test]
     fn refuses_what_the_arguments_are_not() {
-        let missing = FormFields::parse("archived=true").deserialize::<Archive>().unwrap_err();
-        assert!(missing.contains("missing field `id`"), "{missing}");
-        let bad_bool = FormFields::parse("id=p&archived=on").deserialize::<Archive>().unwrap_err();
-        assert!(bad_bool.contains("true or false"), "{bad_bool}");
-        let twice = FormFields::parse("id=p&id=q&archived=true").deserialize::<Archive>().unwrap_err();
-        assert!(twice.contains("duplicate field `id`"), "{twice}");
+        let refused = |fields: &str| FormFields::parse(fields).into_args::<Archive>().unwrap_err();
+        assert!(refused("archived=true").contains("missing field `id`"), "{}", refused("archived=true"));
+        assert!(
+            refused("id=p&archived=on").contains(r#"invalid value: string "on""#),
+            "{}",
+            refused("id=p&archived=on")
+        );
+        assert!(refused("id=p&id=q&archived=true").contains("duplicate field `id`"));
+        let refused = |fields: &str| FormFields::parse(fields).into_args::<Order>().unwrap_err();
+        assert!(refused("count=-1&ratio=1&size=small").contains(r#"invalid value: string "-1""#));
+        assert!(refused("count=1&ratio=x&size=small").contains(r#"invalid value: string "x""#));
+        assert!(refused("count=1&ratio=1&size=medium").contains("unknown variant `medium`"));
     }
 }

@@ -8,6 +8,6 @@ mod user_menu;
 
 pub use audit_list::AuditList;
 pub use error_view::ErrorView;
-pub use forms::{provide_returned_error, ActionHeader, Forms, PostForm};
+pub use forms::{ActionHeader, Forms, PostForm};
 pub use org_button::OrgButton;
 pub use user_menu::UserMenu;

@@ -10,7 +10,7 @@ use leptos::server_fn::ServerFn;
 use crate::app::api::{
     list_invitations, list_members, ChangeMemberRole, InviteMember, LeaveOrganization, RemoveMember, RevokeInvitation,
 };
-use crate::app::components::{provide_returned_error, ActionHeader, ErrorView, Forms, PostForm};
+use crate::app::components::{ActionHeader, ErrorView, Forms, PostForm};
 use crate::app::error::WorkspaceError;
 use crate::app::hydration::island_resource;
 use crate::model::{role_label, InvitationView, MemberView, ORG_ROLES};
@@ -39,34 +39,29 @@ fn may_manage_members() -> bool {
     }
 }
 
-/// The members and, for those who may manage them, the invitations (an island): each action
-/// reloads both.
+/// The members and, for those who may manage them, the invitations (an island): every finished
+/// call reloads the members, an invitation's the invitations too.
 #[island(lazy)]
 fn MembersEditor(can_manage: bool) -> impl IntoView {
     crate::app::hydration::island_hydrated();
-    provide_returned_error();
     let forms = Forms::new();
-    // The members and the invitations in one resource, read side by side: one list to await,
-    // one `Transition` (each costs the island's wasm its own copy of their machinery). The
-    // invitations only for those who may manage members (a refusal would set the page's status).
-    let lists = island_resource(
-        move || forms.version(),
-        move |_| async move {
-            let invitations = async move {
-                match can_manage {
-                    true => Some(list_invitations().await),
-                    false => None,
-                }
-            };
-            futures_util::join!(list_members(), invitations)
-        },
-    );
+    let members = island_resource(move || forms.version(), |_| list_members());
+    // Created here rather than in `Invitations`: a resource created while the members render
+    // (inside their `Suspend`) is not sent with the island's HTML, and hydrating without its
+    // data fails. Read beside the members, only for those who may manage them (a refusal would
+    // set the page's status), and read again only after an invitation's form (each read is a
+    // Backend API call, from the caller's allowance).
+    let invitations_changed = RwSignal::new(0);
+    let invitations = can_manage.then(|| island_resource(move || invitations_changed.get(), |_| list_invitations()));
     view! {
         <ActionHeader title="Members" forms/>
         <Transition fallback=|| view! { <p class="mt-6 text-slate-500">"Loading members…"</p> }>
             {move || Suspend::new(async move {
-                let (members, invitations) = lists.await;
-                match members {
+                let invitations = match invitations {
+                    Some(invitations) => Some(invitations.await),
+                    None => None,
+                };
+                match members.await {
                     Ok(view) => {
                         view! {
                             <table class="mt-6 w-full border-collapse rounded-lg bg-white text-left text-sm" data-testid="member-list">
@@ -83,7 +78,7 @@ fn MembersEditor(can_manage: bool) -> impl IntoView {
                                     {view.members.into_iter().map(|m| view! { <MemberRow m can_manage forms/> }).collect_view()}
                                 </tbody>
                             </table>
-                            {invitations.map(|invitations| view! { <Invitations forms invitations/> })}
+                            {invitations.map(|invitations| view! { <Invitations forms invitations invitations_changed/> })}
                         }.into_any()
                     }
                     Err(error) => view! { <ErrorView error/> }.into_any(),
@@ -107,7 +102,7 @@ fn MemberRow(m: MemberView, can_manage: bool, forms: Forms) -> impl IntoView {
             <td class="px-3 py-2">
                 <div class="flex flex-wrap items-center justify-end gap-2">
                     {(can_manage && !m.is_self).then(|| view! {
-                        <PostForm target={forms.to::<ChangeMemberRole>(|()| "Role changed.".into())} attr:class="flex gap-1" attr:data-testid="role-form">
+                        <PostForm target={forms.call::<ChangeMemberRole>(|()| "Role changed.".into())} attr:class="flex gap-1" attr:data-testid="role-form">
                             <input type="hidden" name="user_id" value=uid_role/>
                             <select name="role" aria-label="Role" class="rounded-md border border-slate-300 px-1 py-0.5 text-sm">
                                 {ORG_ROLES.iter().map(|(r, label)| view! { <option value=*r selected=current == *r>{*label}</option> }).collect_view()}
@@ -116,7 +111,7 @@ fn MemberRow(m: MemberView, can_manage: bool, forms: Forms) -> impl IntoView {
                         </PostForm>
                         <details class="text-sm" data-testid="remove">
                             <summary class="cursor-pointer text-red-700">"Remove…"</summary>
-                            <PostForm target={forms.to::<RemoveMember>(|()| "Member removed.".into())} attr:class="mt-1">
+                            <PostForm target={forms.call::<RemoveMember>(|()| "Member removed.".into())} attr:class="mt-1">
                                 <input type="hidden" name="user_id" value=uid_remove/>
                                 <button type="submit" class="rounded-md border border-red-300 px-2 py-0.5 text-red-700">"Remove from organization"</button>
                             </PostForm>
@@ -142,7 +137,11 @@ fn MemberRow(m: MemberView, can_manage: bool, forms: Forms) -> impl IntoView {
 }
 
 #[component]
-fn Invitations(forms: Forms, invitations: Result<Vec<InvitationView>, WorkspaceError>) -> impl IntoView {
+fn Invitations(
+    forms: Forms,
+    invitations: Result<Vec<InvitationView>, WorkspaceError>,
+    invitations_changed: RwSignal<usize>,
+) -> impl IntoView {
     let list = match invitations {
         Ok(list) if list.is_empty() => view! { <p class="mt-3 rounded-lg border border-dashed border-slate-300 p-4 text-slate-500" data-testid="no-invitations">"No pending invitations."</p> }.into_any(),
         Ok(list) => view! {
@@ -150,7 +149,7 @@ fn Invitations(forms: Forms, invitations: Result<Vec<InvitationView>, WorkspaceE
                 {list.into_iter().map(|i| view! {
                     <li class="flex items-center justify-between rounded-lg border border-slate-200 bg-white px-4 py-2" data-testid="invitation" data-email=i.email.clone()>
                         <span>{i.email.clone()}<span class="ml-2 text-sm text-slate-500">{role_label(&i.role)}</span></span>
-                        <PostForm target={forms.to::<RevokeInvitation>(|()| "Invitation revoked.".into())}>
+                        <PostForm target={forms.call::<RevokeInvitation>(|()| "Invitation revoked.".into()).counting(invitations_changed)}>
                             <input type="hidden" name="id" value=i.id.clone()/>
                             <button type="submit" class="rounded-md border border-slate-300 px-2 py-0.5 text-sm">"Revoke"</button>
                         </PostForm>
@@ -163,7 +162,7 @@ fn Invitations(forms: Forms, invitations: Result<Vec<InvitationView>, WorkspaceE
     view! {
         <section class="mt-10" data-testid="invitations">
             <h2 class="text-lg font-semibold">"Invitations"</h2>
-            <PostForm target={forms.to::<InviteMember>(|i| format!("Invitation sent to {}.", i.email))} attr:class="mt-3 flex flex-wrap gap-2 rounded-lg border border-slate-200 bg-white p-4" attr:data-testid="invite-form">
+            <PostForm target={forms.call::<InviteMember>(|i| format!("Invitation sent to {}.", i.email)).counting(invitations_changed)} attr:class="mt-3 flex flex-wrap gap-2 rounded-lg border border-slate-200 bg-white p-4" attr:data-testid="invite-form">
                 <input type="email" name="email" required placeholder="colleague@example.com" aria-label="Email address" class="flex-1 rounded-md border border-slate-300 px-3 py-1.5"/>
                 <select name="role" aria-label="Role" class="rounded-md border border-slate-300 px-2 py-1.5">
                     {ORG_ROLES.iter().map(|(r, label)| view! { <option value=*r selected=*r == "org:member">{*label}</option> }).collect_view()}

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::app::api::{list_projects, ArchiveProject, CreateProject, DeleteProject, UpdateProject};
-use crate::app::components::{provide_returned_error, ActionHeader, ErrorView, Forms, PostForm};
+use crate::app::components::{ActionHeader, ErrorView, Forms, PostForm};
 use crate::app::hydration::island_resource;
 use crate::model::{ProjectView, PROJECTS_PAGE_SIZE};
 
@@ -61,7 +61,6 @@ fn ProjectsEditor(
     can_manage: bool,
 ) -> impl IntoView {
     crate::app::hydration::island_hydrated();
-    provide_returned_error();
     let forms = Forms::new();
     let (search, status) = (StoredValue::new(search), StoredValue::new(status));
     let search = move || search.get_value();
@@ -82,7 +81,7 @@ fn ProjectsEditor(
             <button type="submit" class="rounded-md border border-slate-300 px-3 py-1.5">"Filter"</button>
         </form>
         {can_manage.then(|| view! {
-            <PostForm target={forms.to::<CreateProject>(|p| format!("Created “{}”.", p.name))} attr:class="mt-6 flex flex-wrap gap-2 rounded-lg border border-slate-200 bg-white p-4" attr:data-testid="create-form">
+            <PostForm target={forms.call::<CreateProject>(|p| format!("Created “{}”.", p.name))} attr:class="mt-6 flex flex-wrap gap-2 rounded-lg border border-slate-200 bg-white p-4" attr:data-testid="create-form">
                 <input name="name" required maxlength="80" placeholder="New project name" aria-label="Project name" class="flex-1 rounded-md border border-slate-300 px-3 py-1.5"/>
                 <input name="description" placeholder="Description (optional)" aria-label="Description" class="flex-1 rounded-md border border-slate-300 px-3 py-1.5"/>
                 <button type="submit" class="rounded-md bg-indigo-600 px-3 py-1.5 font-medium text-white">"Create project"</button>
@@ -138,18 +137,18 @@ fn ProjectRow(p: ProjectView, can_manage: bool, forms: Forms) -> impl IntoView {
             </div>
             {can_manage.then(|| view! {
                 <div class="mt-3 flex flex-wrap gap-2">
-                    <PostForm target={forms.to::<UpdateProject>(|p| format!("Saved “{}”.", p.name))} attr:class="flex gap-2">
+                    <PostForm target={forms.call::<UpdateProject>(|p| format!("Saved “{}”.", p.name))} attr:class="flex gap-2">
                         <input type="hidden" name="id" value=id_rename/>
                         <input name="name" value=current_name required maxlength="80" aria-label="New name" class="rounded-md border border-slate-300 px-2 py-1 text-sm"/>
                         <input type="hidden" name="description" value=current_description/>
                         <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-sm">"Rename"</button>
                     </PostForm>
-                    <PostForm target={forms.to::<ArchiveProject>(archived_or_restored)}>
+                    <PostForm target={forms.call::<ArchiveProject>(archived_or_restored)}>
                         <input type="hidden" name="id" value=id_archive/>
                         <input type="hidden" name="archived" value=archive_to/>
                         <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-sm">{archive_label}</button>
                     </PostForm>
-                    <PostForm target={forms.to::<DeleteProject>(|()| "Deleted.".into())}>
+                    <PostForm target={forms.call::<DeleteProject>(|()| "Deleted.".into())}>
                         <input type="hidden" name="id" value=id_delete/>
                         <button type="submit" class="rounded-md border border-red-300 px-2 py-1 text-sm text-red-700">"Delete"</button>
                     </PostForm>

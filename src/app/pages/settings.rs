@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use crate::app::api::{get_org_settings, ChangeOrganizationSlug, DeleteOrganization, RenameOrganization};
-use crate::app::components::{provide_returned_error, ActionHeader, ErrorView, Forms, PostForm};
+use crate::app::components::{ActionHeader, ErrorView, Forms, PostForm};
 use crate::app::hydration::island_resource;
 
 /// The whole page is an island: a rename or a new slug reloads the form with the result.
@@ -12,7 +12,6 @@ use crate::app::hydration::island_resource;
 pub fn SettingsPage() -> impl IntoView {
     crate::app::hydration::preload_lazy_island("settings_page");
     crate::app::hydration::island_hydrated();
-    provide_returned_error();
     let forms = Forms::new();
     let settings = island_resource(move || forms.version(), |_| get_org_settings());
     view! {
@@ -24,14 +23,14 @@ pub fn SettingsPage() -> impl IntoView {
                         let (name, confirm_name, slug_value) = (o.name.clone(), o.name, o.slug);
                         view! {
                         <section class="mt-6 space-y-6">
-                            <PostForm target={forms.to::<RenameOrganization>(|o| format!("Renamed to “{}”.", o.name))} attr:class="rounded-lg border border-slate-200 bg-white p-4" attr:data-testid="rename-form">
+                            <PostForm target={forms.call::<RenameOrganization>(|o| format!("Renamed to “{}”.", o.name))} attr:class="rounded-lg border border-slate-200 bg-white p-4" attr:data-testid="rename-form">
                                 <label class="block text-sm font-medium" for="org-name">"Name"</label>
                                 <div class="mt-1 flex gap-2">
                                     <input id="org-name" name="name" value=name required maxlength="80" class="flex-1 rounded-md border border-slate-300 px-3 py-1.5"/>
                                     <button type="submit" class="rounded-md border border-slate-300 px-3 py-1.5">"Rename"</button>
                                 </div>
                             </PostForm>
-                            <PostForm target={forms.to::<ChangeOrganizationSlug>(|o| format!("Slug changed to “{}”.", o.slug))} attr:class="rounded-lg border border-slate-200 bg-white p-4" attr:data-testid="slug-form">
+                            <PostForm target={forms.call::<ChangeOrganizationSlug>(|o| format!("Slug changed to “{}”.", o.slug))} attr:class="rounded-lg border border-slate-200 bg-white p-4" attr:data-testid="slug-form">
                                 <label class="block text-sm font-medium" for="org-slug">"Slug"</label>
                                 <p class="text-sm text-slate-500">"Lowercase letters, digits and hyphens."</p>
                                 <div class="mt-1 flex gap-2">
@@ -39,7 +38,7 @@ pub fn SettingsPage() -> impl IntoView {
                                     <button type="submit" class="rounded-md border border-slate-300 px-3 py-1.5">"Change slug"</button>
                                 </div>
                             </PostForm>
-                            <PostForm target={forms.to::<DeleteOrganization>(|()| "Organization deleted.".into())} attr:class="rounded-lg border border-red-200 bg-white p-4" attr:data-testid="delete-form">
+                            <PostForm target={forms.call::<DeleteOrganization>(|()| "Organization deleted.".into())} attr:class="rounded-lg border border-red-200 bg-white p-4" attr:data-testid="delete-form">
                                 <h2 class="font-semibold text-red-800">"Delete this organization"</h2>
                                 <p class="text-sm text-slate-600">
                                     "Its members lose access at once. Its data is kept for the retention period, then removed. Type "
