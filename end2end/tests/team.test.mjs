@@ -36,9 +36,17 @@ test('9. an admin invites a colleague, who joins as a member, is promoted, then 
   await signIn(stack, admin, 'alice@acme.test', 'correct-horse-1', '/app/members');
   await admin.waitForURL((u) => u.pathname === '/app/members');
   await hydrated(admin);
+  // The island's reads in place, by server function (a page load reads on the server instead).
+  const reads = { members: 0, invitations: 0 };
+  admin.on('request', (r) => {
+    const path = new URL(r.url()).pathname;
+    if (path === '/api/members/list') reads.members++;
+    if (path === '/api/invitations/list') reads.invitations++;
+  });
   await admin.fill('[data-testid=invite-form] input[name=email]', 'grace@acme.test');
   await admin.click('[data-testid=invite-form] button[type=submit]');
   await admin.waitForSelector('[data-testid=invitation][data-email="grace@acme.test"]');
+  assert.equal(reads.invitations, 1, 'an invitation sent: the invitations are read again');
 
   // The colleague opens the email (the emulator's outbox) and signs up through its link.
   const colleagueCtx = await browser.newContext();
@@ -62,8 +70,15 @@ test('9. an admin invites a colleague, who joins as a member, is promoted, then 
   await hydrated(admin);
   const row = await memberRow(admin, 'grace@acme.test', 'org:member');
   await (await row.$('select[name=role]')).selectOption('org:admin');
+  const before = { ...reads };
+  // A role changed: the members are read again (a read of the invitations would start with it).
+  const membersRead = admin.waitForResponse((r) => new URL(r.url()).pathname === '/api/members/list');
   await (await row.$('[data-testid=role-form] button')).click();
   await admin.waitForSelector('[data-testid=flash-ok]');
+  await membersRead;
+  assert.ok(reads.members > before.members);
+  // Each read of the invitations is a Backend API call from the admin's allowance.
+  assert.equal(reads.invitations, before.invitations, 'a role changed: the invitations are not read again');
   await eventually(admin, '/app/members', async () => (await admin.$('[data-testid=member][data-email="grace@acme.test"][data-role="org:admin"]')) !== null);
   await hydrated(admin);
   const promoted = await memberRow(admin, 'grace@acme.test', 'org:admin');
