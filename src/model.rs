@@ -98,8 +98,10 @@ pub struct MemberView {
     pub is_self: bool,
 }
 
-/// The members page: everyone in the organization, and whether the caller may manage them
-/// (decided from their verified session token, never from the mirror).
+/// `members/list`: everyone in the organization, and whether the caller may manage them
+/// (decided from their verified session token, never from the mirror). The members page's
+/// island gets `can_manage` as a prop from the same session (it must know before this loads,
+/// to read the invitations beside it); JSON clients read it here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MembersView {
     pub members: Vec<MemberView>,
