@@ -115,7 +115,8 @@ pub struct FormTarget<S: ServerFn> {
 
 impl<S: ServerFn> FormTarget<S> {
     /// Also counts each finished call into `changes`: a resource that reloads on it reloads
-    /// after these forms' calls only, where [`Forms::version`] counts every form's.
+    /// after these forms' calls only, where [`Forms::version`] counts every form's. Failed calls
+    /// count too, as a version does (a refused revoke may mean the list shown is stale).
     pub fn counting(self, changes: RwSignal<usize>) -> Self {
         Self { changes: Some(changes), ..self }
     }
@@ -133,9 +134,9 @@ impl<S: ServerFn> Copy for FormTarget<S> {}
 /// post, answered by a redirect back to the page (with `?__err=…` on failure); hydrated, its
 /// fields call the server function in place through the island's [`Forms`]. A server function
 /// that redirects (`leptos_axum::redirect`) sends the browser there. Fields that do not make
-/// the server function's arguments (one missing, a bool not `true`/`false`) are the call's
-/// outcome, as a `Serialization` error (logged). Submit buttons carry no value here (none of
-/// ours has a `name`).
+/// the server function's arguments (one missing, a number or bool that does not parse) are the
+/// call's outcome, as a `Serialization` error (logged). Submit buttons carry no value here
+/// (none of ours has a `name`).
 #[component]
 pub fn PostForm<S, OutputProtocol>(target: FormTarget<S>, children: Children) -> impl IntoView
 where
@@ -253,8 +254,10 @@ impl FormFields {
 
     /// `T` (a server function's arguments) from the fields by name, read as serde_qs reads the
     /// same fields on the server: strings as they are; numbers and `bool`s parsed (`FromStr`:
-    /// `true`/`false`); an empty field is `None` for an `Option`; a unit enum variant by its name.
-    /// Errors: serde's message (a missing or duplicated field, a value that does not parse).
+    /// `true`/`false`); an empty field is `None` for an `Option`; a unit enum variant by its
+    /// name; a newtype around any of these. Flat arguments only (serde_qs's `a[b]=` nesting and
+    /// sequences are not read). Errors: serde's message (a missing or duplicated field, a value
+    /// that does not parse).
     pub fn into_args<T: DeserializeOwned>(self) -> Result<T, String> {
         let fields = self.0.into_iter().map(|(name, value)| (name, Field(value)));
         T::deserialize(MapDeserializer::<_, de::value::Error>::new(fields)).map_err(|e| e.to_string())
@@ -307,6 +310,15 @@ impl<'de> de::Deserializer<'de> for Field {
         }
     }
 
+    /// A newtype around a field's value (`struct Slug(String)`).
+    fn deserialize_newtype_struct<V: de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
     /// A unit variant, by its name.
     fn deserialize_enum<V: de::Visitor<'de>>(
         self,
@@ -318,7 +330,7 @@ impl<'de> de::Deserializer<'de> for Field {
     }
 
     serde::forward_to_deserialize_any! {
-        i128 u128 char str string bytes byte_buf unit unit_struct newtype_struct seq tuple
+        i128 u128 char str string bytes byte_buf unit unit_struct seq tuple
         tuple_struct map struct identifier ignored_any
     }
 }
@@ -342,8 +354,11 @@ mod tests {
     }
 
     #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Count(u32);
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
     struct Order {
-        count: u32,
+        count: Count,
         ratio: f64,
         size: Size,
     }
@@ -360,11 +375,11 @@ mod tests {
     }
 
     #[test]
-    fn parses_numbers_and_unit_variants_as_serde_qs_does() {
+    fn parses_numbers_newtypes_and_unit_variants_as_serde_qs_does() {
         let read: Order = FormFields::parse("count=12&ratio=0.5&size=large").into_args().unwrap();
-        assert_eq!(read, Order { count: 12, ratio: 0.5, size: Size::Large });
+        assert_eq!(read, Order { count: Count(12), ratio: 0.5, size: Size::Large });
         let read: Order = FormFields::parse("count=0&ratio=-2&size=small").into_args().unwrap();
-        assert_eq!(read, Order { count: 0, ratio: -2.0, size: Size::Small });
+        assert_eq!(read, Order { count: Count(0), ratio: -2.0, size: Size::Small });
     }
 
     #[test]
