@@ -94,6 +94,10 @@ impl Tenant {
 pub const ORGANIZATION_DELETED: &str = "TN410";
 /// The SQLSTATE `tenant_scope_check()` raises for a membership the mirror records as ended.
 pub const MEMBERSHIP_ENDED: &str = "TN403";
+/// The SQLSTATE `tenant_scope_check()` raises when called without the scope's settings (no
+/// organization or no user): it fails closed (migrations/20261227000001_…). [`Tenant::open`]
+/// always sets both first, so this reaches [`ScopeError::Database`] (a 500), never a refusal.
+pub const SCOPE_SETTINGS_MISSING: &str = "TN400";
 
 /// Why a tenant transaction could not be opened.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@ use clerk::{ActiveOrg, Auth};
 use pg_harness::TestDatabase;
 use sqlx::{PgPool, Row};
 use tenantry::server::db::{Db, Dialect};
-use tenantry::server::tenant::{Member, RequestReads, ScopeError, SystemScope, Tenant};
+use tenantry::server::tenant::{Member, RequestReads, ScopeError, SystemScope, Tenant, SCOPE_SETTINGS_MISSING};
 use tokio::sync::oneshot::{channel, Receiver, Sender};
 
 fn auth(user: &str, org: Option<&str>) -> Auth {
@@ -192,6 +192,29 @@ async fn a_refused_scope_leaves_its_connection_idle() {
             sqlx::query_scalar("SELECT count(*) FROM projects WHERE org_id = 'org_b'").fetch_one(&admin).await.unwrap();
         assert_eq!(n, 4, "{dialect:?}");
     }
+}
+
+/// The tombstone check fails closed: without both of the scope's settings it raises
+/// (`SCOPE_SETTINGS_MISSING`) instead of finding no tombstone and passing.
+#[tokio::test]
+async fn the_scope_check_fails_closed_without_its_settings() {
+    let (db, _admin, app) = seeded(&["INSERT INTO organizations (id, name) VALUES ('org_b', 'B')"]).await;
+    let check = async |settings: &[&str]| {
+        let mut tx = app.pool().begin().await.unwrap();
+        for s in settings {
+            sqlx::query(s).execute(&mut *tx).await.unwrap();
+        }
+        let outcome = sqlx::query("SELECT public.tenant_scope_check()").execute(&mut *tx).await;
+        outcome.err().map(|e| e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned()))
+    };
+    let missing = Some(Some(SCOPE_SETTINGS_MISSING.to_string()));
+    assert_eq!(check(&[]).await, missing, "no settings on this connection yet");
+    assert_eq!(check(&["SET LOCAL app.org_id = 'org_b'"]).await, missing, "no user");
+    assert_eq!(check(&["SET LOCAL app.user_id = 'user_1'"]).await, missing, "no organization");
+    // Defined earlier on the connection, now empty (what a pooled connection holds after a scope).
+    assert_eq!(check(&["SET LOCAL app.org_id = ''", "SET LOCAL app.user_id = 'user_1'"]).await, missing);
+    assert_eq!(check(&["SET LOCAL app.org_id = 'org_b'", "SET LOCAL app.user_id = 'user_1'"]).await, None);
+    drop(db);
 }
 
 /// The backend, the transaction's start and a marker a read may leave in its transaction.
