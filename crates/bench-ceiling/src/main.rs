@@ -5,8 +5,17 @@
 //! rows as a small HTML page or as JSON. No Clerk decision table, no handshake, no row-level
 //! security settings, no audit, no framework: Tenantry is measured as a fraction of this.
 //!
+//! `POST /api/projects/list-scoped` is the JSON call with one thing added, to tell the tenant
+//! scope's database work from the rest of Tenantry's cost: the same query on a role under
+//! row-level security, in a read-only transaction begun by the message Tenantry's scope sends
+//! on plain Postgres (`src/server/tenant.rs`, `one_message`: the two `SET LOCAL`s, the
+//! tombstone check, `BEGIN READ ONLY`) and rolled back as the connection returns to the pool.
+//! It is not the goal's baseline (issue 18 measures against the plain call).
+//!
 //! Environment: `CEILING_ADDR` (default 127.0.0.1:3900), `DATABASE_URL` (a role that may read
-//! `projects`), `CLERK_JWT_KEY` (the instance's public key, PEM), `CLERK_AUTHORIZED_PARTIES`.
+//! `projects`), `CLERK_JWT_KEY` (the instance's public key, PEM), `CLERK_AUTHORIZED_PARTIES`;
+//! `SCOPED_DATABASE_URL` (Tenantry's runtime role, under row-level security) for the scoped
+//! call, which answers 404 without it.
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -20,6 +29,8 @@ use std::sync::Arc;
 
 struct Ceiling {
     pool: PgPool,
+    /// `SCOPED_DATABASE_URL`'s pool, for the scoped call.
+    scoped: Option<PgPool>,
     key: DecodingKey,
     validation: Validation,
     /// `CLERK_AUTHORIZED_PARTIES`: the token's `azp` must be one of them.
@@ -57,7 +68,30 @@ fn token(headers: &HeaderMap, cookie: bool) -> Option<&str> {
     }
 }
 
-async fn projects(c: &Ceiling, headers: &HeaderMap, cookie: bool) -> Result<(String, Vec<Project>), Response> {
+/// A Postgres string literal (`E'…'`, quotes and backslashes doubled), as Tenantry's scope
+/// writes one; `None` for a NUL, which no literal can carry.
+fn literal(s: &str) -> Option<String> {
+    (!s.contains('\0')).then(|| format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''")))
+}
+
+/// Which database work a request does: the plain query, or the query inside Tenantry's scope.
+#[derive(Clone, Copy)]
+enum Query {
+    Plain,
+    Scoped,
+}
+
+const PROJECTS: &str = "SELECT id, name, description, archived_at IS NOT NULL, created_by, updated_at FROM projects
+  WHERE org_id = $1 AND archived_at IS NULL ORDER BY lower(name), id LIMIT 50";
+
+type Row = (uuid::Uuid, String, String, bool, String, time::OffsetDateTime);
+
+async fn projects(
+    c: &Ceiling,
+    headers: &HeaderMap,
+    cookie: bool,
+    query: Query,
+) -> Result<(String, Vec<Project>), Response> {
     let unauthorized = || StatusCode::UNAUTHORIZED.into_response();
     let t = token(headers, cookie).ok_or_else(unauthorized)?;
     let claims = jsonwebtoken::decode::<Claims>(t, &c.key, &c.validation).map_err(|_| unauthorized())?.claims;
@@ -65,14 +99,25 @@ async fn projects(c: &Ceiling, headers: &HeaderMap, cookie: bool) -> Result<(Str
         return Err(unauthorized());
     }
     let org = claims.o.ok_or_else(|| StatusCode::FORBIDDEN.into_response())?.id;
-    let rows: Vec<(uuid::Uuid, String, String, bool, String, time::OffsetDateTime)> = sqlx::query_as(
-        "SELECT id, name, description, archived_at IS NOT NULL, created_by, updated_at FROM projects
-          WHERE org_id = $1 AND archived_at IS NULL ORDER BY lower(name), id LIMIT 50",
-    )
-    .bind(&org)
-    .fetch_all(&c.pool)
-    .await
-    .map_err(|_| StatusCode::SERVICE_UNAVAILABLE.into_response())?;
+    let unavailable = |_| StatusCode::SERVICE_UNAVAILABLE.into_response();
+    let rows: Vec<Row> = match query {
+        Query::Plain => sqlx::query_as(PROJECTS).bind(&org).fetch_all(&c.pool).await.map_err(unavailable)?,
+        Query::Scoped => {
+            let pool = c.scoped.as_ref().ok_or_else(|| StatusCode::NOT_FOUND.into_response())?;
+            let (o, u) = literal(&org).zip(literal(&claims.sub)).ok_or_else(unauthorized)?;
+            let scope = format!(
+                "SET LOCAL app.org_id = {o}; SET LOCAL app.user_id = {u}; \
+                 SELECT public.tenant_scope_check(); BEGIN READ ONLY"
+            );
+            // sqlx's own begin, awaited in place: the least a server can do (Tenantry begins in
+            // a task of its own, so a cancelled request cannot leave a transaction open).
+            #[allow(clippy::disallowed_methods)]
+            let mut tx = pool.begin_with(scope).await.map_err(unavailable)?;
+            // Dropped unfinished: rolled back as the connection returns to the pool, as
+            // Tenantry's reads are.
+            sqlx::query_as(PROJECTS).bind(&org).fetch_all(&mut *tx).await.map_err(unavailable)?
+        }
+    };
     let rows = rows
         .into_iter()
         .map(|(id, name, description, archived, created_by, updated_at)| Project {
@@ -88,7 +133,7 @@ async fn projects(c: &Ceiling, headers: &HeaderMap, cookie: bool) -> Result<(Str
 }
 
 async fn page(State(c): State<Arc<Ceiling>>, headers: HeaderMap) -> Response {
-    match projects(&c, &headers, true).await {
+    match projects(&c, &headers, true, Query::Plain).await {
         Ok((user, rows)) => {
             let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
             let mut html =
@@ -103,11 +148,19 @@ async fn page(State(c): State<Arc<Ceiling>>, headers: HeaderMap) -> Response {
     }
 }
 
-async fn list(State(c): State<Arc<Ceiling>>, headers: HeaderMap) -> Response {
-    match projects(&c, &headers, false).await {
+async fn json(c: &Ceiling, headers: &HeaderMap, query: Query) -> Response {
+    match projects(c, headers, false, query).await {
         Ok((_, rows)) => Json(rows).into_response(),
         Err(r) => r,
     }
+}
+
+async fn list(State(c): State<Arc<Ceiling>>, headers: HeaderMap) -> Response {
+    json(&c, &headers, Query::Plain).await
+}
+
+async fn list_scoped(State(c): State<Arc<Ceiling>>, headers: HeaderMap) -> Response {
+    json(&c, &headers, Query::Scoped).await
 }
 
 #[tokio::main]
@@ -122,10 +175,25 @@ async fn main() {
     let parties = var("CLERK_AUTHORIZED_PARTIES").split(',').map(str::to_string).collect();
     let pool =
         sqlx::postgres::PgPoolOptions::new().max_connections(10).connect(&var("DATABASE_URL")).await.expect("database");
-    let state = Arc::new(Ceiling { pool, key, validation, parties });
+    let scoped = match std::env::var("SCOPED_DATABASE_URL") {
+        // No ping before each checkout, as Tenantry's pool under load (it pings only a
+        // connection idle for 500 ms): the scope's message and the query are all it waits for.
+        // The plain pool keeps sqlx's default (a ping, then the query).
+        Ok(url) => Some(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(10)
+                .test_before_acquire(false)
+                .connect(&url)
+                .await
+                .expect("scoped database"),
+        ),
+        Err(_) => None,
+    };
+    let state = Arc::new(Ceiling { pool, scoped, key, validation, parties });
     let app = Router::new()
         .route("/app/projects", get(page))
         .route("/api/projects/list", post(list))
+        .route("/api/projects/list-scoped", post(list_scoped))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state);
     let addr = std::env::var("CEILING_ADDR").unwrap_or_else(|_| "127.0.0.1:3900".into());
