@@ -1,8 +1,9 @@
 -- The tombstone check fails closed: called without the scope's settings (no organization or no
--- user set in this transaction), it raises instead of passing. Before, nothing matched an
--- absent setting and the check passed; only a call outside `Tenant::open` (src/server/tenant.rs,
--- which always sets both first) could do that, and row-level security still hid every row, but
--- a check that says yes to nothing is one mistake away from a hole.
+-- user set in this transaction, or either empty), it raises instead of passing. Before, nothing
+-- matched an absent setting and the check passed; only a call outside `Tenant::open`
+-- (src/server/tenant.rs, which always sets both first) or a verified token with an empty id
+-- could do that, and row-level security still hid every row, but a check that says yes to
+-- nothing is one mistake away from a hole.
 --
 -- `CREATE OR REPLACE` keeps the function's owner and grants (the runtime role's EXECUTE).
 -- Otherwise unchanged from 20261220000001: SECURITY INVOKER, schema-qualified tables, the

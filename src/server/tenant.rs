@@ -95,8 +95,10 @@ pub const ORGANIZATION_DELETED: &str = "TN410";
 /// The SQLSTATE `tenant_scope_check()` raises for a membership the mirror records as ended.
 pub const MEMBERSHIP_ENDED: &str = "TN403";
 /// The SQLSTATE `tenant_scope_check()` raises when called without the scope's settings (no
-/// organization or no user): it fails closed (migrations/20261227000001_…). [`Tenant::open`]
-/// always sets both first, so this reaches [`ScopeError::Database`] (a 500), never a refusal.
+/// organization or no user, or either empty): it fails closed (migrations/20261227000001_…).
+/// [`Tenant::open`] always sets both first, so only a verified token with an empty `sub` or
+/// organization id meets it, as [`ScopeError::Database`] (a 500), where row-level security
+/// would otherwise have shown it no rows.
 pub const SCOPE_SETTINGS_MISSING: &str = "TN400";
 
 /// Why a tenant transaction could not be opened.
@@ -414,7 +416,8 @@ async fn set_scope(conn: &mut PgConnection, org_id: Option<&str>, user_id: Optio
     Ok(())
 }
 
-/// The tombstone check (migrations/20261220000001_tenant_scope_check.sql).
+/// The tombstone check (migrations/20261220000001_tenant_scope_check.sql, failing closed since
+/// 20261227000001_tenant_scope_check_fails_closed.sql).
 const SCOPE_CHECK: &str = "SELECT public.tenant_scope_check();";
 
 /// A transaction begun with `begin`, scoped to `org_id` (empty: none) and `user_id`, after the

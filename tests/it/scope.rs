@@ -211,7 +211,7 @@ async fn the_scope_check_fails_closed_without_its_settings() {
     assert_eq!(check(&[]).await, missing, "no settings on this connection yet");
     assert_eq!(check(&["SET LOCAL app.org_id = 'org_b'"]).await, missing, "no user");
     assert_eq!(check(&["SET LOCAL app.user_id = 'user_1'"]).await, missing, "no organization");
-    // Defined earlier on the connection, now empty (what a pooled connection holds after a scope).
+    // Set, but empty (as an empty id in a token would set it).
     assert_eq!(check(&["SET LOCAL app.org_id = ''", "SET LOCAL app.user_id = 'user_1'"]).await, missing);
     assert_eq!(check(&["SET LOCAL app.org_id = 'org_b'", "SET LOCAL app.user_id = 'user_1'"]).await, None);
     drop(db);
