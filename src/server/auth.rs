@@ -15,6 +15,7 @@ use super::config::ClerkConfig;
 use super::error::AppError;
 use super::routes::v1;
 use super::security::has_bearer_token;
+use super::tenant::names_an_empty_id;
 
 pub fn build_clerk(cfg: &ClerkConfig) -> Clerk {
     let api = BackendApi::new(&cfg.api_url, cfg.secret_key.clone());
@@ -146,6 +147,17 @@ pub async fn route_gate(req: Request, next: Next) -> Response {
         };
     }
     let auth = req.extensions().get::<Auth>();
+    // Ids Clerk never mints (empty) are refused before any handler could scope to them.
+    let any_auth = auth.or_else(|| req.extensions().get::<ClerkState>().and_then(|s| s.0.auth_including_pending()));
+    if let Some(a) = any_auth.filter(|a| names_an_empty_id(a)) {
+        tracing::warn!(user = %a.user_id, org = ?a.org_id(), "verified token names an empty id: refused");
+        let error = AppError::empty_id();
+        return if access == Access::Api || req.method() != Method::GET {
+            error.into_response()
+        } else {
+            error.into_page("Sign-in could not be checked", None)
+        };
+    }
     let Some(auth) = auth else {
         // Signed in with a task left (Clerk's `choose-organization`): never sent to sign-in.
         // The task page (/select-org, the signed-in pages) works; the workspace leads there;

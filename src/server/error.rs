@@ -14,6 +14,13 @@ use axum::Json;
 use serde_json::json;
 use std::borrow::Cow;
 
+use super::tenant::NoTenant;
+
+/// The reason (the body's `reason`, and the REST API's problem and `x-clerk-auth-reason`) of a
+/// verified session token naming an empty user or organization id: the app's own, not one of
+/// the SDK's, as the SDK accepts such a token.
+pub const EMPTY_ID_REASON: &str = "session-identity-empty";
+
 #[derive(Debug)]
 pub struct AppError {
     status: StatusCode,
@@ -64,6 +71,14 @@ impl AppError {
         .with_reason("session-pending");
         e.headers.insert("x-clerk-auth-reason", HeaderValue::from_static("session-pending"));
         e
+    }
+
+    /// 401 for a verified session token that names an empty user or organization id
+    /// (`tenant::NoTenant::EmptyId`): not Clerk's signed-out answer (the SDK accepted the
+    /// token), so no `x-clerk-auth-status`; the body's reason is [`EMPTY_ID_REASON`].
+    pub fn empty_id() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "session_identity_empty", NoTenant::EmptyId.to_string())
+            .with_reason(EMPTY_ID_REASON)
     }
 
     /// 503: a dependency (the database, Clerk) is down; the client may retry.

@@ -53,6 +53,11 @@ fn refused(e: NoTenant) -> WorkspaceError {
     respond(match e {
         NoTenant::SignedOut => WorkspaceError::SignInRequired,
         NoTenant::NoOrganization => WorkspaceError::ChooseOrganization,
+        // The route gate answers it first (`session_identity_empty`); here it is a sign-in.
+        NoTenant::EmptyId => {
+            tracing::warn!(error = %e, "workspace request refused");
+            WorkspaceError::SignInRequired
+        }
     })
 }
 

@@ -31,6 +31,19 @@ pub enum NoTenant {
     SignedOut,
     #[error("choose an organization first")]
     NoOrganization,
+    /// A verified token whose `sub` or active organization id is the empty string. Clerk's ids
+    /// are never empty (`user_…`, `org_…`), so only a misconfigured JWT template or a leaked
+    /// signing key could mint one; it is refused rather than read as "no user" or "no
+    /// organization" (JavaScript's `!orgId`) or scoped to `''`.
+    #[error("the session token names an empty user or organization id")]
+    EmptyId,
+}
+
+/// Whether a verified session names an empty user id or an empty active organization id
+/// (see [`NoTenant::EmptyId`]). The route gate refuses such a request before any handler runs;
+/// [`Tenant`] and [`Member`] refuse it again on their own.
+pub fn names_an_empty_id(auth: &Auth) -> bool {
+    auth.user_id.is_empty() || auth.org_id() == Some("")
 }
 
 /// The verified session of a request, inside its active organization.
@@ -44,6 +57,9 @@ impl Tenant {
     /// The tenant of a request the Clerk middleware verified.
     pub fn from_request(parts: &Parts) -> Result<Self, NoTenant> {
         let auth = parts.extensions.get::<Auth>().ok_or(NoTenant::SignedOut)?;
+        if names_an_empty_id(auth) {
+            return Err(NoTenant::EmptyId);
+        }
         let org_id = auth.org_id().ok_or(NoTenant::NoOrganization)?.to_string();
         Ok(Self { org_id, auth: auth.clone() })
     }
@@ -140,6 +156,7 @@ fn refusal(e: NoTenant) -> AppError {
     match e {
         NoTenant::SignedOut => AppError::unauthenticated("session-token-and-uat-missing"),
         NoTenant::NoOrganization => AppError::forbidden("no_organization", e.to_string()),
+        NoTenant::EmptyId => AppError::empty_id(),
     }
 }
 
@@ -360,7 +377,11 @@ impl Member {
     /// sessions to the task page).
     pub fn from_request(parts: &Parts) -> Result<Self, NoTenant> {
         let pending = || parts.extensions.get::<ClerkState>().and_then(|s| s.0.auth_including_pending());
-        parts.extensions.get::<Auth>().or_else(pending).map(|a| Self { auth: a.clone() }).ok_or(NoTenant::SignedOut)
+        let auth = parts.extensions.get::<Auth>().or_else(pending).ok_or(NoTenant::SignedOut)?;
+        if names_an_empty_id(auth) {
+            return Err(NoTenant::EmptyId);
+        }
+        Ok(Self { auth: auth.clone() })
     }
     pub fn user_id(&self) -> &str {
         &self.auth.user_id

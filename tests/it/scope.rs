@@ -11,7 +11,9 @@ use clerk::{ActiveOrg, Auth};
 use pg_harness::TestDatabase;
 use sqlx::{PgPool, Row};
 use tenantry::server::db::{Db, Dialect};
-use tenantry::server::tenant::{Member, RequestReads, ScopeError, SystemScope, Tenant, SCOPE_SETTINGS_MISSING};
+use tenantry::server::tenant::{
+    Member, NoTenant, RequestReads, ScopeError, SystemScope, Tenant, SCOPE_SETTINGS_MISSING,
+};
 use tokio::sync::oneshot::{channel, Receiver, Sender};
 
 fn auth(user: &str, org: Option<&str>) -> Auth {
@@ -215,6 +217,22 @@ async fn the_scope_check_fails_closed_without_its_settings() {
     assert_eq!(check(&["SET LOCAL app.org_id = ''", "SET LOCAL app.user_id = 'user_1'"]).await, missing);
     assert_eq!(check(&["SET LOCAL app.org_id = 'org_b'", "SET LOCAL app.user_id = 'user_1'"]).await, None);
     drop(db);
+}
+
+/// A verified session naming an empty user or organization id gets no scope at all (the route
+/// gate refuses it first, `workspace::a_token_naming_an_empty_id_is_refused_and_writes_nothing`):
+/// not "no organization", not a scope keyed on `''`.
+#[test]
+fn an_empty_id_gets_no_scope() {
+    for (user, org) in [("", Some("org_a")), ("user_1", Some("")), ("", None), ("", Some(""))] {
+        let what = format!("user {user:?}, org {org:?}");
+        assert_eq!(Tenant::from_request(&parts(auth(user, org))).unwrap_err(), NoTenant::EmptyId, "{what}");
+        assert_eq!(Member::from_request(&parts(auth(user, org))).unwrap_err(), NoTenant::EmptyId, "{what}");
+    }
+    // Absent is not empty: the ordinary answers.
+    assert_eq!(Tenant::from_request(&parts(auth("user_1", None))).unwrap_err(), NoTenant::NoOrganization);
+    assert!(Member::from_request(&parts(auth("user_1", None))).is_ok());
+    assert!(Tenant::from_request(&parts(auth("user_1", Some("org_a")))).is_ok());
 }
 
 /// The backend, the transaction's start and a marker a read may leave in its transaction.

@@ -683,3 +683,79 @@ async fn another_unique_violation_is_a_server_error_not_a_taken_name() {
         .unwrap();
     assert_eq!(audit_after, audit_before);
 }
+
+/// A token signed with the instance's key but naming an empty user id or an empty active
+/// organization id (Clerk mints neither) is refused by the route gate with 401
+/// `session_identity_empty` on every surface (server functions, pages, the REST API, the BFF
+/// proxy), never treated as signed out, as "no organization", or scoped to `''`; and nothing
+/// is written.
+#[tokio::test]
+async fn a_token_naming_an_empty_id_is_refused_and_writes_nothing() {
+    let app = spawn_app().await;
+    let org = |id: &str| json!({"v": 2, "fea": "o:projects", "o": {"id": id, "slg": "a", "rol": "admin", "per": "manage,read", "fpm": "3"}});
+    let tokens = [
+        ("empty sub", app.token("", org("org_a"))),
+        ("empty v2 organization id", app.token("user_admin", org(""))),
+        ("empty v1 organization id", app.token("user_admin", json!({"org_id": "", "org_role": "org:admin"}))),
+        ("empty sub, pending", app.token("", json!({"v": 2, "sts": "pending"}))),
+    ];
+    let before = project_count(&app, "org_a").await + project_count(&app, "").await;
+    for (what, tok) in &tokens {
+        let r = app
+            .http
+            .post(app.url("/api/projects/create"))
+            .bearer_auth(tok)
+            .form(&[("name", "x"), ("description", "")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{what}: server function");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            (body["code"].as_str(), body["reason"].as_str()),
+            (Some("session_identity_empty"), Some("session-identity-empty")),
+            "{what}: {body}"
+        );
+
+        let r = app
+            .http
+            .get(app.url("/app/projects"))
+            .header("cookie", app.session_cookie(tok))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{what}: page");
+        assert!(r.text().await.unwrap().contains("empty user or organization id"), "{what}: the page says why");
+
+        let r = app
+            .http
+            .post(app.url("/api/v1/projects"))
+            .bearer_auth(tok)
+            .json(&json!({"name": "y"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{what}: REST API");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        assert_eq!(r.headers()["www-authenticate"], r#"Bearer error="invalid_token""#, "{what}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["reason"], "session-identity-empty", "{what}: {body}");
+
+        let r = app.http.get(app.url("/select-org")).header("cookie", app.session_cookie(tok)).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{what}: the task page");
+    }
+    let after = project_count(&app, "org_a").await + project_count(&app, "").await;
+    assert_eq!(after, before, "nothing written");
+    // The same claims with ids are accepted: the refusal is the empty id's.
+    let ok = app.token("user_admin", org("org_a"));
+    let r = app
+        .http
+        .post(app.url("/api/projects/list"))
+        .bearer_auth(&ok)
+        .form(&[("search", ""), ("status", "all")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

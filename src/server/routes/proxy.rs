@@ -189,6 +189,10 @@ async fn forward(
     if auth.is_pending() {
         return Err(AppError::session_pending());
     }
+    // The route gate refuses these first; the proxy forwards identities, so it checks itself.
+    if crate::server::tenant::names_an_empty_id(&auth) {
+        return Err(AppError::empty_id());
+    }
     let Some(sid) = auth.session_id.as_deref() else {
         return Err(AppError::unauthenticated("session-id-missing"));
     };

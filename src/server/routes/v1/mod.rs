@@ -32,7 +32,7 @@ use utoipa_axum::routes;
 use self::problem::{Problem, ProblemType};
 use crate::server::security::has_bearer_token;
 use crate::server::state::AppState;
-use crate::server::tenant::{Member, Tenant};
+use crate::server::tenant::{names_an_empty_id, Member, NoTenant, Tenant};
 
 /// Where the API lives.
 pub const BASE: &str = "/api/v1";
@@ -118,7 +118,8 @@ pub async fn require_bearer(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Why this API refuses `req`, if it does: no Bearer token (401 `unauthenticated`), a pending
+/// Why this API refuses `req`, if it does: no Bearer token (401 `unauthenticated`), a verified
+/// token naming an empty user or organization id (401 `session-identity-empty`), a pending
 /// session (401 `session-pending`), or a token Clerk refused (401 with Clerk's reason).
 pub fn bearer_refusal(req: &Request) -> Option<Problem> {
     let state = req.extensions().get::<ClerkState>().map(|s| s.0.clone());
@@ -128,6 +129,11 @@ pub fn bearer_refusal(req: &Request) -> Option<Problem> {
                 .detail("send the session token as `Authorization: Bearer <token>`; this API does not read cookies")
                 .reason("session-token-and-uat-missing"),
         )
+    } else if let Some(auth) =
+        state.as_deref().and_then(|s| s.auth_including_pending()).filter(|a| names_an_empty_id(a))
+    {
+        tracing::warn!(user = %auth.user_id, org = ?auth.org_id(), "verified token names an empty id: refused");
+        Some(Problem::from(NoTenant::EmptyId))
     } else if req.extensions().get::<Auth>().is_some() {
         None
     } else if state.as_deref().is_some_and(|s| s.is_pending()) {

@@ -312,6 +312,9 @@ impl From<NoTenant> for Problem {
                 .reason("session-token-and-uat-missing"),
             NoTenant::NoOrganization => Problem::new(ProblemType::OrganizationRequired)
                 .detail("this route works inside the session's active organization: activate one first"),
+            NoTenant::EmptyId => Problem::new(ProblemType::Unauthenticated)
+                .detail(e.to_string())
+                .reason(crate::server::error::EMPTY_ID_REASON),
         }
     }
 }
