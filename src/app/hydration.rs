@@ -124,11 +124,26 @@ impl<T: serde::de::DeserializeOwned> leptos::server::codee::Decoder<T> for JsonC
     }
 }
 
+/// A resource's fetch, boxed on the server: Leptos moves a resource's future by value several
+/// times while it creates the resource (into its sandbox, its async-derived state and the task
+/// it spawns), and a server function's future is as large as its largest step (a pooled query,
+/// a Backend API call: tens of KB). Boxed, each move copies a pointer. Measured with callgrind
+/// on `/app/projects` (README Performance, issue 18). In the browser a server function's future
+/// is a small HTTP call, left as is (no extra code in the wasm).
+pub fn boxed_on_server<T, Fut>(fut: Fut) -> impl std::future::Future<Output = T> + Send + 'static
+where
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    #[cfg(feature = "ssr")]
+    let fut = Box::pin(fut);
+    fut
+}
+
 /// A resource whose value crosses to the browser in [`JsonCodec`].
 pub type IslandResource<T> = leptos::prelude::Resource<T, JsonCodec>;
 
 /// `Resource::new` in [`JsonCodec`]: `fetcher` runs on the server while the page renders, and
-/// again in the browser whenever `source` changes.
+/// again in the browser whenever `source` changes; its future is [`boxed_on_server`].
 #[track_caller]
 pub fn island_resource<S, T, Fut>(
     source: impl Fn() -> S + Send + Sync + 'static,
@@ -139,5 +154,5 @@ where
     T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
     Fut: std::future::Future<Output = T> + Send + 'static,
 {
-    leptos::prelude::Resource::new_with_options(source, fetcher, false)
+    leptos::prelude::Resource::new_with_options(source, move |s| boxed_on_server(fetcher(s)), false)
 }

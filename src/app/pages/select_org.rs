@@ -6,11 +6,12 @@ use leptos_router::hooks::use_query_map;
 
 use crate::app::api::my_organizations;
 use crate::app::components::{ErrorView, OrgButton};
+use crate::app::hydration::boxed_on_server;
 use crate::model::SelectOrgError;
 
 #[component]
 pub fn SelectOrgPage() -> impl IntoView {
-    let orgs = Resource::new(|| (), |_| my_organizations());
+    let orgs = Resource::new(|| (), |_| boxed_on_server(my_organizations()));
     let query = use_query_map();
     let error = move || query.read().get("error").map(|code| SelectOrgError::text_for_code(&code));
     // Where the user was going when the app sent them here (checked again by the server).

@@ -7,6 +7,7 @@ use leptos_router::components::{Outlet, A};
 use crate::app::api::my_organizations;
 use crate::app::components::UserMenu;
 use crate::app::error::WorkspaceError;
+use crate::app::hydration::boxed_on_server;
 use crate::model::Workspace;
 
 /// The active organization and the caller's rights in it, provided by [`AppShell`] to the
@@ -62,7 +63,7 @@ pub fn AppShell() -> impl IntoView {
         },
     );
     provide_context(CurrentWorkspace(ws));
-    let orgs = Resource::new(|| (), |_| my_organizations());
+    let orgs = Resource::new(|| (), |_| boxed_on_server(my_organizations()));
     view! {
         <header class="border-b border-slate-200 bg-white">
             <nav class="mx-auto flex max-w-5xl items-center gap-6 px-6 py-3">
