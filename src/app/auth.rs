@@ -11,7 +11,7 @@ use leptos::prelude::*;
 
 use crate::app::api::get_auth;
 use crate::app::error::WorkspaceError;
-use crate::app::hydration::boxed_on_server;
+use crate::app::hydration::page_resource;
 use crate::model::{ActiveOrganization, AuthSnapshot, CurrentUser, SessionAuth};
 
 /// The snapshot every hook reads.
@@ -22,7 +22,7 @@ pub struct AuthContext {
 
 /// Loads the snapshot for this page and provides it (the workspace shell calls this once).
 pub fn provide_auth() {
-    let snapshot = Resource::new(|| (), |_| boxed_on_server(get_auth()));
+    let snapshot = page_resource(|| (), |_| get_auth());
     provide_context(AuthContext { snapshot });
 }
 

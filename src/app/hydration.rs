@@ -130,13 +130,30 @@ impl<T: serde::de::DeserializeOwned> leptos::server::codee::Decoder<T> for JsonC
 /// a Backend API call: tens of KB). Boxed, each move copies a pointer. Measured with callgrind
 /// on `/app/projects` (README Performance, issue 18). In the browser a server function's future
 /// is a small HTTP call, left as is (no extra code in the wasm).
-pub fn boxed_on_server<T, Fut>(fut: Fut) -> impl std::future::Future<Output = T> + Send + 'static
+fn boxed_on_server<T, Fut>(fut: Fut) -> impl std::future::Future<Output = T> + Send + 'static
 where
     Fut: std::future::Future<Output = T> + Send + 'static,
 {
     #[cfg(feature = "ssr")]
     let fut = Box::pin(fut);
     fut
+}
+
+/// `Resource::new` (Leptos's default codec) with its future [`boxed_on_server`]: every
+/// resource of the app is made here or by [`island_resource`] (clippy.toml refuses
+/// `Resource::new` elsewhere, so none is created unboxed).
+#[track_caller]
+pub fn page_resource<S, T, Fut>(
+    source: impl Fn() -> S + Send + Sync + 'static,
+    fetcher: impl Fn(S) -> Fut + Send + Sync + 'static,
+) -> leptos::prelude::Resource<T>
+where
+    S: PartialEq + Clone + Send + Sync + 'static,
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    #[allow(clippy::disallowed_methods)] // the one place it is called
+    leptos::prelude::Resource::new(source, move |s| boxed_on_server(fetcher(s)))
 }
 
 /// A resource whose value crosses to the browser in [`JsonCodec`].
@@ -154,5 +171,6 @@ where
     T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
     Fut: std::future::Future<Output = T> + Send + 'static,
 {
+    #[allow(clippy::disallowed_methods)] // the one place it is called
     leptos::prelude::Resource::new_with_options(source, move |s| boxed_on_server(fetcher(s)), false)
 }

@@ -5,13 +5,13 @@ use leptos_router::hooks::use_query_map;
 
 use crate::app::api::get_audit;
 use crate::app::components::{AuditList, ErrorView};
-use crate::app::hydration::boxed_on_server;
+use crate::app::hydration::page_resource;
 
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let query = use_query_map();
     let page = move || query.read().get("page").and_then(|p| p.parse::<i64>().ok()).unwrap_or(0).max(0);
-    let entries = Resource::new(page, |p| boxed_on_server(get_audit(p)));
+    let entries = page_resource(page, get_audit);
     view! {
         <h1 class="text-2xl font-semibold">"Audit log"</h1>
         <Suspense fallback=|| view! { <p class="text-slate-500">"Loading…"</p> }>

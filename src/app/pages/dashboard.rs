@@ -5,12 +5,12 @@ use leptos::prelude::*;
 use super::workspace_layout::use_workspace;
 use crate::app::api::get_dashboard;
 use crate::app::components::{AuditList, ErrorView};
-use crate::app::hydration::boxed_on_server;
+use crate::app::hydration::page_resource;
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let ws = use_workspace();
-    let dash = Resource::new(|| (), |_| boxed_on_server(get_dashboard()));
+    let dash = page_resource(|| (), |_| get_dashboard());
     view! {
         <Suspense fallback=|| view! { <p class="text-slate-500">"Loading…"</p> }>
             {move || Suspend::new(async move {

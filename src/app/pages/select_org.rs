@@ -6,12 +6,12 @@ use leptos_router::hooks::use_query_map;
 
 use crate::app::api::my_organizations;
 use crate::app::components::{ErrorView, OrgButton};
-use crate::app::hydration::boxed_on_server;
+use crate::app::hydration::page_resource;
 use crate::model::SelectOrgError;
 
 #[component]
 pub fn SelectOrgPage() -> impl IntoView {
-    let orgs = Resource::new(|| (), |_| boxed_on_server(my_organizations()));
+    let orgs = page_resource(|| (), |_| my_organizations());
     let query = use_query_map();
     let error = move || query.read().get("error").map(|code| SelectOrgError::text_for_code(&code));
     // Where the user was going when the app sent them here (checked again by the server).

@@ -7,7 +7,7 @@ use leptos_router::components::{Outlet, A};
 use crate::app::api::my_organizations;
 use crate::app::components::UserMenu;
 use crate::app::error::WorkspaceError;
-use crate::app::hydration::boxed_on_server;
+use crate::app::hydration::page_resource;
 use crate::model::Workspace;
 
 /// The active organization and the caller's rights in it, provided by [`AppShell`] to the
@@ -52,7 +52,7 @@ pub fn AppShell() -> impl IntoView {
     let snapshot = crate::app::auth::use_auth_snapshot();
     // The workspace is that snapshot's organization (not a second load of the same rows); the
     // pages below read it from context.
-    let ws = Resource::new(
+    let ws = page_resource(
         || (),
         move |_| async move {
             match snapshot.await {
@@ -63,7 +63,7 @@ pub fn AppShell() -> impl IntoView {
         },
     );
     provide_context(CurrentWorkspace(ws));
-    let orgs = Resource::new(|| (), |_| boxed_on_server(my_organizations()));
+    let orgs = page_resource(|| (), |_| my_organizations());
     view! {
         <header class="border-b border-slate-200 bg-white">
             <nav class="mx-auto flex max-w-5xl items-center gap-6 px-6 py-3">
