@@ -33,6 +33,7 @@ pub fn build_clerk(cfg: &ClerkConfig) -> Clerk {
         organization_sync: None,
         satellite: None,
     })
+    .with_verified_signature_capacity(cfg.verified_signatures)
 }
 
 /// The Clerk layer: `authenticate_request` on every gated request (see `clerk::axum`), with

@@ -38,6 +38,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "TENANTRY_RETENTION_DAYS",
         "days a deleted organization's data is kept before `tenantry purge` may remove it (default 30)",
     ),
+    (
+        "TENANTRY_VERIFIED_SIGNATURES",
+        "session-token signatures kept as verified, so a token sent again skips the RSA check (default 10000; 0: verify every time)",
+    ),
     ("TENANTRY_DB_MAX_CONNECTIONS", "database connections per process (default 10)"),
     ("TENANTRY_DB_ACQUIRE_TIMEOUT_MS", "longest wait for a pooled connection before answering 503 (default 5000)"),
     ("TENANTRY_DB_STATEMENT_TIMEOUT_MS", "Postgres statement_timeout of the app's connections (default 5000)"),
@@ -164,6 +168,9 @@ pub struct ClerkConfig {
     pub sign_up_url: String,
     /// The signed-in user's account page (Clerk's hosted user profile).
     pub user_profile_url: String,
+    /// `TENANTRY_VERIFIED_SIGNATURES`: entries of `clerk::signatures::VerifiedSignatures`
+    /// (0: every session token's signature is verified).
+    pub verified_signatures: usize,
 }
 
 impl ClerkConfig {
@@ -274,6 +281,8 @@ impl Config {
                 3_600_000,
             ),
         };
+        let verified_signatures =
+            number("TENANTRY_VERIFIED_SIGNATURES", clerk::signatures::DEFAULT_CAPACITY as u64, 0, 1_000_000) as usize;
         let trust_proxy = match get("TENANTRY_TRUST_PROXY").as_deref() {
             None | Some("false" | "0") => false,
             Some("true" | "1") => true,
@@ -389,6 +398,7 @@ impl Config {
                 sign_in_url,
                 sign_up_url,
                 user_profile_url,
+                verified_signatures,
             },
             services,
         })
@@ -458,6 +468,26 @@ mod tests {
         assert_eq!(c.clerk.authorized_parties, vec!["https://app.example.com".to_string()], "trailing slash trimmed");
         assert_eq!(c.pool, PoolSettings::default());
         assert!(!c.trust_proxy, "forwarded headers are not trusted unless asked");
+        assert_eq!(c.clerk.verified_signatures, 10_000);
+    }
+
+    #[test]
+    fn the_verified_signature_cache_is_sized_or_switched_off_and_checked() {
+        let mut env = base();
+        env.insert("TENANTRY_VERIFIED_SIGNATURES", "0".into());
+        let c = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(c.clerk.verified_signatures, 0);
+        assert_eq!(super::super::auth::build_clerk(&c.clerk).verified_signatures().len(), 0);
+        for bad in ["-1", "lots", "1000001"] {
+            env.insert("TENANTRY_VERIFIED_SIGNATURES", bad.into());
+            let err = Config::from_lookup(|k| env.get(k).cloned()).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "TENANTRY_VERIFIED_SIGNATURES must be a whole number from 0 to 1000000, not {bad:?}"
+                )),
+                "{err}"
+            );
+        }
     }
 
     #[test]

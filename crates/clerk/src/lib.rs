@@ -17,6 +17,7 @@ pub mod mint;
 pub mod orgsync;
 pub mod request;
 pub mod service_token;
+pub mod signatures;
 pub mod verify;
 pub mod webhooks;
 

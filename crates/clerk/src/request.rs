@@ -19,8 +19,9 @@ use crate::claims::has_malformed_org_features;
 use crate::jwks::KeySource;
 use crate::keys::{InstanceType, PublishableKey, SecretKey};
 use crate::orgsync::{OrgSyncMatcher, OrganizationSync};
+use crate::signatures::VerifiedSignatures;
 use crate::verify::{
-    decode_jwt, reject_m2m_category, verify_decoded, DecodedJwt, TokenError, TokenErrorReason, VerifyOptions,
+    decode_jwt, reject_m2m_category, verify_decoded_by, DecodedJwt, TokenError, TokenErrorReason, VerifyOptions,
 };
 
 #[cfg(test)]
@@ -88,6 +89,8 @@ pub struct Clerk {
     org_sync: Arc<Option<Result<OrgSyncMatcher, String>>>,
     /// Handshake payloads by nonce, and the budget for fetching them.
     nonces: Arc<nonces::NonceCache>,
+    /// Session-token signatures already verified (see [`VerifiedSignatures`]).
+    signatures: Arc<VerifiedSignatures>,
 }
 
 /// Not a state but a refusal to decide (the SDK throws, i.e. a 500).
@@ -154,7 +157,18 @@ impl Clerk {
         let names = Arc::new(SuffixedNames::new(&suffix));
         let org_sync = Arc::new(opts.organization_sync.as_ref().map(OrganizationSync::compile));
         let nonces = Arc::new(nonces::NonceCache::new(HandshakeNoncePolicy::default()));
-        Self { opts: Arc::new(opts), suffix, names, org_sync, nonces }
+        let signatures = Arc::new(VerifiedSignatures::default());
+        Self { opts: Arc::new(opts), suffix, names, org_sync, nonces, signatures }
+    }
+    /// Replaces the verified-signature cache with one of at most `capacity` entries (0: every
+    /// signature is verified; default [`crate::signatures::DEFAULT_CAPACITY`]).
+    pub fn with_verified_signature_capacity(mut self, capacity: usize) -> Self {
+        self.signatures = Arc::new(VerifiedSignatures::new(capacity));
+        self
+    }
+    /// The verified-signature cache, for its counters.
+    pub fn verified_signatures(&self) -> &VerifiedSignatures {
+        &self.signatures
     }
     /// Replaces the default bounds on handshake payload fetches (a fresh cache and budget).
     pub fn with_handshake_nonce_policy(mut self, policy: HandshakeNoncePolicy) -> Self {
@@ -223,7 +237,7 @@ impl Clerk {
             Some(k) => k,
             None => self.opts.keys.key_for(jwt.kid().as_deref()).await?,
         };
-        verify_decoded(jwt, &key, verify)
+        verify_decoded_by(jwt, verify, |alg| self.signatures.signature_valid(jwt, &key, alg))
     }
 
     async fn authenticate_request_with_token_in_header(

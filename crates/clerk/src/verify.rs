@@ -359,6 +359,17 @@ pub(crate) fn now_ms() -> i128 {
 
 /// Header checks, signature and claims, in the SDK's order, against an already resolved key.
 pub fn verify_decoded(jwt: &DecodedJwt, key: &DecodingKey, opts: &VerifyOptions) -> Result<(), TokenError> {
+    verify_decoded_by(jwt, opts, |alg| jwt.signature_valid(key, alg))
+}
+
+/// [`verify_decoded`] with the signature step answered by `signature_valid(alg)` (RS256 only
+/// reaches it): a [`crate::signatures::VerifiedSignatures`] lookup before the RSA verification.
+/// The checks and their order are the same.
+pub(crate) fn verify_decoded_by(
+    jwt: &DecodedJwt,
+    opts: &VerifyOptions,
+    signature_valid: impl FnOnce(Algorithm) -> bool,
+) -> Result<(), TokenError> {
     use TokenErrorReason::*;
     if let Some(typ) = jwt.header().typ.json() {
         if jwt.typ().as_deref() != Some("JWT") {
@@ -379,7 +390,7 @@ pub fn verify_decoded(jwt: &DecodedJwt, key: &DecodingKey, opts: &VerifyOptions)
             ))
         }
     };
-    if !jwt.signature_valid(key, alg) {
+    if !signature_valid(alg) {
         return Err(TokenError::new(TokenInvalidSignature, "JWT signature is invalid."));
     }
     check_claims(jwt.claims(), opts, now_ms())

@@ -76,6 +76,44 @@ fn doc() -> (&'static str, &'static str) {
     ("sec-fetch-dest", "document")
 }
 
+/// A token sent again is answered from the verified-signature cache (`clerk::signatures`), with
+/// the same decisions: the claims are checked every time, and a token the key did not sign never
+/// gets in.
+#[tokio::test]
+async fn a_token_sent_again_skips_only_the_signature_verification() {
+    let (c, s) = (clerk(), signer());
+    let tok = s.sign_session(&claims());
+    let bearer = format!("Bearer {tok}");
+    for _ in 0..3 {
+        assert_eq!(run(&c, "GET", APP, &[("authorization", &bearer)]).await.status, AuthStatus::SignedIn);
+    }
+    let cookie = format!("__session={tok}; __client_uat={}", now() - 5);
+    let st = run(&c, "GET", &format!("{APP}/dashboard"), &[("cookie", &cookie), doc()]).await;
+    assert_eq!(st.status, AuthStatus::SignedIn);
+    assert_eq!((c.verified_signatures().len(), c.verified_signatures().hits()), (1, 3));
+    // Validly signed but for another party: an entry of its own, and refused by the azp check
+    // every time, from the cache or not.
+    let bad_azp = s.sign_session(&with(claims(), json!({"azp": "https://evil.example"})));
+    for _ in 0..2 {
+        let st = run(&c, "GET", APP, &[("authorization", &format!("Bearer {bad_azp}"))]).await;
+        assert_eq!(st.reason.as_deref(), Some("token-invalid-authorized-parties"));
+    }
+    // Signed by another key: never recorded, refused every time.
+    let other =
+        Signer::from_pem("ins_test", include_str!("fixtures/other-private.pem")).unwrap().sign_session(&claims());
+    for _ in 0..2 {
+        let st = run(&c, "GET", APP, &[("authorization", &format!("Bearer {other}"))]).await;
+        assert_eq!(st.reason.as_deref(), Some("token-invalid-signature"));
+    }
+    assert_eq!((c.verified_signatures().len(), c.verified_signatures().hits()), (2, 4));
+    // Switched off: the same decisions, nothing kept.
+    let off = clerk().with_verified_signature_capacity(0);
+    for _ in 0..2 {
+        assert_eq!(run(&off, "GET", APP, &[("authorization", &bearer)]).await.status, AuthStatus::SignedIn);
+    }
+    assert_eq!((off.verified_signatures().len(), off.verified_signatures().hits()), (0, 0));
+}
+
 #[tokio::test]
 async fn header_path() {
     let c = clerk();
