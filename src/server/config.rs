@@ -469,6 +469,7 @@ mod tests {
         assert_eq!(c.pool, PoolSettings::default());
         assert!(!c.trust_proxy, "forwarded headers are not trusted unless asked");
         assert_eq!(c.clerk.verified_signatures, 10_000);
+        assert_eq!(super::super::auth::build_clerk(&c.clerk).verified_signatures().capacity(), 10_000);
     }
 
     #[test]
@@ -477,7 +478,10 @@ mod tests {
         env.insert("TENANTRY_VERIFIED_SIGNATURES", "0".into());
         let c = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
         assert_eq!(c.clerk.verified_signatures, 0);
-        assert_eq!(super::super::auth::build_clerk(&c.clerk).verified_signatures().len(), 0);
+        assert_eq!(super::super::auth::build_clerk(&c.clerk).verified_signatures().capacity(), 0);
+        env.insert("TENANTRY_VERIFIED_SIGNATURES", "250".into());
+        let c = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(super::super::auth::build_clerk(&c.clerk).verified_signatures().capacity(), 250);
         for bad in ["-1", "lots", "1000001"] {
             env.insert("TENANTRY_VERIFIED_SIGNATURES", bad.into());
             let err = Config::from_lookup(|k| env.get(k).cloned()).unwrap_err().to_string();

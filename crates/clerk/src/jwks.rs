@@ -94,9 +94,16 @@ impl Default for JwksPolicy {
     }
 }
 
+/// A JWKS key as fetched: its RSA components, and the key made from them.
+struct FetchedKey {
+    n: String,
+    e: String,
+    key: Arc<DecodingKey>,
+}
+
 #[derive(Default)]
 struct State {
-    keys: HashMap<String, Arc<DecodingKey>>,
+    keys: HashMap<String, FetchedKey>,
     fetched_at: Option<Instant>,
     attempted_at: Option<Instant>,
     /// Failed fetches in a row, and the (client-safe) error of the last one.
@@ -141,7 +148,7 @@ impl JwksCache {
     pub fn cached(&self, kid: &str) -> Option<Arc<DecodingKey>> {
         let s = self.0.lock();
         if s.fresh(&self.0.policy, Instant::now()) {
-            s.keys.get(kid).cloned()
+            s.keys.get(kid).map(|k| k.key.clone())
         } else {
             None
         }
@@ -154,7 +161,7 @@ impl JwksCache {
         let mut done = {
             let now = Instant::now();
             let mut s = self.0.lock();
-            if let Some(k) = s.keys.get(kid).cloned() {
+            if let Some(k) = s.keys.get(kid).map(|k| k.key.clone()) {
                 if !s.fresh(policy, now) && !s.refreshing && s.may_fetch(policy, now, false) {
                     Inner::start_refresh(&self.0, &mut s, now);
                 }
@@ -174,7 +181,7 @@ impl JwksCache {
         }
         let s = self.0.lock();
         if let Some(k) = s.keys.get(kid) {
-            return Ok(k.clone());
+            return Ok(k.key.clone());
         }
         if s.refreshing {
             return Err(TokenError::new(TokenErrorReason::JwkRemoteFailedToLoad, "Timed out loading Clerk JWKS."));
@@ -214,8 +221,8 @@ impl Inner {
                 let mut s = inner.lock();
                 s.refreshing = false;
                 match result {
-                    Ok(keys) => {
-                        s.keys = keys;
+                    Ok(fetched) => {
+                        s.keys = keep_unchanged_keys(std::mem::take(&mut s.keys), fetched);
                         s.fetched_at = Some(Instant::now());
                         s.failures = 0;
                         s.last_error = None;
@@ -235,7 +242,8 @@ impl Inner {
         });
     }
 
-    async fn fetch(&self) -> Result<HashMap<String, Arc<DecodingKey>>, FetchError> {
+    /// The instance's RS256 keys by kid, as (n, e), each checked to make a key.
+    async fn fetch(&self) -> Result<HashMap<String, (String, String)>, FetchError> {
         let policy = ExponentialBuilder::default()
             .with_min_delay(self.policy.retry_min_delay)
             .with_factor(2.0)
@@ -254,9 +262,31 @@ impl Inner {
             .keys
             .iter()
             .filter(|k| k.kty == "RSA" && k.alg.as_deref().is_none_or(|a| a == "RS256"))
-            .filter_map(|k| DecodingKey::from_rsa_components(&k.n, &k.e).ok().map(|d| (k.kid.clone(), Arc::new(d))))
+            .filter(|k| DecodingKey::from_rsa_components(&k.n, &k.e).is_ok())
+            .map(|k| (k.kid.clone(), (k.n.clone(), k.e.clone())))
             .collect())
     }
+}
+
+/// The fetched keys, each kid whose components did not change keeping its key object: the
+/// verified-signature cache (`crate::signatures`) answers only for the key object that verified
+/// a signature, so a new object for an unchanged key would only cost each live token one more
+/// RSA verification after every fetch (which anyone can trigger every `min_refetch_interval`
+/// with an unknown kid). A changed or new kid gets a new object.
+fn keep_unchanged_keys(
+    mut old: HashMap<String, FetchedKey>,
+    fetched: HashMap<String, (String, String)>,
+) -> HashMap<String, FetchedKey> {
+    fetched
+        .into_iter()
+        .filter_map(|(kid, (n, e))| {
+            let key = match old.remove(&kid) {
+                Some(k) if k.n == n && k.e == e => k.key,
+                _ => Arc::new(DecodingKey::from_rsa_components(&n, &e).ok()?),
+            };
+            Some((kid, FetchedKey { n, e, key }))
+        })
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]

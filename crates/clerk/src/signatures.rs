@@ -1,19 +1,27 @@
 //! Session-token signatures this process has already verified, so that a token presented again
-//! (a session token lives 60 s and a page or an app sends it with every request) skips the RSA
-//! verification, ~70 % of the CPU `authenticate_request` spends on it.
+//! (a session token lives 60 s, and a page or an app sends it with every request) skips the RSA
+//! verification, about four fifths of what `authenticate_request` spends on a Bearer token
+//! (`scripts/bench`: a token sent again costs ~20 % of one bare RS256 verification, a first one
+//! ~120 %).
 //!
-//! Not in the SDK, which verifies every time: this changes no decision. An entry records that
-//! these exact token bytes carry a valid RS256 signature by one key *object*; it is looked up by
-//! the SHA-256 of the whole token (header, payload and signature) and answers only for that same
-//! key object ([`Arc`] identity), so a key the JWKS no longer lists (a new [`Arc`] after every
-//! fetch) or another instance's key never matches, and the token is verified again. Only a
-//! signature that verified is recorded: a forged token is verified (and refused) every time, and
-//! cannot fill the cache. The header checks before the signature and the claims after it
-//! (`exp`, `nbf`, `iat`, `azp`, …) run on every request as before (`verify::verify_decoded_by`).
+//! Not in the SDK, which verifies every time; this changes none of its decisions. An entry records
+//! that these exact token bytes carry a valid RS256 signature by one key *object*: it is looked up
+//! by the SHA-256 of the whole token string (header, payload and signature, as sent) and answers
+//! only for that same key object ([`Arc`] identity). The key is still resolved on every request,
+//! so a kid the JWKS no longer lists is refused before the cache is asked; a kid whose key
+//! changed gets a new object (`jwks::keep_unchanged_keys`), and another instance's key is another
+//! object, so the token is verified again. Only a signature that verified is recorded (a forged
+//! token is verified, and refused, every time, and cannot fill the cache); a validly signed token
+//! that a later check refuses (expired, another `azp`) is recorded too, and refused by that check
+//! every time. The header checks before the signature and the claims after it (`exp`, `nbf`,
+//! `iat`, `azp`, …) run on every request as before (`verify::verify_decoded_by`). Handshake
+//! tokens (used once) and `service_token::verify_token` do not use it.
 //!
-//! The lookup compares digests, never token bytes, so its timing says nothing about a stored
-//! token. Bounded: at most `capacity` entries (quick_cache's eviction), 32 bytes and a weak
-//! pointer each.
+//! Entries are found by digest, never by comparing token bytes. Whether a request was answered
+//! from the cache shows in its timing, which tells only someone who holds the token that it was
+//! sent before. Bounded: about `capacity` entries (quick_cache's eviction; its capacity is
+//! approximate and it keeps small records of evicted keys), each a 32-byte digest and a weak
+//! pointer plus the map's overhead.
 
 use jsonwebtoken::{Algorithm, DecodingKey};
 use sha2::{Digest, Sha256};
@@ -29,22 +37,34 @@ pub const DEFAULT_CAPACITY: usize = 10_000;
 pub struct VerifiedSignatures {
     /// `None`: disabled (capacity 0), every signature is verified.
     cache: Option<quick_cache::sync::Cache<[u8; 32], Weak<DecodingKey>>>,
+    capacity: usize,
     hits: AtomicU64,
 }
 
 impl VerifiedSignatures {
     /// A cache of at most `capacity` signatures; 0 disables it.
     pub fn new(capacity: usize) -> Self {
-        Self { cache: (capacity > 0).then(|| quick_cache::sync::Cache::new(capacity)), hits: AtomicU64::new(0) }
+        Self {
+            cache: (capacity > 0).then(|| quick_cache::sync::Cache::new(capacity)),
+            capacity,
+            hits: AtomicU64::new(0),
+        }
+    }
+
+    /// The capacity it was made with (0: disabled).
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Whether `jwt`'s signature is valid for `key` with `alg`: from the cache when these token
     /// bytes were verified with this key object before, else by RSA verification (recorded if
     /// valid).
     pub(crate) fn signature_valid(&self, jwt: &DecodedJwt, key: &Arc<DecodingKey>, alg: Algorithm) -> bool {
-        let Some(cache) = &self.cache else { return jwt.signature_valid(key, alg) };
-        // Only RS256 reaches the signature step (`verify_decoded_by`); `alg` is in the hashed
-        // header either way.
+        // Only RS256 reaches the signature step (`verify_decoded_by`), and `alg` is in the hashed
+        // header; any other algorithm is verified as it comes, never recorded.
+        let Some(cache) = self.cache.as_ref().filter(|_| alg == Algorithm::RS256) else {
+            return jwt.signature_valid(key, alg);
+        };
         let digest: [u8; 32] = Sha256::digest(jwt.token().as_bytes()).into();
         // A weak pointer keeps the key's allocation (not the key) alive, so its address cannot be
         // reused by another key while the entry exists.
@@ -143,9 +163,32 @@ mod tests {
         let refetched = instance_key();
         assert!(check(&cache, &token, &refetched));
         assert_eq!(cache.hits(), 0);
-        // The entry now names the refetched key; the old object no longer matches.
+        // The entry now names the refetched key: a hit for it, and the old object no longer
+        // matches (verified again, and recorded for it in turn).
         assert!(check(&cache, &token, &refetched));
         assert_eq!(cache.hits(), 1);
+        assert!(check(&cache, &token, &key));
+        assert_eq!(cache.hits(), 1);
+        assert!(check(&cache, &token, &key));
+        assert_eq!(cache.hits(), 2);
+    }
+
+    #[test]
+    fn a_dropped_key_s_address_never_matches_another_key() {
+        let (cache, token) = (VerifiedSignatures::new(8), token_signed_with(INSTANCE_PRIVATE, 60));
+        let key = instance_key();
+        assert!(check(&cache, &token, &key));
+        // The entry's weak pointer keeps the dropped key's allocation, so a key of the same size
+        // made now cannot take its address (a raw address in the entry would let it).
+        let address = Arc::as_ptr(&key);
+        drop(key);
+        for _ in 0..16 {
+            let other =
+                Arc::new(DecodingKey::from_rsa_pem(include_bytes!("../tests/fixtures/other-public.pem")).unwrap());
+            assert_ne!(Arc::as_ptr(&other), address);
+            assert!(!check(&cache, &token, &other));
+        }
+        assert_eq!(cache.hits(), 0);
     }
 
     #[test]
@@ -183,6 +226,16 @@ mod tests {
         assert!(check(&cache, &token, &key));
         assert!(check(&cache, &token, &key));
         assert!(!check(&cache, &token_signed_with(OTHER_PRIVATE, 60), &key));
-        assert_eq!((cache.len(), cache.hits()), (0, 0));
+        assert_eq!((cache.len(), cache.hits(), cache.capacity()), (0, 0, 0));
+    }
+
+    #[test]
+    fn only_rs256_is_recorded() {
+        let (cache, key, token) = (VerifiedSignatures::new(8), instance_key(), token_signed_with(INSTANCE_PRIVATE, 60));
+        let jwt = decode_jwt(&token).unwrap();
+        assert!(!cache.signature_valid(&jwt, &key, Algorithm::RS384));
+        assert!(cache.signature_valid(&jwt, &key, Algorithm::RS256));
+        assert!(!cache.signature_valid(&jwt, &key, Algorithm::RS384), "not answered from the RS256 entry");
+        assert_eq!(cache.hits(), 0);
     }
 }

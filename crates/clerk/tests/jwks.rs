@@ -259,3 +259,71 @@ async fn backend_api_failures_do_not_reach_clients() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_refetch_keeps_an_unchanged_key_s_object_and_replaces_a_changed_one() {
+    let stub = Stub::default();
+    stub.keys.lock().unwrap().push(jwk("ins_a", include_str!("fixtures/instance-public.pem")));
+    let url = start(stub.clone()).await;
+    let keys = source(&url, fast_policy());
+    let first = keys.key_for(Some("ins_a")).await.unwrap();
+    // An unknown kid makes the cache fetch again; ins_a is unchanged.
+    assert_eq!(keys.key_for(Some("ins_unknown")).await.err().unwrap().reason, TokenErrorReason::JwkKidMismatch);
+    assert_eq!(hits(&stub), 2);
+    assert!(Arc::ptr_eq(&first, &keys.key_for(Some("ins_a")).await.unwrap()), "the same key object");
+    // ins_a now names another key.
+    *stub.keys.lock().unwrap() = vec![jwk("ins_a", include_str!("fixtures/other-public.pem"))];
+    assert_eq!(keys.key_for(Some("ins_unknown")).await.err().unwrap().reason, TokenErrorReason::JwkKidMismatch);
+    assert_eq!(hits(&stub), 3);
+    assert!(!Arc::ptr_eq(&first, &keys.key_for(Some("ins_a")).await.unwrap()), "a new key object");
+}
+
+/// The verified-signature cache (`clerk::signatures`) against a rotation: a token answered from
+/// it is refused once its kid names another key, as without the cache.
+#[tokio::test]
+async fn a_cached_signature_does_not_outlive_its_key() {
+    use clerk::{AuthStatus, Clerk, ClerkOptions, PublishableKey, VerifyOptions};
+    let stub = Stub::default();
+    stub.keys.lock().unwrap().push(jwk("ins_a", include_str!("fixtures/instance-public.pem")));
+    let url = start(stub.clone()).await;
+    let clerk = Clerk::new(ClerkOptions {
+        publishable_key: PublishableKey::parse("pk_live_Y2xlcmsuZXhhbXBsZS5jb20k").unwrap(),
+        secret_key: SecretKey::parse("sk_live_jwks").unwrap(),
+        keys: source(&url, fast_policy()),
+        api: None,
+        proxy_url: None,
+        verify: VerifyOptions::default(),
+        organization_sync: None,
+        satellite: None,
+    });
+    let sign = |kid: &str| {
+        Signer::from_pem(kid, include_str!("fixtures/instance-private.pem"))
+            .unwrap()
+            .sign_session(&json!({"sub": "user_1", "sid": "sess_1", "exp": 4_000_000_000i64}))
+    };
+    let authenticate = |token: String| {
+        let clerk = clerk.clone();
+        async move {
+            let parts = http::Request::builder()
+                .uri("https://app.example.com/api/whoami")
+                .header("host", "app.example.com")
+                .header("authorization", format!("Bearer {token}"))
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0;
+            clerk.authenticate_request(&parts).await.unwrap()
+        }
+    };
+    let token = sign("ins_a");
+    for _ in 0..2 {
+        assert_eq!(authenticate(token.clone()).await.status, AuthStatus::SignedIn);
+    }
+    assert_eq!(clerk.verified_signatures().hits(), 1);
+    // Clerk republishes ins_a with another key; a token naming an unknown kid makes us refetch.
+    *stub.keys.lock().unwrap() = vec![jwk("ins_a", include_str!("fixtures/other-public.pem"))];
+    assert_eq!(authenticate(sign("ins_unknown")).await.reason.as_deref(), Some("jwk-kid-mismatch"));
+    let refused = authenticate(token).await;
+    assert_eq!((refused.status, refused.reason.as_deref()), (AuthStatus::SignedOut, Some("token-invalid-signature")));
+    assert_eq!(clerk.verified_signatures().hits(), 1, "not answered from the cache");
+}
