@@ -242,7 +242,8 @@ impl Inner {
         });
     }
 
-    /// The instance's RS256 keys by kid, as (n, e), each checked to make a key.
+    /// The instance's RS256 keys by kid, as (n, e); [`keep_unchanged_keys`] makes the keys (and
+    /// drops one whose components make none).
     async fn fetch(&self) -> Result<HashMap<String, (String, String)>, FetchError> {
         let policy = ExponentialBuilder::default()
             .with_min_delay(self.policy.retry_min_delay)
@@ -262,7 +263,6 @@ impl Inner {
             .keys
             .iter()
             .filter(|k| k.kty == "RSA" && k.alg.as_deref().is_none_or(|a| a == "RS256"))
-            .filter(|k| DecodingKey::from_rsa_components(&k.n, &k.e).is_ok())
             .map(|k| (k.kid.clone(), (k.n.clone(), k.e.clone())))
             .collect())
     }
@@ -272,7 +272,8 @@ impl Inner {
 /// verified-signature cache (`crate::signatures`) answers only for the key object that verified
 /// a signature, so a new object for an unchanged key would only cost each live token one more
 /// RSA verification after every fetch (which anyone can trigger every `min_refetch_interval`
-/// with an unknown kid). A changed or new kid gets a new object.
+/// with an unknown kid). A changed or new kid gets a new object; one whose components make no
+/// key is left out.
 fn keep_unchanged_keys(
     mut old: HashMap<String, FetchedKey>,
     fetched: HashMap<String, (String, String)>,
