@@ -70,9 +70,12 @@ function median(results, name, k) {
 /** A number as the tables print it: thousands separated, `d` decimals. */
 const fmt = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
-/** Runs wrk; returns requests/s, p99 in ms, and the request count. Non-2xx/3xx answers fail. */
-function wrk(route, seconds) {
-  const args = ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency'];
+/**
+ * Runs wrk with `connections` connections (one thread for one); returns requests/s, p50 and p99
+ * in ms, and the request count. Non-2xx/3xx answers fail.
+ */
+function wrk(route, seconds, connections = CONNECTIONS) {
+  const args = [connections > 1 ? '-t2' : '-t1', `-c${connections}`, `-d${seconds}s`, '--latency'];
   for (const [k, v] of Object.entries(route.headers || {})) args.push('-H', `${k}: ${v}`);
   if (route.body !== undefined) {
     const script = join(TMP, `${route.name.replace(/\W/g, '_')}.lua`);
@@ -83,12 +86,15 @@ function wrk(route, seconds) {
   const out = execFileSync('wrk', args, { encoding: 'utf8' });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]);
   const requests = Number(/(\d+) requests in/.exec(out)[1]);
-  const p99m = /99%\s+([\d.]+)(us|ms|s)\b/.exec(out);
-  const p99 = Number(p99m[1]) * { us: 0.001, ms: 1, s: 1000 }[p99m[2]];
+  const percentile = (p) => {
+    const m = new RegExp(`${p}%\\s+([\\d.]+)(us|ms|s)\\b`).exec(out);
+    return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]];
+  };
+  const [p50, p99] = [percentile(50), percentile(99)];
   const bad = /Non-2xx or 3xx responses: (\d+)/.exec(out);
   if (bad) throw new Error(`${route.name}: ${bad[1]} answers were not 2xx/3xx\n${out}`);
   if (/Socket errors/.test(out)) throw new Error(`${route.name}: socket errors\n${out}`);
-  return { rps, p99, requests };
+  return { rps, p50, p99, requests };
 }
 
 /** One request, checked: the right status, and the body shows the seeded rows where expected. */
@@ -169,6 +175,18 @@ ${[appPort, ...more.map((r) => r.port)].map((p, i) => server(i + 1, p)).join('\n
         if (!results.has(route.name)) results.set(route.name, []);
         results.get(route.name).push(r);
       }
+    }
+  }
+  // One connection at a time: a request's own latency, which a queue of 64 hides (a streamed
+  // page once waited 40 ms per request for the client's delayed acknowledgement, Nagle's
+  // algorithm being on, and only this showed it).
+  const alone = new Map();
+  const aloneRoutes = [pairs[0][1], pairs[0][2], pairs[1][1], pairs[1][2]];
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const route of aloneRoutes) {
+      const r = wrk(route, Math.max(2, Math.round(SECONDS / 3)), 1);
+      if (!alone.has(route.name)) alone.set(route.name, []);
+      alone.get(route.name).push(r);
     }
   }
   const med = (name, k) => median(results, name, k);
@@ -328,6 +346,13 @@ async function main() {
     const bn = named(b);
     const [br, bp, bc] = [med(bn, 'rps'), med(bn, 'p99'), med(bn, 'cpu')];
     lines.push(`| ${label} | ${fmt(ar)} | ${fmt(ap, 1)} ms | ${fmt(ac)} µs | ${fmt(br)} | ${fmt(bp, 1)} ms | ${fmt(bc)} µs | ${fmt((ar / br) * 100)} % | ${fmt(ap / bp, 1)}× |`);
+  }
+  lines.push('', `One connection at a time (wrk -t1 -c1, ${Math.max(2, Math.round(SECONDS / 3))} s, median of ${ROUNDS} rounds):`, '');
+  lines.push('| request | Tenantry req/s | p50 | p99 | ceiling req/s | p50 | p99 | p50 ratio |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const [label, a, b] of pairs.slice(0, 2)) {
+    const m = (name, k) => median(alone, name, k);
+    lines.push(`| ${label} | ${fmt(m(a.name, 'rps'))} | ${fmt(m(a.name, 'p50'), 2)} ms | ${fmt(m(a.name, 'p99'), 2)} ms | ${fmt(m(b.name, 'rps'))} | ${fmt(m(b.name, 'p50'), 2)} ms | ${fmt(m(b.name, 'p99'), 2)} ms | ${fmt(m(a.name, 'p50') / m(b.name, 'p50'), 1)}× |`);
   }
   lines.push('', 'Every signature verified: the same build with TENANTRY_VERIFIED_SIGNATURES=0 (wrk repeats one token, which the other rows answer from the verified-signature cache after the first request; the ceiling verifies it every time).');
   lines.push('', 'The scoped ceiling: the ceiling\'s JSON call as Tenantry\'s runtime role, inside the message Tenantry\'s tenant scope sends (settings, tombstone check, BEGIN READ ONLY; no ping before checkout). Not the goal\'s baseline: it tells the scope\'s database work from the rest.');

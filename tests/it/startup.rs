@@ -44,3 +44,29 @@ async fn pages_finish_while_other_apps_start() {
     starts.await.unwrap();
     assert!(pages >= 30, "pages were served while the apps started ({pages})");
 }
+
+/// Every connection the app accepts has Nagle's algorithm off (`without_nagle`, which
+/// `run_until_stopped` serves through): a streamed page's later writes must not wait for the
+/// client's delayed acknowledgements. A plain listener's connection, accepted the same way,
+/// has it on (so the check below can fail).
+#[tokio::test]
+async fn accepted_connections_have_nagle_off() {
+    use axum::serve::Listener;
+    use tenantry::server::startup::without_nagle;
+    use tokio::net::{TcpListener, TcpStream};
+
+    async fn accept_one<L: Listener<Io = TcpStream>>(mut listener: L, addr: std::net::SocketAddr) -> TcpStream {
+        let client = tokio::spawn(TcpStream::connect(addr));
+        let (io, _) = listener.accept().await;
+        client.await.unwrap().unwrap();
+        io
+    }
+
+    let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = plain.local_addr().unwrap();
+    assert!(!accept_one(plain, addr).await.nodelay().unwrap(), "a plain accept has Nagle on");
+
+    let app = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = app.local_addr().unwrap();
+    assert!(accept_one(without_nagle(app), addr).await.nodelay().unwrap(), "the app's accept turns Nagle off");
+}
