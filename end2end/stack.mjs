@@ -4,8 +4,10 @@
 // With TENANTRY_E2E_RELEASE_DIR set (scripts/release's output), the app is that release build
 // (its binary, hashed site and leptos.env) instead of the debug build.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -147,35 +149,62 @@ export async function startStack(name, { tokenLifetime = 60 } = {}) {
   };
 }
 
+/** A GET with node:http: `{ status, headers, body }`, the body as sent (not decoded). */
+function rawGet(url, headers) {
+  return new Promise((resolve, reject) => {
+    httpGet(url, { headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
 /**
  * The release build serves what the page links to under hashed names, cached for a year as
- * immutable and compressed; the page itself is never stored. Throws on any departure.
+ * immutable and served as scripts/precompress.mjs compressed it into `pkgDir` (the release's
+ * site/pkg); the page itself is gzipped and never stored. Throws on any departure.
  * `t(path)` makes an absolute URL; `pageHeaders` (e.g. a session cookie) go with the page's request.
  */
-export async function checkReleaseServing(t, pageHeaders = {}, path = '/app/projects') {
-  const res = await fetch(t(path), { headers: { ...pageHeaders, 'accept-encoding': 'br' } });
-  const html = await res.text();
+export async function checkReleaseServing(t, pkgDir, pageHeaders = {}, path = '/app/projects') {
+  // A browser's Accept-Encoding (Chrome's over HTTPS): the page comes gzipped (the server never
+  // brotli-compresses what it renders: startup::compression), the static files as precompressed.
+  const res = await rawGet(t(path), { ...pageHeaders, 'accept-encoding': 'gzip, deflate, br, zstd' });
   const expect = (ok, what) => {
     if (!ok) throw new Error(`release serving: ${what}`);
   };
   expect(res.status === 200, `${path}: ${res.status}`);
-  expect(/no-store/.test(res.headers.get('cache-control') || ''), `the page's Cache-Control is ${res.headers.get('cache-control')}`);
-  expect(res.headers.get('content-encoding') === 'br', `the page is not brotli-compressed (${res.headers.get('content-encoding')})`);
+  expect(/no-store/.test(res.headers['cache-control'] || ''), `the page's Cache-Control is ${res.headers['cache-control']}`);
+  expect(res.headers['content-encoding'] === 'gzip', `the page is not gzip-compressed (${res.headers['content-encoding']})`);
+  const html = gunzipSync(res.body).toString('utf8');
   const assets = [...new Set([...html.matchAll(/(\/pkg\/[\w.-]+\.(?:js|wasm|css))/g)].map((m) => m[1]))];
   for (const kind of ['js', 'wasm', 'css']) expect(assets.some((a) => a.endsWith(`.${kind}`)), `the page links no .${kind} (${assets.join(', ')})`);
   // Every one of them: the wasm, its JS and the stylesheet.
   for (const path of assets) {
     expect(/^\/pkg\/[\w-]+\.(?!_+\.)[\w-]{10,}\.(js|wasm|css)$/.test(path), `${path} has no content hash in its name`);
     for (const encoding of ['br', 'gzip']) {
-      const r = await fetch(t(path), { headers: { 'accept-encoding': encoding } });
-      const body = Buffer.from(await r.arrayBuffer());
+      // node:http, not fetch: fetch decodes the body, and the bytes sent are what is checked.
+      const r = await rawGet(t(path), { 'accept-encoding': encoding });
+      const body = r.body;
       expect(r.status === 200, `${path}: ${r.status}`);
-      expect(r.headers.get('cache-control') === 'public, max-age=31536000, immutable', `${path}: Cache-Control ${r.headers.get('cache-control')}`);
-      expect(r.headers.get('content-encoding') === encoding, `${path} with Accept-Encoding ${encoding}: Content-Encoding ${r.headers.get('content-encoding')}`);
+      expect(r.headers['cache-control'] === 'public, max-age=31536000, immutable', `${path}: Cache-Control ${r.headers['cache-control']}`);
+      expect(r.headers['content-encoding'] === encoding, `${path} with Accept-Encoding ${encoding}: Content-Encoding ${r.headers['content-encoding']}`);
+      // Cached for a year by shared caches too: the answer must say it depends on the encoding.
+      expect(/(^|,)\s*accept-encoding\s*(,|$)/i.test(r.headers.vary || ''), `${path} with Accept-Encoding ${encoding}: Vary ${r.headers.vary}`);
       expect(body.length > 0, `${path}: empty body`);
+      // Served as scripts/precompress.mjs compressed it at build time (brotli 11, gzip 9), not
+      // compressed again by the server for each request.
+      const file = join(pkgDir, path.slice('/pkg/'.length));
+      const copy = `${file}.${encoding === 'gzip' ? 'gz' : 'br'}`;
+      expect(existsSync(copy), `${path}: no precompressed ${copy}`);
+      expect(body.equals(readFileSync(copy)), `${path} with Accept-Encoding ${encoding}: not the precompressed ${copy}`);
+      // And that copy is of this very file, not of an earlier build's.
+      const decoded = encoding === 'gzip' ? gunzipSync(body) : brotliDecompressSync(body);
+      expect(decoded.equals(readFileSync(file)), `${path} with Accept-Encoding ${encoding}: decodes to something other than ${file}`);
     }
   }
-  console.error(`release serving checked: ${assets.length} hashed assets immutable for a year, br and gzip; the page no-store and compressed`);
+  console.error(`release serving checked: ${assets.length} hashed assets immutable for a year, served precompressed (br and gzip); the page no-store and gzipped`);
 }
 
 export async function launchBrowser() {

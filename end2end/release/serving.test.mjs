@@ -73,7 +73,7 @@ test('the release build hydrates, and serves hashed, immutable, compressed asset
   // As deployed: the signed-in page is never stored, what it links to is hashed, immutable and
   // compressed.
   const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
-  await checkReleaseServing((p) => stack.baseUrl + p, { cookie, accept: 'text/html' });
+  await checkReleaseServing((p) => stack.baseUrl + p, join(process.env.TENANTRY_E2E_RELEASE_DIR, 'site', 'pkg'), { cookie, accept: 'text/html' });
   // The page's HTML holds the island with its props, and preloads the island's modules (they
   // download beside the main module, not after it).
   const html = await (await fetch(stack.baseUrl + '/app/projects', { headers: { cookie, accept: 'text/html' } })).text();

@@ -130,6 +130,21 @@ fn route_list() -> &'static [leptos_axum::AxumRouteListing] {
     ROUTES.get_or_init(|| generate_route_list(App))
 }
 
+/// Responses compressed with gzip (its default level, 6) for clients that accept it, and
+/// never with brotli: tower-http's brotli encoder (the `brotli` crate, through
+/// async-compression) sets up its full window for every response, whatever the quality, and on
+/// the workspace page (15 KB of HTML, streamed) that cost ~2 ms of CPU a page at quality 4 and
+/// at 11 alike, more than the page's own rendering, against ~0.3 ms for gzip, for 2–3 % fewer
+/// bytes (README, Performance). The release build's static files are compressed once at build
+/// time with both (brotli 11, gzip 9: `scripts/precompress.mjs`) and served as they are: a
+/// response that already has a `Content-Encoding` passes through this layer untouched.
+fn compression() -> CompressionLayer {
+    // Explicitly off, not merely left out of the features: tower-http counts an encoding as
+    // supported when any crate in the build enables its decompression (reqwest's `brotli`, say),
+    // and with no encoder compiled in it would then send the page uncompressed.
+    CompressionLayer::new().gzip(true).no_br().no_zstd().no_deflate()
+}
+
 /// `listener` with Nagle's algorithm off (`TCP_NODELAY`) on every connection it accepts, as
 /// axum's own `ListenerExt::tap_io` example does. A page is streamed (its head, then the
 /// rest): with Nagle's algorithm on, a write after the first waits until the client
@@ -198,7 +213,7 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-        .layer(CompressionLayer::new().gzip(true).br(true))
+        .layer(compression())
         // A panic in a handler is a 500 like any other (logged, never echoed), not a reset connection.
         .layer(CatchPanicLayer::custom(panic_response))
         // REST API v1 answers every error as a problem, these layers' own answers included.
@@ -213,6 +228,12 @@ pub fn router(state: AppState) -> Router {
 /// cargo-leptos's output under `/pkg`: with hashed file names (`LEPTOS_HASH_FILES=true`, the
 /// release build) a name changes whenever its content does, so it is cached for a year;
 /// without, browsers revalidate. Pages keep their own `no-store` (the route gate).
+///
+/// Every such answer also says `Vary: Accept-Encoding`: the release build's files are served
+/// as precompressed (`NAME.br`, `NAME.gz`; see [`compression`]), and tower-http's `ServeDir`
+/// does not say so, nor does the compression layer for an answer already encoded. Without it a
+/// shared cache keeping a year-long brotli answer would hand it to a client that never asked for
+/// brotli (RFC 9110, section 12.5.5).
 async fn static_caching(
     State(hashed): State<bool>,
     req: axum::extract::Request,
@@ -220,9 +241,19 @@ async fn static_caching(
 ) -> axum::response::Response {
     let pkg = req.uri().path().starts_with("/pkg/");
     let mut resp = next.run(req).await;
+    // Success only: leptos_axum's file handler passes ServeDir neither conditional nor range
+    // headers, and answers anything but a 200 with the rendered 404 page.
     if pkg && resp.status().is_success() {
+        use axum::http::{header, HeaderValue};
+        let headers = resp.headers_mut();
         let value = if hashed { "public, max-age=31536000, immutable" } else { "no-cache" };
-        resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static(value));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+        let varies = headers.get_all(header::VARY).iter().any(|v| {
+            v.to_str().is_ok_and(|v| v.split(',').any(|name| name.trim().eq_ignore_ascii_case("accept-encoding")))
+        });
+        if !varies {
+            headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+        }
     }
     resp
 }

@@ -128,15 +128,17 @@ async fn no_metrics_address_means_no_metrics_listener() {
 #[tokio::test]
 async fn answers_are_compressed_and_bodies_bounded() {
     let app = crate::helpers::spawn_app().await;
-    for (encoding, expected) in [("br", "br"), ("gzip", "gzip"), ("identity", "")] {
+    // gzip, never brotli, for what the server renders (startup::compression): a browser's
+    // Accept-Encoding gets gzip, a client that takes brotli alone gets the page as it is.
+    for (encoding, expected) in [("gzip, deflate, br, zstd", "gzip"), ("gzip", "gzip"), ("br", ""), ("identity", "")] {
         let r = app.http.get(app.url("/")).header("accept-encoding", encoding).send().await.unwrap();
         assert_eq!(r.status(), 200);
         let got = r.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
         assert_eq!(got, expected, "{encoding}");
     }
     let keeper = tenantry::app::session_keeper_path();
-    let r = app.http.get(app.url(&keeper)).header("accept-encoding", "br").send().await.unwrap();
-    assert_eq!((r.status().as_u16(), r.headers()["content-encoding"].to_str().unwrap()), (200, "br"));
+    let r = app.http.get(app.url(&keeper)).header("accept-encoding", "gzip, br").send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["content-encoding"].to_str().unwrap()), (200, "gzip"));
     assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable");
 
     // More than 1 MiB: refused before the handler reads it.
@@ -149,6 +151,46 @@ async fn answers_are_compressed_and_bodies_bounded() {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
+}
+
+/// The release build's static files are compressed once, at build time (`scripts/precompress.mjs`
+/// writes `NAME.br` and `NAME.gz` next to each), and served as they are, not compressed again
+/// per request. Cached for a year, each answer says it varies by `Accept-Encoding`: a shared
+/// cache must not hand the brotli copy to a client that never asked for brotli.
+#[tokio::test]
+async fn precompressed_static_files_are_served_as_they_are_and_vary_by_encoding() {
+    let site = std::env::temp_dir().join(format!("tenantry-site-{}", std::process::id()));
+    let pkg = site.join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let name = "tenantry.0123456789abcdef.js";
+    let plain = "export function start() { return 'a module'; }\n".repeat(40);
+    std::fs::write(pkg.join(name), &plain).unwrap();
+    // Markers, not real encodings: what is checked is that these very bytes are sent.
+    let copies = [("br", b"the brotli copy".as_slice()), ("gzip", b"the gzip copy".as_slice())];
+    std::fs::write(pkg.join(format!("{name}.br")), copies[0].1).unwrap();
+    std::fs::write(pkg.join(format!("{name}.gz")), copies[1].1).unwrap();
+    let (_server, base, _db) =
+        serve(&[("LEPTOS_SITE_ROOT", site.to_str().unwrap()), ("LEPTOS_HASH_FILES", "true")]).await;
+    let http = reqwest::Client::new();
+    for accept in ["br", "gzip", "gzip, deflate, br, zstd", "identity"] {
+        let r = http.get(format!("{base}/pkg/{name}")).header("accept-encoding", accept).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{accept}");
+        let h = r.headers().clone();
+        assert_eq!(h["cache-control"], "public, max-age=31536000, immutable", "{accept}");
+        let vary: Vec<_> = h.get_all("vary").iter().map(|v| v.to_str().unwrap().to_ascii_lowercase()).collect();
+        assert_eq!(vary, ["accept-encoding"], "{accept}");
+        let encoding = h.get("content-encoding").map(|v| v.to_str().unwrap().to_string());
+        let body = r.bytes().await.unwrap();
+        match encoding.as_deref() {
+            None => assert_eq!((accept, &body[..]), ("identity", plain.as_bytes())),
+            Some(e) => {
+                assert!(accept.contains(e), "{accept}: sent {e}");
+                let (_, copy) = copies.iter().find(|(c, _)| *c == e).unwrap_or_else(|| panic!("{accept}: sent {e}"));
+                assert_eq!(&body[..], *copy, "{accept}: not the {e} copy as it is");
+            }
+        }
+    }
+    std::fs::remove_dir_all(&site).unwrap();
 }
 
 /// What the OTLP collector stand-in received: every span of every export, with its
@@ -255,14 +297,24 @@ fn hex(s: &str) -> Vec<u8> {
 /// The real binary, serving with `OTEL_EXPORTER_OTLP_ENDPOINT` pointed at a collector stand-in
 /// (and `extra` settings); answers once `/healthz` does.
 async fn serve_traced(extra: &[(&str, &str)]) -> (KillOnDrop, String, Collector, pg_harness::TestDatabase) {
-    let (db, _admin) = migrated_database().await;
     let (collector, collector_url) = Collector::start().await;
+    let mut env: Vec<(&str, &str)> = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url),
+        // Long enough that only the shutdown's flush can deliver the spans.
+        ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
+    ];
+    env.extend_from_slice(extra);
+    let (server, base, db) = serve(&env).await;
+    (server, base, collector, db)
+}
+
+/// The real binary, serving with the test settings and `extra`, against a fresh database;
+/// answers once `/healthz` does.
+async fn serve(extra: &[(&str, &str)]) -> (KillOnDrop, String, pg_harness::TestDatabase) {
+    let (db, _admin) = migrated_database().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut env = env_for(&db);
     env.insert("TENANTRY_ADDR".into(), format!("127.0.0.1:{port}"));
-    env.insert("OTEL_EXPORTER_OTLP_ENDPOINT".into(), collector_url);
-    // Long enough that only the shutdown's flush can deliver the spans.
-    env.insert("OTEL_BSP_SCHEDULE_DELAY".into(), "60000".into());
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());
     }
@@ -280,7 +332,7 @@ async fn serve_traced(extra: &[(&str, &str)]) -> (KillOnDrop, String, Collector,
     let base = format!("http://127.0.0.1:{port}");
     for _ in 0..100 {
         if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status() == 200) {
-            return (child, base, collector, db);
+            return (child, base, db);
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
