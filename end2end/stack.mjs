@@ -183,10 +183,12 @@ export async function checkReleaseServing(t, pkgDir, pageHeaders = {}, path = '/
   // Every one of them: the wasm, its JS and the stylesheet.
   for (const path of assets) {
     expect(/^\/pkg\/[\w-]+\.(?!_+\.)[\w-]{10,}\.(js|wasm|css)$/.test(path), `${path} has no content hash in its name`);
+    const file = join(pkgDir, path.slice('/pkg/'.length));
+    const original = readFileSync(file);
     for (const encoding of ['br', 'gzip']) {
       // node:http, not fetch: fetch decodes the body, and the bytes sent are what is checked.
       const r = await rawGet(t(path), { 'accept-encoding': encoding });
-      const body = r.body;
+      const { body } = r;
       expect(r.status === 200, `${path}: ${r.status}`);
       expect(r.headers['cache-control'] === 'public, max-age=31536000, immutable', `${path}: Cache-Control ${r.headers['cache-control']}`);
       expect(r.headers['content-encoding'] === encoding, `${path} with Accept-Encoding ${encoding}: Content-Encoding ${r.headers['content-encoding']}`);
@@ -195,13 +197,12 @@ export async function checkReleaseServing(t, pkgDir, pageHeaders = {}, path = '/
       expect(body.length > 0, `${path}: empty body`);
       // Served as scripts/precompress.mjs compressed it at build time (brotli 11, gzip 9), not
       // compressed again by the server for each request.
-      const file = join(pkgDir, path.slice('/pkg/'.length));
       const copy = `${file}.${encoding === 'gzip' ? 'gz' : 'br'}`;
       expect(existsSync(copy), `${path}: no precompressed ${copy}`);
       expect(body.equals(readFileSync(copy)), `${path} with Accept-Encoding ${encoding}: not the precompressed ${copy}`);
       // And that copy is of this very file, not of an earlier build's.
       const decoded = encoding === 'gzip' ? gunzipSync(body) : brotliDecompressSync(body);
-      expect(decoded.equals(readFileSync(file)), `${path} with Accept-Encoding ${encoding}: decodes to something other than ${file}`);
+      expect(decoded.equals(original), `${path} with Accept-Encoding ${encoding}: decodes to something other than ${file}`);
     }
   }
   console.error(`release serving checked: ${assets.length} hashed assets immutable for a year, served precompressed (br and gzip); the page no-store and gzipped`);
