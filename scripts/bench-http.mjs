@@ -8,7 +8,7 @@
 // Then the page and the JSON call through HAProxy to one replica and to N (default 3; 0 skips).
 import { execFileSync } from 'node:child_process';
 import { createSign } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,7 +61,33 @@ function cpuMicros(pid) {
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
-/** The median of measurement `k` (rps, p99, cpu) over the rounds recorded for route `name`. */
+/**
+ * User + system CPU time of the throwaway Postgres so far, in microseconds: the postmaster's own
+ * and its exited children's (`cutime`, `cstime`), and each live child's (the pools' backends
+ * live as long as their connections). Every server here shares the one Postgres and a round
+ * measures one server at a time, so the difference over a round is that server's database work
+ * (and Postgres's own background work in that time). Round trips cost the database CPU too: on
+ * two cores, the server, Postgres and wrk share both.
+ */
+function postgresMicros() {
+  const postmaster = Number(readFileSync(join(PGDIR, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const stat = (pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const own = stat(postmaster);
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let fields;
+    try {
+      fields = stat(entry);
+    } catch {
+      continue; // gone since the listing
+    }
+    if (Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks * 10_000;
+}
+
+/** The median of measurement `k` (rps, p99, cpu, db) over the rounds recorded for route `name`. */
 function median(results, name, k) {
   const v = results.get(name).map((r) => r[k]).sort((x, y) => x - y);
   return v[Math.floor(v.length / 2)];
@@ -311,9 +337,10 @@ async function main() {
   const results = new Map();
   const measure = (route, proc) => {
     wrk(route, WARMUP);
-    const before = cpuMicros(proc.pid);
+    const [before, dbBefore] = [cpuMicros(proc.pid), postgresMicros()];
     const r = wrk(route, SECONDS);
     r.cpu = (cpuMicros(proc.pid) - before) / r.requests;
+    r.db = (postgresMicros() - dbBefore) / r.requests;
     if (!results.has(route.name)) results.set(route.name, []);
     results.get(route.name).push(r);
   };
@@ -341,17 +368,16 @@ async function main() {
   const lines = [];
   lines.push(`wrk -t2 -c${CONNECTIONS}, ${SECONDS} s after ${WARMUP} s of warm-up, median of ${ROUNDS} interleaved rounds, release builds, 5-row organization`);
   lines.push('');
-  lines.push('| request | Tenantry req/s | p99 | CPU/req | ceiling req/s | p99 | CPU/req | throughput ratio | p99 ratio |');
-  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  lines.push('| request | Tenantry req/s | p99 | CPU/req | Postgres CPU/req | ceiling req/s | p99 | CPU/req | Postgres CPU/req | throughput ratio | p99 ratio |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const [label, a, b] of pairs) {
-    const [ar, ap, ac] = [med(named(a), 'rps'), med(named(a), 'p99'), med(named(a), 'cpu')];
+    const [ar, ap, ac, ad] = ['rps', 'p99', 'cpu', 'db'].map((k) => med(named(a), k));
     if (!b) {
-      lines.push(`| ${label} | ${fmt(ar)} | ${fmt(ap, 1)} ms | ${fmt(ac)} µs | | | | | |`);
+      lines.push(`| ${label} | ${fmt(ar)} | ${fmt(ap, 1)} ms | ${fmt(ac)} µs | ${fmt(ad)} µs | | | | | | |`);
       continue;
     }
-    const bn = named(b);
-    const [br, bp, bc] = [med(bn, 'rps'), med(bn, 'p99'), med(bn, 'cpu')];
-    lines.push(`| ${label} | ${fmt(ar)} | ${fmt(ap, 1)} ms | ${fmt(ac)} µs | ${fmt(br)} | ${fmt(bp, 1)} ms | ${fmt(bc)} µs | ${fmt((ar / br) * 100)} % | ${fmt(ap / bp, 1)}× |`);
+    const [br, bp, bc, bd] = ['rps', 'p99', 'cpu', 'db'].map((k) => med(named(b), k));
+    lines.push(`| ${label} | ${fmt(ar)} | ${fmt(ap, 1)} ms | ${fmt(ac)} µs | ${fmt(ad)} µs | ${fmt(br)} | ${fmt(bp, 1)} ms | ${fmt(bc)} µs | ${fmt(bd)} µs | ${fmt((ar / br) * 100)} % | ${fmt(ap / bp, 1)}× |`);
   }
   lines.push('', `One connection at a time (wrk -t1 -c1, ${aloneSeconds} s, median of ${ROUNDS} rounds):`, '');
   lines.push('| request | Tenantry req/s | p50 | p99 | ceiling req/s | p50 | p99 | p50 ratio |');

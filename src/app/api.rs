@@ -18,7 +18,9 @@ use crate::server::{audit, members, projects, server_fns as ctx, workspace};
 pub async fn get_auth() -> Result<Option<AuthSnapshot>, WorkspaceError> {
     let Some(member) = ctx::member_if_signed_in()? else { return Ok(None) };
     let st = ctx::state()?;
-    Ok(Some(workspace::auth_snapshot(&st, &member).await?))
+    let mirrored =
+        ctx::member_read(&member, async |conn| Ok(workspace::mirrored_snapshot(conn, &member).await?)).await?;
+    Ok(Some(workspace::auth_snapshot(&st, &member, mirrored).await))
 }
 
 /// The signed-in user's organizations: from the mirror, or from Clerk when it has none yet.

@@ -17,7 +17,7 @@ pub mod hydration;
 mod pages;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{SsrMode, StaticSegment};
 
@@ -66,6 +66,49 @@ fn page_may_hold_islands() -> bool {
     }
 }
 
+/// `/pkg/tenantry.css`, or its hashed name in a build with hashed file names: what
+/// leptos_meta's `HashedStylesheet` links to (leptos_meta 0.8 `stylesheet.rs`), with the build's
+/// hash file (beside the executable) read once per process instead of on every render (a
+/// blocking `readlink`, `statx`, `open` and `read`s per page; issue 18).
+fn stylesheet_href(options: &LeptosOptions) -> String {
+    let name = &options.output_name;
+    let pkg = &options.site_pkg_dir;
+    match options.hash_files.then(|| css_hash(&options.hash_file)).flatten() {
+        Some(hash) => format!("/{pkg}/{name}.{hash}.css"),
+        None => format!("/{pkg}/{name}.css"),
+    }
+}
+
+/// The `css:` line of the hash file named `hash_file` beside the executable, read once per
+/// process (a process serves one build); `None` without the file or the line.
+#[cfg(feature = "ssr")]
+fn css_hash(hash_file: &str) -> Option<String> {
+    use std::sync::OnceLock;
+    static READ: OnceLock<(String, Option<String>)> = OnceLock::new();
+    let read = |file: &str| -> Option<String> {
+        let path = std::env::current_exe().ok()?.parent()?.join(file);
+        let hashes = std::fs::read_to_string(&path)
+            .map_err(|error| tracing::error!(path = %path.display(), %error, "cannot read the build's hash file"))
+            .ok()?;
+        hashes.lines().find_map(|line| match line.trim().split_once(':') {
+            Some(("css", hash)) => Some(hash.trim().to_string()),
+            _ => None,
+        })
+    };
+    let (file, hash) = READ.get_or_init(|| (hash_file.to_string(), read(hash_file)));
+    // Another hash file than the first asked for (never in one build): read, not cached.
+    if file != hash_file {
+        return read(hash_file);
+    }
+    hash.clone()
+}
+
+/// The shell renders on the server only.
+#[cfg(not(feature = "ssr"))]
+fn css_hash(_: &str) -> Option<String> {
+    None
+}
+
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     crate::server::security::use_page_nonce();
@@ -85,8 +128,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" type="image/svg+xml" href="/assets/favicon.svg"/>
                 <AutoReload options=options.clone()/>
-                // `/pkg/tenantry.css`, or its hashed name in a build with hashed file names.
-                <HashedStylesheet id="leptos" options=options.clone()/>
+                <link id="leptos" rel="stylesheet" href=stylesheet_href(&options)/>
                 // Islands: the loader fetches the wasm when the browser is idle and hydrates each
                 // island. A page without islands loads none of it.
                 {islands.then(|| view! { <HydrationScripts options islands=true/> })}

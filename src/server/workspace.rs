@@ -119,23 +119,27 @@ pub async fn organizations_of(
     Ok(out)
 }
 
-/// What `use_auth()`, `use_user()` and `use_organization()` read: the verified session (a
-/// pending one included), the user, and the active organization by name.
-///
-/// One statement reads both from the mirror (neither is tenant data: no row-level security);
-/// what it lacks comes from the Backend API, as [`organization_name`] and [`current_user`] do.
-pub async fn auth_snapshot(st: &AppState, member: &Member) -> Result<AuthSnapshot, LoadError> {
+/// What the mirror holds of the signed-in user and the active organization's name
+/// ([`mirrored_snapshot`]).
+pub struct MirroredSnapshot {
+    org_name: Option<String>,
+    user: Option<CurrentUser>,
+}
+
+/// One statement reads both from the mirror (neither is tenant data: no row-level security), on
+/// the request's read connection (`RequestReads::member`), so a page's shell and its page read in
+/// one transaction on one connection.
+pub async fn mirrored_snapshot(conn: &mut PgConnection, member: &Member) -> Result<MirroredSnapshot, sqlx::Error> {
     let auth = member.auth();
-    let org = auth.org.as_ref();
     let mirrored = sqlx::query!(
         r#"SELECT (SELECT name FROM organizations WHERE id = $1 AND deleted_at IS NULL) AS "org_name?",
                   u.clerk_id AS "clerk_id?", u.name AS "name?", u.email AS "email?", u.image_url AS "image_url?"
              FROM (VALUES (1)) AS one (x)
              LEFT JOIN users u ON u.clerk_id = $2 AND u.deleted_at IS NULL"#,
-        org.map(|o| o.id.as_str()),
+        auth.org.as_ref().map(|o| o.id.as_str()),
         auth.user_id
     )
-    .fetch_one(st.db.pool())
+    .fetch_one(conn)
     .await?;
     let user = mirrored.clerk_id.map(|id| CurrentUser {
         id,
@@ -143,6 +147,16 @@ pub async fn auth_snapshot(st: &AppState, member: &Member) -> Result<AuthSnapsho
         email: mirrored.email,
         image_url: mirrored.image_url,
     });
+    Ok(MirroredSnapshot { org_name: mirrored.org_name, user })
+}
+
+/// What `use_auth()`, `use_user()` and `use_organization()` read: the verified session (a
+/// pending one included), the user, and the active organization by name, from `mirrored`
+/// ([`mirrored_snapshot`]); what it lacks comes from the Backend API, as [`organization_name`]
+/// and [`current_user`] do (after the read, outside its transaction).
+pub async fn auth_snapshot(st: &AppState, member: &Member, mirrored: MirroredSnapshot) -> AuthSnapshot {
+    let auth = member.auth();
+    let org = auth.org.as_ref();
     let organization = match org {
         Some(o) => Some(ActiveOrganization {
             id: o.id.clone(),
@@ -151,7 +165,7 @@ pub async fn auth_snapshot(st: &AppState, member: &Member) -> Result<AuthSnapsho
         }),
         None => None,
     };
-    Ok(AuthSnapshot {
+    AuthSnapshot {
         auth: SessionAuth {
             user_id: auth.user_id.clone(),
             session_id: auth.session_id.clone(),
@@ -160,8 +174,8 @@ pub async fn auth_snapshot(st: &AppState, member: &Member) -> Result<AuthSnapsho
             org_role: org.and_then(|o| o.role.clone()),
             org_permissions: org.map(|o| o.permissions.clone()).unwrap_or_default(),
         },
-        user: current_user(st, &auth.user_id, user).await,
+        user: current_user(st, &auth.user_id, mirrored.user).await,
         organization,
         account_url: st.config.clerk.user_profile_url.clone(),
-    })
+    }
 }

@@ -396,9 +396,10 @@ async fn pages_for_every_kind_of_caller() {
     }
 }
 
-/// A page's reads share one transaction: with `org_memberships` locked, the page's shell (its
-/// organization list reads that table) and its projects (whose scope check reads it) wait on
-/// one connection between them, where two transactions of their own would wait on two.
+/// A page's reads share one transaction: with `org_memberships` and `users` locked, the page's
+/// shell (its auth snapshot reads `users`, its organization list `org_memberships`) and its
+/// projects (whose scope check reads `org_memberships`) wait on one connection between them,
+/// where transactions or statements of their own would wait on two or three.
 #[tokio::test]
 async fn a_pages_reads_wait_on_one_connection() {
     let app = spawn_app().await;
@@ -417,7 +418,9 @@ async fn a_pages_reads_wait_on_one_connection() {
         .fetch_one(&app.admin)
     };
     let mut lock = app.admin.begin().await.unwrap();
-    sqlx::query("LOCK TABLE org_memberships IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.unwrap();
+    // The shell's auth snapshot reads `users`, the tenant scope's check and the organization
+    // list `org_memberships`: on two connections, both would wait.
+    sqlx::query("LOCK TABLE org_memberships, users IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.unwrap();
     let page = app
         .http
         .get(app.url("/app/projects"))
