@@ -71,19 +71,21 @@ pub fn AppShell() -> impl IntoView {
                 <A href="/app/dashboard" attr:class="text-sm text-slate-600 hover:text-slate-900">"Dashboard"</A>
                 <A href="/app/projects" attr:class="text-sm text-slate-600 hover:text-slate-900">"Projects"</A>
                 <A href="/app/members" attr:class="text-sm text-slate-600 hover:text-slate-900">"Members"</A>
+                // One boundary for the header's three reads (rights, organizations, who is
+                // signed in): they take their turns in the request's read transaction, and one
+                // boundary sends the header in one piece once all three are read, where a
+                // boundary each sent up to three (a write to the socket each).
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
-                        ws.await.ok().filter(|w| w.is_admin).map(|_| view! {
+                        let (workspace, list, signed_in) = (ws.await, orgs.await, snapshot.await);
+                        let admin = workspace.ok().filter(|w| w.is_admin).map(|_| view! {
                             <A href="/app/audit" attr:class="text-sm text-slate-600 hover:text-slate-900">"Audit log"</A>
                             <A href="/app/settings" attr:class="text-sm text-slate-600 hover:text-slate-900">"Settings"</A>
-                        })
-                    })}
-                </Suspense>
-                <div class="ml-auto flex items-center gap-3">
-                    <Suspense fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            let list = orgs.await.unwrap_or_default();
-                            view! {
+                        });
+                        let list = list.unwrap_or_default();
+                        view! {
+                            {admin}
+                            <div class="ml-auto flex items-center gap-3">
                                 <form method="post" action="/select-org/activate" class="flex items-center gap-2" data-testid="org-switcher">
                                     <label class="sr-only" for="switch-org">"Organization"</label>
                                     <select id="switch-org" name="org_id" class="rounded-md border border-slate-300 px-2 py-1 text-sm">
@@ -93,11 +95,11 @@ pub fn AppShell() -> impl IntoView {
                                     </select>
                                     <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-sm">"Switch"</button>
                                 </form>
-                            }
-                        })}
-                    </Suspense>
-                    <UserMenu/>
-                </div>
+                                <UserMenu snapshot=signed_in.ok().flatten()/>
+                            </div>
+                        }
+                    })}
+                </Suspense>
             </nav>
         </header>
         <main class="mx-auto max-w-5xl px-6 py-8">
