@@ -79,28 +79,36 @@ fn stylesheet_href(options: &LeptosOptions) -> String {
     }
 }
 
-/// The `css:` line of the hash file named `hash_file` beside the executable, read once per
-/// process (a process serves one build); `None` without the file or the line.
+/// The `css:` line of the hash file named `hash_file` beside the executable, kept for the
+/// process once read (a process serves one build); `None` without the file or the line (read
+/// again on the next render, as leptos_meta does every time: a failed read is not kept).
 #[cfg(feature = "ssr")]
 fn css_hash(hash_file: &str) -> Option<String> {
     use std::sync::OnceLock;
-    static READ: OnceLock<(String, Option<String>)> = OnceLock::new();
-    let read = |file: &str| -> Option<String> {
-        let path = std::env::current_exe().ok()?.parent()?.join(file);
-        let hashes = std::fs::read_to_string(&path)
-            .map_err(|error| tracing::error!(path = %path.display(), %error, "cannot read the build's hash file"))
-            .ok()?;
-        hashes.lines().find_map(|line| match line.trim().split_once(':') {
-            Some(("css", hash)) => Some(hash.trim().to_string()),
-            _ => None,
-        })
-    };
-    let (file, hash) = READ.get_or_init(|| (hash_file.to_string(), read(hash_file)));
-    // Another hash file than the first asked for (never in one build): read, not cached.
-    if file != hash_file {
-        return read(hash_file);
+    static READ: OnceLock<(String, String)> = OnceLock::new();
+    if let Some((file, hash)) = READ.get() {
+        if file == hash_file {
+            return Some(hash.clone());
+        }
     }
-    hash.clone()
+    let path = std::env::current_exe().ok()?.parent()?.join(hash_file);
+    let hashes = std::fs::read_to_string(&path)
+        .map_err(|error| tracing::error!(path = %path.display(), %error, "cannot read the build's hash file"))
+        .ok()?;
+    let hash = css_line(&hashes)?;
+    // Kept for the first hash file asked for (the only one in a build).
+    let _ = READ.set((hash_file.to_string(), hash.clone()));
+    Some(hash)
+}
+
+/// The hash of a hash file's `css: HASH` line (cargo-leptos's `hash.txt`: `js: …`, `wasm: …`,
+/// `css: …`, one a line), trimmed.
+#[cfg(any(feature = "ssr", test))]
+fn css_line(hashes: &str) -> Option<String> {
+    hashes.lines().find_map(|line| match line.trim().split_once(':') {
+        Some(("css", hash)) => Some(hash.trim().to_string()),
+        _ => None,
+    })
 }
 
 /// The shell renders on the server only.
@@ -166,5 +174,19 @@ pub fn App() -> impl IntoView {
                 </ParentRoute>
             </Routes>
         </Router>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::css_line;
+
+    #[test]
+    fn the_css_hash_is_read_from_its_line_of_the_hash_file() {
+        let file =
+            "js: qZQ81_hq6Ggms4A4X2Kygw\nwasm: cC5cVoa_47Ts35Q9aivPFA\n  css:  BKvohWA3LhecdW6EdMt46w \nmanifest: x\n";
+        assert_eq!(css_line(file).as_deref(), Some("BKvohWA3LhecdW6EdMt46w"));
+        assert_eq!(css_line("js: a\nwasm: b\n"), None);
+        assert_eq!(css_line(""), None);
     }
 }
