@@ -151,6 +151,9 @@ async fn answers_are_compressed_and_bodies_bounded() {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
+    // Refused by the body limit itself (its length is declared), yet with every answer's headers.
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
 }
 
 /// The release build's static files are compressed once, at build time (`scripts/precompress.mjs`
