@@ -55,9 +55,14 @@ function sessionToken() {
   return `${header}.${payload}.${sig.toString('base64url')}`;
 }
 
+/** The fields of /proc/<pid>/stat after the command name: [0] state, [1] ppid, [11] utime… */
+function procStat(pid) {
+  return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+}
+
 /** User + system CPU time of a process so far, in microseconds (/proc/<pid>/stat, 100 Hz ticks). */
 function cpuMicros(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const fields = procStat(pid);
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
@@ -71,14 +76,13 @@ function cpuMicros(pid) {
  */
 function postgresMicros() {
   const postmaster = Number(readFileSync(join(PGDIR, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
-  const stat = (pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  const own = stat(postmaster);
+  const own = procStat(postmaster);
   let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let fields;
     try {
-      fields = stat(entry);
+      fields = procStat(entry);
     } catch {
       continue; // gone since the listing
     }
