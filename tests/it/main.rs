@@ -20,6 +20,7 @@ mod retention;
 mod rls;
 mod schema;
 mod scope;
+mod select_org;
 mod sign_in_flow;
 mod startup;
 mod webhooks;

@@ -4,6 +4,7 @@
 //! and islands the page has. And which pages load the islands' scripts at all.
 
 use crate::helpers::{spawn_app, TestApp};
+use crate::workspace::{seed_project, token, Who};
 use serde_json::json;
 
 /// The statements the app's role ran in this database since the last reset, with their calls.
@@ -111,4 +112,50 @@ async fn pages_without_islands_load_no_wasm() {
         assert!(html.contains("<leptos-island") && scripts(&html), "{path}: {html}");
         assert!(!html.contains("data-hydrated"), "{path} is marked hydrated before its islands are: {html}");
     }
+}
+
+/// A page's reads share one transaction: with `org_memberships` and `users` locked, the page's
+/// shell (its auth snapshot reads `users`, its organization list `org_memberships`) and its
+/// projects (whose scope check reads `org_memberships`) wait on one connection between them,
+/// where transactions or statements of their own would wait on two or three.
+#[tokio::test]
+async fn a_pages_reads_wait_on_one_connection() {
+    let app = spawn_app().await;
+    seed_project(&app, Who::Admin, "Apollo").await;
+    sqlx::query(
+        "INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_a', 'user_admin', 'org:admin')",
+    )
+    .execute(&app.admin)
+    .await
+    .unwrap();
+    let waiting = || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&app.admin)
+    };
+    let mut lock = app.admin.begin().await.unwrap();
+    // The shell's auth snapshot reads `users`, the tenant scope's check and the organization
+    // list `org_memberships`: on two connections, both would wait.
+    sqlx::query("LOCK TABLE org_memberships, users IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.unwrap();
+    let page = app
+        .http
+        .get(app.url("/app/projects"))
+        .header("accept", "text/html")
+        .header("cookie", app.session_cookie(&token(&app, Who::Admin).unwrap()))
+        .send();
+    let page = tokio::spawn(async move { page.await.unwrap().text().await.unwrap() });
+    let mut polls = 0;
+    while waiting().await.unwrap() == 0 {
+        assert!(polls < 200, "the page never reached the locked table");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        polls += 1;
+    }
+    // Both reads start together: given time, a second connection would be waiting too.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(waiting().await.unwrap(), 1, "the page's reads wait on one connection");
+    lock.rollback().await.unwrap();
+    let html = page.await.unwrap();
+    assert!(html.contains("Apollo") && html.contains("data-testid=\"org-switcher\""), "{html}");
 }

@@ -2,13 +2,14 @@
 //! kind of caller: admin, member, member with `org:projects:manage`, another organization's
 //! admin, no active organization, signed out.
 //!
-//! Over 500 lines on purpose: every workspace action × every kind of caller is one matrix, kept in one place.
+//! Over 500 lines on purpose: every workspace action × every kind of caller is one matrix, kept in
+//! one place (`/select-org` is in `select_org.rs`, how a page reads in `page_reads.rs`).
 
 use crate::helpers::{spawn_app, TestApp};
 use serde_json::{json, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Who {
+pub(crate) enum Who {
     Admin,
     Member,
     Manager,
@@ -19,7 +20,7 @@ enum Who {
 
 const EVERYONE: [Who; 6] = [Who::Admin, Who::Member, Who::Manager, Who::OtherOrgAdmin, Who::NoOrg, Who::SignedOut];
 
-fn token(app: &TestApp, who: Who) -> Option<String> {
+pub(crate) fn token(app: &TestApp, who: Who) -> Option<String> {
     let org = |id: &str, rol: &str, fpm: &str| json!({"v": 2, "fea": "o:projects", "o": {"id": id, "slg": id, "rol": rol, "per": "manage,read", "fpm": fpm}});
     let claims = match who {
         Who::Admin => org("org_a", "admin", "3"),
@@ -33,7 +34,7 @@ fn token(app: &TestApp, who: Who) -> Option<String> {
     Some(app.token(&user, claims))
 }
 
-async fn call(app: &TestApp, who: Who, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn call(app: &TestApp, who: Who, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let mut rb = app.http.post(app.url(&format!("/api/{path}"))).form(form);
     if let Some(t) = token(app, who) {
         rb = rb.bearer_auth(t);
@@ -48,7 +49,7 @@ async fn project_count(app: &TestApp, org: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM projects WHERE org_id = $1").bind(org).fetch_one(&app.admin).await.unwrap()
 }
 
-async fn seed_project(app: &TestApp, who: Who, name: &str) -> String {
+pub(crate) async fn seed_project(app: &TestApp, who: Who, name: &str) -> String {
     let (s, p) = call(app, who, "projects/create", &[("name", name), ("description", "seeded")]).await;
     assert_eq!(s, 200, "{p}");
     p["id"].as_str().unwrap().to_string()
@@ -236,41 +237,6 @@ async fn lifecycle_validation_and_audit() {
 }
 
 #[tokio::test]
-async fn select_org_activation_goes_through_clerk() {
-    let app = spawn_app().await;
-    let t = token(&app, Who::NoOrg).unwrap();
-    let cookie = app.session_cookie(&t);
-    let r = app
-        .http
-        .post(app.url("/select-org/activate"))
-        .header("cookie", &cookie)
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("org_id", "org_a")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    let loc = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-    assert_eq!(&loc[..url::Position::AfterPath], "https://clerk.example.com/v1/client/handshake");
-    let q: std::collections::HashMap<String, String> = loc.query_pairs().into_owned().collect();
-    assert_eq!(q["organization_id"], "org_a");
-    assert_eq!(q["redirect_url"], format!("{}/app/dashboard", app.base));
-    // refused cross-site, and for signed-out callers
-    let r = app
-        .http
-        .post(app.url("/select-org/activate"))
-        .header("cookie", &cookie)
-        .header("sec-fetch-site", "cross-site")
-        .form(&[("org_id", "org_a")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let r = app.http.post(app.url("/select-org/activate")).form(&[("org_id", "org_a")]).send().await.unwrap();
-    assert_eq!(r.status(), 401);
-}
-
-#[tokio::test]
 async fn pages_for_every_kind_of_caller() {
     fn switcher_option(id: &str, selected: bool, name: &str) -> String {
         format!("<option value=\"{id}\"{}>{name}</option>", if selected { " selected" } else { "" })
@@ -396,52 +362,6 @@ async fn pages_for_every_kind_of_caller() {
     }
 }
 
-/// A page's reads share one transaction: with `org_memberships` and `users` locked, the page's
-/// shell (its auth snapshot reads `users`, its organization list `org_memberships`) and its
-/// projects (whose scope check reads `org_memberships`) wait on one connection between them,
-/// where transactions or statements of their own would wait on two or three.
-#[tokio::test]
-async fn a_pages_reads_wait_on_one_connection() {
-    let app = spawn_app().await;
-    seed_project(&app, Who::Admin, "Apollo").await;
-    sqlx::query(
-        "INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_a', 'user_admin', 'org:admin')",
-    )
-    .execute(&app.admin)
-    .await
-    .unwrap();
-    let waiting = || {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM pg_stat_activity
-              WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(&app.admin)
-    };
-    let mut lock = app.admin.begin().await.unwrap();
-    // The shell's auth snapshot reads `users`, the tenant scope's check and the organization
-    // list `org_memberships`: on two connections, both would wait.
-    sqlx::query("LOCK TABLE org_memberships, users IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.unwrap();
-    let page = app
-        .http
-        .get(app.url("/app/projects"))
-        .header("accept", "text/html")
-        .header("cookie", app.session_cookie(&token(&app, Who::Admin).unwrap()))
-        .send();
-    let page = tokio::spawn(async move { page.await.unwrap().text().await.unwrap() });
-    let mut polls = 0;
-    while waiting().await.unwrap() == 0 {
-        assert!(polls < 200, "the page never reached the locked table");
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        polls += 1;
-    }
-    // Both reads start together: given time, a second connection would be waiting too.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert_eq!(waiting().await.unwrap(), 1, "the page's reads wait on one connection");
-    lock.rollback().await.unwrap();
-    let html = page.await.unwrap();
-    assert!(html.contains("Apollo") && html.contains("data-testid=\"org-switcher\""), "{html}");
-}
-
 /// Without JavaScript a form posts to the server function, which sends the browser back to the
 /// page; the page then shows the outcome. A refusal or invalid input is explained there (not a
 /// bare error body), and writes nothing.
@@ -543,74 +463,6 @@ async fn dashboard_shows_recent_activity_to_admins_only() {
             .unwrap();
         assert_eq!(html.contains("project.created"), sees, "{who:?}");
         assert_eq!(html.contains("Recent activity"), sees, "{who:?}");
-    }
-}
-
-/// `/select-org` lists the signed-in user's organizations from the mirror — each by name and
-/// role with the form that activates it, the active one to continue in, never a membership that
-/// ended or another user's — without asking Clerk; with an empty mirror it shows what Clerk's
-/// Backend API answers for that user.
-#[tokio::test]
-async fn select_org_lists_the_users_organizations_from_the_mirror_or_from_clerk() {
-    use axum::extract::Path;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    let asked = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&asked);
-    let stub = axum::Router::new().route(
-        "/v1/users/{id}/organization_memberships",
-        axum::routing::get(move |Path(id): Path<String>| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            async move {
-                let mut m = crate::webhooks::membership("orgmem_z", "org_z", &id, "org:admin", 1);
-                m["organization"]["name"] = json!("Zeta Works");
-                let data = if id == "user_fresh" { vec![m] } else { vec![] };
-                axum::Json(json!({"data": data, "total_count": data.len()}))
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let stub_url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, stub).await.unwrap() });
-    let app = crate::helpers::spawn_app_with(&[("CLERK_API_URL", &stub_url)]).await;
-    for stmt in [
-        "INSERT INTO organizations (id, slug, name) VALUES ('org_a', 'a', 'Acme Ltd'), ('org_b', 'b', 'Borealis Inc'),
-         ('org_c', 'c', 'Cyberdyne'), ('org_d', 'd', 'Dharma')",
-        "INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_b', 'user_x', 'org:member'),
-         ('org_a', 'user_x', 'org:admin'), ('org_c', 'user_other', 'org:admin')",
-        "INSERT INTO org_memberships (org_id, user_clerk_id, role, deleted_at) VALUES ('org_d', 'user_x', 'org:admin', now())",
-    ] {
-        sqlx::query(stmt).execute(&app.admin).await.unwrap();
-    }
-    let page = |token: String| {
-        let app = &app;
-        async move {
-            let r = app.http.get(app.url("/select-org")).bearer_auth(token).send().await.unwrap();
-            assert_eq!(r.status(), 200);
-            r.text().await.unwrap()
-        }
-    };
-
-    let html = page(app.token("user_x", json!({"org_id": "org_a", "org_role": "org:admin"}))).await;
-    assert!(html.contains(r#"data-testid="org-list""#), "{html}");
-    let (acme, borealis) =
-        (html.find("Acme Ltd").expect("Acme listed"), html.find("Borealis Inc").expect("Borealis listed"));
-    assert!(acme < borealis, "by name");
-    assert!(html.contains(r#"value="org_a""#) && html.contains(r#"value="org_b""#), "each with its activation form");
-    assert!(html[acme..borealis].contains("admin") && html[borealis..].contains("member"), "with the role");
-    assert!(html[acme..borealis].contains("Continue") && html[borealis..].contains("Open"), "the active one continues");
-    for absent in ["Cyberdyne", "org_c", "Dharma", "org_d", "Zeta Works"] {
-        assert!(!html.contains(absent), "{absent} listed: {html}");
-    }
-    assert_eq!(asked.load(Ordering::SeqCst), 0, "the mirror answered: Clerk was not asked");
-
-    // Nothing in the mirror yet: Clerk's list, by name.
-    let html = page(app.token("user_fresh", json!({}))).await;
-    assert_eq!(asked.load(Ordering::SeqCst), 1, "Clerk was asked once");
-    assert!(html.contains(r#"data-testid="org-list""#) && !html.contains(r#"data-testid="no-orgs""#), "{html}");
-    assert!(html.contains("Zeta Works") && html.contains(r#"value="org_z""#), "{html}");
-    for absent in ["Acme Ltd", "Borealis Inc", "Cyberdyne"] {
-        assert!(!html.contains(absent), "{absent} listed: {html}");
     }
 }
 
