@@ -391,7 +391,7 @@ async function main() {
     lines.push(`| ${label} | ${fmt(m(a.name, 'rps'))} | ${fmt(m(a.name, 'p50'), 2)} ms | ${fmt(m(a.name, 'p99'), 2)} ms | ${fmt(m(b.name, 'rps'))} | ${fmt(m(b.name, 'p50'), 2)} ms | ${fmt(m(b.name, 'p99'), 2)} ms | ${fmt(m(a.name, 'p50') / m(b.name, 'p50'), 1)}× |`);
   }
   lines.push('', 'Every signature verified: the same build with TENANTRY_VERIFIED_SIGNATURES=0 (wrk repeats one token, which the other rows answer from the verified-signature cache after the first request; the ceiling verifies it every time).');
-  lines.push('', 'The scoped ceiling: the ceiling\'s JSON call as Tenantry\'s runtime role, inside the message Tenantry\'s tenant scope sends (settings, tombstone check, BEGIN READ ONLY; no ping before checkout). Not the goal\'s baseline: it tells the scope\'s database work from the rest.');
+  lines.push('', 'The scoped ceiling: the ceiling\'s JSON call as Tenantry\'s runtime role, with Tenantry\'s own statement for a list that is its request\'s only read (tenant_projects_page: read-only, the settings, the tombstone check, the list query). Not the goal\'s baseline: it tells Tenantry\'s database work from the rest.');
   if (REPLICAS) lines.push('', ...(await replicaScaling({ BIN, appEnv, app, appPort, page, form })));
   lines.push('');
   // The first load's goal (issue 18), for every page; scripts/release enforces

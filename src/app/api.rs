@@ -41,18 +41,21 @@ pub async fn list_projects(
     #[server(default)] after: Option<String>,
     #[server(default)] after_name: Option<String>,
 ) -> Result<Vec<ProjectView>, WorkspaceError> {
-    ctx::tenant_read(async |tx| {
-        Ok(projects::list(
-            tx,
-            &search,
-            projects::StatusFilter::parse(Some(&status)),
-            after.as_deref(),
-            after_name.as_deref(),
-            crate::model::PROJECTS_PAGE_SIZE,
-        )
-        .await?)
-    })
-    .await
+    use leptos::server_fn::ServerFn;
+    const SIZE: usize = crate::model::PROJECTS_PAGE_SIZE;
+    let status = projects::StatusFilter::parse(Some(&status));
+    let cursor = projects::Cursor::parse(after.as_deref(), after_name.as_deref())?;
+    // Called on its own (the JSON call), not by a page being built, this is its request's only
+    // read: one statement (`tenant_statement`).
+    if !cursor.needs_lookup() {
+        let page = ctx::tenant_statement(ListProjects::PATH, async |scope| {
+            projects::list_after_alone(scope, &search, status, cursor.key(), SIZE).await
+        });
+        if let Some(page) = page.await {
+            return Ok(page?.into_iter().map(|l| l.project).collect());
+        }
+    }
+    ctx::tenant_read(async |tx| Ok(projects::list(tx, &search, status, cursor, SIZE).await?)).await
 }
 
 #[server(endpoint = "projects/get")]

@@ -22,7 +22,7 @@ pub enum DbSetupError {
     BypassRls { role: String },
     #[error("refusing to start: database role {role:?} owns {tables} table(s) in the public schema (directly or through a role it belongs to), so it could switch row-level security off; run `tenantry migrate` as the schema owner (DATABASE_ADMIN_URL) and the app as another role")]
     OwnsTables { role: String, tables: i64 },
-    #[error("refusing to start: the database lacks tenant_scope_check(); run `tenantry migrate` first")]
+    #[error("refusing to start: the database lacks the tenant scope's functions; run `tenantry migrate` first")]
     NotMigrated,
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -94,12 +94,14 @@ impl Db {
     }
 
     /// Asks the database which it is (`pg_extension`), and refuses one whose migrations have
-    /// not created the tenant scope's check (every tenant request would fail).
+    /// not created the tenant scope's functions (tenant requests would fail).
     /// Errors: [`DbSetupError::NotMigrated`], or the database's as [`DbSetupError::Unreachable`].
     pub async fn detect(pool: PgPool) -> Result<Self, DbSetupError> {
         let found = sqlx::query!(
             r#"SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS "citus!",
-                      to_regprocedure('public.tenant_scope_check()') IS NOT NULL AS "migrated!""#
+                      to_regprocedure('public.tenant_scope_check()') IS NOT NULL
+                      AND to_regprocedure($1) IS NOT NULL AS "migrated!""#,
+            TENANT_PROJECTS_PAGE
         )
         .fetch_one(&pool)
         .await
@@ -125,6 +127,12 @@ impl std::ops::Deref for Db {
         &self.pool
     }
 }
+
+/// The projects list's query (migrations/20270103000001_projects_page.sql), by signature.
+const PROJECTS_PAGE: &str = "public.projects_page(text, text, boolean, boolean, text, uuid, bigint)";
+/// The same in a statement that enters the tenant scope itself (`tenant::StatementScope`).
+const TENANT_PROJECTS_PAGE: &str =
+    "public.tenant_projects_page(text, text, text, boolean, boolean, text, uuid, bigint)";
 
 /// `pool.begin()` through [`begin_with`]: a plain `BEGIN`.
 pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
@@ -228,6 +236,7 @@ pub async fn migrate(admin: &PgPool, runtime_role: Option<&str>) -> Result<(), D
             format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"),
             // Not left to PUBLIC's default, which a hardened database may have revoked.
             format!("GRANT EXECUTE ON FUNCTION public.tenant_scope_check() TO {role}"),
+            format!("GRANT EXECUTE ON FUNCTION {PROJECTS_PAGE}, {TENANT_PROJECTS_PAGE} TO {role}"),
             format!("REVOKE ALL ON _sqlx_migrations FROM {role}"),
             // The audit log is append-only for the app: history cannot be rewritten.
             format!("REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {role}"),

@@ -11,7 +11,7 @@ use super::limits::BudgetSpent;
 use super::members::{AdminError, Caller};
 use super::projects::ProjectError;
 use super::state::AppState;
-use super::tenant::{Member, NoTenant, ReadsHold, RequestReads, ScopeError, Tenant, TenantTx};
+use super::tenant::{Member, NoTenant, ReadsHold, RequestReads, ScopeError, StatementScope, Tenant, TenantTx};
 use super::workspace::LoadError;
 use crate::app::error::WorkspaceError;
 use crate::model::TextProblem;
@@ -108,6 +108,25 @@ pub async fn tenant_read<T>(
     })
 }
 
+/// Runs `alone`, one statement that enters this call's tenant scope itself ([`StatementScope`]),
+/// if this call is its request's only read: the server function at `path` called on its own
+/// path, not by a page being built (whose reads share one transaction, [`tenant_read`]), on
+/// plain Postgres. `None` otherwise, for the caller to read through [`tenant_read`].
+pub async fn tenant_statement<T>(
+    path: &str,
+    alone: impl AsyncFnOnce(StatementScope<'_>) -> Result<T, ProjectError>,
+) -> Option<Result<T, WorkspaceError>> {
+    let (tenant, st) = match (parts(), tenant(), state()) {
+        (Ok(p), Ok(tenant), Ok(st)) if p.uri.path() == path => (tenant, st),
+        _ => return None,
+    };
+    let scope = tenant.statement_scope(&st.db)?;
+    Some(alone(scope).await.map_err(|e| match e {
+        ProjectError::Scope(e) => scope_refused(&tenant, e),
+        e => e.into(),
+    }))
+}
+
 /// Runs `read` on a connection of this request's read transaction in which `member` sees their
 /// own memberships ([`RequestReads::member`]).
 pub async fn member_read<T>(
@@ -172,6 +191,10 @@ impl From<ProjectError> for WorkspaceError {
     fn from(e: ProjectError) -> Self {
         let refusal = match e {
             ProjectError::Database(db) => return db.into(),
+            // `tenant_statement` answers these itself, logging the tenant.
+            ProjectError::Scope(ScopeError::Database(db)) => return db.into(),
+            ProjectError::Scope(ScopeError::OrganizationDeleted) => WorkspaceError::OrganizationDeleted,
+            ProjectError::Scope(ScopeError::MembershipEnded) => WorkspaceError::MembershipEnded,
             ProjectError::Forbidden => WorkspaceError::ManagersOnly,
             ProjectError::NotFound => WorkspaceError::ProjectNotFound,
             ProjectError::Invalid(_, TextProblem::ControlCharacter) => WorkspaceError::ControlCharacters,

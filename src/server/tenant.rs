@@ -103,6 +103,43 @@ impl Tenant {
         let tx = begin_scoped(db, &self.org_id, &self.auth.user_id, true, begin).await?;
         Ok(TenantTx { tx, tenant: self.clone() })
     }
+
+    /// This tenant's scope for one statement that enters it itself, when that statement is its
+    /// request's only read; `None` on Citus (see [`StatementScope`]).
+    pub fn statement_scope<'a>(&'a self, db: &'a Db) -> Option<StatementScope<'a>> {
+        (db.dialect() == Dialect::Postgres).then_some(StatementScope { tenant: self, db })
+    }
+}
+
+/// A read that is one statement calling a database function which enters the tenant scope
+/// itself (`tenant_projects_page(org_id, user_id, …)`, migrations/20270103000001_projects_page.sql):
+/// in the statement's own implicit transaction it does what [`Tenant::begin`]'s message does
+/// before a read (read-only, the settings, `tenant_scope_check()`), then the read. One round
+/// trip where a scoped transaction takes two (its message, then the read) and a `ROLLBACK`;
+/// same checks, same order, row-level security as ever.
+///
+/// It runs on the pool, never on a connection inside a transaction, where the function's
+/// `is_local` settings would scope the rest of that transaction instead of ending with the
+/// statement. Plain Postgres only: Citus evaluates the policies on its workers, which see the
+/// `SET LOCAL`s sent to them and not a `set_config` called inside a query.
+pub struct StatementScope<'a> {
+    tenant: &'a Tenant,
+    db: &'a Db,
+}
+
+impl<'a> StatementScope<'a> {
+    /// The function's first argument.
+    pub fn org_id(&self) -> &'a str {
+        &self.tenant.org_id
+    }
+    /// The function's second argument.
+    pub fn user_id(&self) -> &'a str {
+        &self.tenant.auth.user_id
+    }
+    /// Where the statement runs: the pool, so on a connection outside any transaction.
+    pub fn pool(&self) -> &'a sqlx::PgPool {
+        self.db.pool()
+    }
 }
 
 /// The SQLSTATE `tenant_scope_check()` raises for a deleted organization

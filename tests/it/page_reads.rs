@@ -91,6 +91,39 @@ async fn each_read_of_a_page_runs_once_in_one_transaction() {
     }
 }
 
+/// A projects list that is its request's only read — the JSON call, the REST list — is one
+/// statement that scopes itself (`tenant_projects_page`: no `BEGIN`, no `SET LOCAL` message, no
+/// check of its own); the projects page's list, which shares its transaction with the shell's
+/// reads, reads `projects_page` in it.
+#[tokio::test]
+async fn a_list_that_is_its_requests_only_read_is_one_statement() {
+    let app = spawn_app().await;
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").execute(&app.admin).await.unwrap();
+    let cookie = seeded_admin(&app).await;
+    let token = app.token(
+        "user_admin",
+        json!({"v": 2, "fea": "o:projects", "o": {"id": "org_a", "slg": "acme", "rol": "admin", "per": "manage,read", "fpm": "3"}}),
+    );
+    let calls = [
+        ("server function", app.http.post(app.url("/api/projects/list")).form(&[("search", ""), ("status", "all")])),
+        ("REST", app.http.get(app.url("/api/v1/projects"))),
+    ];
+    for (what, call) in calls {
+        reset(&app).await;
+        let r = call.bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{what}");
+        assert!(r.text().await.unwrap().contains("Apollo"), "{what}");
+        let ran = statements(&app).await;
+        assert_eq!(ran.len(), 1, "{what}: {ran:#?}");
+        assert!(ran[0].0.contains("FROM tenant_projects_page($1, $2,") && ran[0].1 == 1, "{what}: {ran:#?}");
+    }
+    reset(&app).await;
+    assert!(page(&app, &cookie, "/app/projects").await.contains(r#"data-name="Apollo""#));
+    let ran = statements(&app).await;
+    assert!(ran.iter().any(|(q, _)| q.contains("FROM projects_page($1,")), "{ran:#?}");
+    assert!(!ran.iter().any(|(q, _)| q.contains("tenant_projects_page")), "{ran:#?}");
+}
+
 /// The pages listed as holding no island (`app::PAGES_WITHOUT_ISLANDS`) hold none, load none of
 /// the islands' scripts and are marked hydrated as sent; the pages with islands load them.
 #[tokio::test]

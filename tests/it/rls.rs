@@ -137,7 +137,7 @@ fn tenant(user: &str, org: &str) -> tenantry::server::tenant::Tenant {
 /// tenant's project and audit queries still read and change only the tenant's own rows.
 #[tokio::test]
 async fn the_org_filters_alone_keep_tenants_apart() {
-    use tenantry::server::projects::{self, ProjectError, StatusFilter};
+    use tenantry::server::projects::{self, Cursor, ProjectError, StatusFilter};
     use tenantry::server::{audit, tenant::TenantTx};
     let (db, admin) = migrated_database().await;
     let role = format!("{}_bypass", db.name);
@@ -169,9 +169,14 @@ async fn the_org_filters_alone_keep_tenants_apart() {
     let mut tx = a.begin(&scoped).await.unwrap();
     // Unfiltered, and a search that matches Bravo too.
     for search in ["", "a"] {
-        let page = projects::list(&mut tx, search, StatusFilter::All, None, None, 50).await.unwrap();
+        let page = projects::list(&mut tx, search, StatusFilter::All, Cursor::Start, 50).await.unwrap();
         let names: Vec<String> = page.into_iter().map(|p| p.name).collect();
         assert_eq!(names, ["Alpha", "Apex"], "search {search:?}");
+        // The same page as one statement that scopes itself (`tenant_projects_page`).
+        let alone =
+            projects::list_after_alone(a.statement_scope(&scoped).unwrap(), search, StatusFilter::All, None, 50);
+        let names: Vec<String> = alone.await.unwrap().into_iter().map(|l| l.project.name).collect();
+        assert_eq!(names, ["Alpha", "Apex"], "search {search:?}, alone");
     }
     let d = projects::dashboard(&mut tx).await.unwrap();
     assert_eq!((d.active_projects, d.archived_projects), (2, 0));

@@ -4,7 +4,8 @@
 //! scope still works, with quoting that survives hostile values. Each scope is tested in the
 //! messages of both dialects (`db::Dialect`): plain Postgres's one message, and Citus's
 //! settings alone — which work on plain Postgres too. A refused scope leaves its connection
-//! with no transaction open.
+//! with no transaction open. (The one exception, plain Postgres only: a request's only read as
+//! one statement, whose database function calls `set_config` itself.)
 
 use crate::helpers::migrated_database;
 use clerk::{ActiveOrg, Auth};
@@ -565,4 +566,75 @@ async fn a_hold_keeps_the_transaction_between_reads_and_its_release_ends_it() {
     let later =
         reads.tenant(&app, &tenant, async |tx| Ok::<_, ScopeError>(whereabouts(tx.conn()).await?)).await.unwrap();
     assert_eq!(later.2, None, "a read after the release begins another transaction");
+}
+
+/// A request's only read as one statement (`Tenant::statement_scope`, `tenant_projects_page`):
+/// it shows the tenant's own rows, is refused as a scoped transaction is (deleted organization,
+/// ended membership), and leaves its connection as it found it — idle, no settings, not
+/// read-only — so the next request on that connection starts clean. Not on Citus.
+#[tokio::test]
+async fn a_read_alone_scopes_its_own_statement() {
+    use tenantry::server::projects::{self, ProjectError, StatusFilter};
+    let (db, admin, _) = seeded(&[
+        "INSERT INTO organizations (id, name, deleted_at) VALUES ('org_gone', 'Gone', now()), ('org_b', 'B', NULL),
+                                                             ('org_c', 'C', NULL)",
+        "INSERT INTO org_memberships (org_id, user_clerk_id, role, deleted_at) VALUES
+         ('org_b', 'user_left', 'org:member', now())",
+        "INSERT INTO projects (org_id, name, created_by) VALUES ('org_b', 'Bee', 'user_1'), ('org_b', 'Bop', 'user_1'),
+                                                              ('org_c', 'Sea', 'user_1'), ('org_gone', 'Old', 'user_1')",
+    ])
+    .await;
+    // One connection, so every statement below runs on the same one.
+    let one = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&db.app_url).await.unwrap();
+    let app = Db::new(one, Dialect::Postgres);
+    let citus = Db::new(app.pool().clone(), Dialect::Citus);
+    let tenant = Tenant::from_request(&parts(auth("user_1", Some("org_b")))).unwrap();
+    assert!(tenant.statement_scope(&citus).is_none(), "Citus takes a scoped transaction");
+    let list = async |user: &str, org: &str| {
+        let tenant = Tenant::from_request(&parts(auth(user, Some(org)))).unwrap();
+        let scope = tenant.statement_scope(&app).expect("plain Postgres");
+        projects::list_after_alone(scope, "", StatusFilter::All, None, 50)
+            .await
+            .map(|page| page.into_iter().map(|l| l.project.name).collect::<Vec<_>>())
+    };
+    let clean = async |after: &str| {
+        let mut conn = app.pool().acquire().await.unwrap();
+        assert_eq!(settings(&mut conn).await, (String::new(), String::new()), "after {after}");
+        let (read_only, state): (String, String) = sqlx::query_as(
+            "SELECT current_setting('transaction_read_only'),
+                    (SELECT state FROM pg_stat_activity WHERE pid = pg_backend_pid())",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!((read_only.as_str(), state.as_str()), ("off", "active"), "after {after}");
+    };
+    assert_eq!(list("user_1", "org_b").await.unwrap(), ["Bee", "Bop"]);
+    clean("a read").await;
+    assert_eq!(list("user_1", "org_c").await.unwrap(), ["Sea"], "the next tenant on the same connection");
+    for (user, org, expected) in
+        [("user_1", "org_gone", "OrganizationDeleted"), ("user_left", "org_b", "MembershipEnded")]
+    {
+        match list(user, org).await {
+            Err(ProjectError::Scope(refused)) => assert_eq!(format!("{refused:?}"), expected),
+            other => panic!("{expected}: {other:?}"),
+        }
+        clean(expected).await;
+    }
+    // Inside a transaction (never how the app calls it) the function scopes the rest of it, read-only:
+    // why `StatementScope` runs it on the pool.
+    let mut tx = app.pool().begin().await.unwrap();
+    sqlx::query("SELECT * FROM tenant_projects_page('org_b', 'user_1', '%', true, true, NULL, NULL, 50)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(settings(&mut tx).await, ("org_b".to_string(), "user_1".to_string()));
+    let write = sqlx::query("INSERT INTO projects (org_id, name, created_by) VALUES ('org_b', 'Late', 'user_1')")
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert_eq!(write.as_database_error().and_then(|d| d.code()).as_deref(), Some("25006"), "read-only: {write}");
+    drop(tx);
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects").fetch_one(&admin).await.unwrap();
+    assert_eq!(n, 4);
 }

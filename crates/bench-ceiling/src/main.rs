@@ -6,10 +6,10 @@
 //! security settings, no audit, no framework: Tenantry is measured as a fraction of this.
 //!
 //! `POST /api/projects/list-scoped` is the JSON call with one thing added, to tell the tenant
-//! scope's database work from the rest of Tenantry's cost: the same query on a role under
-//! row-level security, in a read-only transaction begun by the message Tenantry's scope sends
-//! on plain Postgres (`src/server/tenant.rs`, `one_message`: the two `SET LOCAL`s, the
-//! tombstone check, `BEGIN READ ONLY`) and rolled back as the connection returns to the pool.
+//! scope's database work from the rest of Tenantry's cost: Tenantry's own statement for the
+//! list as its request's only read, on a role under row-level security
+//! (`tenant_projects_page(…)`, which enters the scope — read-only, the two settings, the
+//! tombstone check — then runs Tenantry's list query; `src/server/tenant.rs`, `StatementScope`).
 //! It is not the goal's baseline (issue 18 measures against the plain call).
 //!
 //! Environment: `CEILING_ADDR` (default 127.0.0.1:3900), `DATABASE_URL` (a role that may read
@@ -68,13 +68,7 @@ fn token(headers: &HeaderMap, cookie: bool) -> Option<&str> {
     }
 }
 
-/// A Postgres string literal (`E'…'`, quotes and backslashes doubled), as Tenantry's scope
-/// writes one; `None` for a NUL, which no literal can carry.
-fn literal(s: &str) -> Option<String> {
-    (!s.contains('\0')).then(|| format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''")))
-}
-
-/// Which database work a request does: the plain query, or the query inside Tenantry's scope.
+/// Which database work a request does: the plain query, or Tenantry's scoped statement.
 #[derive(Clone, Copy)]
 enum Query {
     Plain,
@@ -83,6 +77,9 @@ enum Query {
 
 const PROJECTS: &str = "SELECT id, name, description, archived_at IS NOT NULL, created_by, updated_at FROM projects
   WHERE org_id = $1 AND archived_at IS NULL ORDER BY lower(name), id LIMIT 50";
+
+const SCOPED: &str = "SELECT id, name, description, archived, created_by, updated_at
+  FROM tenant_projects_page($1, $2, '%', true, false, NULL, NULL, 51)";
 
 type Row = (uuid::Uuid, String, String, bool, String, time::OffsetDateTime);
 
@@ -102,20 +99,12 @@ async fn projects(
     let unavailable = |_| StatusCode::SERVICE_UNAVAILABLE.into_response();
     let rows: Vec<Row> = match query {
         Query::Plain => sqlx::query_as(PROJECTS).bind(&org).fetch_all(&c.pool).await.map_err(unavailable)?,
+        // Tenantry's JSON call's one statement (`tenant_projects_page`, its read alone): the
+        // scope's settings, its check, read-only, then the list query, for the first page of
+        // active projects (51 rows asked: one more than the page, as Tenantry's REST list asks).
         Query::Scoped => {
             let pool = c.scoped.as_ref().ok_or_else(|| StatusCode::NOT_FOUND.into_response())?;
-            let (o, u) = literal(&org).zip(literal(&claims.sub)).ok_or_else(unauthorized)?;
-            let scope = format!(
-                "SET LOCAL app.org_id = {o}; SET LOCAL app.user_id = {u}; \
-                 SELECT public.tenant_scope_check(); BEGIN READ ONLY"
-            );
-            // sqlx's own begin, awaited in place: the least a server can do (Tenantry begins in
-            // a task of its own, so a cancelled request cannot leave a transaction open).
-            #[allow(clippy::disallowed_methods)]
-            let mut tx = pool.begin_with(scope).await.map_err(unavailable)?;
-            // Dropped unfinished: rolled back as the connection returns to the pool, as
-            // Tenantry's reads are.
-            sqlx::query_as(PROJECTS).bind(&org).fetch_all(&mut *tx).await.map_err(unavailable)?
+            sqlx::query_as(SCOPED).bind(&org).bind(&claims.sub).fetch_all(pool).await.map_err(unavailable)?
         }
     };
     let rows = rows

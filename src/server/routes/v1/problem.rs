@@ -353,6 +353,7 @@ impl From<ProjectError> for Problem {
             }
             ProjectError::Invalid(field, problem) => Problem::invalid_field(field, problem),
             ProjectError::NameTaken(_) => Problem::new(ProblemType::NameTaken).detail(e.to_string()),
+            ProjectError::Scope(e) => e.into(),
             ProjectError::Database(e) => database(e),
         }
     }
