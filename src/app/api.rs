@@ -42,20 +42,29 @@ pub async fn list_projects(
     #[server(default)] after_name: Option<String>,
 ) -> Result<Vec<ProjectView>, WorkspaceError> {
     use leptos::server_fn::ServerFn;
+    use projects::{Cursor, Filter, StatusFilter};
     const SIZE: usize = crate::model::PROJECTS_PAGE_SIZE;
-    let status = projects::StatusFilter::parse(Some(&status));
-    let cursor = projects::Cursor::parse(after.as_deref(), after_name.as_deref())?;
+    let status = StatusFilter::parse(Some(&status));
     // Called on its own (the JSON call), not by a page being built, this is its request's only
-    // read: one statement (`tenant_statement`).
-    if !cursor.needs_lookup() {
-        let page = ctx::tenant_statement(ListProjects::PATH, async |scope| {
-            projects::list_after_alone(scope, &search, status, cursor.key(), SIZE).await
-        });
-        if let Some(page) = page.await {
-            return Ok(page?.into_iter().map(|l| l.project).collect());
+    // read: one statement (`tenant_statement`), if its input is valid and its position known.
+    if let (Ok(cursor), Ok(filter)) =
+        (Cursor::parse(after.as_deref(), after_name.as_deref()), Filter::new(&search, status))
+    {
+        if !cursor.needs_lookup() {
+            let page = ctx::tenant_statement(ListProjects::PATH, async |scope| {
+                projects::list_after_alone(scope, &filter, cursor.key(), SIZE).await
+            });
+            if let Some(page) = page.await {
+                return Ok(page?.into_iter().map(|l| l.project).collect());
+            }
         }
     }
-    ctx::tenant_read(async |tx| Ok(projects::list(tx, &search, status, cursor, SIZE).await?)).await
+    // Otherwise in the request's read transaction, where the scope is checked before the input.
+    ctx::tenant_read(async |tx| {
+        let cursor = Cursor::parse(after.as_deref(), after_name.as_deref())?;
+        Ok(projects::list(tx, &search, status, cursor, SIZE).await?)
+    })
+    .await
 }
 
 #[server(endpoint = "projects/get")]

@@ -85,22 +85,28 @@ pub enum Dialect {
 pub struct Db {
     pool: PgPool,
     dialect: Dialect,
+    /// Whether the runtime role may call `set_config` (PUBLIC may, unless a hardened database
+    /// revoked it), which a one-statement scope's function does (`tenant::StatementScope`).
+    sets_config: bool,
 }
 
 impl Db {
-    /// A pool whose database is known to be of `dialect`.
+    /// A pool whose database is known to be of `dialect`, whose role may call `set_config`.
     pub fn new(pool: PgPool, dialect: Dialect) -> Self {
-        Self { pool, dialect }
+        Self { pool, dialect, sets_config: true }
     }
 
-    /// Asks the database which it is (`pg_extension`), and refuses one whose migrations have
-    /// not created the tenant scope's functions (tenant requests would fail).
+    /// Asks the database which it is (`pg_extension`) and whether the role may call
+    /// `set_config`, and refuses one whose migrations have not created the tenant scope's
+    /// functions (tenant requests would fail).
     /// Errors: [`DbSetupError::NotMigrated`], or the database's as [`DbSetupError::Unreachable`].
     pub async fn detect(pool: PgPool) -> Result<Self, DbSetupError> {
         let found = sqlx::query!(
             r#"SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS "citus!",
                       to_regprocedure('public.tenant_scope_check()') IS NOT NULL
-                      AND to_regprocedure($1) IS NOT NULL AS "migrated!""#,
+                      AND to_regprocedure($1) IS NOT NULL AS "migrated!",
+                      has_function_privilege('pg_catalog.set_config(text, text, boolean)', 'EXECUTE')
+                        AS "sets_config!""#,
             TENANT_PROJECTS_PAGE
         )
         .fetch_one(&pool)
@@ -109,7 +115,14 @@ impl Db {
         if !found.migrated {
             return Err(DbSetupError::NotMigrated);
         }
-        Ok(Self::new(pool, if found.citus { Dialect::Citus } else { Dialect::Postgres }))
+        let dialect = if found.citus { Dialect::Citus } else { Dialect::Postgres };
+        Ok(Self { pool, dialect, sets_config: found.sets_config })
+    }
+
+    /// Whether a read may scope its own statement (`tenant::StatementScope`): plain Postgres,
+    /// and a role that may call `set_config`.
+    pub fn scopes_statements(&self) -> bool {
+        self.dialect == Dialect::Postgres && self.sets_config
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -128,9 +141,8 @@ impl std::ops::Deref for Db {
     }
 }
 
-/// The projects list's query (migrations/20270103000001_projects_page.sql), by signature.
-const PROJECTS_PAGE: &str = "public.projects_page(text, text, boolean, boolean, text, uuid, bigint)";
-/// The same in a statement that enters the tenant scope itself (`tenant::StatementScope`).
+/// The projects list as a statement that enters the tenant scope itself
+/// (migrations/20270103000001_tenant_projects_page.sql, `tenant::StatementScope`), by signature.
 const TENANT_PROJECTS_PAGE: &str =
     "public.tenant_projects_page(text, text, text, boolean, boolean, text, uuid, bigint)";
 
@@ -236,7 +248,7 @@ pub async fn migrate(admin: &PgPool, runtime_role: Option<&str>) -> Result<(), D
             format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"),
             // Not left to PUBLIC's default, which a hardened database may have revoked.
             format!("GRANT EXECUTE ON FUNCTION public.tenant_scope_check() TO {role}"),
-            format!("GRANT EXECUTE ON FUNCTION {PROJECTS_PAGE}, {TENANT_PROJECTS_PAGE} TO {role}"),
+            format!("GRANT EXECUTE ON FUNCTION {TENANT_PROJECTS_PAGE} TO {role}"),
             format!("REVOKE ALL ON _sqlx_migrations FROM {role}"),
             // The audit log is append-only for the app: history cannot be rewritten.
             format!("REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {role}"),

@@ -245,7 +245,7 @@ pub async fn list(
 
 /// A page's filter as the query takes it: the `ILIKE` pattern of `search` (trimmed, its
 /// wildcards escaped) and which of active and archived projects it shows.
-struct Filter {
+pub struct Filter {
     pattern: String,
     active: bool,
     archived: bool,
@@ -253,7 +253,7 @@ struct Filter {
 
 impl Filter {
     /// [`ProjectError::Invalid`] for a search longer than [`MAX_SEARCH_CHARS`] or with NUL.
-    fn new(search: &str, status: StatusFilter) -> Result<Self, ProjectError> {
+    pub fn new(search: &str, status: StatusFilter) -> Result<Self, ProjectError> {
         let search = search.trim();
         if search.chars().count() > MAX_SEARCH_CHARS {
             return Err(ProjectError::Invalid("search", TextProblem::TooLong));
@@ -274,7 +274,7 @@ impl Filter {
 
 /// [`list`] from a [`SortKey`] (the REST API's cursors): keyset pagination on the
 /// `projects_name_per_org` index, so a page costs the same however deep it is. The query is
-/// `projects_page(…)` (migrations/20270103000001_projects_page.sql), which the planner inlines.
+/// also `tenant_projects_page(…)`'s ([`list_after_alone`]): change both.
 pub async fn list_after(
     tx: &mut TenantTx,
     search: &str,
@@ -286,9 +286,14 @@ pub async fn list_after(
     let org = tx.tenant().org_id().to_string();
     let rows = sqlx::query_as!(
         ListedRow,
-        r#"SELECT id AS "id!", name AS "name!", description AS "description!", archived AS "archived!",
-                  created_by AS "created_by!", updated_at AS "updated_at!", sort_key AS "sort_key!"
-             FROM projects_page($1, $2, $3, $4, $5, $6, $7)"#,
+        r#"SELECT id, name, description, archived_at IS NOT NULL AS "archived!", created_by, updated_at,
+                  lower(btrim(name)) AS "sort_key!"
+             FROM projects
+            WHERE org_id = $1 AND (name ILIKE $2 OR description ILIKE $2)
+              AND ((archived_at IS NULL AND $3) OR (archived_at IS NOT NULL AND $4))
+              AND ($6::uuid IS NULL OR (lower(btrim(name)), id) > (lower(btrim($5::text)), $6::uuid))
+            ORDER BY lower(btrim(name)), id
+            LIMIT $7"#,
         org,
         f.pattern,
         f.active,
@@ -304,23 +309,23 @@ pub async fn list_after(
 
 /// [`list_after`] as one statement that enters the tenant scope itself
 /// (`tenant_projects_page(…)`, see [`StatementScope`]), for a request whose only read it is.
+/// Its filter is validated first ([`Filter::new`]); a caller whose input fails that reads in a
+/// scoped transaction instead, where the scope's refusal comes before the input's, as ever.
 /// The scope's refusals are [`ProjectError::Scope`].
 pub async fn list_after_alone(
     scope: StatementScope<'_>,
-    search: &str,
-    status: StatusFilter,
+    f: &Filter,
     after: Option<&SortKey>,
     limit: usize,
 ) -> Result<Vec<Listed>, ProjectError> {
-    let f = Filter::new(search, status)?;
     let rows = sqlx::query_as!(
         ListedRow,
         r#"SELECT id AS "id!", name AS "name!", description AS "description!", archived AS "archived!",
                   created_by AS "created_by!", updated_at AS "updated_at!", sort_key AS "sort_key!"
-             FROM tenant_projects_page($1, $2, $3, $4, $5, $6, $7, $8)"#,
+             FROM public.tenant_projects_page($1, $2, $3, $4, $5, $6, $7, $8)"#,
         scope.org_id(),
         scope.user_id(),
-        f.pattern,
+        &f.pattern,
         f.active,
         f.archived,
         after.map(|k| k.name.as_str()),

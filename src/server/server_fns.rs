@@ -116,10 +116,11 @@ pub async fn tenant_statement<T>(
     path: &str,
     alone: impl AsyncFnOnce(StatementScope<'_>) -> Result<T, ProjectError>,
 ) -> Option<Result<T, WorkspaceError>> {
-    let (tenant, st) = match (parts(), tenant(), state()) {
-        (Ok(p), Ok(tenant), Ok(st)) if p.uri.path() == path => (tenant, st),
-        _ => return None,
-    };
+    // Refusals (no organization, …) are left to the transaction path, which answers them.
+    let tenant = with_context(|p: &http::request::Parts| (p.uri.path() == path).then(|| Tenant::from_request(p).ok()))
+        .flatten()
+        .flatten()?;
+    let st = state().ok()?;
     let scope = tenant.statement_scope(&st.db)?;
     Some(alone(scope).await.map_err(|e| match e {
         ProjectError::Scope(e) => scope_refused(&tenant, e),

@@ -1,5 +1,6 @@
 //! The tenant scope: the only way tenant data is read or written, and the only code that sets
-//! the row-level-security settings (`app.org_id`, `app.user_id`) of a transaction.
+//! the row-level-security settings (`app.org_id`, `app.user_id`) of a transaction — itself, or
+//! through a database function it calls with them ([`StatementScope`]).
 //!
 //! A [`Tenant`] comes from a verified request and nothing else ([`Tenant::from_request`] reads
 //! the [`Auth`] that the Clerk middleware put in the request's extensions): no org id, role or
@@ -105,14 +106,15 @@ impl Tenant {
     }
 
     /// This tenant's scope for one statement that enters it itself, when that statement is its
-    /// request's only read; `None` on Citus (see [`StatementScope`]).
+    /// request's only read; `None` on Citus, or where the role may not call `set_config`
+    /// ([`Db::scopes_statements`], see [`StatementScope`]).
     pub fn statement_scope<'a>(&'a self, db: &'a Db) -> Option<StatementScope<'a>> {
-        (db.dialect() == Dialect::Postgres).then_some(StatementScope { tenant: self, db })
+        db.scopes_statements().then_some(StatementScope { tenant: self, db })
     }
 }
 
 /// A read that is one statement calling a database function which enters the tenant scope
-/// itself (`tenant_projects_page(org_id, user_id, …)`, migrations/20270103000001_projects_page.sql):
+/// itself (`tenant_projects_page(org_id, user_id, …)`, migrations/20270103000001_tenant_projects_page.sql):
 /// in the statement's own implicit transaction it does what [`Tenant::begin`]'s message does
 /// before a read (read-only, the settings, `tenant_scope_check()`), then the read. One round
 /// trip where a scoped transaction takes two (its message, then the read) and a `ROLLBACK`;
@@ -149,12 +151,13 @@ pub const ORGANIZATION_DELETED: &str = "TN410";
 pub const MEMBERSHIP_ENDED: &str = "TN403";
 /// The SQLSTATE `tenant_scope_check()` raises when called without the scope's settings (no
 /// organization or no user, or either empty): it fails closed (migrations/20261227000001_…).
-/// [`Tenant::open`] always sets both first, so only a verified token with an empty `sub` or
-/// organization id meets it, as [`ScopeError::Database`] (a 500), where row-level security
+/// [`Tenant::open`] (and `tenant_projects_page`, [`StatementScope`]) always sets both first,
+/// so only a verified token with an empty `sub` or organization id meets it, as [`ScopeError::Database`] (a 500), where row-level security
 /// would otherwise have shown it no rows.
 pub const SCOPE_SETTINGS_MISSING: &str = "TN400";
 
-/// Why a tenant transaction could not be opened.
+/// Why a tenant transaction could not be opened (or a statement that enters the scope itself
+/// was refused by its check).
 #[derive(Debug, thiserror::Error)]
 pub enum ScopeError {
     #[error("this organization has been deleted")]
@@ -169,7 +172,8 @@ pub enum ScopeError {
 }
 
 /// A database error, or the tombstone check's refusal by its SQLSTATE (raised by
-/// `tenant_scope_check()` alone, which only [`Tenant::open`] calls).
+/// `tenant_scope_check()` alone, which only [`Tenant::open`] and the one-statement scope's
+/// function call).
 impl From<sqlx::Error> for ScopeError {
     fn from(e: sqlx::Error) -> Self {
         match e.as_database_error().and_then(|d| d.code()).as_deref() {

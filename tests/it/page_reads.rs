@@ -93,8 +93,8 @@ async fn each_read_of_a_page_runs_once_in_one_transaction() {
 
 /// A projects list that is its request's only read — the JSON call, the REST list — is one
 /// statement that scopes itself (`tenant_projects_page`: no `BEGIN`, no `SET LOCAL` message, no
-/// check of its own); the projects page's list, which shares its transaction with the shell's
-/// reads, reads `projects_page` in it.
+/// check of its own); the projects page's list shares the page's scoped transaction with the
+/// shell's reads.
 #[tokio::test]
 async fn a_list_that_is_its_requests_only_read_is_one_statement() {
     let app = spawn_app().await;
@@ -115,12 +115,12 @@ async fn a_list_that_is_its_requests_only_read_is_one_statement() {
         assert!(r.text().await.unwrap().contains("Apollo"), "{what}");
         let ran = statements(&app).await;
         assert_eq!(ran.len(), 1, "{what}: {ran:#?}");
-        assert!(ran[0].0.contains("FROM tenant_projects_page($1, $2,") && ran[0].1 == 1, "{what}: {ran:#?}");
+        assert!(ran[0].0.contains("FROM public.tenant_projects_page($1, $2,") && ran[0].1 == 1, "{what}: {ran:#?}");
     }
     reset(&app).await;
     assert!(page(&app, &cookie, "/app/projects").await.contains(r#"data-name="Apollo""#));
     let ran = statements(&app).await;
-    assert!(ran.iter().any(|(q, _)| q.contains("FROM projects_page($1,")), "{ran:#?}");
+    assert!(ran.iter().any(|(q, _)| q.contains("SELECT public.tenant_scope_check()")), "{ran:#?}");
     assert!(!ran.iter().any(|(q, _)| q.contains("tenant_projects_page")), "{ran:#?}");
 }
 

@@ -47,6 +47,19 @@ async fn a_deleted_organization_is_hidden_and_frozen_but_kept() {
     // Its session token lives on for a minute: reads and writes through it are refused.
     let (s, body) = call(&app, "projects/list", &[("search", ""), ("status", "all")]).await;
     assert_eq!((s, body["code"].as_str()), (410, Some("organization_deleted")), "{body}");
+    // The deletion is the answer before any complaint about the input, as ever.
+    let long = "x".repeat(101);
+    let inputs: [&[(&str, &str)]; 3] = [
+        &[("search", &long), ("status", "all")],
+        &[("search", "a\0b"), ("status", "all")],
+        &[("search", ""), ("status", "all"), ("after", "not-a-uuid")],
+    ];
+    for form in inputs {
+        let (s, body) = call(&app, "projects/list", form).await;
+        assert_eq!((s, body["code"].as_str()), (410, Some("organization_deleted")), "{form:?}: {body}");
+    }
+    let r = app.http.get(app.url("/api/v1/projects?search=a%00b")).bearer_auth(admin_token(&app)).send().await.unwrap();
+    assert_eq!(r.status(), 410, "REST, a search with NUL");
     let (s, body) = call(&app, "projects/create", &[("name", "After"), ("description", "")]).await;
     assert_eq!((s, body["code"].as_str()), (410, Some("organization_deleted")), "{body}");
     let (s, _) = call(&app, "audit", &[("page", "0")]).await;

@@ -173,8 +173,8 @@ async fn the_org_filters_alone_keep_tenants_apart() {
         let names: Vec<String> = page.into_iter().map(|p| p.name).collect();
         assert_eq!(names, ["Alpha", "Apex"], "search {search:?}");
         // The same page as one statement that scopes itself (`tenant_projects_page`).
-        let alone =
-            projects::list_after_alone(a.statement_scope(&scoped).unwrap(), search, StatusFilter::All, None, 50);
+        let filter = projects::Filter::new(search, StatusFilter::All).unwrap();
+        let alone = projects::list_after_alone(a.statement_scope(&scoped).unwrap(), &filter, None, 50);
         let names: Vec<String> = alone.await.unwrap().into_iter().map(|l| l.project.name).collect();
         assert_eq!(names, ["Alpha", "Apex"], "search {search:?}, alone");
     }

@@ -72,6 +72,11 @@ async fn scope_without_set_config(dialect: Dialect) {
     // The revocation holds for the runtime role: any set_config call would fail.
     let err = sqlx::query("SELECT set_config('app.org_id', 'x', true)").execute(app.pool()).await.unwrap_err();
     assert!(err.to_string().contains("permission denied"), "{err}");
+    // So a list never reads as one statement here (its function calls set_config): the
+    // database is asked at startup, and every read takes a scoped transaction.
+    let detected = Db::detect(app.pool().clone()).await.unwrap();
+    let tenant = Tenant::from_request(&parts(auth("user_1", Some("org_a")))).unwrap();
+    assert!(tenant.statement_scope(&detected).is_none());
 
     // A value with quotes, a backslash and statement text stays one value.
     let hostile_org = r"org_a'; RESET ALL; SELECT '\";
@@ -593,7 +598,7 @@ async fn a_read_alone_scopes_its_own_statement() {
     let list = async |user: &str, org: &str| {
         let tenant = Tenant::from_request(&parts(auth(user, Some(org)))).unwrap();
         let scope = tenant.statement_scope(&app).expect("plain Postgres");
-        projects::list_after_alone(scope, "", StatusFilter::All, None, 50)
+        projects::list_after_alone(scope, &projects::Filter::new("", StatusFilter::All).unwrap(), None, 50)
             .await
             .map(|page| page.into_iter().map(|l| l.project.name).collect::<Vec<_>>())
     };
@@ -624,7 +629,7 @@ async fn a_read_alone_scopes_its_own_statement() {
     // Inside a transaction (never how the app calls it) the function scopes the rest of it, read-only:
     // why `StatementScope` runs it on the pool.
     let mut tx = app.pool().begin().await.unwrap();
-    sqlx::query("SELECT * FROM tenant_projects_page('org_b', 'user_1', '%', true, true, NULL, NULL, 50)")
+    sqlx::query("SELECT * FROM public.tenant_projects_page('org_b', 'user_1', '%', true, true, NULL, NULL, 50)")
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -637,4 +642,50 @@ async fn a_read_alone_scopes_its_own_statement() {
     drop(tx);
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects").fetch_one(&admin).await.unwrap();
     assert_eq!(n, 4);
+}
+
+/// `tenant_projects_page` writes out `projects::list_after`'s query again (see its migration):
+/// the two read the same pages — filters, wildcards taken literally, archived or not, keyset
+/// cursors by normalised name then id — so a change to one that misses the other fails here.
+#[tokio::test]
+async fn a_list_reads_the_same_pages_alone_and_in_a_transaction() {
+    use tenantry::server::projects::{self, Listed, SortKey, StatusFilter};
+    let (_db, admin, app) = seeded(&[
+        "INSERT INTO organizations (id, name) VALUES ('org_b', 'B'), ('org_c', 'C')",
+        "INSERT INTO projects (org_id, name, description, created_by, archived_at) VALUES
+           ('org_b', 'alpha', '', 'user_1', NULL), ('org_b', '  Beta ', 'the 100% plan', 'user_1', NULL),
+           ('org_b', 'gamma_ray', 'under_score', 'user_2', now()), ('org_b', 'Delta', 'a\\b', 'user_1', NULL),
+           ('org_b', 'ALPHA 2', 'Alpha again', 'user_1', now()), ('org_c', 'alpha', 'other org', 'user_1', NULL)",
+    ])
+    .await;
+    let tenant = Tenant::from_request(&parts(auth("user_1", Some("org_b")))).unwrap();
+    let shown = |page: Vec<Listed>| {
+        page.into_iter()
+            .map(|l| {
+                format!("{} {} {:?} {} {}", l.key.name, l.key.id, l.project.name, l.project.archived, l.project.id)
+            })
+            .collect::<Vec<_>>()
+    };
+    let beta: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM projects WHERE name = '  Beta '").fetch_one(&admin).await.unwrap();
+    let after_beta = SortKey { name: "  BETA".into(), id: beta };
+    let mut compared = 0;
+    for search in ["", "alpha", "%", "_", "\\", "  beta  ", "100%", "nothing"] {
+        for status in [StatusFilter::Active, StatusFilter::Archived, StatusFilter::All] {
+            for after in [None, Some(&after_beta)] {
+                for limit in [1, 2, 50] {
+                    let mut tx = tenant.begin(&app).await.unwrap();
+                    let in_tx = shown(projects::list_after(&mut tx, search, status, after, limit).await.unwrap());
+                    drop(tx);
+                    let scope = tenant.statement_scope(&app).unwrap();
+                    let filter = projects::Filter::new(search, status).unwrap();
+                    let alone = shown(projects::list_after_alone(scope, &filter, after, limit).await.unwrap());
+                    assert_eq!(alone, in_tx, "search {search:?}, {status:?}, after {after:?}, limit {limit}");
+                    compared += usize::from(!in_tx.is_empty());
+                }
+            }
+        }
+    }
+    // Not a comparison of empty pages: most combinations find rows.
+    assert!(compared > 40, "{compared}");
 }

@@ -79,7 +79,7 @@ const PROJECTS: &str = "SELECT id, name, description, archived_at IS NOT NULL, c
   WHERE org_id = $1 AND archived_at IS NULL ORDER BY lower(name), id LIMIT 50";
 
 const SCOPED: &str = "SELECT id, name, description, archived, created_by, updated_at
-  FROM tenant_projects_page($1, $2, '%', true, false, NULL, NULL, 51)";
+  FROM public.tenant_projects_page($1, $2, '%%', true, false, NULL, NULL, 51)";
 
 type Row = (uuid::Uuid, String, String, bool, String, time::OffsetDateTime);
 

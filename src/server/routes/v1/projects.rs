@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::problem::{ApiJson, ApiQuery, Problem, ProblemBody, ProblemType};
 use super::{ApiTenant, BASE};
 use crate::model::ProjectView;
-use crate::server::projects::{self, SortKey, StatusFilter, MAX_SEARCH_CHARS};
+use crate::server::projects::{self, Filter, SortKey, StatusFilter, MAX_SEARCH_CHARS};
 use crate::server::state::AppState;
 
 /// Largest page a client may ask for; the default is [`crate::model::PROJECTS_PAGE_SIZE`].
@@ -169,10 +169,11 @@ pub async fn list_projects(
     let search = q.search.as_deref().unwrap_or("");
     // One more than the page: whether there is a next page is known, not guessed.
     let size = limit as usize + 1;
-    // The request's only read: one statement where the database allows it.
-    let mut rows = match tenant.statement_scope(&st.db) {
-        Some(scope) => projects::list_after_alone(scope, search, status, after.as_ref(), size).await?,
-        None => {
+    // The request's only read: one statement where the database allows it (and the search is
+    // one the list takes: otherwise the scope is checked first, below, as ever).
+    let mut rows = match (tenant.statement_scope(&st.db), Filter::new(search, status)) {
+        (Some(scope), Ok(filter)) => projects::list_after_alone(scope, &filter, after.as_ref(), size).await?,
+        _ => {
             let mut tx = tenant.begin(&st.db).await?;
             projects::list_after(&mut tx, search, status, after.as_ref(), size).await?
             // a read: dropped, no COMMIT (see `TenantTx`)
