@@ -181,6 +181,16 @@ pub fn app_routes(state: &AppState) -> Router<AppState> {
         .route("/select-org/create", post(routes::orgs::create))
         .route(&session_keeper_path(), get(routes::assets::session_keeper))
         .route("/assets/favicon.svg", get(routes::assets::favicon))
+        // cargo-leptos's output, by tower-http's `ServeDir` itself: leptos_axum's file handler
+        // passes it the path and `Accept-Encoding` alone, so a revalidation (`no-cache` in dev
+        // builds) never got a 304 and a range request got the whole file under
+        // `Accept-Ranges: bytes`. Precompressed copies as before (see `static_caching`).
+        .nest_service(
+            &format!("/{}", options.site_pkg_dir),
+            tower_http::services::ServeDir::new(std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir))
+                .precompressed_gzip()
+                .precompressed_br(),
+        )
         // Each page render and server-function call gets its own `RequestReads`: a page's
         // resources read in one transaction.
         .leptos_routes_with_context(
@@ -264,9 +274,9 @@ async fn static_caching(
 ) -> axum::response::Response {
     let pkg = req.uri().path().starts_with("/pkg/");
     let mut resp = next.run(req).await;
-    // Success only: leptos_axum's file handler passes ServeDir neither conditional nor range
-    // headers, and answers anything but a 200 with the rendered 404 page.
-    if pkg && resp.status().is_success() {
+    // A file's answers (200, 206) and its revalidation (304, which carries what the 200 would
+    // have: RFC 9110, section 15.4.5); never a 404, which must not be cached for a year.
+    if pkg && (resp.status().is_success() || resp.status() == axum::http::StatusCode::NOT_MODIFIED) {
         use axum::http::{header, HeaderValue};
         let headers = resp.headers_mut();
         let value = if hashed { "public, max-age=31536000, immutable" } else { "no-cache" };

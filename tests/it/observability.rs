@@ -159,7 +159,8 @@ async fn answers_are_compressed_and_bodies_bounded() {
 /// The release build's static files are compressed once, at build time (`scripts/precompress.mjs`
 /// writes `NAME.br` and `NAME.gz` next to each), and served as they are, not compressed again
 /// per request. Cached for a year, each answer says it varies by `Accept-Encoding`: a shared
-/// cache must not hand the brotli copy to a client that never asked for brotli.
+/// cache must not hand the brotli copy to a client that never asked for brotli. Revalidations
+/// and ranges are answered as HTTP says (304, 206).
 #[tokio::test]
 async fn precompressed_static_files_are_served_as_they_are_and_vary_by_encoding() {
     let site = std::env::temp_dir().join(format!("tenantry-site-{}", std::process::id()));
@@ -193,6 +194,23 @@ async fn precompressed_static_files_are_served_as_they_are_and_vary_by_encoding(
             }
         }
     }
+    // A revalidation is answered 304 without the body, a range with its bytes alone, and a
+    // missing file is a plain 404.
+    let url = format!("{base}/pkg/{name}");
+    let first = http.get(&url).header("accept-encoding", "identity").send().await.unwrap();
+    let modified = first.headers()["last-modified"].clone();
+    let again = http.get(&url).header("if-modified-since", modified).send().await.unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(again.headers()["vary"], "accept-encoding");
+    assert!(again.bytes().await.unwrap().is_empty());
+    let part = http.get(&url).header("accept-encoding", "identity").header("range", "bytes=0-5").send().await.unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.headers()["content-range"], format!("bytes 0-5/{}", plain.len()));
+    assert_eq!(&part.bytes().await.unwrap()[..], &plain.as_bytes()[..6]);
+    let missing = http.get(format!("{base}/pkg/nothing.js")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(missing.headers().get("cache-control").is_none_or(|v| v != "public, max-age=31536000, immutable"));
     std::fs::remove_dir_all(&site).unwrap();
 }
 
