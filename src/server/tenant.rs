@@ -239,9 +239,9 @@ impl TenantTx {
 /// the hold is released: no connection waits idle in a transaction while the request does
 /// anything else (a Clerk call, the rest of the render). A read that fails ends it
 /// too (a failed statement aborts a transaction); the next read begins another. A refused
-/// tenant (its organization deleted, the membership ended) has no shared transaction: each of
-/// its reads is refused after a check of its own, and member reads take member transactions of
-/// their own, never one scoped to the refused organization.
+/// tenant (its organization deleted, the membership ended) is checked once: the refusal is
+/// kept while reads are under way, its tenant reads answer it without running, and its member
+/// reads share a member transaction, never one scoped to the refused organization.
 #[derive(Clone, Default)]
 pub struct RequestReads(std::sync::Arc<Reads>);
 
@@ -285,6 +285,47 @@ enum Shared {
     Tenant(Box<TenantTx>),
     /// Scoped to the member (no active organization) with this user id.
     Member(Transaction<'static, Postgres>, String),
+    /// The request's tenant, refused by the tombstone check.
+    Refused(Box<RefusedTenant>),
+}
+
+/// A refused tenant's reads: later ones answer the same refusal without checking again, and
+/// its member reads share a member transaction, begun by the first of them.
+struct RefusedTenant {
+    tenant: Tenant,
+    refusal: Refusal,
+    member: Option<Transaction<'static, Postgres>>,
+}
+
+/// A tombstone check's refusal, kept for the request's later reads ([`Shared::Refused`]).
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    OrganizationDeleted,
+    MembershipEnded,
+}
+
+impl From<Refusal> for ScopeError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::OrganizationDeleted => ScopeError::OrganizationDeleted,
+            Refusal::MembershipEnded => ScopeError::MembershipEnded,
+        }
+    }
+}
+
+fn refused(tenant: &Tenant, refusal: Refusal) -> Shared {
+    Shared::Refused(Box::new(RefusedTenant { tenant: tenant.clone(), refusal, member: None }))
+}
+
+/// `tenant`'s shared transaction, or its refusal to keep (a database error is this read's
+/// answer alone: nothing is kept).
+async fn open_shared(db: &Db, tenant: &Tenant) -> Result<Shared, sqlx::Error> {
+    match tenant.open(db, READ_ONLY).await {
+        Ok(tx) => Ok(Shared::Tenant(Box::new(tx))),
+        Err(ScopeError::Database(e)) => Err(e),
+        Err(ScopeError::OrganizationDeleted) => Ok(refused(tenant, Refusal::OrganizationDeleted)),
+        Err(ScopeError::MembershipEnded) => Ok(refused(tenant, Refusal::MembershipEnded)),
+    }
 }
 
 const READ_ONLY: &str = "BEGIN READ ONLY";
@@ -310,11 +351,16 @@ impl RequestReads {
         let turn = Turn::take(&self.0.under_way);
         let mut shared = self.0.shared.lock().await;
         if shared.is_none() {
-            // A refusal (or a database error) is this read's answer; a read after it checks again.
-            *shared = Some(Shared::Tenant(Box::new(tenant.open(db, READ_ONLY).await?)));
+            // A database error is this read's answer; a read after it tries again.
+            *shared = Some(open_shared(db, tenant).await.map_err(ScopeError::Database)?);
         }
         let outcome = match shared.as_mut() {
             Some(Shared::Tenant(tx)) if tx.tenant() == tenant => read(tx).await,
+            Some(Shared::Refused(refused)) if refused.tenant == *tenant => {
+                let refusal = refused.refusal;
+                turn.end(&mut shared, false);
+                return Err(ScopeError::from(refusal).into());
+            }
             // Not this request's scope (a request has one verified session, so this does not
             // happen): a transaction of its own rather than another scope's.
             _ => {
@@ -342,23 +388,28 @@ impl RequestReads {
         let turn = Turn::take(&self.0.under_way);
         let mut shared = self.0.shared.lock().await;
         if shared.is_none() {
-            *shared = match tenant {
-                Some(tenant) => match tenant.open(db, READ_ONLY).await {
-                    Ok(tx) => Some(Shared::Tenant(Box::new(tx))),
-                    // Refused: this read takes a member transaction of its own (below), never
-                    // one scoped to the refused organization.
-                    Err(ScopeError::OrganizationDeleted | ScopeError::MembershipEnded) => None,
-                    Err(ScopeError::Database(e)) => return Err(e.into()),
-                },
-                None => Some(Shared::Member(member.open(db, READ_ONLY).await?, member.user_id().to_string())),
-            };
+            *shared = Some(match tenant {
+                Some(tenant) => open_shared(db, tenant).await?,
+                None => Shared::Member(member.open(db, READ_ONLY).await?, member.user_id().to_string()),
+            });
         }
         let outcome = match shared.as_mut() {
             Some(Shared::Tenant(tx)) if Some(tx.tenant()) == tenant && tx.tenant().user_id() == member.user_id() => {
                 read(tx.conn()).await
             }
             Some(Shared::Member(tx, user_id)) if tenant.is_none() && *user_id == member.user_id() => read(tx).await,
-            // A refused tenant, or not this request's scope: a member transaction of its own.
+            // Refused: the member's own transaction, never one scoped to the refused
+            // organization, shared by the refused request's member reads.
+            Some(Shared::Refused(refused))
+                if Some(&refused.tenant) == tenant && refused.tenant.user_id() == member.user_id() =>
+            {
+                let tx = match refused.member.take() {
+                    Some(tx) => tx,
+                    None => member.open(db, READ_ONLY).await?,
+                };
+                read(refused.member.insert(tx)).await
+            }
+            // Not this request's scope: a member transaction of its own.
             _ => {
                 turn.end(&mut shared, false);
                 drop(shared);

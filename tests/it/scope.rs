@@ -504,6 +504,44 @@ async fn a_refused_tenant_leaves_member_reads_to_a_member_scope() {
     assert!(matches!(refused, Err(ScopeError::MembershipEnded)), "{refused:?}");
 }
 
+/// A refused tenant is checked once a request: while its reads are under way (a page being
+/// built holds them), the refusal is kept — later tenant reads answer it without asking
+/// Postgres again, and its member reads share one member transaction.
+#[tokio::test]
+async fn a_refusal_is_kept_for_the_requests_later_reads() {
+    let (_db, admin, app) = seeded(&[
+        "INSERT INTO organizations (id, name, deleted_at) VALUES ('org_gone', 'Gone', now())",
+        "INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_gone', 'user_1', 'org:admin')",
+    ])
+    .await;
+    let request = parts(auth("user_1", Some("org_gone")));
+    let (tenant, member) = (Tenant::from_request(&request).unwrap(), Member::from_request(&request).unwrap());
+    let reads = RequestReads::default();
+    let hold = reads.hold();
+    let refused = reads.tenant(&app, &tenant, async |_| Ok::<_, ScopeError>(())).await;
+    assert!(matches!(refused, Err(ScopeError::OrganizationDeleted)), "{refused:?}");
+    // From here the check cannot run at all: only a kept refusal answers as before.
+    sqlx::query(&format!("REVOKE EXECUTE ON FUNCTION tenant_scope_check() FROM PUBLIC, {}", pg_harness::APP_ROLE))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let again = reads.tenant(&app, &tenant, async |_| Ok::<_, ScopeError>(())).await;
+    assert!(matches!(again, Err(ScopeError::OrganizationDeleted)), "{again:?}");
+    let member_read = || {
+        reads.member(&app, &member, Some(&tenant), async |conn| {
+            Ok::<_, sqlx::Error>((whereabouts(conn).await?, settings(conn).await))
+        })
+    };
+    let (first, scope) = member_read().await.unwrap();
+    let (second, _) = member_read().await.unwrap();
+    assert_eq!(scope, (String::new(), "user_1".into()), "a member scope, not the refused organization's");
+    assert_eq!(first, second, "one member transaction for both");
+    drop(hold);
+    // A new request checks again (and here, its check refused to run, fails).
+    let fresh = RequestReads::default().tenant(&app, &tenant, async |_| Ok::<_, ScopeError>(())).await;
+    assert!(matches!(fresh, Err(ScopeError::Database(_))), "{fresh:?}");
+}
+
 #[tokio::test]
 async fn a_member_without_an_organization_shares_a_member_scope() {
     let (_db, _admin, app) = seeded(&[
