@@ -189,7 +189,10 @@ pub fn app_routes(state: &AppState) -> Router<AppState> {
             &format!("/{}", options.site_pkg_dir),
             tower_http::services::ServeDir::new(std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir))
                 .precompressed_gzip()
-                .precompressed_br(),
+                .precompressed_br()
+                // A directory is no file: 404, not a redirect built from the nested (stripped)
+                // path.
+                .append_index_html_on_directories(false),
         )
         // Each page render and server-function call gets its own `RequestReads`: a page's
         // resources read in one transaction.

@@ -405,7 +405,15 @@ impl RequestReads {
             {
                 let tx = match refused.member.take() {
                     Some(tx) => tx,
-                    None => member.open(db, READ_ONLY).await?,
+                    None => match member.open(db, READ_ONLY).await {
+                        Ok(tx) => tx,
+                        // Ended as a read's turn ends: the refusal is kept only while reads are
+                        // under way.
+                        Err(e) => {
+                            turn.end(&mut shared, false);
+                            return Err(e.into());
+                        }
+                    },
                 };
                 read(refused.member.insert(tx)).await
             }

@@ -160,10 +160,12 @@ async fn answers_are_compressed_and_bodies_bounded() {
 /// writes `NAME.br` and `NAME.gz` next to each), and served as they are, not compressed again
 /// per request. Cached for a year, each answer says it varies by `Accept-Encoding`: a shared
 /// cache must not hand the brotli copy to a client that never asked for brotli. Revalidations
-/// and ranges are answered as HTTP says (304, 206).
+/// and ranges are answered as HTTP says (304, 206); a directory or a missing file is a 404 that
+/// is not cached for a year.
 #[tokio::test]
 async fn precompressed_static_files_are_served_as_they_are_and_vary_by_encoding() {
-    let site = std::env::temp_dir().join(format!("tenantry-site-{}", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path();
     let pkg = site.join("pkg");
     std::fs::create_dir_all(&pkg).unwrap();
     let name = "tenantry.0123456789abcdef.js";
@@ -208,10 +210,15 @@ async fn precompressed_static_files_are_served_as_they_are_and_vary_by_encoding(
     assert_eq!(part.status(), 206);
     assert_eq!(part.headers()["content-range"], format!("bytes 0-5/{}", plain.len()));
     assert_eq!(&part.bytes().await.unwrap()[..], &plain.as_bytes()[..6]);
+    std::fs::create_dir(pkg.join("snippets")).unwrap();
+    let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for path in ["/pkg/snippets", "/pkg/snippets/"] {
+        let r = no_redirect.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
     let missing = http.get(format!("{base}/pkg/nothing.js")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
     assert!(missing.headers().get("cache-control").is_none_or(|v| v != "public, max-age=31536000, immutable"));
-    std::fs::remove_dir_all(&site).unwrap();
 }
 
 /// What the OTLP collector stand-in received: every span of every export, with its

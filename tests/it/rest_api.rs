@@ -653,8 +653,8 @@ async fn schemathesis_finds_every_answer_as_documented() {
     });
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let program = root.join(".data/venv/bin/schemathesis");
-    let dir = std::env::temp_dir().join(format!("tenantry-schemathesis-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     // No crash cache replayed from earlier runs; warnings (e.g. every call refused) fail the run.
     // A cursor is opaque: only one this API gave out is valid, so any other string the schema
     // allows is refused with 400 (the one exception to "schema-valid input is accepted").
@@ -666,7 +666,7 @@ async fn schemathesis_finds_every_answer_as_documented() {
     )
     .unwrap();
     let run = tokio::process::Command::new(&program)
-        .current_dir(&dir)
+        .current_dir(dir)
         .env("HYPOTHESIS_STORAGE_DIRECTORY", dir.join(".hypothesis"))
         .args(["--config-file", "schemathesis.toml", "--no-color", "run"])
         .arg(app.url("/api/v1/openapi.json"))
@@ -681,7 +681,6 @@ async fn schemathesis_finds_every_answer_as_documented() {
         .await
         .expect("schemathesis finished within 5 minutes")
         .unwrap_or_else(|e| panic!("{} is required (scripts/bootstrap installs it): {e}", program.display()));
-    let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "schemathesis found problems:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("No issues found"), "{stdout}");

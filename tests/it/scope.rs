@@ -537,6 +537,7 @@ async fn a_refusal_is_kept_for_the_requests_later_reads() {
     assert_eq!(scope, (String::new(), "user_1".into()), "a member scope, not the refused organization's");
     assert_eq!(first, second, "one member transaction for both");
     drop(hold);
+    assert!(ends_its_transaction(&admin, first.0).await, "the member transaction ends with the request's reads");
     // A new request checks again (and here, its check refused to run, fails).
     let fresh = RequestReads::default().tenant(&app, &tenant, async |_| Ok::<_, ScopeError>(())).await;
     assert!(matches!(fresh, Err(ScopeError::Database(_))), "{fresh:?}");
