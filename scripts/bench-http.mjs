@@ -350,9 +350,14 @@ async function main() {
   };
   for (let round = 1; round <= ROUNDS; round++) {
     log(`round ${round} of ${ROUNDS}`);
-    for (const [, a, b] of pairs) {
-      if (measured(a)) measure(a, a.proc || app);
-      if (measured(b)) measure(b, ceiling);
+    // Each round starts one row later, and every other round measures the ceiling first: no
+    // row always runs first (after the checks, on a machine just busy with them) or always
+    // after the same neighbour.
+    const start = (round - 1) % pairs.length;
+    for (const [, a, b] of [...pairs.slice(start), ...pairs.slice(0, start)]) {
+      const both = [[a, a.proc || app], [b, ceiling]].filter(([route]) => measured(route));
+      if (round % 2 === 0) both.reverse();
+      for (const [route, proc] of both) measure(route, proc);
     }
   }
   // One connection at a time: a request's own latency, which a queue of 64 hides (a streamed
