@@ -114,8 +114,9 @@ impl Tenant {
 }
 
 /// A read that is one statement calling a database function which enters the tenant scope
-/// itself (`tenant_projects_page(org_id, user_id, …)`, migrations/20270103000001_tenant_projects_page.sql):
-/// in the statement's own implicit transaction it does what [`Tenant::begin`]'s message does
+/// itself (`tenant_projects_page(org_id, user_id, …)`,
+/// migrations/20270103000001_tenant_projects_page.sql): in the statement's own implicit
+/// transaction it does what [`Tenant::begin`]'s message does
 /// before a read (read-only, the settings, `tenant_scope_check()`), then the read. One round
 /// trip where a scoped transaction takes two (its message, then the read) and a `ROLLBACK`;
 /// same checks, same order, row-level security as ever.
@@ -152,8 +153,9 @@ pub const MEMBERSHIP_ENDED: &str = "TN403";
 /// The SQLSTATE `tenant_scope_check()` raises when called without the scope's settings (no
 /// organization or no user, or either empty): it fails closed (migrations/20261227000001_…).
 /// [`Tenant::open`] (and `tenant_projects_page`, [`StatementScope`]) always sets both first,
-/// so only a verified token with an empty `sub` or organization id meets it, as [`ScopeError::Database`] (a 500), where row-level security
-/// would otherwise have shown it no rows.
+/// so only a verified token with an empty `sub` or organization id meets it, as
+/// [`ScopeError::Database`] (a 500), where row-level security would otherwise have shown it no
+/// rows.
 pub const SCOPE_SETTINGS_MISSING: &str = "TN400";
 
 /// Why a tenant transaction could not be opened (or a statement that enters the scope itself

@@ -173,10 +173,10 @@ pub async fn list_projects(
     // one the list takes: otherwise the scope is checked first, below, as ever).
     let mut rows = match (tenant.statement_scope(&st.db), Filter::new(search, status)) {
         (Some(scope), Ok(filter)) => projects::list_after_alone(scope, &filter, after.as_ref(), size).await?,
+        // A read: `tx` is dropped at the block's end, no COMMIT (see `TenantTx`).
         _ => {
             let mut tx = tenant.begin(&st.db).await?;
             projects::list_after(&mut tx, search, status, after.as_ref(), size).await?
-            // a read: dropped, no COMMIT (see `TenantTx`)
         }
     };
     let next_cursor = if rows.len() > limit as usize {
