@@ -90,6 +90,15 @@ test('the release build hydrates, and serves hashed, immutable, compressed asset
   await visitor.waitForSelector('[data-testid=count]:has-text("1")');
   assert.deepEqual(await loadedAssets(visitor), names(loads.plain));
 
+  // Every other page with a lazy island likewise: it loads exactly what first-load.mjs weighs
+  // for it, and what it links to is served hashed, immutable and precompressed.
+  for (const [path, island] of [['/app/members', 'members_editor'], ['/app/settings', 'settings_page']]) {
+    await page.goto(stack.baseUrl + path);
+    await hydrated(page);
+    assert.deepEqual(await loadedAssets(page), names(loads.islands[island]), path);
+    await checkReleaseServing((p) => stack.baseUrl + p, join(process.env.TENANTRY_E2E_RELEASE_DIR, 'site', 'pkg'), { cookie, accept: 'text/html' }, path);
+  }
+
   // A link is a page load (no client-side router in islands mode), the workspace header's too: the
   // dashboard has no island and loads the stylesheet alone, no wasm and no Leptos loader
   // (marked hydrated as sent); the projects page its island's modules.
