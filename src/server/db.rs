@@ -69,7 +69,7 @@ pub fn pool(database_url: &str, settings: PoolSettings) -> Result<PgPool, DbSetu
 }
 
 /// Which Postgres the database is, where the app must speak to it differently: only the tenant
-/// scope's messages differ (`tenant.rs`, ARCHITECTURE.md "Distribution").
+/// scope's messages differ (`tenant/mod.rs`, ARCHITECTURE.md "Distribution").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     /// Plain Postgres.

@@ -9,7 +9,7 @@
 //! scope's database work from the rest of Tenantry's cost: Tenantry's own statement for the
 //! list as its request's only read, on a role under row-level security
 //! (`tenant_projects_page(…)`, which enters the scope — read-only, the two settings, the
-//! tombstone check — then runs Tenantry's list query; `src/server/tenant.rs`, `StatementScope`).
+//! tombstone check — then runs Tenantry's list query; `src/server/tenant/mod.rs`, `StatementScope`).
 //! It is not the goal's baseline (issue 18 measures against the plain call).
 //!
 //! Environment: `CEILING_ADDR` (default 127.0.0.1:3900), `DATABASE_URL` (a role that may read
