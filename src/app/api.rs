@@ -45,11 +45,10 @@ pub async fn list_projects(
     use projects::{Cursor, Filter, StatusFilter};
     const SIZE: usize = crate::model::PROJECTS_PAGE_SIZE;
     let status = StatusFilter::parse(Some(&status));
+    let cursor = Cursor::parse(after.as_deref(), after_name.as_deref());
     // Called on its own (the JSON call), not by a page being built, this is its request's only
     // read: one statement (`tenant_statement`), if its input is valid and its position known.
-    if let (Ok(cursor), Ok(filter)) =
-        (Cursor::parse(after.as_deref(), after_name.as_deref()), Filter::new(&search, status))
-    {
+    if let (Ok(cursor), Ok(filter)) = (&cursor, Filter::new(&search, status)) {
         if !cursor.needs_lookup() {
             let page = ctx::tenant_statement(ListProjects::PATH, async |scope| {
                 projects::list_after_alone(scope, &filter, cursor.key(), SIZE).await
@@ -60,11 +59,7 @@ pub async fn list_projects(
         }
     }
     // Otherwise in the request's read transaction, where the scope is checked before the input.
-    ctx::tenant_read(async |tx| {
-        let cursor = Cursor::parse(after.as_deref(), after_name.as_deref())?;
-        Ok(projects::list(tx, &search, status, cursor, SIZE).await?)
-    })
-    .await
+    ctx::tenant_read(async |tx| Ok(projects::list(tx, &search, status, cursor?, SIZE).await?)).await
 }
 
 #[server(endpoint = "projects/get")]

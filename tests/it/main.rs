@@ -23,5 +23,6 @@ mod scope;
 mod select_org;
 mod sign_in_flow;
 mod startup;
+mod statement_scope;
 mod webhooks;
 mod workspace;

@@ -11,15 +11,15 @@ async fn select_org_activation_goes_through_clerk() {
     let app = spawn_app().await;
     let t = token(&app, Who::NoOrg).unwrap();
     let cookie = app.session_cookie(&t);
-    let r = app
-        .http
-        .post(app.url("/select-org/activate"))
-        .header("cookie", &cookie)
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("org_id", "org_a")])
-        .send()
-        .await
-        .unwrap();
+    let activate = |site: &'static str| {
+        app.http
+            .post(app.url("/select-org/activate"))
+            .header("cookie", &cookie)
+            .header("sec-fetch-site", site)
+            .form(&[("org_id", "org_a")])
+            .send()
+    };
+    let r = activate("same-origin").await.unwrap();
     assert_eq!(r.status(), 303);
     let loc = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
     assert_eq!(&loc[..url::Position::AfterPath], "https://clerk.example.com/v1/client/handshake");
@@ -27,15 +27,7 @@ async fn select_org_activation_goes_through_clerk() {
     assert_eq!(q["organization_id"], "org_a");
     assert_eq!(q["redirect_url"], format!("{}/app/dashboard", app.base));
     // refused cross-site, and for signed-out callers
-    let r = app
-        .http
-        .post(app.url("/select-org/activate"))
-        .header("cookie", &cookie)
-        .header("sec-fetch-site", "cross-site")
-        .form(&[("org_id", "org_a")])
-        .send()
-        .await
-        .unwrap();
+    let r = activate("cross-site").await.unwrap();
     assert_eq!(r.status(), 403);
     let r = app.http.post(app.url("/select-org/activate")).form(&[("org_id", "org_a")]).send().await.unwrap();
     assert_eq!(r.status(), 401);
