@@ -113,3 +113,42 @@ test('the release build hydrates, and serves hashed, immutable, compressed asset
   assert.deepEqual(await loadedAssets(page), editor);
   assert.deepEqual(errors.filter((e) => !e.includes(stack.emulatorUrl)), []);
 });
+
+test('a page preloads its own lazy island\'s modules once, with its own nonce, also under concurrent requests', async () => {
+  const page = await browser.newPage();
+  await signIn(stack, page, 'alice@acme.test', 'correct-horse-1', '/app/projects');
+  await page.waitForURL((u) => u.pathname === '/app/projects');
+  const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+  await page.close();
+  const loads = firstLoad(join(process.env.TENANTRY_E2E_RELEASE_DIR, 'site', 'pkg'));
+  const count = (html, re) => (html.match(re) ?? []).length;
+  const escape = (s) => s.replaceAll(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // Settings renders `SsrMode::Async`, projects in order: Leptos's own preloading lost the
+  // former's links on most requests, and under concurrency added other requests' to them. (The
+  // members page renders in order as projects does; its reads of Clerk's invitations are
+  // limited to ten a minute, which two dozen requests would exceed.)
+  for (const [path, island] of [['/app/projects', 'projects_editor'], ['/app/settings', 'settings_page']]) {
+    const modules = loads.islands[island].files.map((f) => f.name).filter((n) => /^(chunk|split)_.*\.wasm$/.test(n));
+    assert.ok(modules.some((n) => n.startsWith(`split_${island}_loader_`)), `${island}: its loader module is in the build`);
+    const split = loads.islands[island].files.map((f) => f.name).find((n) => n.startsWith('__wasm_split.'));
+    const answers = await Promise.all(Array.from({ length: 24 }, async () => {
+      const r = await fetch(stack.baseUrl + path, { headers: { cookie, accept: 'text/html' } });
+      return { status: r.status, csp: r.headers.get('content-security-policy') ?? '', html: await r.text() };
+    }));
+    for (const [i, { status, csp, html }] of answers.entries()) {
+      const what = `${path} answer ${i} (its links: ${(html.match(/<link[^>]*>/g) ?? []).join(' ')})`;
+      assert.equal(status, 200, what);
+      for (const module of modules) {
+        assert.equal(count(html, new RegExp(`<link(?=[^>]*rel="preload")[^>]*href="/pkg/${escape(module)}"[^>]*>`, 'g')), 1, `${what}: ${module} preloaded once`);
+      }
+      assert.equal(count(html, new RegExp(`<link(?=[^>]*rel="modulepreload")[^>]*href="/pkg/${escape(split)}"[^>]*>`, 'g')), 1, `${what}: ${split} preloaded once`);
+      // No other request's nonce: every nonce (and Leptos's nonce-valued crossorigin) is the
+      // one this answer's policy allows.
+      const nonce = /'nonce-([^']+)'/.exec(csp)?.[1];
+      assert.ok(nonce, `${what}: a nonce in the policy`);
+      const values = [...html.matchAll(/\b(?:nonce|crossorigin)="([^"]*)"/g)].map((m) => m[1]);
+      assert.ok(values.length > 0, `${what}: nonces on the page`);
+      assert.deepEqual(values.filter((v) => v !== nonce && v !== 'anonymous'), [], `${what}: only its own nonce`);
+    }
+  }
+});

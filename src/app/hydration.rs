@@ -66,19 +66,50 @@ fn hydration_done() {
 /// function called while the page renders; a lazy island's loader only ever runs in the
 /// browser. `island` is the island's name in snake case (`projects_editor`); call it while the
 /// page renders, before any `Suspense` (the head's links are settled with the first chunk).
+///
+/// The links are registered here, while the page renders under its own reactive owner, as the
+/// same `<link>`s Leptos would add (a `preload` of each of the loader's modules as
+/// `application/wasm`, then a `modulepreload` of `__wasm_split.js`). Not through
+/// `prefetch_lazy_fn_on_server`: leptos_integration_utils 0.8.9 (`from_app`) adds those after
+/// awaiting the page's stream, reading the manifest, the nonce and the meta context from the
+/// thread's current owner — the request's own only if the future never moved. Under
+/// `SsrMode::Async` it moves: `/app/settings` then lost its preloads on most requests, and under
+/// load got other requests' (with their nonces) added to its own
+/// (end2end/release/serving.test.mjs).
 pub fn preload_lazy_island(island: &'static str) {
     #[cfg(feature = "ssr")]
     if let Some(id) = lazy_island_loader(island) {
-        leptos::prefetch_lazy_fn_on_server(id);
+        preload_modules(id);
     }
     #[cfg(not(feature = "ssr"))]
     let _ = island;
 }
 
+/// The `<link>`s for `loader`'s modules, registered with the page's meta context (a
+/// `leptos_meta` component's `to_html` registers it rather than returning HTML). The
+/// `crossorigin` mode is `anonymous`, which is what the fetch of a same-origin module makes
+/// (Leptos writes the nonce there, which browsers read as `anonymous` too).
+#[cfg(feature = "ssr")]
+fn preload_modules(loader: &str) {
+    use leptos::prelude::{use_context, RenderHtml, WithValue};
+    use leptos_meta::Link;
+    let Some(manifest) = use_context::<leptos::WasmSplitManifest>() else {
+        return;
+    };
+    manifest.0.with_value(|(pkg_path, modules, split_js)| {
+        for module in modules.get(loader).into_iter().flatten() {
+            let _ = leptos::view! {
+                <Link rel="preload" href=format!("{pkg_path}/{module}.wasm") as_="fetch" type_="application/wasm" crossorigin="anonymous"/>
+            }
+            .to_html();
+        }
+        let _ = leptos::view! { <Link rel="modulepreload" href=format!("{pkg_path}/{split_js}") crossorigin="anonymous"/> }.to_html();
+    });
+}
+
 /// The split manifest's key for `island`'s loader (`<island>_loader_<hash of its source
 /// location>`, leptos_macro's `lazy`), found once per island and kept for the process (the
-/// manifest is the build's; `prefetch_lazy_fn_on_server` takes a `&'static str`). `None` in a
-/// build without the manifest (not split).
+/// manifest is the build's). `None` in a build without the manifest (not split).
 #[cfg(feature = "ssr")]
 fn lazy_island_loader(island: &'static str) -> Option<&'static str> {
     use leptos::prelude::WithValue;
