@@ -93,9 +93,13 @@ test('the release build hydrates, and serves hashed, immutable, compressed asset
   // Every other page with a lazy island likewise: it loads exactly what first-load.mjs weighs
   // for it, and what it links to is served hashed, immutable and precompressed.
   for (const [path, island] of [['/app/members', 'members_editor'], ['/app/settings', 'settings_page']]) {
+    const counts = countRequests(page);
     await page.goto(stack.baseUrl + path);
     await hydrated(page);
     assert.deepEqual(await loadedAssets(page), names(loads.islands[island]), path);
+    // What the cache holds is not asked for again; what it does not, once (a preload the
+    // browser did not reuse would be a second request).
+    assert.deepEqual(Object.entries(counts).filter(([, n]) => n > 1), [], `${path}: each file downloaded at most once`);
     await checkReleaseServing((p) => stack.baseUrl + p, join(process.env.TENANTRY_E2E_RELEASE_DIR, 'site', 'pkg'), { cookie, accept: 'text/html' }, path);
   }
 
@@ -124,31 +128,38 @@ test('a page preloads its own lazy island\'s modules once, with its own nonce, a
   const count = (html, re) => (html.match(re) ?? []).length;
   const escape = (s) => s.replaceAll(/[.*+?^${}()|[\]\\]/g, '\\$&');
   // Settings renders `SsrMode::Async`, projects in order: Leptos's own preloading lost the
-  // former's links on most requests, and under concurrency added other requests' to them. (The
+  // former's links on most requests, and under concurrency added other requests' to them. Both
+  // pages are asked for at once, so a link from the other page's request would show. (The
   // members page renders in order as projects does; its reads of Clerk's invitations are
   // limited to ten a minute, which two dozen requests would exceed.)
-  for (const [path, island] of [['/app/projects', 'projects_editor'], ['/app/settings', 'settings_page']]) {
-    const modules = loads.islands[island].files.map((f) => f.name).filter((n) => /^(chunk|split)_.*\.wasm$/.test(n));
+  const pages = [['/app/projects', 'projects_editor'], ['/app/settings', 'settings_page']];
+  const islandModules = (island) => loads.islands[island].files.map((f) => f.name).filter((n) => /^(chunk|split)_.*\.wasm$/.test(n));
+  const answers = await Promise.all(Array.from({ length: 24 }, async (_, i) => {
+    const [path, island] = pages[i % pages.length];
+    const r = await fetch(stack.baseUrl + path, { headers: { cookie, accept: 'text/html' } });
+    return { path, island, status: r.status, csp: r.headers.get('content-security-policy') ?? '', html: await r.text() };
+  }));
+  for (const [i, { path, island, status, csp, html }] of answers.entries()) {
+    const what = `${path} answer ${i} (its links: ${(html.match(/<link[^>]*>/g) ?? []).join(' ')})`;
+    assert.equal(status, 200, what);
+    const modules = islandModules(island);
     assert.ok(modules.some((n) => n.startsWith(`split_${island}_loader_`)), `${island}: its loader module is in the build`);
-    const split = loads.islands[island].files.map((f) => f.name).find((n) => n.startsWith('__wasm_split.'));
-    const answers = await Promise.all(Array.from({ length: 24 }, async () => {
-      const r = await fetch(stack.baseUrl + path, { headers: { cookie, accept: 'text/html' } });
-      return { status: r.status, csp: r.headers.get('content-security-policy') ?? '', html: await r.text() };
-    }));
-    for (const [i, { status, csp, html }] of answers.entries()) {
-      const what = `${path} answer ${i} (its links: ${(html.match(/<link[^>]*>/g) ?? []).join(' ')})`;
-      assert.equal(status, 200, what);
-      for (const module of modules) {
-        assert.equal(count(html, new RegExp(`<link(?=[^>]*rel="preload")[^>]*href="/pkg/${escape(module)}"[^>]*>`, 'g')), 1, `${what}: ${module} preloaded once`);
-      }
-      assert.equal(count(html, new RegExp(`<link(?=[^>]*rel="modulepreload")[^>]*href="/pkg/${escape(split)}"[^>]*>`, 'g')), 1, `${what}: ${split} preloaded once`);
-      // No other request's nonce: every nonce (and Leptos's nonce-valued crossorigin) is the
-      // one this answer's policy allows.
-      const nonce = /'nonce-([^']+)'/.exec(csp)?.[1];
-      assert.ok(nonce, `${what}: a nonce in the policy`);
-      const values = [...html.matchAll(/\b(?:nonce|crossorigin)="([^"]*)"/g)].map((m) => m[1]);
-      assert.ok(values.length > 0, `${what}: nonces on the page`);
-      assert.deepEqual(values.filter((v) => v !== nonce && v !== 'anonymous'), [], `${what}: only its own nonce`);
+    for (const module of modules) {
+      assert.equal(count(html, new RegExp(`<link(?=[^>]*rel="preload")[^>]*href="/pkg/${escape(module)}"[^>]*>`, 'g')), 1, `${what}: ${module} preloaded once`);
     }
+    const split = loads.islands[island].files.map((f) => f.name).find((n) => n.startsWith('__wasm_split.'));
+    assert.equal(count(html, new RegExp(`<link(?=[^>]*rel="modulepreload")[^>]*href="/pkg/${escape(split)}"[^>]*>`, 'g')), 1, `${what}: ${split} preloaded once`);
+    // None of the other island's own module.
+    for (const [, other] of pages.filter(([, o]) => o !== island)) {
+      const own = islandModules(other).filter((n) => n.startsWith('split_'));
+      assert.deepEqual(own.filter((n) => html.includes(n)), [], `${what}: no link of ${other}'s`);
+    }
+    // No other request's nonce: every nonce (and Leptos's nonce-valued crossorigin) is the
+    // one this answer's policy allows.
+    const nonce = /'nonce-([^']+)'/.exec(csp)?.[1];
+    assert.ok(nonce, `${what}: a nonce in the policy`);
+    const values = [...html.matchAll(/\b(?:nonce|crossorigin)="([^"]*)"/g)].map((m) => m[1]);
+    assert.ok(values.length > 0, `${what}: nonces on the page`);
+    assert.deepEqual(values.filter((v) => v !== nonce && v !== 'anonymous'), [], `${what}: only its own nonce`);
   }
 });

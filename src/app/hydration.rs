@@ -88,7 +88,8 @@ pub fn preload_lazy_island(island: &'static str) {
 /// The `<link>`s for `loader`'s modules, registered with the page's meta context (a
 /// `leptos_meta` component's `to_html` registers it rather than returning HTML). The
 /// `crossorigin` mode is `anonymous`, which is what the fetch of a same-origin module makes
-/// (Leptos writes the nonce there, which browsers read as `anonymous` too).
+/// (Leptos writes the nonce there, which browsers read as `anonymous` too). Each call adds the
+/// `__wasm_split.js` link and the loader's shared chunks again: a page holds one lazy island.
 #[cfg(feature = "ssr")]
 fn preload_modules(loader: &str) {
     use leptos::prelude::{use_context, RenderHtml, WithValue};
