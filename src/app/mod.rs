@@ -18,7 +18,7 @@ mod pages;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
-use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, StaticSegment};
 
 pub use pages::LandingPage;
@@ -162,7 +162,6 @@ pub fn App() -> impl IntoView {
                 // Suspense swaps), so every page also works as plain forms and links.
                 <Route path=StaticSegment("select-org") view=SelectOrgPage ssr=SsrMode::InOrder/>
                 <ParentRoute path=StaticSegment("app") view=AppShell ssr=SsrMode::InOrder>
-                    <Route path=StaticSegment("") view=|| view! { <Redirect path="/app/dashboard"/> } ssr=SsrMode::InOrder/>
                     <Route path=StaticSegment("dashboard") view=DashboardPage ssr=SsrMode::InOrder/>
                     <Route path=StaticSegment("projects") view=ProjectsPage ssr=SsrMode::InOrder/>
                     // Async: rendered whole before the response starts, so a refusal found

@@ -180,6 +180,10 @@ pub fn app_routes(state: &AppState) -> Router<AppState> {
         .route("/sign-in", get(routes::session::sign_in))
         .route("/sign-up", get(routes::session::sign_up))
         .route("/sign-out", post(routes::session::sign_out))
+        // The workspace's own address is the dashboard's: answered here, behind the gate, rather
+        // than by a Leptos `<Redirect>`, which rendered the whole shell (and read the caller's
+        // session and organizations) into the redirect's body.
+        .route("/app", get(|| async { axum::response::Redirect::temporary("/app/dashboard") }))
         .route("/select-org/activate", post(routes::orgs::activate))
         .route("/select-org/create", post(routes::orgs::create))
         .route(&session_keeper_path(), get(routes::assets::session_keeper))

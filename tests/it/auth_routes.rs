@@ -199,8 +199,9 @@ async fn tenant_pages_need_an_active_org() {
         .send()
         .await
         .unwrap();
-    assert!(r.status().is_redirection(), "{}", r.status());
+    assert_eq!(r.status(), 307);
     assert_eq!(r.headers()["location"], "/app/dashboard");
+    assert_eq!(r.text().await.unwrap(), "", "a bare redirect, no page rendered into its body");
     let r = app.http.get(app.url("/app")).header("sec-fetch-dest", "document").send().await.unwrap();
     assert_eq!(r.status(), 307, "signed out, the gate answers first");
     assert_eq!(r.headers()["location"].to_str().unwrap(), "/sign-in?redirect_url=%2Fapp");
