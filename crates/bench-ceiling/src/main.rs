@@ -12,6 +12,15 @@
 //! tombstone check — then runs Tenantry's list query; `src/server/tenant/mod.rs`, `StatementScope`).
 //! It is not the goal's baseline (issue 18 measures against the plain call).
 //!
+//! `GET /app/projects-scoped` is the page likewise, with the workspace page's database work
+//! added as Tenantry does it on plain Postgres: one read-only transaction begun by the scope's
+//! message (the two `SET LOCAL`s, `tenant_scope_check()`, `BEGIN READ ONLY`;
+//! `src/server/tenant/mod.rs`), in it the shell's snapshot and organization list
+//! (`src/server/workspace.rs`) and the page's projects (`projects::list_after`), the
+//! transaction then dropped (its `ROLLBACK` goes out with the connection's return). The
+//! statements' text is copied from those files; the page renders the same small HTML, with the
+//! organization's name and the switcher's names added.
+//!
 //! Environment: `CEILING_ADDR` (default 127.0.0.1:3900), `DATABASE_URL` (a role that may read
 //! `projects`), `CLERK_JWT_KEY` (the instance's public key, PEM), `CLERK_AUTHORIZED_PARTIES`;
 //! `SCOPED_DATABASE_URL` (Tenantry's runtime role, under row-level security) for the scoped
@@ -89,13 +98,7 @@ async fn projects(
     cookie: bool,
     query: Query,
 ) -> Result<(String, Vec<Project>), Response> {
-    let unauthorized = || StatusCode::UNAUTHORIZED.into_response();
-    let t = token(headers, cookie).ok_or_else(unauthorized)?;
-    let claims = jsonwebtoken::decode::<Claims>(t, &c.key, &c.validation).map_err(|_| unauthorized())?.claims;
-    if !claims.azp.as_ref().is_some_and(|azp| c.parties.contains(azp)) {
-        return Err(unauthorized());
-    }
-    let org = claims.o.ok_or_else(|| StatusCode::FORBIDDEN.into_response())?.id;
+    let (user, org) = session(c, headers, cookie).map_err(IntoResponse::into_response)?;
     let unavailable = |_| StatusCode::SERVICE_UNAVAILABLE.into_response();
     let rows: Vec<Row> = match query {
         Query::Plain => sqlx::query_as(PROJECTS).bind(&org).fetch_all(&c.pool).await.map_err(unavailable)?,
@@ -104,7 +107,7 @@ async fn projects(
         // active projects (51 rows asked: one more than the page, as Tenantry's REST list asks).
         Query::Scoped => {
             let pool = c.scoped.as_ref().ok_or_else(|| StatusCode::NOT_FOUND.into_response())?;
-            sqlx::query_as(SCOPED).bind(&org).bind(&claims.sub).fetch_all(pool).await.map_err(unavailable)?
+            sqlx::query_as(SCOPED).bind(&org).bind(&user).fetch_all(pool).await.map_err(unavailable)?
         }
     };
     let rows = rows
@@ -118,7 +121,103 @@ async fn projects(
             updated_at: updated_at.to_string(),
         })
         .collect();
-    Ok((claims.sub, rows))
+    Ok((user, rows))
+}
+
+/// The token's user and organization, verified: from the `__session` cookie, or the Bearer
+/// header.
+fn session(c: &Ceiling, headers: &HeaderMap, cookie: bool) -> Result<(String, String), StatusCode> {
+    let t = token(headers, cookie).ok_or(StatusCode::UNAUTHORIZED)?;
+    let claims = jsonwebtoken::decode::<Claims>(t, &c.key, &c.validation).map_err(|_| StatusCode::UNAUTHORIZED)?.claims;
+    if !claims.azp.as_ref().is_some_and(|azp| c.parties.contains(azp)) {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    let org = claims.o.ok_or(StatusCode::FORBIDDEN)?.id;
+    Ok((claims.sub, org))
+}
+
+/// `value` as a string literal in the escape-string form, quotes and backslashes doubled
+/// (Tenantry's `quote_literal`).
+fn literal(value: &str) -> String {
+    format!("E'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+const SNAPSHOT: &str = "SELECT (SELECT name FROM organizations WHERE id = $1 AND deleted_at IS NULL),
+         u.clerk_id, u.name, u.email, u.image_url
+    FROM (VALUES (1)) AS one (x)
+    LEFT JOIN users u ON u.clerk_id = $2 AND u.deleted_at IS NULL";
+
+const ORGANIZATIONS: &str = "SELECT m.org_id, m.role, o.name, o.slug FROM org_memberships m
+    LEFT JOIN organizations o ON o.id = m.org_id AND o.deleted_at IS NULL
+   WHERE m.user_clerk_id = $1 AND m.deleted_at IS NULL ORDER BY lower(coalesce(o.name, m.org_id))";
+
+const PAGE_PROJECTS: &str = "SELECT id, name, description, archived_at IS NOT NULL, created_by, updated_at
+    FROM projects
+   WHERE org_id = $1 AND (name ILIKE $2 OR description ILIKE $2)
+     AND ((archived_at IS NULL AND $3) OR (archived_at IS NOT NULL AND $4))
+     AND ($6::uuid IS NULL OR (lower(btrim(name)), id) > (lower(btrim($5::text)), $6::uuid))
+   ORDER BY lower(btrim(name)), id
+   LIMIT $7";
+
+type Snapshot = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+
+async fn page_scoped(State(c): State<Arc<Ceiling>>, headers: HeaderMap) -> Response {
+    let (user, org) = match session(&c, &headers, true) {
+        Ok(s) => s,
+        Err(status) => return status.into_response(),
+    };
+    let Some(pool) = c.scoped.as_ref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let unavailable = |_| StatusCode::SERVICE_UNAVAILABLE.into_response();
+    let read = async {
+        let scope = format!(
+            "SET LOCAL app.org_id = {}; SET LOCAL app.user_id = {}; SELECT public.tenant_scope_check(); BEGIN READ ONLY",
+            literal(&org),
+            literal(&user)
+        );
+        // In a task of its own, as Tenantry's `db::begin_with` sends it (sqlx's begin, dropped
+        // half-way, leaves the connection in the transaction).
+        #[allow(clippy::disallowed_methods)]
+        let begun = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.begin_with(scope).await }
+        });
+        let mut tx = begun.await.map_err(|_| sqlx::Error::PoolClosed)??;
+        let snapshot: Snapshot = sqlx::query_as(SNAPSHOT).bind(&org).bind(&user).fetch_one(&mut *tx).await?;
+        let orgs: Vec<(String, String, Option<String>, Option<String>)> =
+            sqlx::query_as(ORGANIZATIONS).bind(&user).fetch_all(&mut *tx).await?;
+        let rows: Vec<Row> = sqlx::query_as(PAGE_PROJECTS)
+            .bind(&org)
+            .bind("%%")
+            .bind(true)
+            .bind(false)
+            .bind(None::<String>)
+            .bind(None::<uuid::Uuid>)
+            .bind(51_i64)
+            .fetch_all(&mut *tx)
+            .await?;
+        Ok::<_, sqlx::Error>((snapshot, orgs, rows))
+    };
+    let ((org_name, ..), orgs, rows) = match read.await {
+        Ok(read) => read,
+        Err(e) => return unavailable(e),
+    };
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let mut html = format!(
+        "<!DOCTYPE html><html><head><title>Projects</title></head><body><p>{} · {}</p><ul>",
+        esc(&user),
+        esc(org_name.as_deref().unwrap_or(&org))
+    );
+    for (id, _, name, _) in &orgs {
+        html.push_str(&format!("<li>{}</li>", esc(name.as_deref().unwrap_or(id))));
+    }
+    html.push_str("</ul><ul>");
+    for (_, name, description, ..) in rows {
+        html.push_str(&format!("<li>{} <small>{}</small></li>", esc(&name), esc(&description)));
+    }
+    html.push_str("</ul></body></html>");
+    ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }
 
 async fn page(State(c): State<Arc<Ceiling>>, headers: HeaderMap) -> Response {
@@ -181,6 +280,7 @@ async fn main() {
     let state = Arc::new(Ceiling { pool, scoped, key, validation, parties });
     let app = Router::new()
         .route("/app/projects", get(page))
+        .route("/app/projects-scoped", get(page_scoped))
         .route("/api/projects/list", post(list))
         .route("/api/projects/list-scoped", post(list_scoped))
         .route("/healthz", get(|| async { "ok" }))
