@@ -17,8 +17,9 @@
 //! message (the two `SET LOCAL`s, `tenant_scope_check()`, `BEGIN READ ONLY`;
 //! `src/server/tenant/mod.rs`), in it the shell's snapshot and organization list
 //! (`src/server/workspace.rs`) and the page's projects (`projects::list_after`), the
-//! transaction then dropped (its `ROLLBACK` goes out with the connection's return). The
-//! statements' text is copied from those files; the page renders the same small HTML, with the
+//! transaction then dropped (its `ROLLBACK` goes out with the connection's return), on
+//! connections with Tenantry's default timeouts. The statements are those files' (the page's
+//! list with the page's size, 50); the page renders the same small HTML, with the
 //! organization's name and the switcher's names added.
 //!
 //! Environment: `CEILING_ADDR` (default 127.0.0.1:3900), `DATABASE_URL` (a role that may read
@@ -151,7 +152,8 @@ const ORGANIZATIONS: &str = "SELECT m.org_id, m.role, o.name, o.slug FROM org_me
     LEFT JOIN organizations o ON o.id = m.org_id AND o.deleted_at IS NULL
    WHERE m.user_clerk_id = $1 AND m.deleted_at IS NULL ORDER BY lower(coalesce(o.name, m.org_id))";
 
-const PAGE_PROJECTS: &str = "SELECT id, name, description, archived_at IS NOT NULL, created_by, updated_at
+const PAGE_PROJECTS: &str = "SELECT id, name, description, archived_at IS NOT NULL, created_by, updated_at,
+         lower(btrim(name))
     FROM projects
    WHERE org_id = $1 AND (name ILIKE $2 OR description ILIKE $2)
      AND ((archived_at IS NULL AND $3) OR (archived_at IS NOT NULL AND $4))
@@ -187,16 +189,17 @@ async fn page_scoped(State(c): State<Arc<Ceiling>>, headers: HeaderMap) -> Respo
         let snapshot: Snapshot = sqlx::query_as(SNAPSHOT).bind(&org).bind(&user).fetch_one(&mut *tx).await?;
         let orgs: Vec<(String, String, Option<String>, Option<String>)> =
             sqlx::query_as(ORGANIZATIONS).bind(&user).fetch_all(&mut *tx).await?;
-        let rows: Vec<Row> = sqlx::query_as(PAGE_PROJECTS)
-            .bind(&org)
-            .bind("%%")
-            .bind(true)
-            .bind(false)
-            .bind(None::<String>)
-            .bind(None::<uuid::Uuid>)
-            .bind(51_i64)
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows: Vec<(uuid::Uuid, String, String, bool, String, time::OffsetDateTime, String)> =
+            sqlx::query_as(PAGE_PROJECTS)
+                .bind(&org)
+                .bind("%%")
+                .bind(true)
+                .bind(false)
+                .bind(None::<String>)
+                .bind(None::<uuid::Uuid>)
+                .bind(50_i64)
+                .fetch_all(&mut *tx)
+                .await?;
         Ok::<_, sqlx::Error>((snapshot, orgs, rows))
     };
     let ((org_name, ..), orgs, rows) = match read.await {
@@ -266,12 +269,18 @@ async fn main() {
     let scoped = match std::env::var("SCOPED_DATABASE_URL") {
         // No ping before each checkout, as Tenantry's pool under load (it pings only a
         // connection idle for 500 ms): the scope's message and the query are all it waits for.
-        // The plain pool keeps sqlx's default (a ping, then the query).
+        // Its connections' settings as Tenantry's default (`db::pool`: statement and
+        // idle-in-transaction timeouts). The plain pool keeps sqlx's defaults (a ping, then the
+        // query).
         Ok(url) => Some(
             sqlx::postgres::PgPoolOptions::new()
                 .max_connections(10)
                 .test_before_acquire(false)
-                .connect(&url)
+                .connect_with(
+                    url.parse::<sqlx::postgres::PgConnectOptions>()
+                        .expect("SCOPED_DATABASE_URL")
+                        .options([("statement_timeout", "5000"), ("idle_in_transaction_session_timeout", "60000")]),
+                )
                 .await
                 .expect("scoped database"),
         ),
