@@ -206,34 +206,41 @@ async fn page_scoped(State(c): State<Arc<Ceiling>>, headers: HeaderMap) -> Respo
         Ok(read) => read,
         Err(e) => return unavailable(e),
     };
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-    let mut html = format!(
-        "<!DOCTYPE html><html><head><title>Projects</title></head><body><p>{} · {}</p><ul>",
-        esc(&user),
-        esc(org_name.as_deref().unwrap_or(&org))
-    );
+    let mut body = format!("<p>{} · {}</p><ul>", esc(&user), esc(org_name.as_deref().unwrap_or(&org)));
     for (id, _, name, _) in &orgs {
-        html.push_str(&format!("<li>{}</li>", esc(name.as_deref().unwrap_or(id))));
+        body.push_str(&format!("<li>{}</li>", esc(name.as_deref().unwrap_or(id))));
     }
-    html.push_str("</ul><ul>");
-    for (_, name, description, ..) in rows {
-        html.push_str(&format!("<li>{} <small>{}</small></li>", esc(&name), esc(&description)));
+    body.push_str("</ul>");
+    push_projects(&mut body, rows.iter().map(|(_, name, description, ..)| (name.as_str(), description.as_str())));
+    html_page(body)
+}
+
+/// `s` with `&`, `<` and `>` escaped, for the pages' text.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// The projects as the pages list them: `<ul>`, a `<li>` of name and description each.
+fn push_projects<'a>(body: &mut String, projects: impl Iterator<Item = (&'a str, &'a str)>) {
+    body.push_str("<ul>");
+    for (name, description) in projects {
+        body.push_str(&format!("<li>{} <small>{}</small></li>", esc(name), esc(description)));
     }
-    html.push_str("</ul></body></html>");
+    body.push_str("</ul>");
+}
+
+/// A whole page around `body`, never stored.
+fn html_page(body: String) -> Response {
+    let html = format!("<!DOCTYPE html><html><head><title>Projects</title></head><body>{body}</body></html>");
     ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }
 
 async fn page(State(c): State<Arc<Ceiling>>, headers: HeaderMap) -> Response {
     match projects(&c, &headers, true, Query::Plain).await {
         Ok((user, rows)) => {
-            let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-            let mut html =
-                format!("<!DOCTYPE html><html><head><title>Projects</title></head><body><p>{}</p><ul>", esc(&user));
-            for p in rows {
-                html.push_str(&format!("<li>{} <small>{}</small></li>", esc(&p.name), esc(&p.description)));
-            }
-            html.push_str("</ul></body></html>");
-            ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+            let mut body = format!("<p>{}</p>", esc(&user));
+            push_projects(&mut body, rows.iter().map(|p| (p.name.as_str(), p.description.as_str())));
+            html_page(body)
         }
         Err(r) => r,
     }
