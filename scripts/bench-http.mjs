@@ -296,8 +296,8 @@ async function main() {
       { name: 'page compressed', url: t('/app/projects'), headers: { ...page, 'accept-encoding': 'gzip, deflate, br, zstd' }, status: 200, contains: ['Project 5', 'Bench Org', '<leptos-island', '</html>'] },
       'ceiling page'],
     // Not the goal's baseline either: the ceiling's page with the workspace page's database work
-    // added, as Tenantry does it (crates/bench-ceiling: the scope's message, the shell's snapshot
-    // and organization list, the projects, in one read-only transaction).
+    // added, as Tenantry does it (crates/bench-ceiling: the shell's statement and the projects'
+    // side by side, each entering its scope itself).
     ['workspace page against the scoped ceiling page',
       'page',
       { name: 'ceiling page scoped', url: c('/app/projects-scoped'), headers: page, status: 200, contains: ['Project 5', 'Bench Org'] }],
@@ -402,7 +402,7 @@ async function main() {
     lines.push(`| ${label} | ${fmt(m(a.name, 'rps'))} | ${fmt(m(a.name, 'p50'), 2)} ms | ${fmt(m(a.name, 'p99'), 2)} ms | ${fmt(m(b.name, 'rps'))} | ${fmt(m(b.name, 'p50'), 2)} ms | ${fmt(m(b.name, 'p99'), 2)} ms | ${fmt(m(a.name, 'p50') / m(b.name, 'p50'), 1)}× |`);
   }
   lines.push('', 'Every signature verified: the same build with TENANTRY_VERIFIED_SIGNATURES=0 (wrk repeats one token, which the other rows answer from the verified-signature cache after the first request; the ceiling verifies it every time).');
-  lines.push('', 'The scoped ceiling: the ceiling\'s JSON call as Tenantry\'s runtime role, with Tenantry\'s own statement for a list that is its request\'s only read (tenant_projects_page: read-only, the settings, the tombstone check, the list query). The scoped ceiling page likewise: the ceiling\'s page as Tenantry\'s runtime role, with the workspace page\'s database work (the scope\'s message, the shell\'s snapshot and organization list, the projects, in one read-only transaction). Not the goal\'s baseline: they tell Tenantry\'s database work from the rest.');
+  lines.push('', 'The scoped ceiling: the ceiling\'s JSON call as Tenantry\'s runtime role, with Tenantry\'s own statement for a list that is its request\'s only read (tenant_projects_page: read-only, the settings, the tombstone check, the list query). The scoped ceiling page likewise: the ceiling\'s page as Tenantry\'s runtime role, with the workspace page\'s database work (the shell\'s statement, member_workspace_shell, and the projects\' side by side, each entering its scope itself). Not the goal\'s baseline: they tell Tenantry\'s database work from the rest.');
   if (REPLICAS) lines.push('', ...(await replicaScaling({ BIN, appEnv, app, appPort, page, form })));
   lines.push('');
   // The first load's goal (issue 18), for every page; scripts/release enforces

@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 
+use super::auth::ShellSnapshot;
 use super::error::WorkspaceError;
 use crate::model::{
     AuditEntry, AuthSnapshot, Dashboard, InvitationView, MembersView, OrgChoice, OrgSettings, ProjectView,
@@ -18,18 +19,28 @@ use crate::server::{audit, members, projects, server_fns as ctx, workspace};
 pub async fn get_auth() -> Result<Option<AuthSnapshot>, WorkspaceError> {
     let Some(member) = ctx::member_if_signed_in()? else { return Ok(None) };
     let st = ctx::state()?;
-    let mirrored =
-        ctx::member_read(&member, async |conn| Ok(workspace::mirrored_snapshot(conn, &member).await?)).await?;
-    Ok(Some(workspace::auth_snapshot(&st, &member, mirrored).await))
+    let mirrored = ctx::member_shell(&member).await?;
+    Ok(Some(workspace::auth_snapshot(&st, &member, mirrored.snapshot).await))
 }
 
 /// The signed-in user's organizations: from the mirror, or from Clerk when it has none yet.
 #[server(endpoint = "organizations/mine")]
 pub async fn my_organizations() -> Result<Vec<OrgChoice>, WorkspaceError> {
     let (member, st) = (ctx::member()?, ctx::state()?);
-    let mirrored =
-        ctx::member_read(&member, async |conn| Ok(workspace::mirrored_organizations(conn, &member).await?)).await?;
-    Ok(workspace::organizations_of(&st, &member, mirrored).await?)
+    let mirrored = ctx::member_shell(&member).await?;
+    Ok(workspace::organizations_of(&st, &member, mirrored.organizations).await?)
+}
+
+/// What the `/app` shell shows, in one read: [`get_auth`]'s snapshot and
+/// [`my_organizations`]' list. `None` when signed out.
+#[server(endpoint = "shell")]
+pub async fn get_shell() -> Result<Option<ShellSnapshot>, WorkspaceError> {
+    let Some(member) = ctx::member_if_signed_in()? else { return Ok(None) };
+    let st = ctx::state()?;
+    let mirrored = ctx::member_shell(&member).await?;
+    let auth = workspace::auth_snapshot(&st, &member, mirrored.snapshot).await;
+    let organizations = workspace::organizations_of(&st, &member, mirrored.organizations).await.map_err(Into::into);
+    Ok(Some(ShellSnapshot { auth, organizations }))
 }
 
 /// A page of at most 50 projects; `after` and `after_name` are the id and name of the previous
@@ -41,16 +52,14 @@ pub async fn list_projects(
     #[server(default)] after: Option<String>,
     #[server(default)] after_name: Option<String>,
 ) -> Result<Vec<ProjectView>, WorkspaceError> {
-    use leptos::server_fn::ServerFn;
     use projects::{Cursor, Filter, StatusFilter};
     const SIZE: usize = crate::model::PROJECTS_PAGE_SIZE;
     let status = StatusFilter::parse(Some(&status));
     let cursor = Cursor::parse(after.as_deref(), after_name.as_deref());
-    // Called on its own (the JSON call), not by a page being built, this is its request's only
-    // read: one statement (`tenant_statement`), if its input is valid and its position known.
+    // One statement (`tenant_statement`), if its input is valid and its position known.
     if let (Ok(cursor), Ok(filter)) = (&cursor, Filter::new(&search, status)) {
         if !cursor.needs_lookup() {
-            let page = ctx::tenant_statement(ListProjects::PATH, async |scope| {
+            let page = ctx::tenant_statement(async |scope| {
                 projects::list_after_alone(scope, &filter, cursor.key(), SIZE).await
             });
             if let Some(page) = page.await {

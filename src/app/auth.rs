@@ -8,32 +8,44 @@
 //! full page load, so a renewed token or another organization is read by the next page.
 
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
 
-use crate::app::api::get_auth;
+use crate::app::api::get_shell;
 use crate::app::error::WorkspaceError;
 use crate::app::hydration::page_resource;
-use crate::model::{ActiveOrganization, AuthSnapshot, CurrentUser, SessionAuth};
+use crate::model::{ActiveOrganization, AuthSnapshot, CurrentUser, OrgChoice, SessionAuth};
 
-/// The snapshot every hook reads.
+/// What the `/app` shell shows, loaded in one read per page (`get_shell`): the snapshot every
+/// hook reads, and the organizations the header's switcher lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShellSnapshot {
+    pub auth: AuthSnapshot,
+    /// The signed-in user's organizations; an error when the mirror has none and Clerk could
+    /// not be asked (the switcher then lists none).
+    pub organizations: Result<Vec<OrgChoice>, WorkspaceError>,
+}
+
+/// The shell's snapshot, which every hook reads (`None` inside: signed out).
 #[derive(Clone, Copy)]
 pub struct AuthContext {
-    pub snapshot: Resource<Result<Option<AuthSnapshot>, WorkspaceError>>,
+    pub shell: Resource<Result<Option<ShellSnapshot>, WorkspaceError>>,
 }
 
-/// Loads the snapshot for this page and provides it (the workspace shell calls this once).
+/// Loads the shell's snapshot for this page and provides it (the workspace shell calls this
+/// once).
 pub fn provide_auth() {
-    let snapshot = page_resource(|| (), |_| get_auth());
-    provide_context(AuthContext { snapshot });
+    let shell = page_resource(|| (), |_| get_shell());
+    provide_context(AuthContext { shell });
 }
 
-/// The whole snapshot, for a component that awaits it (e.g. in a `Suspend`).
-pub fn use_auth_snapshot() -> Resource<Result<Option<AuthSnapshot>, WorkspaceError>> {
-    expect_context::<AuthContext>().snapshot
+/// The whole shell snapshot, for a component that awaits it (e.g. in a `Suspend`).
+pub fn use_shell() -> Resource<Result<Option<ShellSnapshot>, WorkspaceError>> {
+    expect_context::<AuthContext>().shell
 }
 
 fn read<T: Send + Sync + 'static>(pick: fn(AuthSnapshot) -> Option<T>) -> Signal<Option<T>> {
-    let snapshot = use_auth_snapshot();
-    Signal::derive(move || snapshot.get().and_then(Result::ok).flatten().and_then(pick))
+    let shell = use_shell();
+    Signal::derive(move || shell.get().and_then(Result::ok).flatten().and_then(|s| pick(s.auth)))
 }
 
 /// Clerk's `useAuth()`: the signed-in session.

@@ -86,7 +86,8 @@ pub struct Db {
     pool: PgPool,
     dialect: Dialect,
     /// Whether the runtime role may call `set_config` (PUBLIC may, unless a hardened database
-    /// revoked it), which a one-statement scope's function does (`tenant::StatementScope`).
+    /// revoked it), which a one-statement scope's function does (`tenant::StatementScope`,
+    /// `tenant::MemberStatementScope`).
     sets_config: bool,
 }
 
@@ -104,10 +105,11 @@ impl Db {
         let found = sqlx::query!(
             r#"SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS "citus!",
                       to_regprocedure('public.tenant_scope_check()') IS NOT NULL
-                      AND to_regprocedure($1) IS NOT NULL AS "migrated!",
+                      AND to_regprocedure($1) IS NOT NULL AND to_regprocedure($2) IS NOT NULL AS "migrated!",
                       has_function_privilege('pg_catalog.set_config(text, text, boolean)', 'EXECUTE')
                         AS "sets_config!""#,
-            TENANT_PROJECTS_PAGE
+            TENANT_PROJECTS_PAGE,
+            MEMBER_WORKSPACE_SHELL
         )
         .fetch_one(&pool)
         .await
@@ -145,6 +147,9 @@ impl std::ops::Deref for Db {
 /// (migrations/20270103000001_tenant_projects_page.sql, `tenant::StatementScope`), by signature.
 const TENANT_PROJECTS_PAGE: &str =
     "public.tenant_projects_page(text, text, text, boolean, boolean, text, uuid, bigint)";
+/// The workspace shell's mirror reads as a statement that enters the member scope itself
+/// (migrations/20270110000001_member_workspace_shell.sql, `tenant::MemberStatementScope`).
+const MEMBER_WORKSPACE_SHELL: &str = "public.member_workspace_shell(text, text)";
 
 /// `pool.begin()` through [`begin_with`]: a plain `BEGIN`.
 pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
@@ -249,6 +254,7 @@ pub async fn migrate(admin: &PgPool, runtime_role: Option<&str>) -> Result<(), D
             // Not left to PUBLIC's default, which a hardened database may have revoked.
             format!("GRANT EXECUTE ON FUNCTION public.tenant_scope_check() TO {role}"),
             format!("GRANT EXECUTE ON FUNCTION {TENANT_PROJECTS_PAGE} TO {role}"),
+            format!("GRANT EXECUTE ON FUNCTION {MEMBER_WORKSPACE_SHELL} TO {role}"),
             format!("REVOKE ALL ON _sqlx_migrations FROM {role}"),
             // The audit log is append-only for the app: history cannot be rewritten.
             format!("REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {role}"),

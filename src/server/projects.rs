@@ -308,7 +308,8 @@ pub async fn list_after(
 }
 
 /// [`list_after`] as one statement that enters the tenant scope itself
-/// (`tenant_projects_page(…)`, see [`StatementScope`]), for a request whose only read it is.
+/// (`tenant_projects_page(…)`, see [`StatementScope`]): no transaction, where no other read of
+/// its request shares one with it.
 /// Its filter is validated first ([`Filter::new`]); a caller whose input fails that reads in a
 /// scoped transaction instead, where the scope's refusal comes before the input's, as ever.
 /// The scope's refusals are [`ProjectError::Scope`].

@@ -12,7 +12,7 @@ use super::members::{AdminError, Caller};
 use super::projects::ProjectError;
 use super::state::AppState;
 use super::tenant::{Member, NoTenant, ReadsHold, RequestReads, ScopeError, StatementScope, Tenant, TenantTx};
-use super::workspace::LoadError;
+use super::workspace::{self, LoadError};
 use crate::app::error::WorkspaceError;
 use crate::model::TextProblem;
 
@@ -109,23 +109,33 @@ pub async fn tenant_read<T>(
 }
 
 /// Runs `alone`, one statement that enters this call's tenant scope itself ([`StatementScope`]),
-/// if this call is its request's only read: the server function at `path` called on its own
-/// path, not by a page being built (whose reads share one transaction, [`tenant_read`]), on
-/// plain Postgres. `None` otherwise, for the caller to read through [`tenant_read`].
+/// on plain Postgres: a read that needs no transaction, because no other read of its request
+/// shares one with it (a page's shell reads in a statement of its own, [`member_shell`]).
+/// `None` on Citus, or where the role may not call `set_config`, for the caller to read through
+/// [`tenant_read`].
 pub async fn tenant_statement<T>(
-    path: &str,
     alone: impl AsyncFnOnce(StatementScope<'_>) -> Result<T, ProjectError>,
 ) -> Option<Result<T, WorkspaceError>> {
     // Refusals (no organization, …) are left to the transaction path, which answers them.
-    let tenant = with_context(|p: &http::request::Parts| (p.uri.path() == path).then(|| Tenant::from_request(p).ok()))
-        .flatten()
-        .flatten()?;
+    let tenant = with_context(|p: &http::request::Parts| Tenant::from_request(p).ok()).flatten()?;
     let st = state().ok()?;
     let scope = tenant.statement_scope(&st.db)?;
     Some(alone(scope).await.map_err(|e| match e {
         ProjectError::Scope(e) => scope_refused(&tenant, e),
         e => e.into(),
     }))
+}
+
+/// What the workspace shell reads from the mirror for `member` (who is signed in, the active
+/// organization's name, their organizations): one statement that enters the member's scope
+/// itself on plain Postgres ([`MemberStatementScope`]), else two reads in this request's read
+/// transaction ([`member_read`]).
+pub async fn member_shell(member: &Member) -> Result<workspace::MirroredShell, WorkspaceError> {
+    let st = state()?;
+    match member.statement_scope(&st.db) {
+        Some(scope) => Ok(workspace::mirrored_shell_alone(scope).await?),
+        None => member_read(member, async |conn| Ok(workspace::mirrored_shell(conn, member).await?)).await,
+    }
 }
 
 /// Runs `read` on a connection of this request's read transaction in which `member` sees their

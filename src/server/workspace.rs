@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 
 use super::observability::backend_call;
 use super::state::AppState;
-use super::tenant::{Member, Tenant};
+use super::tenant::{Member, MemberStatementScope, Tenant};
 use super::users::current_user;
 use crate::model::{ActiveOrganization, AuthSnapshot, CurrentUser, OrgChoice, SessionAuth, Workspace};
 
@@ -121,6 +121,7 @@ pub async fn organizations_of(
 
 /// What the mirror holds of the signed-in user and the active organization's name
 /// ([`mirrored_snapshot`]).
+#[derive(Debug, PartialEq)]
 pub struct MirroredSnapshot {
     org_name: Option<String>,
     user: Option<CurrentUser>,
@@ -148,6 +149,68 @@ pub async fn mirrored_snapshot(conn: &mut PgConnection, member: &Member) -> Resu
         image_url: mirrored.image_url,
     });
     Ok(MirroredSnapshot { org_name: mirrored.org_name, user })
+}
+
+/// What the workspace shell reads from the mirror for `member`: [`mirrored_snapshot`] and
+/// [`mirrored_organizations`].
+#[derive(Debug, PartialEq)]
+pub struct MirroredShell {
+    pub snapshot: MirroredSnapshot,
+    pub organizations: Vec<OrgChoice>,
+}
+
+/// [`MirroredShell`] as two statements on `conn` (a connection in which `member` sees their own
+/// memberships: the request's read transaction, `RequestReads::member`): where a statement may
+/// not scope itself (Citus; see [`mirrored_shell_alone`]).
+pub async fn mirrored_shell(conn: &mut PgConnection, member: &Member) -> Result<MirroredShell, sqlx::Error> {
+    let snapshot = mirrored_snapshot(conn, member).await?;
+    let organizations = mirrored_organizations(conn, member).await?;
+    Ok(MirroredShell { snapshot, organizations })
+}
+
+/// [`MirroredShell`] as one statement on the pool that enters the member's scope itself
+/// (`member_workspace_shell`, migrations/20270110000001_member_workspace_shell.sql, which writes
+/// out [`mirrored_snapshot`]'s and [`mirrored_organizations`]' queries again): one round trip and
+/// no transaction where [`mirrored_shell`] takes a scoped transaction and two statements.
+pub async fn mirrored_shell_alone(scope: MemberStatementScope<'_>) -> Result<MirroredShell, sqlx::Error> {
+    let member = scope.member();
+    let active = member.active_org_id();
+    let rows = sqlx::query!(
+        r#"SELECT org_name, user_clerk_id, user_name, user_email, user_image_url,
+                  member_org_id, member_role AS "member_role?", member_org_name, member_org_slug
+             FROM public.member_workspace_shell($1, $2)"#,
+        member.user_id(),
+        active
+    )
+    .fetch_all(scope.pool())
+    .await?;
+    // Every row repeats the organization's name and the user (one row at least).
+    let snapshot = match rows.first() {
+        Some(r) => MirroredSnapshot {
+            org_name: r.org_name.clone(),
+            user: r.user_clerk_id.clone().map(|id| CurrentUser {
+                id,
+                name: r.user_name.clone(),
+                email: r.user_email.clone(),
+                image_url: r.user_image_url.clone(),
+            }),
+        },
+        None => MirroredSnapshot { org_name: None, user: None },
+    };
+    let organizations = rows
+        .into_iter()
+        .filter_map(|r| {
+            let (id, role) = (r.member_org_id?, r.member_role?);
+            Some(OrgChoice {
+                active: active == Some(id.as_str()),
+                name: r.member_org_name.unwrap_or_else(|| id.clone()),
+                slug: r.member_org_slug,
+                role,
+                id,
+            })
+        })
+        .collect();
+    Ok(MirroredShell { snapshot, organizations })
 }
 
 /// What `use_auth()`, `use_user()` and `use_organization()` read: the verified session (a

@@ -50,7 +50,20 @@ pub async fn spawn_app() -> TestApp {
 
 /// [`spawn_app`] with some settings replaced.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    spawn(overrides, &[]).await
+}
+
+/// [`spawn_app`] on a database that its admin first changes with `sql` (before the app starts
+/// and asks the database what it allows).
+pub async fn spawn_app_after(sql: &[&str]) -> TestApp {
+    spawn(&[], sql).await
+}
+
+async fn spawn(overrides: &[(&str, &str)], sql: &[&str]) -> TestApp {
     let (db, admin) = migrated_database().await;
+    for statement in sql {
+        sqlx::query(statement).execute(&admin).await.expect("the test's database change");
+    }
     let mut env = env_for(&db);
     for (k, v) in overrides {
         env.insert((*k).into(), (*v).into());

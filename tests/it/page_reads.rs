@@ -1,9 +1,11 @@
 //! What a page asks of the database, counted by Postgres itself (`pg_stat_statements`, which
-//! pg-harness preloads; counted in this test's database only): every read of a page runs once,
-//! and a page's tenant reads share one transaction (one scope check), however many resources
-//! and islands the page has. And which pages load the islands' scripts at all.
+//! pg-harness preloads; counted in this test's database only): every read of a page runs once;
+//! on plain Postgres the shell's reads are one statement and the projects list another, each
+//! entering its scope itself; where statements may not (`set_config` revoked here, as a
+//! hardened database may; Citus), a page's reads share one transaction (one scope check),
+//! however many resources and islands the page has. And which pages load the islands' scripts.
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{spawn_app, spawn_app_after, TestApp};
 use crate::workspace::{seed_project, token, Who};
 use serde_json::json;
 
@@ -63,11 +65,12 @@ async fn page(app: &TestApp, cookie: &str, path: &str) -> String {
     r.text().await.unwrap()
 }
 
+/// What a hardened database may do, and what keeps a request's reads off the one-statement
+/// scopes (their functions call `set_config`): every read then takes the request's transaction.
+const REVOKE_SET_CONFIG: &str = "REVOKE EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) FROM PUBLIC";
+
 #[tokio::test]
-async fn each_read_of_a_page_runs_once_in_one_transaction() {
-    let app = spawn_app().await;
-    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").execute(&app.admin).await.unwrap();
-    let cookie = seeded_admin(&app).await;
+async fn each_read_of_a_page_runs_once() {
     // Each page with what only its own read's answer renders.
     let pages = [
         ("/app/projects", r#"data-testid="project" data-name="Apollo""#),
@@ -77,26 +80,37 @@ async fn each_read_of_a_page_runs_once_in_one_transaction() {
         ("/app/audit", r#"data-testid="audit-list""#),
     ];
     // The check the tenant scope makes once per transaction it opens (`Tenant::open`), as
-    // pg_stat_statements shows it (the statements of its one message are counted apart).
+    // pg_stat_statements shows it (the statements of its one message are counted apart); the
+    // one-statement scopes make theirs inside their functions, which it does not count.
     let scope_check = "SELECT public.tenant_scope_check()";
-    for (path, shows) in pages {
-        reset(&app).await;
-        let html = page(&app, &cookie, path).await;
-        assert!(html.contains(shows) && html.contains("</html>"), "{path} lacks {shows}: {html}");
-        let ran = statements(&app).await;
-        assert!(ran.iter().any(|(q, _)| q.contains(scope_check)), "{path} made no tenant read: {ran:#?}");
-        for (query, calls) in &ran {
-            assert_eq!(*calls, 1, "{path} ran this {calls} times:\n{query}\n(all: {ran:#?})");
+    let shell = "FROM public.member_workspace_shell($1, $2)";
+    for statements_scope_themselves in [true, false] {
+        let app =
+            if statements_scope_themselves { spawn_app().await } else { spawn_app_after(&[REVOKE_SET_CONFIG]).await };
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").execute(&app.admin).await.unwrap();
+        let cookie = seeded_admin(&app).await;
+        for (path, shows) in pages {
+            reset(&app).await;
+            let html = page(&app, &cookie, path).await;
+            assert!(html.contains(shows) && html.contains("</html>"), "{path} lacks {shows}: {html}");
+            let ran = statements(&app).await;
+            let made = |text: &str| ran.iter().any(|(q, _)| q.contains(text));
+            assert!(made(scope_check) || made("tenant_projects_page"), "{path} made no tenant read: {ran:#?}");
+            // The shell's reads: one statement, or two in the request's transaction.
+            assert_eq!(made(shell), statements_scope_themselves, "{path}: {ran:#?}");
+            for (query, calls) in &ran {
+                assert_eq!(*calls, 1, "{path} ran this {calls} times:\n{query}\n(all: {ran:#?})");
+            }
         }
     }
 }
 
-/// A projects list that is its request's only read — the JSON call, the REST list — is one
-/// statement that scopes itself (`tenant_projects_page`: no `BEGIN`, no `SET LOCAL` message, no
-/// check of its own); the projects page's list shares the page's scoped transaction with the
-/// shell's reads.
+/// A projects list is one statement that scopes itself (`tenant_projects_page`: no `BEGIN`, no
+/// `SET LOCAL` message, no check of its own) — the JSON call, the REST list, and the projects
+/// page's, beside the shell's own statement (`member_workspace_shell`): the page is two
+/// statements and nothing else.
 #[tokio::test]
-async fn a_list_that_is_its_requests_only_read_is_one_statement() {
+async fn a_projects_list_is_one_statement_and_its_page_two() {
     let app = spawn_app().await;
     sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").execute(&app.admin).await.unwrap();
     let cookie = seeded_admin(&app).await;
@@ -120,8 +134,10 @@ async fn a_list_that_is_its_requests_only_read_is_one_statement() {
     reset(&app).await;
     assert!(page(&app, &cookie, "/app/projects").await.contains(r#"data-name="Apollo""#));
     let ran = statements(&app).await;
-    assert!(ran.iter().any(|(q, _)| q.contains("SELECT public.tenant_scope_check()")), "{ran:#?}");
-    assert!(!ran.iter().any(|(q, _)| q.contains("tenant_projects_page")), "{ran:#?}");
+    assert_eq!(ran.len(), 2, "{ran:#?}");
+    for function in ["FROM public.member_workspace_shell($1, $2)", "FROM public.tenant_projects_page($1, $2,"] {
+        assert!(ran.iter().any(|(q, calls)| q.contains(function) && *calls == 1), "{function}: {ran:#?}");
+    }
 }
 
 /// The pages listed as holding no island (`app::PAGES_WITHOUT_ISLANDS`) hold none, load none of
@@ -147,14 +163,12 @@ async fn pages_without_islands_load_no_wasm() {
     }
 }
 
-/// A page's reads share one transaction: with `org_memberships` and `users` locked, the page's
-/// shell (its auth snapshot reads `users`, its organization list `org_memberships`) and its
-/// projects (whose scope check reads `org_memberships`) wait on one connection between them,
-/// where transactions or statements of their own would wait on two or three.
-#[tokio::test]
-async fn a_pages_reads_wait_on_one_connection() {
-    let app = spawn_app().await;
-    seed_project(&app, Who::Admin, "Apollo").await;
+/// How many connections `/app/projects`' reads wait on, given time, with `org_memberships` and
+/// `users` locked: the shell reads both (its snapshot `users`, its organization list
+/// `org_memberships`), and the projects' scope check `org_memberships`. The page still renders
+/// once the lock is released.
+async fn connections_a_page_waits_on(app: &TestApp, at_least: i64) -> i64 {
+    seed_project(app, Who::Admin, "Apollo").await;
     sqlx::query(
         "INSERT INTO org_memberships (org_id, user_clerk_id, role) VALUES ('org_a', 'user_admin', 'org:admin')",
     )
@@ -169,26 +183,42 @@ async fn a_pages_reads_wait_on_one_connection() {
         .fetch_one(&app.admin)
     };
     let mut lock = app.admin.begin().await.unwrap();
-    // The shell's auth snapshot reads `users`, the tenant scope's check and the organization
-    // list `org_memberships`: on two connections, both would wait.
     sqlx::query("LOCK TABLE org_memberships, users IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.unwrap();
     let page = app
         .http
         .get(app.url("/app/projects"))
         .header("accept", "text/html")
-        .header("cookie", app.session_cookie(&token(&app, Who::Admin).unwrap()))
+        .header("cookie", app.session_cookie(&token(app, Who::Admin).unwrap()))
         .send();
     let page = tokio::spawn(async move { page.await.unwrap().text().await.unwrap() });
     let mut polls = 0;
-    while waiting().await.unwrap() == 0 {
-        assert!(polls < 200, "the page never reached the locked table");
+    while waiting().await.unwrap() < at_least {
+        assert!(polls < 200, "the page's reads never reached the locked tables");
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         polls += 1;
     }
-    // Both reads start together: given time, a second connection would be waiting too.
+    // The reads start together: given time, another connection would be waiting too.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert_eq!(waiting().await.unwrap(), 1, "the page's reads wait on one connection");
+    let waited = waiting().await.unwrap();
     lock.rollback().await.unwrap();
     let html = page.await.unwrap();
     assert!(html.contains("Apollo") && html.contains("data-testid=\"org-switcher\""), "{html}");
+    waited
+}
+
+/// Where statements may not scope themselves, a page's reads share one transaction: the shell's
+/// and the projects wait on one connection between them, where transactions of their own would
+/// wait on two or three.
+#[tokio::test]
+async fn a_pages_reads_in_a_transaction_wait_on_one_connection() {
+    let app = spawn_app_after(&[REVOKE_SET_CONFIG]).await;
+    assert_eq!(connections_a_page_waits_on(&app, 1).await, 1, "the page's reads wait on one connection");
+}
+
+/// On plain Postgres the shell's statement and the projects' run side by side, each on a
+/// connection of its own: neither waits for the other.
+#[tokio::test]
+async fn a_pages_statements_run_side_by_side() {
+    let app = spawn_app().await;
+    assert_eq!(connections_a_page_waits_on(&app, 2).await, 2, "both statements wait at once");
 }

@@ -4,8 +4,9 @@
 //! scope still works, with quoting that survives hostile values. Each scope is tested in the
 //! messages of both dialects (`db::Dialect`): plain Postgres's one message, and Citus's
 //! settings alone — which work on plain Postgres too. A refused scope leaves its connection
-//! with no transaction open. (The one exception, plain Postgres only: a request's only read as
-//! one statement, whose database function calls `set_config` itself: `statement_scope.rs`.)
+//! with no transaction open. (The exception, plain Postgres only: the reads that are one
+//! statement — the projects list, the workspace shell — whose database functions call
+//! `set_config` themselves: `statement_scope.rs`.)
 //!
 //! Over 500 lines on purpose: the scope's messages and the request's shared read transaction
 //! built on them (`RequestReads`: sharing, turns, holds, refusals) are one mechanism, tested

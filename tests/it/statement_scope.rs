@@ -1,13 +1,14 @@
-//! A request's only read as one statement that enters the tenant scope itself
-//! (`Tenant::statement_scope`, `tenant_projects_page`; plain Postgres only): what it shows and
-//! refuses, what it leaves on its connection, and that it reads the same pages as the scoped
-//! transaction's query it writes out again.
+//! Reads as one statement that enters its scope itself (plain Postgres only): the projects list
+//! (`Tenant::statement_scope`, `tenant_projects_page`) — what it shows and refuses, what it
+//! leaves on its connection, and that it reads the same pages as the scoped transaction's query
+//! it writes out again — and the workspace shell (`Member::statement_scope`,
+//! `member_workspace_shell`), which reads the same as its two queries in a member transaction.
 
 use crate::scope::{auth, parts, seeded, settings};
 use tenantry::server::db::{Db, Dialect};
 use tenantry::server::tenant::Tenant;
 
-/// A request's only read as one statement (`Tenant::statement_scope`, `tenant_projects_page`):
+/// The projects list as one statement (`Tenant::statement_scope`, `tenant_projects_page`):
 /// it shows the tenant's own rows, is refused as a scoped transaction is (deleted organization,
 /// ended membership), and leaves its connection as it found it — idle, no settings, not
 /// read-only — so the next request on that connection starts clean. Not on Citus.
@@ -122,4 +123,67 @@ async fn a_list_reads_the_same_pages_alone_and_in_a_transaction() {
     }
     // Not a comparison of empty pages: most combinations find rows.
     assert!(compared > 40, "{compared}");
+}
+
+/// `member_workspace_shell` writes out the shell's two mirror reads again (see its migration):
+/// alone and in a member transaction they read the same — the active organization's name (none
+/// once deleted), the user (none when deleted or not mirrored yet), their organizations by name
+/// (a deleted one by its id, an ended membership not at all, none at all) — and the statement
+/// leaves its connection idle, unscoped and not read-only.
+#[tokio::test]
+async fn the_shell_reads_the_same_alone_and_in_a_transaction() {
+    use tenantry::server::tenant::Member;
+    use tenantry::server::workspace;
+    let (db, _admin, _) = seeded(&[
+        "INSERT INTO organizations (id, name, slug, deleted_at) VALUES ('org_b', 'beta', 'b', NULL),
+           ('org_a', 'Alpha', NULL, NULL), ('org_gone', 'Gone', 'gone', now()), ('org_z', 'zulu', 'z', NULL)",
+        "INSERT INTO users (clerk_id, email, name, image_url, deleted_at) VALUES
+           ('user_1', 'one@example.com', 'One', 'https://img.example/1', NULL),
+           ('user_deleted', 'gone@example.com', 'Gone', NULL, now())",
+        "INSERT INTO org_memberships (org_id, user_clerk_id, role, deleted_at) VALUES
+           ('org_b', 'user_1', 'org:admin', NULL), ('org_a', 'user_1', 'org:member', NULL),
+           ('org_gone', 'user_1', 'org:member', NULL), ('org_z', 'user_1', 'org:member', now()),
+           ('org_b', 'user_deleted', 'org:member', NULL), ('org_a', 'user_2', 'org:admin', NULL)",
+    ])
+    .await;
+    // One connection, so the statement's settings would be seen by the next borrower.
+    let one = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&db.app_url).await.unwrap();
+    let app = Db::new(one, Dialect::Postgres);
+    let cases = [
+        ("user_1", Some("org_b")),
+        ("user_1", Some("org_gone")),
+        ("user_1", Some("org_z")),
+        ("user_1", None),
+        ("user_deleted", Some("org_b")),
+        ("user_2", Some("org_a")),
+        ("user_unknown", None),
+    ];
+    let mut shown = 0;
+    for (user, org) in cases {
+        let member = Member::from_request(&parts(auth(user, org))).unwrap();
+        let mut tx = member.begin(&app).await.unwrap();
+        let in_tx = workspace::mirrored_shell(&mut tx, &member).await.unwrap();
+        drop(tx);
+        let alone =
+            workspace::mirrored_shell_alone(member.statement_scope(&app).expect("plain Postgres")).await.unwrap();
+        assert_eq!(alone, in_tx, "{user} in {org:?}");
+        shown += in_tx.organizations.len();
+        let mut conn = app.pool().acquire().await.unwrap();
+        assert_eq!(settings(&mut conn).await, (String::new(), String::new()), "after {user}");
+        let read_only: String = sqlx::query_scalar("SHOW transaction_read_only").fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(read_only, "off", "after {user}");
+    }
+    // user_1's three organizations in each of its four cases, by name, the deleted one by id.
+    let member = Member::from_request(&parts(auth("user_1", Some("org_b")))).unwrap();
+    let shell = workspace::mirrored_shell_alone(member.statement_scope(&app).unwrap()).await.unwrap();
+    let listed: Vec<_> = shell.organizations.iter().map(|o| (o.name.as_str(), o.role.as_str(), o.active)).collect();
+    assert_eq!(
+        listed,
+        [("Alpha", "org:member", false), ("beta", "org:admin", true), ("org_gone", "org:member", false)]
+    );
+    assert_eq!(shown, 3 * 4 + 1 + 1, "user_deleted's and user_2's memberships are listed too");
+    assert!(Member::from_request(&parts(auth("user_1", None)))
+        .unwrap()
+        .statement_scope(&Db::new(app.pool().clone(), Dialect::Citus))
+        .is_none());
 }

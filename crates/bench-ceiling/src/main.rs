@@ -13,14 +13,13 @@
 //! It is not the goal's baseline (issue 18 measures against the plain call).
 //!
 //! `GET /app/projects-scoped` is the page likewise, with the workspace page's database work
-//! added as Tenantry does it on plain Postgres: one read-only transaction begun by the scope's
-//! message (the two `SET LOCAL`s, `tenant_scope_check()`, `BEGIN READ ONLY`;
-//! `src/server/tenant/mod.rs`), in it the shell's snapshot and organization list
-//! (`src/server/workspace.rs`) and the page's projects (`projects::list_after`), the
-//! transaction then dropped (its `ROLLBACK` goes out with the connection's return), on
-//! connections with Tenantry's default timeouts. The statements are those files' (the page's
-//! list with the page's size, 50); the page renders the same small HTML, with the
-//! organization's name and the switcher's names added.
+//! added as Tenantry does it on plain Postgres: two statements side by side, each on a pooled
+//! connection and entering its scope itself — the shell's (`member_workspace_shell(…)`: the
+//! member scope, the active organization's name, the user, their organizations;
+//! `src/server/workspace.rs`, `mirrored_shell_alone`) and the page's projects
+//! (`tenant_projects_page(…)` with the page's size, 50: `projects::list_after_alone`) — on
+//! connections with Tenantry's default timeouts. The statements are those files'; the page
+//! renders the same small HTML, with the organization's name and the switcher's names added.
 //!
 //! Environment: `CEILING_ADDR` (default 127.0.0.1:3900), `DATABASE_URL` (a role that may read
 //! `projects`), `CLERK_JWT_KEY` (the instance's public key, PEM), `CLERK_AUTHORIZED_PARTIES`;
@@ -137,31 +136,28 @@ fn session(c: &Ceiling, headers: &HeaderMap, cookie: bool) -> Result<(String, St
     Ok((claims.sub, org))
 }
 
-/// `value` as a string literal in the escape-string form, quotes and backslashes doubled
-/// (Tenantry's `quote_literal`).
-fn literal(value: &str) -> String {
-    format!("E'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
-}
+const SHELL: &str = "SELECT org_name, user_clerk_id, user_name, user_email, user_image_url,
+         member_org_id, member_role, member_org_name, member_org_slug
+    FROM public.member_workspace_shell($1, $2)";
 
-const SNAPSHOT: &str = "SELECT (SELECT name FROM organizations WHERE id = $1 AND deleted_at IS NULL),
-         u.clerk_id, u.name, u.email, u.image_url
-    FROM (VALUES (1)) AS one (x)
-    LEFT JOIN users u ON u.clerk_id = $2 AND u.deleted_at IS NULL";
+const PAGE_PROJECTS: &str = "SELECT id, name, description, archived, created_by, updated_at, sort_key
+    FROM public.tenant_projects_page($1, $2, $3, $4, $5, $6, $7, $8)";
 
-const ORGANIZATIONS: &str = "SELECT m.org_id, m.role, o.name, o.slug FROM org_memberships m
-    LEFT JOIN organizations o ON o.id = m.org_id AND o.deleted_at IS NULL
-   WHERE m.user_clerk_id = $1 AND m.deleted_at IS NULL ORDER BY lower(coalesce(o.name, m.org_id))";
+/// `member_workspace_shell`'s row: the organization's name, the user (id, name, email, image),
+/// then one membership (organization id, role, name, slug).
+type ShellRow = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
-const PAGE_PROJECTS: &str = "SELECT id, name, description, archived_at IS NOT NULL, created_by, updated_at,
-         lower(btrim(name))
-    FROM projects
-   WHERE org_id = $1 AND (name ILIKE $2 OR description ILIKE $2)
-     AND ((archived_at IS NULL AND $3) OR (archived_at IS NOT NULL AND $4))
-     AND ($6::uuid IS NULL OR (lower(btrim(name)), id) > (lower(btrim($5::text)), $6::uuid))
-   ORDER BY lower(btrim(name)), id
-   LIMIT $7";
-
-type Snapshot = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+type ProjectRow = (uuid::Uuid, String, String, bool, String, time::OffsetDateTime, String);
 
 async fn page_scoped(State(c): State<Arc<Ceiling>>, headers: HeaderMap) -> Response {
     let (user, org) = match session(&c, &headers, true) {
@@ -171,44 +167,28 @@ async fn page_scoped(State(c): State<Arc<Ceiling>>, headers: HeaderMap) -> Respo
     let Some(pool) = c.scoped.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let unavailable = |_| StatusCode::SERVICE_UNAVAILABLE.into_response();
-    let read = async {
-        let scope = format!(
-            "SET LOCAL app.org_id = {}; SET LOCAL app.user_id = {}; SELECT public.tenant_scope_check(); BEGIN READ ONLY",
-            literal(&org),
-            literal(&user)
-        );
-        // In a task of its own, as Tenantry's `db::begin_with` sends it (sqlx's begin, dropped
-        // half-way, leaves the connection in the transaction).
-        #[allow(clippy::disallowed_methods)]
-        let begun = tokio::spawn({
-            let pool = pool.clone();
-            async move { pool.begin_with(scope).await }
-        });
-        let mut tx = begun.await.map_err(|_| sqlx::Error::PoolClosed)??;
-        let snapshot: Snapshot = sqlx::query_as(SNAPSHOT).bind(&org).bind(&user).fetch_one(&mut *tx).await?;
-        let orgs: Vec<(String, String, Option<String>, Option<String>)> =
-            sqlx::query_as(ORGANIZATIONS).bind(&user).fetch_all(&mut *tx).await?;
-        let rows: Vec<(uuid::Uuid, String, String, bool, String, time::OffsetDateTime, String)> =
-            sqlx::query_as(PAGE_PROJECTS)
-                .bind(&org)
-                .bind("%%")
-                .bind(true)
-                .bind(false)
-                .bind(None::<String>)
-                .bind(None::<uuid::Uuid>)
-                .bind(50_i64)
-                .fetch_all(&mut *tx)
-                .await?;
-        Ok::<_, sqlx::Error>((snapshot, orgs, rows))
-    };
-    let ((org_name, ..), orgs, rows) = match read.await {
+    // The shell's read and the page's start together, as a page's resources do.
+    let shell = sqlx::query_as::<_, ShellRow>(SHELL).bind(&user).bind(&org).fetch_all(pool);
+    let projects = sqlx::query_as::<_, ProjectRow>(PAGE_PROJECTS)
+        .bind(&org)
+        .bind(&user)
+        .bind("%%")
+        .bind(true)
+        .bind(false)
+        .bind(None::<String>)
+        .bind(None::<uuid::Uuid>)
+        .bind(50_i64)
+        .fetch_all(pool);
+    let (shell, rows) = match tokio::try_join!(shell, projects) {
         Ok(read) => read,
-        Err(e) => return unavailable(e),
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
-    let mut body = format!("<p>{} · {}</p><ul>", esc(&user), esc(org_name.as_deref().unwrap_or(&org)));
-    for (id, _, name, _) in &orgs {
-        body.push_str(&format!("<li>{}</li>", esc(name.as_deref().unwrap_or(id))));
+    let org_name = shell.first().and_then(|r| r.0.as_deref()).unwrap_or(&org);
+    let mut body = format!("<p>{} · {}</p><ul>", esc(&user), esc(org_name));
+    for (.., id, _, name, _) in &shell {
+        if let Some(id) = id {
+            body.push_str(&format!("<li>{}</li>", esc(name.as_deref().unwrap_or(id))));
+        }
     }
     body.push_str("</ul>");
     push_projects(&mut body, rows.iter().map(|(_, name, description, ..)| (name.as_str(), description.as_str())));

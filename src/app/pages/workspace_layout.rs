@@ -4,7 +4,6 @@
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 
-use crate::app::api::my_organizations;
 use crate::app::components::UserMenu;
 use crate::app::error::WorkspaceError;
 use crate::app::hydration::page_resource;
@@ -22,7 +21,9 @@ pub fn use_workspace() -> Resource<Result<Workspace, WorkspaceError>> {
 
 /// The shell's hold on the request's read transaction, from before its own reads until the page
 /// below it is built, so the shell's reads and the page's share one transaction whatever their
-/// timing (`RequestReads::hold`). Server only: the shell never renders in the browser.
+/// timing where they take it (`RequestReads::hold`; on plain Postgres the shell's read and the
+/// projects list are statements of their own, and the hold only spans the page's transaction).
+/// Server only: the shell never renders in the browser.
 struct PageBuild {
     #[cfg(feature = "ssr")]
     hold: std::sync::Mutex<Option<crate::server::tenant::ReadsHold>>,
@@ -47,23 +48,22 @@ impl PageBuild {
 pub fn AppShell() -> impl IntoView {
     let build = PageBuild::start();
     // The signed-in user, session and organization for every component below (`use_auth()`
-    // & co), loaded inside the route, once per page.
+    // & co), and the header's organizations: loaded inside the route, in one read per page.
     crate::app::auth::provide_auth();
-    let snapshot = crate::app::auth::use_auth_snapshot();
+    let shell = crate::app::auth::use_shell();
     // The workspace is that snapshot's organization (not a second load of the same rows); the
     // pages below read it from context.
     let ws = page_resource(
         || (),
         move |_| async move {
-            match snapshot.await {
-                Ok(Some(s)) => Workspace::from_snapshot(&s).ok_or(WorkspaceError::ChooseOrganization),
+            match shell.await {
+                Ok(Some(s)) => Workspace::from_snapshot(&s.auth).ok_or(WorkspaceError::ChooseOrganization),
                 Ok(None) => Err(WorkspaceError::SignInRequired),
                 Err(e) => Err(e),
             }
         },
     );
     provide_context(CurrentWorkspace(ws));
-    let orgs = page_resource(|| (), |_| my_organizations());
     view! {
         <header class="border-b border-slate-200 bg-white">
             <nav class="mx-auto flex max-w-5xl items-center gap-6 px-6 py-3">
@@ -71,18 +71,19 @@ pub fn AppShell() -> impl IntoView {
                 <A href="/app/dashboard" attr:class="text-sm text-slate-600 hover:text-slate-900">"Dashboard"</A>
                 <A href="/app/projects" attr:class="text-sm text-slate-600 hover:text-slate-900">"Projects"</A>
                 <A href="/app/members" attr:class="text-sm text-slate-600 hover:text-slate-900">"Members"</A>
-                // One boundary for the header's three reads (rights, organizations, who is
-                // signed in): they take their turns in the request's read transaction, and one
-                // boundary sends the header in one piece once all three are read, where a
-                // boundary each sent up to three (a write to the socket each).
+                // One boundary for the header: the rights, the organizations and who is signed
+                // in come from one read, sent in one piece once it is read.
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
-                        let (workspace, list, signed_in) = (ws.await, orgs.await, snapshot.await);
-                        let admin = workspace.ok().filter(|w| w.is_admin).map(|_| view! {
+                        let shell = shell.await.ok().flatten();
+                        let admin = shell.as_ref().and_then(|s| Workspace::from_snapshot(&s.auth)).filter(|w| w.is_admin).map(|_| view! {
                             <A href="/app/audit" attr:class="text-sm text-slate-600 hover:text-slate-900">"Audit log"</A>
                             <A href="/app/settings" attr:class="text-sm text-slate-600 hover:text-slate-900">"Settings"</A>
                         });
-                        let list = list.unwrap_or_default();
+                        let (list, signed_in) = match shell {
+                            Some(s) => (s.organizations.unwrap_or_default(), Some(s.auth)),
+                            None => (Vec::new(), None),
+                        };
                         view! {
                             {admin}
                             <div class="ml-auto flex items-center gap-3">
@@ -95,7 +96,7 @@ pub fn AppShell() -> impl IntoView {
                                     </select>
                                     <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-sm">"Switch"</button>
                                 </form>
-                                <UserMenu snapshot=signed_in.ok().flatten()/>
+                                <UserMenu snapshot=signed_in/>
                             </div>
                         }
                     })}

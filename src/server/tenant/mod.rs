@@ -107,9 +107,8 @@ impl Tenant {
         Ok(TenantTx { tx, tenant: self.clone() })
     }
 
-    /// This tenant's scope for one statement that enters it itself, when that statement is its
-    /// request's only read; `None` on Citus, or where the role may not call `set_config`
-    /// ([`Db::scopes_statements`], see [`StatementScope`]).
+    /// This tenant's scope for one statement that enters it itself; `None` on Citus, or where
+    /// the role may not call `set_config` ([`Db::scopes_statements`], see [`StatementScope`]).
     pub fn statement_scope<'a>(&'a self, db: &'a Db) -> Option<StatementScope<'a>> {
         db.scopes_statements().then_some(StatementScope { tenant: self, db })
     }
@@ -267,6 +266,32 @@ impl Member {
     /// As [`Tenant::open`] without an organization, so without the tombstone check.
     async fn open(&self, db: &Db, begin: &'static str) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         begin_scoped(db, "", &self.auth.user_id, false, begin).await
+    }
+
+    /// This member's scope for one statement that enters it itself; `None` where
+    /// [`Tenant::statement_scope`] is `None` (Citus, or a role that may not call `set_config`).
+    pub fn statement_scope<'a>(&'a self, db: &'a Db) -> Option<MemberStatementScope<'a>> {
+        db.scopes_statements().then_some(MemberStatementScope { member: self, db })
+    }
+}
+
+/// [`StatementScope`] for a [`Member`]: one statement calling a database function that does
+/// what [`Member::open`]'s message does (read-only, no organization, the user) in the
+/// statement's own implicit transaction, then the read (`member_workspace_shell(user_id, …)`,
+/// migrations/20270110000001_member_workspace_shell.sql). On the pool only, plain Postgres only,
+/// for [`StatementScope`]'s reasons.
+pub struct MemberStatementScope<'a> {
+    member: &'a Member,
+    db: &'a Db,
+}
+
+impl<'a> MemberStatementScope<'a> {
+    pub fn member(&self) -> &'a Member {
+        self.member
+    }
+    /// Where the statement runs: the pool, so on a connection outside any transaction.
+    pub fn pool(&self) -> &'a sqlx::PgPool {
+        self.db.pool()
     }
 }
 
