@@ -35,6 +35,6 @@ BEGIN
           LEFT JOIN public.org_memberships m
                  ON m.user_clerk_id = member_workspace_shell.user_id AND m.deleted_at IS NULL
           LEFT JOIN public.organizations mo ON mo.id = m.org_id AND mo.deleted_at IS NULL
-         ORDER BY lower(coalesce(mo.name, m.org_id));
+         ORDER BY lower(coalesce(mo.name, m.org_id)), m.org_id;
 END
 $$;

@@ -38,8 +38,13 @@ pub async fn get_shell() -> Result<Option<ShellSnapshot>, WorkspaceError> {
     let Some(member) = ctx::member_if_signed_in()? else { return Ok(None) };
     let st = ctx::state()?;
     let mirrored = ctx::member_shell(&member).await?;
-    let auth = workspace::auth_snapshot(&st, &member, mirrored.snapshot).await;
-    let organizations = workspace::organizations_of(&st, &member, mirrored.organizations).await.map_err(Into::into);
+    // What the mirror lacks comes from the Backend API: both parts' calls at once.
+    let (auth, organizations) = tokio::join!(
+        workspace::auth_snapshot(&st, &member, mirrored.snapshot),
+        workspace::organizations_of(&st, &member, mirrored.organizations)
+    );
+    // The list is the switcher's: without it the page is still answered, and its status kept.
+    let organizations = organizations.map_err(ctx::fallback_failed);
     Ok(Some(ShellSnapshot { auth, organizations }))
 }
 

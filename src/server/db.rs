@@ -85,20 +85,21 @@ pub enum Dialect {
 pub struct Db {
     pool: PgPool,
     dialect: Dialect,
-    /// Whether the runtime role may call `set_config` (PUBLIC may, unless a hardened database
-    /// revoked it), which a one-statement scope's function does (`tenant::StatementScope`,
-    /// `tenant::MemberStatementScope`).
-    sets_config: bool,
+    /// Whether the runtime role may call the one-statement scopes' functions and `set_config`,
+    /// which they call (PUBLIC may, unless a hardened database revoked it):
+    /// `tenant::StatementScope`, `tenant::MemberStatementScope`.
+    calls_scope_functions: bool,
 }
 
 impl Db {
     /// A pool whose database is known to be of `dialect`, whose role may call `set_config`.
     pub fn new(pool: PgPool, dialect: Dialect) -> Self {
-        Self { pool, dialect, sets_config: true }
+        Self { pool, dialect, calls_scope_functions: true }
     }
 
-    /// Asks the database which it is (`pg_extension`) and whether the role may call
-    /// `set_config`, and refuses one whose migrations have not created the tenant scope's
+    /// Asks the database which it is (`pg_extension`) and whether the role may call the
+    /// one-statement scopes' functions and `set_config` (else every read takes a scoped
+    /// transaction), and refuses one whose migrations have not created the tenant scope's
     /// functions (tenant requests would fail).
     /// Errors: [`DbSetupError::NotMigrated`], or the database's as [`DbSetupError::Unreachable`].
     pub async fn detect(pool: PgPool) -> Result<Self, DbSetupError> {
@@ -106,8 +107,10 @@ impl Db {
             r#"SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS "citus!",
                       to_regprocedure('public.tenant_scope_check()') IS NOT NULL
                       AND to_regprocedure($1) IS NOT NULL AND to_regprocedure($2) IS NOT NULL AS "migrated!",
-                      has_function_privilege('pg_catalog.set_config(text, text, boolean)', 'EXECUTE')
-                        AS "sets_config!""#,
+                      coalesce(has_function_privilege('pg_catalog.set_config(text, text, boolean)', 'EXECUTE')
+                               AND has_function_privilege(to_regprocedure($1), 'EXECUTE')
+                               AND has_function_privilege(to_regprocedure($2), 'EXECUTE'), false)
+                        AS "calls_scope_functions!""#,
             TENANT_PROJECTS_PAGE,
             MEMBER_WORKSPACE_SHELL
         )
@@ -118,13 +121,14 @@ impl Db {
             return Err(DbSetupError::NotMigrated);
         }
         let dialect = if found.citus { Dialect::Citus } else { Dialect::Postgres };
-        Ok(Self { pool, dialect, sets_config: found.sets_config })
+        Ok(Self { pool, dialect, calls_scope_functions: found.calls_scope_functions })
     }
 
-    /// Whether a read may scope its own statement (`tenant::StatementScope`): plain Postgres,
-    /// and a role that may call `set_config`.
+    /// Whether a read may scope its own statement (`tenant::StatementScope`,
+    /// `tenant::MemberStatementScope`): plain Postgres, and a role that may call their functions
+    /// and `set_config`.
     pub fn scopes_statements(&self) -> bool {
-        self.dialect == Dialect::Postgres && self.sets_config
+        self.dialect == Dialect::Postgres && self.calls_scope_functions
     }
 
     pub fn pool(&self) -> &PgPool {

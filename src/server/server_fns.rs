@@ -110,8 +110,9 @@ pub async fn tenant_read<T>(
 
 /// Runs `alone`, one statement that enters this call's tenant scope itself ([`StatementScope`]),
 /// on plain Postgres: a read that needs no transaction, because no other read of its request
-/// shares one with it (a page's shell reads in a statement of its own, [`member_shell`]).
-/// `None` on Citus, or where the role may not call `set_config`, for the caller to read through
+/// shares one with it (a page's shell reads in a statement of its own, [`member_shell`]). It
+/// reads on the pool, so never for a read that must see a write transaction's rows. `None` on
+/// Citus, or where the role may not call these functions, for the caller to read through
 /// [`tenant_read`].
 pub async fn tenant_statement<T>(
     alone: impl AsyncFnOnce(StatementScope<'_>) -> Result<T, ProjectError>,
@@ -224,16 +225,26 @@ impl From<LoadError> for WorkspaceError {
     fn from(e: LoadError) -> Self {
         match e {
             LoadError::Database(e) => e.into(),
-            LoadError::ClerkUnavailable => {
-                tracing::warn!("Backend API fallback timed out");
-                respond(WorkspaceError::Unavailable)
-            }
-            LoadError::Busy(spent) => {
-                tracing::warn!(error = %spent, "Backend API fallback refused: budget spent");
-                respond(match spent {
-                    BudgetSpent::Caller => WorkspaceError::TooManyRequests,
-                    BudgetSpent::Global => WorkspaceError::Unavailable,
-                })
+            e => respond(fallback_failed(e)),
+        }
+    }
+}
+
+/// A Backend API fallback's failure (`LoadError`), logged, as the typed error, without setting
+/// the response's status: for a part of an answer that is otherwise given (the shell's
+/// organization list, `get_shell`). A database error is the whole answer's ([`From`]).
+pub fn fallback_failed(e: LoadError) -> WorkspaceError {
+    match e {
+        LoadError::Database(e) => e.into(),
+        LoadError::ClerkUnavailable => {
+            tracing::warn!("Backend API fallback timed out");
+            WorkspaceError::Unavailable
+        }
+        LoadError::Busy(spent) => {
+            tracing::warn!(error = %spent, "Backend API fallback refused: budget spent");
+            match spent {
+                BudgetSpent::Caller => WorkspaceError::TooManyRequests,
+                BudgetSpent::Global => WorkspaceError::Unavailable,
             }
         }
     }

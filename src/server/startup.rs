@@ -202,7 +202,7 @@ pub fn app_routes(state: &AppState) -> Router<AppState> {
                 .append_index_html_on_directories(false),
         )
         // Each page render and server-function call gets its own `RequestReads`: a page's
-        // resources read in one transaction.
+        // resources that read in a transaction read in one.
         .leptos_routes_with_context(
             state,
             leptos_routes,

@@ -68,7 +68,7 @@ pub async fn mirrored_organizations(conn: &mut PgConnection, member: &Member) ->
     let rows = sqlx::query!(
         r#"SELECT m.org_id, m.role, o.name AS "name?", o.slug FROM org_memberships m
              LEFT JOIN organizations o ON o.id = m.org_id AND o.deleted_at IS NULL
-            WHERE m.user_clerk_id = $1 AND m.deleted_at IS NULL ORDER BY lower(coalesce(o.name, m.org_id))"#,
+            WHERE m.user_clerk_id = $1 AND m.deleted_at IS NULL ORDER BY lower(coalesce(o.name, m.org_id)), m.org_id"#,
         member.user_id()
     )
     .fetch_all(conn)
@@ -128,8 +128,8 @@ pub struct MirroredSnapshot {
 }
 
 /// One statement reads both from the mirror (neither is tenant data: no row-level security), on
-/// the request's read connection (`RequestReads::member`), so a page's shell and its page read in
-/// one transaction on one connection.
+/// `conn` (the request's read connection, `RequestReads::member`, where the shell reads in the
+/// request's transaction: [`mirrored_shell`]; else [`mirrored_shell_alone`] reads it).
 pub async fn mirrored_snapshot(conn: &mut PgConnection, member: &Member) -> Result<MirroredSnapshot, sqlx::Error> {
     let auth = member.auth();
     let mirrored = sqlx::query!(

@@ -136,14 +136,16 @@ async fn the_shell_reads_the_same_alone_and_in_a_transaction() {
     use tenantry::server::workspace;
     let (db, _admin, _) = seeded(&[
         "INSERT INTO organizations (id, name, slug, deleted_at) VALUES ('org_b', 'beta', 'b', NULL),
-           ('org_a', 'Alpha', NULL, NULL), ('org_gone', 'Gone', 'gone', now()), ('org_z', 'zulu', 'z', NULL)",
+           ('org_a', 'Alpha', NULL, NULL), ('org_gone', 'Gone', 'gone', now()), ('org_z', 'zulu', 'z', NULL),
+           ('org_t2', 'twin', NULL, NULL), ('org_t1', 'Twin', NULL, NULL)",
         "INSERT INTO users (clerk_id, email, name, image_url, deleted_at) VALUES
            ('user_1', 'one@example.com', 'One', 'https://img.example/1', NULL),
            ('user_deleted', 'gone@example.com', 'Gone', NULL, now())",
         "INSERT INTO org_memberships (org_id, user_clerk_id, role, deleted_at) VALUES
            ('org_b', 'user_1', 'org:admin', NULL), ('org_a', 'user_1', 'org:member', NULL),
            ('org_gone', 'user_1', 'org:member', NULL), ('org_z', 'user_1', 'org:member', now()),
-           ('org_b', 'user_deleted', 'org:member', NULL), ('org_a', 'user_2', 'org:admin', NULL)",
+           ('org_b', 'user_deleted', 'org:member', NULL), ('org_a', 'user_2', 'org:admin', NULL),
+           ('org_t2', 'user_1', 'org:member', NULL), ('org_t1', 'user_1', 'org:member', NULL)",
     ])
     .await;
     // One connection, so the statement's settings would be seen by the next borrower.
@@ -173,17 +175,46 @@ async fn the_shell_reads_the_same_alone_and_in_a_transaction() {
         let read_only: String = sqlx::query_scalar("SHOW transaction_read_only").fetch_one(&mut *conn).await.unwrap();
         assert_eq!(read_only, "off", "after {user}");
     }
-    // user_1's three organizations in each of its four cases, by name, the deleted one by id.
+    // user_1's five organizations in each of its four cases, by name (the deleted one by its id),
+    // two of the same name by id.
     let member = Member::from_request(&parts(auth("user_1", Some("org_b")))).unwrap();
     let shell = workspace::mirrored_shell_alone(member.statement_scope(&app).unwrap()).await.unwrap();
-    let listed: Vec<_> = shell.organizations.iter().map(|o| (o.name.as_str(), o.role.as_str(), o.active)).collect();
+    let listed: Vec<_> =
+        shell.organizations.iter().map(|o| (o.id.as_str(), o.name.as_str(), o.role.as_str(), o.active)).collect();
     assert_eq!(
         listed,
-        [("Alpha", "org:member", false), ("beta", "org:admin", true), ("org_gone", "org:member", false)]
+        [
+            ("org_a", "Alpha", "org:member", false),
+            ("org_b", "beta", "org:admin", true),
+            ("org_gone", "org_gone", "org:member", false),
+            ("org_t1", "Twin", "org:member", false),
+            ("org_t2", "twin", "org:member", false)
+        ]
     );
-    assert_eq!(shown, 3 * 4 + 1 + 1, "user_deleted's and user_2's memberships are listed too");
+    assert_eq!(shown, 5 * 4 + 1 + 1, "user_deleted's and user_2's memberships are listed too");
     assert!(Member::from_request(&parts(auth("user_1", None)))
         .unwrap()
         .statement_scope(&Db::new(app.pool().clone(), Dialect::Citus))
         .is_none());
+}
+
+/// A role that may not call one of the one-statement scopes' functions (a hardened database
+/// that revoked PUBLIC's `EXECUTE`, migrated without granting the runtime role) is found out at
+/// startup: every read then takes a scoped transaction, rather than every page failing.
+#[tokio::test]
+async fn a_role_that_may_not_call_a_scope_function_reads_in_transactions() {
+    use crate::helpers::migrated_database;
+    for function in [
+        None,
+        Some("public.member_workspace_shell(text, text)"),
+        Some("public.tenant_projects_page(text, text, text, boolean, boolean, text, uuid, bigint)"),
+    ] {
+        let (db, admin) = migrated_database().await;
+        if let Some(function) = function {
+            let revoke = format!("REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC, {}", pg_harness::APP_ROLE);
+            sqlx::query(&revoke).execute(&admin).await.unwrap();
+        }
+        let app = Db::detect(sqlx::PgPool::connect(&db.app_url).await.unwrap()).await.unwrap();
+        assert_eq!(app.scopes_statements(), function.is_none(), "{function:?} revoked");
+    }
 }

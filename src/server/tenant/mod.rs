@@ -1,6 +1,8 @@
 //! The tenant scope: the only way tenant data is read or written, and the only code that sets
 //! the row-level-security settings (`app.org_id`, `app.user_id`) of a transaction — itself, or
-//! through a database function it calls with them ([`StatementScope`]).
+//! through a database function it calls with them ([`StatementScope`] for a tenant,
+//! [`MemberStatementScope`] for a member: `projects::list_after_alone`,
+//! `workspace::mirrored_shell_alone`).
 //!
 //! A [`Tenant`] comes from a verified request and nothing else ([`Tenant::from_request`] reads
 //! the [`Auth`] that the Clerk middleware put in the request's extensions): no org id, role or
@@ -108,7 +110,8 @@ impl Tenant {
     }
 
     /// This tenant's scope for one statement that enters it itself; `None` on Citus, or where
-    /// the role may not call `set_config` ([`Db::scopes_statements`], see [`StatementScope`]).
+    /// the role may not call the function or `set_config` ([`Db::scopes_statements`], see
+    /// [`StatementScope`]).
     pub fn statement_scope<'a>(&'a self, db: &'a Db) -> Option<StatementScope<'a>> {
         db.scopes_statements().then_some(StatementScope { tenant: self, db })
     }
@@ -269,7 +272,8 @@ impl Member {
     }
 
     /// This member's scope for one statement that enters it itself; `None` where
-    /// [`Tenant::statement_scope`] is `None` (Citus, or a role that may not call `set_config`).
+    /// [`Tenant::statement_scope`] is `None` (Citus, or a role that may not call the function or
+    /// `set_config`).
     pub fn statement_scope<'a>(&'a self, db: &'a Db) -> Option<MemberStatementScope<'a>> {
         db.scopes_statements().then_some(MemberStatementScope { member: self, db })
     }

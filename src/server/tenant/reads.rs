@@ -13,7 +13,10 @@ use crate::server::db::Db;
 /// shell's and its own) each call a server function, and without this each would begin, scope
 /// and check a transaction of its own, on a connection of its own (issue 18: one tenant
 /// transaction per request, however many resources a page has). Provided per request
-/// (`startup::app_routes`).
+/// (`startup::app_routes`). On plain Postgres the shell's read and a projects list are instead
+/// statements that scope themselves (`MemberStatementScope`, `StatementScope`), so what shares
+/// this there is a page's own read alone; where statements may not scope themselves (Citus, a
+/// role that may not call their functions) every read of a page shares it.
 ///
 /// It is scoped as the request is: to its tenant (organization and user, checked as
 /// [`Tenant::begin`] checks) when it has an active organization, else to the member. It is
