@@ -240,6 +240,10 @@ pub fn fallback_failed(e: LoadError) -> WorkspaceError {
             tracing::warn!("Backend API fallback timed out");
             WorkspaceError::Unavailable
         }
+        LoadError::ClerkRefused(e) => {
+            tracing::warn!(error = %e, "Backend API fallback failed");
+            WorkspaceError::Unavailable
+        }
         LoadError::Busy(spent) => {
             tracing::warn!(error = %spent, "Backend API fallback refused: budget spent");
             match spent {

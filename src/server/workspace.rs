@@ -22,6 +22,9 @@ pub enum LoadError {
     /// The mirror has nothing yet and Clerk did not answer in time.
     #[error("Clerk's Backend API did not answer in time")]
     ClerkUnavailable,
+    /// The mirror has nothing yet and Clerk answered with an error (or could not be reached).
+    #[error("Clerk's Backend API refused the fallback: {0}")]
+    ClerkRefused(clerk::bapi::ApiError),
 }
 
 /// The name of organization `org_id`, as `user_id` asked: the mirror's, or Clerk's while the
@@ -97,23 +100,23 @@ pub async fn organizations_of(
     if out.is_empty() {
         if let Some(api) = st.clerk.api() {
             st.backend_api_budget.spend("organizations-of-user", member.user_id())?;
-            // Clerk slow or down: say so rather than show an empty list as if it were true.
-            let answer = backend_call("user_memberships", api.user_memberships(member.user_id(), 100, 0))
+            // Clerk slow, down or refusing: say so rather than show an empty list as if it were
+            // true (a user told they have no organization may well create a second one).
+            let page = backend_call("user_memberships", api.user_memberships(member.user_id(), 100, 0))
                 .await
-                .ok_or(LoadError::ClerkUnavailable)?;
-            if let Ok(page) = answer {
-                out = page
-                    .data
-                    .into_iter()
-                    .map(|m| OrgChoice {
-                        active: active == Some(m.organization.id.as_str()),
-                        id: m.organization.id,
-                        name: m.organization.name,
-                        slug: m.organization.slug,
-                        role: m.role,
-                    })
-                    .collect();
-            }
+                .ok_or(LoadError::ClerkUnavailable)?
+                .map_err(LoadError::ClerkRefused)?;
+            out = page
+                .data
+                .into_iter()
+                .map(|m| OrgChoice {
+                    active: active == Some(m.organization.id.as_str()),
+                    id: m.organization.id,
+                    name: m.organization.name,
+                    slug: m.organization.slug,
+                    role: m.role,
+                })
+                .collect();
         }
     }
     Ok(out)

@@ -116,11 +116,12 @@ async fn backend_api_calls_on_behalf_of_requests_are_bounded_per_caller() {
     assert!(r.headers().get("set-cookie").is_none(), "nothing cleared: the session is still alive");
     assert!(r.text().await.unwrap().contains("You are still signed in"));
 
-    // /select-org with an empty mirror falls back to the Backend API, within the same bound.
+    // /select-org with an empty mirror falls back to the Backend API, within the same bound;
+    // Clerk unreachable, the page says the list could not be read (never "no organization").
     let other = app.token("user_empty", json!({}));
     for _ in 0..10 {
         let html = app.http.get(app.url("/select-org")).bearer_auth(&other).send().await.unwrap().text().await.unwrap();
-        assert!(html.contains("data-testid=\"no-orgs\""), "the fallback found nothing and said so");
+        assert!(html.contains("temporarily unavailable") && !html.contains("data-testid=\"no-orgs\""), "{html}");
     }
     let html = app.http.get(app.url("/select-org")).bearer_auth(&other).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("too many requests; please wait a minute"), "{html}");

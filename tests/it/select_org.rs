@@ -36,7 +36,7 @@ async fn select_org_activation_goes_through_clerk() {
 /// `/select-org` lists the signed-in user's organizations from the mirror — each by name and
 /// role with the form that activates it, the active one to continue in, never a membership that
 /// ended or another user's — without asking Clerk; with an empty mirror it shows what Clerk's
-/// Backend API answers for that user.
+/// Backend API answers for that user, and an error, not an empty list, when Clerk refuses.
 #[tokio::test]
 async fn select_org_lists_the_users_organizations_from_the_mirror_or_from_clerk() {
     use axum::extract::Path;
@@ -47,12 +47,17 @@ async fn select_org_lists_the_users_organizations_from_the_mirror_or_from_clerk(
     let stub = axum::Router::new().route(
         "/v1/users/{id}/organization_memberships",
         axum::routing::get(move |Path(id): Path<String>| {
+            use axum::response::IntoResponse;
             counter.fetch_add(1, Ordering::SeqCst);
             async move {
+                if id == "user_broken" {
+                    let error = json!({"errors": [{"code": "internal_clerk_error", "message": "Oops"}]});
+                    return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, axum::Json(error)).into_response();
+                }
                 let mut m = crate::webhooks::membership("orgmem_z", "org_z", &id, "org:admin", 1);
                 m["organization"]["name"] = json!("Zeta Works");
                 let data = if id == "user_fresh" { vec![m] } else { vec![] };
-                axum::Json(json!({"data": data, "total_count": data.len()}))
+                axum::Json(json!({"data": data, "total_count": data.len()})).into_response()
             }
         }),
     );
@@ -99,4 +104,13 @@ async fn select_org_lists_the_users_organizations_from_the_mirror_or_from_clerk(
     for absent in ["Acme Ltd", "Borealis Inc", "Cyberdyne"] {
         assert!(!html.contains(absent), "{absent} listed: {html}");
     }
+
+    // Clerk answering with an error is not an empty list: the page says the list could not be
+    // read, never that the user has no organization (who might then create a second one).
+    let r = app.http.get(app.url("/select-org")).bearer_auth(app.token("user_broken", json!({}))).send().await.unwrap();
+    let html = r.text().await.unwrap();
+    assert!(asked.load(Ordering::SeqCst) > 1, "Clerk was asked (and retried: a 500 may pass)");
+    assert!(html.contains(r#"data-testid="load-error""#) && !html.contains(r#"data-testid="no-orgs""#), "{html}");
+    // The page still lets them create one, knowingly.
+    assert!(html.contains(r#"action="/select-org/create""#), "{html}");
 }

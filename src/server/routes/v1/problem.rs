@@ -363,7 +363,9 @@ impl From<LoadError> for Problem {
     fn from(e: LoadError) -> Self {
         match e {
             LoadError::Database(e) => database(e),
-            LoadError::Busy(_) | LoadError::ClerkUnavailable => Problem::new(ProblemType::Unavailable).cause(e),
+            LoadError::Busy(_) | LoadError::ClerkUnavailable | LoadError::ClerkRefused(_) => {
+                Problem::new(ProblemType::Unavailable).cause(e)
+            }
         }
     }
 }
