@@ -92,7 +92,8 @@ pub struct Db {
 }
 
 impl Db {
-    /// A pool whose database is known to be of `dialect`, whose role may call `set_config`.
+    /// A pool whose database is known to be of `dialect`, whose role may call the one-statement
+    /// scopes' functions and `set_config`.
     pub fn new(pool: PgPool, dialect: Dialect) -> Self {
         Self { pool, dialect, calls_scope_functions: true }
     }

@@ -323,7 +323,8 @@ pub async fn list_after_alone(
         ListedRow,
         r#"SELECT id AS "id!", name AS "name!", description AS "description!", archived AS "archived!",
                   created_by AS "created_by!", updated_at AS "updated_at!", sort_key AS "sort_key!"
-             FROM public.tenant_projects_page($1, $2, $3, $4, $5, $6, $7, $8)"#,
+             FROM public.tenant_projects_page($1, $2, $3, $4, $5, $6, $7, $8) WITH ORDINALITY AS page
+            ORDER BY page.ordinality"#,
         scope.org_id(),
         scope.user_id(),
         &f.pattern,

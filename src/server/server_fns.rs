@@ -129,7 +129,7 @@ pub async fn tenant_statement<T>(
 
 /// What the workspace shell reads from the mirror for `member` (who is signed in, the active
 /// organization's name, their organizations): one statement that enters the member's scope
-/// itself on plain Postgres ([`MemberStatementScope`]), else two reads in this request's read
+/// itself on plain Postgres ([`MemberStatementScope`](super::tenant::MemberStatementScope)), else two reads in this request's read
 /// transaction ([`member_read`]).
 pub async fn member_shell(member: &Member) -> Result<workspace::MirroredShell, WorkspaceError> {
     let st = state()?;

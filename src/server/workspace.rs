@@ -181,7 +181,8 @@ pub async fn mirrored_shell_alone(scope: MemberStatementScope<'_>) -> Result<Mir
     let rows = sqlx::query!(
         r#"SELECT org_name, user_clerk_id, user_name, user_email, user_image_url,
                   member_org_id, member_role AS "member_role?", member_org_name, member_org_slug
-             FROM public.member_workspace_shell($1, $2)"#,
+             FROM public.member_workspace_shell($1, $2) WITH ORDINALITY AS shell
+            ORDER BY shell.ordinality"#,
         member.user_id(),
         active
     )

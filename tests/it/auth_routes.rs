@@ -517,6 +517,7 @@ async fn pending_sessions_go_to_the_task_page_not_to_sign_in() {
     // The task page, with its form to create an organization (the list itself needs Clerk,
     // unreachable here, while the mirror has none of this user's memberships).
     assert!(html.contains("Choose an organization") && html.contains(r#"action="/select-org/create""#), "{html}");
+    assert!(html.contains(r#"data-testid="load-error""#) && !html.contains(r#"data-testid="no-orgs""#), "{html}");
 
     for path in ["/api/whoami", "/api/profile"] {
         let r = app.http.get(app.url(path)).bearer_auth(&pending).send().await.unwrap();

@@ -109,8 +109,26 @@ async fn select_org_lists_the_users_organizations_from_the_mirror_or_from_clerk(
     // read, never that the user has no organization (who might then create a second one).
     let r = app.http.get(app.url("/select-org")).bearer_auth(app.token("user_broken", json!({}))).send().await.unwrap();
     let html = r.text().await.unwrap();
-    assert!(asked.load(Ordering::SeqCst) > 1, "Clerk was asked (and retried: a 500 may pass)");
+    assert!(asked.load(Ordering::SeqCst) > 1, "Clerk was asked");
     assert!(html.contains(r#"data-testid="load-error""#) && !html.contains(r#"data-testid="no-orgs""#), "{html}");
     // The page still lets them create one, knowingly.
     assert!(html.contains(r#"action="/select-org/create""#), "{html}");
+
+    // Inside an organization the shell's switcher lists none, and the page is still answered in
+    // full: the list's failure changes neither its status (the audit log renders whole before
+    // its status is sent) nor the rest of its header.
+    let broken = app.token("user_broken", json!({"org_id": "org_a", "org_role": "org:admin"}));
+    let before = asked.load(Ordering::SeqCst);
+    let r = app.http.get(app.url("/app/audit")).bearer_auth(&broken).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(asked.load(Ordering::SeqCst) > before, "the shell asked Clerk for the list");
+    let switcher = &html[html.find(r#"data-testid="org-switcher""#).expect("the switcher")..];
+    let switcher = &switcher[..switcher.find("</form>").unwrap()];
+    assert!(!switcher.contains("<option"), "no organization listed: {switcher}");
+    assert!(html.contains(r#"data-testid="user-menu""#) && html.contains(r#"href="/app/settings""#), "{html}");
+    // The list as a JSON call says Clerk could not be asked, never `[]`.
+    let r = app.http.post(app.url("/api/organizations/mine")).bearer_auth(&broken).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.text().await.unwrap().contains("unavailable"));
 }

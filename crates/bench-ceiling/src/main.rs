@@ -88,7 +88,8 @@ const PROJECTS: &str = "SELECT id, name, description, archived_at IS NOT NULL, c
   WHERE org_id = $1 AND archived_at IS NULL ORDER BY lower(name), id LIMIT 50";
 
 const SCOPED: &str = "SELECT id, name, description, archived, created_by, updated_at
-  FROM public.tenant_projects_page($1, $2, '%%', true, false, NULL, NULL, 51)";
+  FROM public.tenant_projects_page($1, $2, '%%', true, false, NULL, NULL, 51) WITH ORDINALITY AS page
+  ORDER BY page.ordinality";
 
 type Row = (uuid::Uuid, String, String, bool, String, time::OffsetDateTime);
 
@@ -138,10 +139,12 @@ fn session(c: &Ceiling, headers: &HeaderMap, cookie: bool) -> Result<(String, St
 
 const SHELL: &str = "SELECT org_name, user_clerk_id, user_name, user_email, user_image_url,
          member_org_id, member_role, member_org_name, member_org_slug
-    FROM public.member_workspace_shell($1, $2)";
+    FROM public.member_workspace_shell($1, $2) WITH ORDINALITY AS shell
+    ORDER BY shell.ordinality";
 
 const PAGE_PROJECTS: &str = "SELECT id, name, description, archived, created_by, updated_at, sort_key
-    FROM public.tenant_projects_page($1, $2, $3, $4, $5, $6, $7, $8)";
+    FROM public.tenant_projects_page($1, $2, $3, $4, $5, $6, $7, $8) WITH ORDINALITY AS page
+    ORDER BY page.ordinality";
 
 /// `member_workspace_shell`'s row: the organization's name, the user (id, name, email, image),
 /// then one membership (organization id, role, name, slug).
