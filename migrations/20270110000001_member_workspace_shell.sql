@@ -2,10 +2,12 @@
 -- itself: the active organization's name, the signed-in user, and the organizations the user
 -- can switch to. Neither the organization nor the user is tenant data; the memberships are
 -- (row-level security shows a member their own through `app.user_id`). One round trip where a
--- member transaction takes two (its `SET LOCAL` message, then the reads) and a `ROLLBACK`.
+-- member transaction waits for one per step (its `SET LOCAL` message, then each read) and ends
+-- with a `ROLLBACK`.
 --
--- The member scope as `Member::open` sets it (src/server/tenant/mod.rs): no organization, the
--- user, read-only; `is_local`, so the settings end with the statement's own implicit
+-- The member scope's settings as `Member::open` makes them (src/server/tenant/mod.rs): no
+-- organization, the user; read-only, as the request's reads begin their transaction
+-- (`RequestReads`); all `is_local`, so they end with the statement's own implicit
 -- transaction. Called only on a pooled connection outside any transaction
 -- (`tenant::MemberStatementScope`), and on plain Postgres only, as `tenant_projects_page`
 -- (migrations/20270103000001): elsewhere the two queries it writes out again

@@ -281,8 +281,7 @@ impl Member {
 
 /// [`StatementScope`] for a [`Member`]: one statement calling a database function that does
 /// what [`Member::open`]'s message does (no organization, the user) and what the request's
-/// reads add (read-only, as `RequestReads` begins them; the migration's comment says
-/// `Member::open` sets it, which only holds for those), in the statement's own implicit
+/// reads add (read-only, as `RequestReads` begins them), in the statement's own implicit
 /// transaction, then the read (`member_workspace_shell(user_id, …)`,
 /// migrations/20270110000001_member_workspace_shell.sql). On the pool only, plain Postgres only,
 /// for [`StatementScope`]'s reasons.
