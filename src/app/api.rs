@@ -97,6 +97,17 @@ pub async fn update_project(id: String, name: String, description: String) -> Re
     Ok(p)
 }
 
+/// Renames a project, its other fields as they are when the write runs: the rename form sends
+/// the name alone, so a description someone changed since the page was loaded is not written
+/// back over with the page's copy (as `update_project` with it would).
+#[server(endpoint = "projects/rename")]
+pub async fn rename_project(id: String, name: String) -> Result<ProjectView, WorkspaceError> {
+    let mut tx = ctx::tenant_tx().await?;
+    let p = projects::patch(&mut tx, &id, Some(&name), None, None).await?;
+    tx.commit().await?;
+    Ok(p)
+}
+
 #[server(endpoint = "projects/archive")]
 pub async fn archive_project(id: String, archived: bool) -> Result<ProjectView, WorkspaceError> {
     let mut tx = ctx::tenant_tx().await?;

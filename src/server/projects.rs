@@ -512,6 +512,14 @@ pub async fn set_archived(tx: &mut TenantTx, id: &str, archived: bool) -> Result
     Ok(after)
 }
 
+/// The project as a write would find it: for managers only (403 before anything is read), the
+/// row locked until `tx` ends (404 if it is not this organization's), so a precondition judged
+/// on it (REST's `If-Match`) still holds when the write that follows in `tx` runs.
+pub async fn current_for_write(tx: &mut TenantTx, id: &str) -> Result<ProjectView, ProjectError> {
+    require_manager(tx)?;
+    get_for_update(tx, id).await
+}
+
 pub async fn delete(tx: &mut TenantTx, id: &str) -> Result<(), ProjectError> {
     require_manager(tx)?;
     let before = get_for_update(tx, id).await?;

@@ -2,6 +2,7 @@
 //! router → listener. Tests bind port 0.
 
 use axum::extract::State;
+use axum::http::{Extensions, HeaderMap, StatusCode, Version};
 use axum::routing::{get, post};
 use axum::serve::{ListenerExt, TapIo};
 use axum::Router;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::predicate::{And, DefaultPredicate, Predicate};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -141,12 +143,26 @@ fn route_list() -> &'static [leptos_axum::AxumRouteListing] {
 /// page at quality 4 and at 11 alike, more than the page's own rendering, for 2–3 % fewer
 /// bytes than gzip. The release build's static files are compressed once at build time with
 /// both (brotli 11, gzip 9: `scripts/precompress.mjs`) and served as they are: a response that
-/// already has a `Content-Encoding` passes through this layer untouched.
-fn compression() -> CompressionLayer {
+/// already has a `Content-Encoding` passes through this layer untouched, and so does one with a
+/// strong `ETag` (the REST API's projects, a few hundred bytes): the tag names those bytes, and
+/// a gzipped copy would need a tag of its own (RFC 9110 §8.8.1).
+fn compression() -> CompressionLayer<And<DefaultPredicate, TagNamesTheseBytes>> {
     // Explicitly off, not merely left out of the features: tower-http counts an encoding as
     // supported when any crate in the build enables its decompression (reqwest's `brotli`, say),
     // and with no encoder compiled in it would then send the page uncompressed.
-    CompressionLayer::new().gzip(true).no_br().no_zstd().no_deflate().quality(CompressionLevel::Fastest)
+    CompressionLayer::new()
+        .gzip(true)
+        .no_br()
+        .no_zstd()
+        .no_deflate()
+        .quality(CompressionLevel::Fastest)
+        .compress_when(DefaultPredicate::new().and(without_entity_tag as TagNamesTheseBytes))
+}
+
+type TagNamesTheseBytes = fn(StatusCode, Version, &HeaderMap, &Extensions) -> bool;
+
+fn without_entity_tag(_: StatusCode, _: Version, headers: &HeaderMap, _: &Extensions) -> bool {
+    !headers.contains_key(axum::http::header::ETAG)
 }
 
 /// `listener` with Nagle's algorithm off (`TCP_NODELAY`) on every connection it accepts, as

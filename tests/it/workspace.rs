@@ -165,6 +165,34 @@ async fn writes_by_plain_members_are_refused() {
     assert_eq!((s, p["name"].as_str()), (200, Some("Renamed")));
 }
 
+/// The rename form sends the name alone: a description someone changed after the page was
+/// loaded is kept, not written back over with the page's copy.
+#[tokio::test]
+async fn renaming_keeps_a_description_changed_since_the_page_was_loaded() {
+    let app = spawn_app().await;
+    let id = seed_project(&app, Who::Admin, "Orion").await;
+    let (s, p) =
+        call(&app, Who::Manager, "projects/update", &[("id", &id), ("name", "Orion"), ("description", "theirs")]).await;
+    assert_eq!((s, p["description"].as_str()), (200, Some("theirs")), "{p}");
+    let (s, p) = call(&app, Who::Admin, "projects/rename", &[("id", &id), ("name", "Orion II")]).await;
+    assert_eq!((s, p["name"].as_str(), p["description"].as_str()), (200, Some("Orion II"), Some("theirs")), "{p}");
+    let stored: (String, String) = sqlx::query_as("SELECT name, description FROM projects WHERE id::text = $1")
+        .bind(&id)
+        .fetch_one(&app.admin)
+        .await
+        .unwrap();
+    assert_eq!(stored, ("Orion II".to_string(), "theirs".to_string()));
+    // Renaming is a write like the others: managers only, audited as a rename.
+    let (s, _) = call(&app, Who::Member, "projects/rename", &[("id", &id), ("name", "Pwned")]).await;
+    assert_eq!(s, 403);
+    let last: String =
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE org_id = 'org_a' ORDER BY id DESC LIMIT 1")
+            .fetch_one(&app.admin)
+            .await
+            .unwrap();
+    assert_eq!(last, "project.renamed");
+}
+
 #[tokio::test]
 async fn lifecycle_validation_and_audit() {
     let app = spawn_app().await;

@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::app::api::{list_projects, ArchiveProject, CreateProject, DeleteProject, UpdateProject};
+use crate::app::api::{list_projects, ArchiveProject, CreateProject, DeleteProject, RenameProject};
 use crate::app::components::{ActionHeader, ErrorView, Forms, PostForm};
 use crate::app::hydration::island_resource;
 use crate::model::{ProjectView, PROJECTS_PAGE_SIZE};
@@ -123,7 +123,7 @@ fn next_page_href(search: &str, status: &str, last: &ProjectView) -> String {
 fn ProjectRow(p: ProjectView, can_manage: bool, forms: Forms) -> impl IntoView {
     let name = p.name.clone();
     let (id_rename, id_archive, id_delete) = (p.id.clone(), p.id.clone(), p.id.clone());
-    let (current_name, current_description) = (p.name.clone(), p.description.clone());
+    let current_name = p.name.clone();
     let archive_to = (!p.archived).to_string();
     let archive_label = if p.archived { "Unarchive" } else { "Archive" };
     view! {
@@ -137,10 +137,9 @@ fn ProjectRow(p: ProjectView, can_manage: bool, forms: Forms) -> impl IntoView {
             </div>
             {can_manage.then(|| view! {
                 <div class="mt-3 flex flex-wrap gap-2">
-                    <PostForm target={forms.call::<UpdateProject>(|p| format!("Saved “{}”.", p.name))} attr:class="flex gap-2">
+                    <PostForm target={forms.call::<RenameProject>(|p| format!("Saved “{}”.", p.name))} attr:class="flex gap-2">
                         <input type="hidden" name="id" value=id_rename/>
                         <input name="name" value=current_name required maxlength="80" aria-label="New name" class="rounded-md border border-slate-300 px-2 py-1 text-sm"/>
-                        <input type="hidden" name="description" value=current_description/>
                         <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-sm">"Rename"</button>
                     </PostForm>
                     <PostForm target={forms.call::<ArchiveProject>(archived_or_restored)}>

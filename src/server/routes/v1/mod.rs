@@ -7,6 +7,7 @@
 //! The request path: Clerk layer (`authenticate_request`, as for every route) → [`require_bearer`]
 //! (this API's own gate) → extractors ([`ApiTenant`], [`ApiMember`]) → a handler.
 
+pub mod conditional;
 pub mod me;
 pub mod organization;
 pub mod problem;

@@ -50,6 +50,8 @@ pub enum ProblemType {
     UnsupportedMediaType,
     /// 409: a project of that name exists in the organization.
     NameTaken,
+    /// 412: `If-Match` names none of the resource's current entity tags (RFC 9110 §13.1.1).
+    PreconditionFailed,
     /// 422: well-formed input that breaks a rule (`errors` lists the fields).
     ValidationFailed,
     /// 405 (with `Allow`).
@@ -63,7 +65,7 @@ pub enum ProblemType {
 }
 
 impl ProblemType {
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::Unauthenticated,
         Self::SessionPending,
         Self::OrganizationRequired,
@@ -75,6 +77,7 @@ impl ProblemType {
         Self::InvalidRequest,
         Self::UnsupportedMediaType,
         Self::NameTaken,
+        Self::PreconditionFailed,
         Self::ValidationFailed,
         Self::MethodNotAllowed,
         Self::PayloadTooLarge,
@@ -92,6 +95,7 @@ impl ProblemType {
             405 => Self::MethodNotAllowed,
             409 => Self::NameTaken,
             410 => Self::OrganizationDeleted,
+            412 => Self::PreconditionFailed,
             413 => Self::PayloadTooLarge,
             415 => Self::UnsupportedMediaType,
             422 => Self::ValidationFailed,
@@ -115,6 +119,7 @@ impl ProblemType {
             Self::InvalidRequest => "invalid-request",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::NameTaken => "name-taken",
+            Self::PreconditionFailed => "precondition-failed",
             Self::ValidationFailed => "validation-failed",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::PayloadTooLarge => "payload-too-large",
@@ -138,6 +143,7 @@ impl ProblemType {
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NameTaken => StatusCode::CONFLICT,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -160,6 +166,7 @@ impl ProblemType {
             Self::InvalidRequest => "Invalid request",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::NameTaken => "Name already taken",
+            Self::PreconditionFailed => "Precondition failed",
             Self::ValidationFailed => "Validation failed",
             Self::MethodNotAllowed => "Method not allowed",
             Self::PayloadTooLarge => "Request body too large",

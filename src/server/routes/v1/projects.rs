@@ -1,6 +1,7 @@
 //! `/api/v1/projects`: the active organization's projects. Reads are for every member; writes
 //! for admins and members with `org:projects:manage`. Every write is audited in its transaction
-//! (through `server::projects`, the same functions the pages call).
+//! (through `server::projects`, the same functions the pages call). A single project's answers
+//! carry its `ETag`, and `PATCH` and `DELETE` take `If-Match` ([`super::conditional`]).
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -9,6 +10,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::conditional::{entity_tag, IfMatch};
 use super::problem::{ApiJson, ApiQuery, Problem, ProblemBody, ProblemType};
 use super::{ApiTenant, BASE};
 use crate::model::ProjectView;
@@ -48,6 +50,16 @@ impl From<ProjectView> for Project {
             updated_at: p.updated_at,
         }
     }
+}
+
+/// `project` as JSON with its `ETag`.
+fn tagged(status: StatusCode, project: Project, location: Option<HeaderValue>) -> Result<Response, Problem> {
+    let tag = entity_tag(&project)?;
+    let mut resp = (status, [(header::ETAG, tag)], Json(project)).into_response();
+    if let Some(location) = location {
+        resp.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(resp)
 }
 
 /// One page of projects, by name.
@@ -195,7 +207,7 @@ pub async fn list_projects(
     tag = "projects",
     request_body = NewProject,
     responses(
-        (status = 201, description = "Created", body = Project, headers(("Location" = String, description = "The project's URL"))),
+        (status = 201, description = "Created", body = Project, headers(("Location" = String, description = "The project's URL"), ("ETag" = String, description = "The project's entity tag, for `If-Match`"))),
         (status = 400, description = "Malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "No Bearer token, or Clerk refused it", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "Not a manager, no active organization, or the membership ended", body = ProblemBody, content_type = "application/problem+json"),
@@ -215,7 +227,7 @@ pub async fn create_project(
     let p = projects::create(&mut tx, &body.name, body.description.as_deref().unwrap_or("")).await?;
     tx.commit().await?;
     let location = HeaderValue::from_str(&format!("{BASE}/projects/{}", p.id)).map_err(Problem::internal)?;
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(Project::from(p))).into_response())
+    tagged(StatusCode::CREATED, p.into(), Some(location))
 }
 
 /// One project of the active organization (404 for another organization's).
@@ -225,7 +237,7 @@ pub async fn create_project(
     tag = "projects",
     params(("id" = String, Path, format = Uuid, description = "The project's id")),
     responses(
-        (status = 200, description = "The project", body = Project),
+        (status = 200, description = "The project", body = Project, headers(("ETag" = String, description = "The project's entity tag, for `If-Match`"))),
         (status = 401, description = "No Bearer token, or Clerk refused it", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "No active organization, or the membership ended", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No such project in this organization", body = ProblemBody, content_type = "application/problem+json"),
@@ -237,11 +249,11 @@ pub async fn get_project(
     State(st): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     Path(id): Path<String>,
-) -> Result<Json<Project>, Problem> {
+) -> Result<Response, Problem> {
     let mut tx = tenant.begin(&st.db).await?;
     let p = projects::get(&mut tx, &id).await?;
     drop(tx); // a read: no COMMIT (see `TenantTx`)
-    Ok(Json(p.into()))
+    tagged(StatusCode::OK, p.into(), None)
 }
 
 /// Changes a project's name, description or archived state (admins and project managers).
@@ -249,16 +261,20 @@ pub async fn get_project(
     patch,
     path = "/projects/{id}",
     tag = "projects",
-    params(("id" = String, Path, format = Uuid, description = "The project's id")),
+    params(
+        ("id" = String, Path, format = Uuid, description = "The project's id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "Apply only if the project is still the version this `ETag` (from its last answer) names; `*` for any version. Without it the write applies to whatever version is current."),
+    ),
     request_body = ProjectChanges,
     responses(
-        (status = 200, description = "The project as changed", body = Project),
-        (status = 400, description = "Malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 200, description = "The project as changed", body = Project, headers(("ETag" = String, description = "The project's entity tag, for `If-Match`"))),
+        (status = 400, description = "Malformed JSON, or an `If-Match` that is not `*` or a list of entity tags", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "No Bearer token, or Clerk refused it", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "Not a manager, no active organization, or the membership ended", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No such project in this organization", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "The name is taken in this organization", body = ProblemBody, content_type = "application/problem+json"),
         (status = 410, description = "The organization was deleted", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names none of the project's current versions: nothing was changed", body = ProblemBody, content_type = "application/problem+json"),
         (status = 415, description = "The body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "A field breaks a rule", body = ProblemBody, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable; retry", body = ProblemBody, content_type = "application/problem+json"),
@@ -268,12 +284,30 @@ pub async fn update_project(
     State(st): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     Path(id): Path<String>,
+    if_match: IfMatch,
     ApiJson(body): ApiJson<ProjectChanges>,
-) -> Result<Json<Project>, Problem> {
+) -> Result<Response, Problem> {
     let mut tx = tenant.begin(&st.db).await?;
+    check_precondition(&mut tx, &id, &if_match).await?;
     let p = projects::patch(&mut tx, &id, body.name.as_deref(), body.description.as_deref(), body.archived).await?;
     tx.commit().await?;
-    Ok(Json(p.into()))
+    tagged(StatusCode::OK, p.into(), None)
+}
+
+/// `If-Match` judged against the project as the write will find it, locked in `tx` until the
+/// write commits (no other write can slip between the check and this one). In RFC 9110
+/// §13.2.2's order: the caller's right (403) and the project's existence (404) first, the
+/// precondition (412) before the request's own content (422).
+async fn check_precondition(
+    tx: &mut crate::server::tenant::TenantTx,
+    id: &str,
+    if_match: &IfMatch,
+) -> Result<(), Problem> {
+    if if_match.is_given() {
+        let current = projects::current_for_write(tx, id).await?;
+        if_match.check(&entity_tag(&Project::from(current))?)?;
+    }
+    Ok(())
 }
 
 /// Deletes a project (admins and project managers); the audit log keeps its last state.
@@ -281,13 +315,18 @@ pub async fn update_project(
     delete,
     path = "/projects/{id}",
     tag = "projects",
-    params(("id" = String, Path, format = Uuid, description = "The project's id")),
+    params(
+        ("id" = String, Path, format = Uuid, description = "The project's id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "Apply only if the project is still the version this `ETag` (from its last answer) names; `*` for any version. Without it the write applies to whatever version is current."),
+    ),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "`If-Match` is not `*` or a list of entity tags", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "No Bearer token, or Clerk refused it", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "Not a manager, no active organization, or the membership ended", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No such project in this organization", body = ProblemBody, content_type = "application/problem+json"),
         (status = 410, description = "The organization was deleted", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names none of the project's current versions: nothing was deleted", body = ProblemBody, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable; retry", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
@@ -295,8 +334,10 @@ pub async fn delete_project(
     State(st): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     Path(id): Path<String>,
+    if_match: IfMatch,
 ) -> Result<StatusCode, Problem> {
     let mut tx = tenant.begin(&st.db).await?;
+    check_precondition(&mut tx, &id, &if_match).await?;
     projects::delete(&mut tx, &id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
