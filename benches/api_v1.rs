@@ -89,10 +89,12 @@ fn main() {
     rt.block_on(async {
         let clerk = Clerk::start().await;
         let vars = [("CLERK_JWT_KEY", clerk.emu.public_pem.clone()), ("CLERK_ISSUER", clerk.url.clone())];
-        let billing = serve(billing::router(
-            billing::Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap(),
-        ))
-        .await;
+        let billing_config =
+            billing::Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+        // The same service verifying every signature (`clerk::verify_token`, as the SDK does).
+        let uncached = billing::Config { signatures: Arc::new(clerk::VerifiedSignatures::new(0)), ..billing_config.clone() };
+        let billing = serve(billing::router(billing_config)).await;
+        let billing_uncached = serve(billing::router(uncached)).await;
 
         let (admin, app_url) = migrated_database().await;
         for i in 0..50 {
@@ -134,13 +136,19 @@ fn main() {
 
         let client = reqwest::Client::new();
         let (mut proxied, mut direct, mut api_full, mut api_bypass) = (vec![], vec![], vec![], vec![]);
-        for _ in 0..ROUNDS {
+        let mut direct_uncached = vec![];
+        for round in 0..ROUNDS {
             // Fresh tokens each round (they live a minute); the proxy's cache is warmed first.
             let session = session_token(&clerk);
             let template = clerk.mint("sess_user_alice", Some(TEMPLATE)).await;
             rps(&client, &format!("{full}/api/proxy/billing/whoami"), &session, "org_acme").await;
             proxied.push(rps(&client, &format!("{full}/api/proxy/billing/whoami"), &session, "org_acme").await);
-            direct.push(rps(&client, &format!("{billing}/whoami"), &template, "org_acme").await);
+            // Alternated, so neither of the two always runs first.
+            for uncached in if round % 2 == 0 { [false, true] } else { [true, false] } {
+                let (url, into) =
+                    if uncached { (&billing_uncached, &mut direct_uncached) } else { (&billing, &mut direct) };
+                into.push(rps(&client, &format!("{url}/whoami"), &template, "org_acme").await);
+            }
             api_full.push(rps(&client, &format!("{full}/api/v1/projects"), &session, "Project 07").await);
             // The bypass still needs a Bearer header to pass the API's gate; it is never read.
             api_bypass.push(rps(&client, &format!("{bypass}/api/v1/projects"), "unread", "Project 07").await);
@@ -149,6 +157,8 @@ fn main() {
         println!("BFF and REST API, requests/s (median of {ROUNDS} rounds of {REQUESTS}, {CONCURRENCY} concurrent):");
         println!("  billing via the proxy (cache warm)     {p:>8.0}");
         println!("  billing called directly                {d:>8.0}  (the proxy keeps {:.1} % of it)", p / d * 100.0);
+        let u = median(direct_uncached);
+        println!("  billing, every signature verified      {u:>8.0}  (the verified-signature cache: {:.2}x)", d / u);
         println!("  GET /api/v1/projects, whole app        {f:>8.0}");
         println!("  GET /api/v1/projects, auth bypassed    {b:>8.0}  (authentication costs {:.1} % of throughput)", (1.0 - f / b) * 100.0);
     });

@@ -32,6 +32,7 @@ pub use jwks::{JwksCache, JwksPolicy, KeySource};
 pub use keys::{InstanceType, PublishableKey, SecretKey};
 pub use orgsync::OrganizationSync;
 pub use request::{AuthStatus, Clerk, ClerkOptions, RequestState, Satellite};
-pub use service_token::{verify_token, TokenKind, VerifiedToken};
+pub use service_token::{verify_token, verify_token_cached, TokenKind, VerifiedToken};
+pub use signatures::VerifiedSignatures;
 pub use verify::{TokenError, TokenErrorReason, VerifyOptions};
 pub use webhooks::{WebhookError, WebhookEvent, WebhookVerifier};

@@ -21,7 +21,8 @@ use serde_json::Value;
 
 use crate::categories::{CAT_IGNORE, CAT_M2M, CAT_SESSION, CAT_TEMPLATE};
 use crate::jwks::KeySource;
-use crate::verify::{decode_jwt, verify_decoded, TokenError, TokenErrorReason, VerifyOptions};
+use crate::signatures::VerifiedSignatures;
+use crate::verify::{decode_jwt, verify_decoded, verify_decoded_by, TokenError, TokenErrorReason, VerifyOptions};
 
 /// What kind of token [`verify_token`] accepted, from its header's `cat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +76,29 @@ impl VerifiedToken {
 /// The SDK's `verifyToken(token, { jwtKey | secretKey, authorizedParties, audience, issuer,
 /// clockSkewInMs })`: accepts session and JWT-template tokens, refuses M2M tokens.
 pub async fn verify_token(token: &str, keys: &KeySource, opts: &VerifyOptions) -> Result<VerifiedToken, TokenError> {
+    verify(token, keys, opts, None).await
+}
+
+/// [`verify_token`], with the RS256 step answered by `signatures` for a token whose exact bytes
+/// it already verified with the same key object (see [`VerifiedSignatures`]): for a service
+/// that is sent one token many times (a backend-for-frontend reuses a template token until
+/// shortly before it expires). Every other check runs on every call, in the SDK's order, with
+/// the same answers as [`verify_token`]; not in the SDK.
+pub async fn verify_token_cached(
+    token: &str,
+    keys: &KeySource,
+    opts: &VerifyOptions,
+    signatures: &VerifiedSignatures,
+) -> Result<VerifiedToken, TokenError> {
+    verify(token, keys, opts, Some(signatures)).await
+}
+
+async fn verify(
+    token: &str,
+    keys: &KeySource,
+    opts: &VerifyOptions,
+    signatures: Option<&VerifiedSignatures>,
+) -> Result<VerifiedToken, TokenError> {
     let jwt = decode_jwt(token)?;
     let cat = jwt.cat();
     if cat.as_deref() == Some(CAT_M2M) {
@@ -89,7 +113,10 @@ pub async fn verify_token(token: &str, keys: &KeySource, opts: &VerifyOptions) -
         Some(k) => k,
         None => keys.key_for(jwt.kid().as_deref()).await?,
     };
-    verify_decoded(&jwt, &key, opts)?;
+    match signatures {
+        Some(cache) => verify_decoded_by(&jwt, opts, |alg| cache.signature_valid(&jwt, &key, alg))?,
+        None => verify_decoded(&jwt, &key, opts)?,
+    }
     Ok(VerifiedToken { kind, claims: jwt.into_payload() })
 }
 
@@ -103,6 +130,7 @@ mod tests {
     const PRIVATE: &str = include_str!("../tests/fixtures/instance-private.pem");
     const PUBLIC: &str = include_str!("../tests/fixtures/instance-public.pem");
     const OTHER_PRIVATE: &str = include_str!("../tests/fixtures/other-private.pem");
+    const OTHER_PUBLIC: &str = include_str!("../tests/fixtures/other-public.pem");
     const ISS: &str = "https://clerk.example.com";
 
     fn now() -> i64 {
@@ -144,6 +172,34 @@ mod tests {
             (t.kind(), t.user_id(), t.org_id(), t.session_id()),
             (TokenKind::Session, "user_2", Some("org_2"), Some("sess_1"))
         );
+    }
+
+    #[tokio::test]
+    async fn the_cached_form_skips_only_a_signature_it_verified_and_answers_the_same() {
+        let (s, cache) = (signer(PRIVATE), VerifiedSignatures::new(8));
+        let (keys, d) = (keys(), VerifyOptions::default());
+        let token = template(&s, json!({"org_id": "org_1"}));
+        for _ in 0..3 {
+            let t = verify_token_cached(&token, &keys, &d, &cache).await.unwrap();
+            assert_eq!((t.kind(), t.user_id(), t.org_id()), (TokenKind::Template, "user_1", Some("org_1")));
+        }
+        assert_eq!((cache.len(), cache.hits()), (1, 2), "verified once, answered twice from the cache");
+        // A forged token is verified (and refused) every time, and never recorded.
+        let forged = template(&signer(OTHER_PRIVATE), json!({}));
+        for _ in 0..2 {
+            let e = verify_token_cached(&forged, &keys, &d, &cache).await.unwrap_err();
+            assert_eq!(e.reason, TokenErrorReason::TokenInvalidSignature);
+        }
+        assert_eq!((cache.len(), cache.hits()), (1, 2));
+        // The claims are checked on every call: a recorded token refused by another rule is refused.
+        let iss = VerifyOptions { issuer: vec!["https://other.example".into()], ..Default::default() };
+        let e = verify_token_cached(&token, &keys, &iss, &cache).await.unwrap_err();
+        assert_eq!((e.reason, cache.hits()), (TokenErrorReason::TokenInvalidIssuer, 3), "signature from the cache");
+        // Another key object (the same PEM loaded again) does not inherit the first one's entry.
+        let e = verify_token_cached(&token, &KeySource::from_pem(OTHER_PUBLIC).unwrap(), &d, &cache).await.unwrap_err();
+        assert_eq!(e.reason, TokenErrorReason::TokenInvalidSignature);
+        verify_token_cached(&token, &KeySource::from_pem(PUBLIC).unwrap(), &d, &cache).await.unwrap();
+        assert_eq!(cache.hits(), 3, "another key object is verified again, not answered from the cache: {cache:?}");
     }
 
     #[tokio::test]

@@ -15,7 +15,8 @@
 //! that a later check refuses (expired, another `azp`) is recorded too, and refused by that check
 //! every time. The header checks before the signature and the claims after it (`exp`, `nbf`,
 //! `iat`, `azp`, …) run on every request as before (`verify::verify_decoded_by`). Handshake
-//! tokens (used once) and `service_token::verify_token` do not use it.
+//! tokens (used once) do not use it, nor `service_token::verify_token` (the SDK's, verifying
+//! every time); a service that is sent one token many times uses `verify_token_cached`.
 //!
 //! Entries are found by digest, never by comparing token bytes. Whether a request was answered
 //! from the cache shows in its timing, which tells only someone who holds the token that it was

@@ -29,6 +29,31 @@ async fn whoami(url: &str, token: Option<&str>) -> (StatusCode, Value) {
     (r.status(), r.json().await.unwrap())
 }
 
+/// The BFF sends one template token until shortly before it expires: the service verifies its
+/// signature once and answers the same for every later request, while an expired copy of it
+/// and a forged token are refused every time.
+#[tokio::test]
+async fn a_token_sent_again_is_answered_the_same_without_a_second_signature_check() {
+    let clerk = Clerk::start().await;
+    let pem = clerk.emu.public_pem.clone();
+    let config = env(&clerk, &[("CLERK_JWT_KEY", &pem)]);
+    let signatures = config.signatures.clone();
+    let svc = billing(config).await;
+    let token = clerk.mint("sess_user_alice", Some(TEMPLATE)).await;
+    let first = whoami(&svc, Some(&token)).await;
+    assert_eq!(first.0, StatusCode::OK, "{}", first.1);
+    for _ in 0..3 {
+        assert_eq!(whoami(&svc, Some(&token)).await, first);
+    }
+    assert_eq!((signatures.len(), signatures.hits()), (1, 3), "{signatures:?}");
+    let forged = clerk.forge(OTHER_PRIVATE_PEM, json!({}));
+    for _ in 0..2 {
+        let (status, body) = whoami(&svc, Some(&forged)).await;
+        assert_eq!((status, body["reason"].as_str()), (StatusCode::UNAUTHORIZED, Some("token-invalid-signature")));
+    }
+    assert_eq!((signatures.len(), signatures.hits()), (1, 3), "a forged signature is never recorded");
+}
+
 #[tokio::test]
 async fn template_tokens_are_trusted_and_everything_else_refused() {
     let clerk = Clerk::start().await;
