@@ -91,7 +91,7 @@ fn main() {
         let vars = [("CLERK_JWT_KEY", clerk.emu.public_pem.clone()), ("CLERK_ISSUER", clerk.url.clone())];
         let billing_config =
             billing::Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
-        // The same service verifying every signature (`clerk::verify_token`, as the SDK does).
+        // The same service verifying every signature, as the SDK does (a cache of capacity 0).
         let uncached = billing::Config { signatures: Arc::new(clerk::VerifiedSignatures::new(0)), ..billing_config.clone() };
         let billing = serve(billing::router(billing_config)).await;
         let billing_uncached = serve(billing::router(uncached)).await;

@@ -21,7 +21,7 @@ use crate::model::{ActiveOrganization, AuthSnapshot, CurrentUser, OrgChoice, Ses
 pub struct ShellSnapshot {
     pub auth: AuthSnapshot,
     /// The signed-in user's organizations; an error when the mirror has none and Clerk could
-    /// not be asked (the switcher then lists none).
+    /// not be asked (the header then says they could not be loaded, and offers no switcher).
     pub organizations: Result<Vec<OrgChoice>, WorkspaceError>,
 }
 

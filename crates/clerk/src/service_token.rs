@@ -195,7 +195,8 @@ mod tests {
         let iss = VerifyOptions { issuer: vec!["https://other.example".into()], ..Default::default() };
         let e = verify_token_cached(&token, &keys, &iss, &cache).await.unwrap_err();
         assert_eq!((e.reason, cache.hits()), (TokenErrorReason::TokenInvalidIssuer, 3), "signature from the cache");
-        // Another key object (the same PEM loaded again) does not inherit the first one's entry.
+        // Another instance's key is refused; another key object (the same PEM loaded again) does
+        // not inherit the first one's entry: it is verified again.
         let e = verify_token_cached(&token, &KeySource::from_pem(OTHER_PUBLIC).unwrap(), &d, &cache).await.unwrap_err();
         assert_eq!(e.reason, TokenErrorReason::TokenInvalidSignature);
         verify_token_cached(&token, &KeySource::from_pem(PUBLIC).unwrap(), &d, &cache).await.unwrap();

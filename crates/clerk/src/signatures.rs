@@ -1,4 +1,5 @@
-//! Session-token signatures this process has already verified, so that a token presented again
+//! Token signatures this process has already verified (session tokens in `authenticate_request`,
+//! any token a service passes to `service_token::verify_token_cached`), so that a token presented again
 //! (a session token lives 60 s, and a page or an app sends it with every request) skips the RSA
 //! verification, about four fifths of what `authenticate_request` spends on a Bearer token
 //! (`scripts/bench`: a token sent again costs ~20 % of one bare RS256 verification, a first one

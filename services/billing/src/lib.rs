@@ -5,8 +5,8 @@
 //! token whose signature this process already verified with the same key: the BFF sends one
 //! template token until shortly before it expires): signature against the instance's key,
 //! `exp`/`nbf`/`iat` with Clerk's 5 s clock skew, the issuer and the authorized parties when
-//! configured, every check on every request. `GET /whoami` answers what it trusted: the user id, the organization id, and the
-//! template's custom claims.
+//! configured, every check on every request. `GET /whoami` answers what it trusted: the user
+//! id, the organization id, and the template's custom claims.
 //!
 //! **Template tokens only.** Clerk's `verifyToken` (and so `clerk::verify_token`) also accepts
 //! session tokens; this service refuses them (401 `session-token-refused`), and tokens without a

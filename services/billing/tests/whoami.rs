@@ -52,6 +52,14 @@ async fn a_token_sent_again_is_answered_the_same_without_a_second_signature_chec
         assert_eq!((status, body["reason"].as_str()), (StatusCode::UNAUTHORIZED, Some("token-invalid-signature")));
     }
     assert_eq!((signatures.len(), signatures.hits()), (1, 3), "a forged signature is never recorded");
+    // Validly signed but expired: its signature is answered from the cache the second time, and
+    // the claims still refuse it every time.
+    let expired = clerk.forge(PRIVATE_PEM, json!({"exp": support::now() - 60}));
+    for hits in [3, 4] {
+        let (status, body) = whoami(&svc, Some(&expired)).await;
+        assert_eq!((status, body["reason"].as_str()), (StatusCode::UNAUTHORIZED, Some("token-expired")));
+        assert_eq!(signatures.hits(), hits);
+    }
 }
 
 #[tokio::test]

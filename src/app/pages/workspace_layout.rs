@@ -81,13 +81,14 @@ pub fn AppShell() -> impl IntoView {
                             <A href="/app/settings" attr:class="text-sm text-slate-600 hover:text-slate-900">"Settings"</A>
                         });
                         let (list, signed_in) = match shell {
-                            Some(s) => (s.organizations, Some(s.auth)),
-                            None => (Ok(Vec::new()), None),
+                            Some(s) => (s.organizations.ok(), Some(s.auth)),
+                            None => (None, None),
                         };
-                        // A list that could not be read offers nothing to switch to, rather
-                        // than an empty menu with a button that does nothing.
+                        // A list that could not be read (or a shell that could not be) offers
+                        // nothing to switch to, rather than an empty menu with a button that
+                        // does nothing.
                         let switcher = match list {
-                            Ok(list) => view! {
+                            Some(list) => view! {
                                 <form method="post" action="/select-org/activate" class="flex items-center gap-2" data-testid="org-switcher">
                                     <label class="sr-only" for="switch-org">"Organization"</label>
                                     <select id="switch-org" name="org_id" class="rounded-md border border-slate-300 px-2 py-1 text-sm">
@@ -98,7 +99,7 @@ pub fn AppShell() -> impl IntoView {
                                     <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-sm">"Switch"</button>
                                 </form>
                             }.into_any(),
-                            Err(_) => view! {
+                            None => view! {
                                 <span class="text-sm text-amber-700" role="status" data-testid="org-switcher-unavailable">
                                     "Your organizations could not be loaded"
                                 </span>
