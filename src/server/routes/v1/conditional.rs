@@ -11,7 +11,6 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::HeaderValue;
 use base64::Engine;
 use headers::{ETag, HeaderMapExt};
 use serde::Serialize;
@@ -19,13 +18,13 @@ use sha2::{Digest, Sha256};
 
 use super::problem::{Problem, ProblemType};
 
-/// `representation`'s entity tag as sent in `ETag`, e.g. `"q1nKXh0bKJ9Zl2m6Yc8vKw"` (quotes
-/// included; 22 base64url characters).
-pub fn entity_tag<T: Serialize>(representation: &T) -> Result<HeaderValue, Problem> {
+/// `representation`'s entity tag, sent as `ETag: "q1nKXh0bKJ9Zl2m6Yc8vKw"` (22 base64url
+/// characters in quotes) and compared with `If-Match` as it is.
+pub fn entity_tag<T: Serialize>(representation: &T) -> Result<ETag, Problem> {
     let json = serde_json::to_vec(representation).map_err(Problem::internal)?;
     let digest = Sha256::digest(&json);
     let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]);
-    HeaderValue::from_str(&format!("\"{tag}\"")).map_err(Problem::internal)
+    format!("\"{tag}\"").parse().map_err(|_| Problem::internal("an entity tag of base64url does not parse"))
 }
 
 /// The request's `If-Match` (RFC 9110 §13.1.1), if it sent one. A value that is not `*` or a
@@ -64,14 +63,9 @@ impl IfMatch {
     /// Whether the write may go on against the current representation's tag (`current`, from
     /// [`entity_tag`]): no `If-Match`, `*`, or a strong match of one of its tags (a weak tag
     /// never matches, RFC 9110 §8.8.3.2). Otherwise 412 `precondition-failed`.
-    pub fn check(&self, current: &HeaderValue) -> Result<(), Problem> {
+    pub fn check(&self, current: &ETag) -> Result<(), Problem> {
         let Some(if_match) = &self.0 else { return Ok(()) };
-        let current: ETag = current
-            .to_str()
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(|| Problem::internal("an entity tag this API made does not parse"))?;
-        if if_match.precondition_passes(&current) {
+        if if_match.precondition_passes(current) {
             Ok(())
         } else {
             tracing::info!("If-Match names no current version: refused, nothing written");
@@ -148,7 +142,9 @@ mod tests {
         let a = entity_tag(&serde_json::json!({"name": "Apollo"})).unwrap();
         assert_eq!(a, entity_tag(&serde_json::json!({"name": "Apollo"})).unwrap());
         assert_ne!(a, entity_tag(&serde_json::json!({"name": "Apollo "})).unwrap());
-        let text = a.to_str().unwrap();
+        let mut headers = axum::http::HeaderMap::new();
+        headers.typed_insert(a);
+        let text = headers[axum::http::header::ETAG].to_str().unwrap();
         assert!(text.len() == 24 && text.starts_with('"') && text.ends_with('"'), "{text}");
     }
 
@@ -157,10 +153,12 @@ mod tests {
         let current = entity_tag(&"v1").unwrap();
         let header = |v: &str| {
             let mut h = axum::http::HeaderMap::new();
-            h.insert(axum::http::header::IF_MATCH, HeaderValue::from_str(v).unwrap());
+            h.insert(axum::http::header::IF_MATCH, axum::http::HeaderValue::from_str(v).unwrap());
             IfMatch(h.typed_try_get::<headers::IfMatch>().unwrap())
         };
-        let tag = current.to_str().unwrap();
+        let mut sent = axum::http::HeaderMap::new();
+        sent.typed_insert(current.clone());
+        let tag = sent[axum::http::header::ETAG].to_str().unwrap();
         assert!(IfMatch(None).check(&current).is_ok());
         assert!(header("*").check(&current).is_ok());
         assert!(header(tag).check(&current).is_ok());

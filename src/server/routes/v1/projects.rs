@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use headers::HeaderMapExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -55,7 +56,8 @@ impl From<ProjectView> for Project {
 /// `project` as JSON with its `ETag`.
 fn tagged(status: StatusCode, project: Project, location: Option<HeaderValue>) -> Result<Response, Problem> {
     let tag = entity_tag(&project)?;
-    let mut resp = (status, [(header::ETAG, tag)], Json(project)).into_response();
+    let mut resp = (status, Json(project)).into_response();
+    resp.headers_mut().typed_insert(tag);
     if let Some(location) = location {
         resp.headers_mut().insert(header::LOCATION, location);
     }
