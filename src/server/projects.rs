@@ -417,8 +417,17 @@ pub async fn create(tx: &mut TenantTx, name: &str, description: &str) -> Result<
 }
 
 pub async fn update(tx: &mut TenantTx, id: &str, name: &str, description: &str) -> Result<ProjectView, ProjectError> {
-    require_manager(tx)?;
-    let before = get_for_update(tx, id).await?;
+    let before = current_for_write(tx, id).await?;
+    update_locked(tx, before, name, description).await
+}
+
+async fn update_locked(
+    tx: &mut TenantTx,
+    LockedProject(before): LockedProject,
+    name: &str,
+    description: &str,
+) -> Result<ProjectView, ProjectError> {
+    let id = before.id.as_str();
     // A value left as it was is not judged again (a name stored before a rule existed stays
     // editable around), and a change to nothing writes nothing and audits nothing.
     let name = if name == before.name {
@@ -460,22 +469,42 @@ pub async fn patch(
     description: Option<&str>,
     archived: Option<bool>,
 ) -> Result<ProjectView, ProjectError> {
-    require_manager(tx)?;
-    let mut project = get_for_update(tx, id).await?;
+    let current = current_for_write(tx, id).await?;
+    patch_locked(tx, current, name, description, archived).await
+}
+
+/// [`patch`] on the project [`current_for_write`] locked in `tx`.
+pub async fn patch_locked(
+    tx: &mut TenantTx,
+    current: LockedProject,
+    name: Option<&str>,
+    description: Option<&str>,
+    archived: Option<bool>,
+) -> Result<ProjectView, ProjectError> {
+    let mut project = current.0;
     if name.is_some() || description.is_some() {
         let (name, description) =
             (name.unwrap_or(&project.name).to_string(), description.unwrap_or(&project.description).to_string());
-        project = update(tx, id, &name, &description).await?;
+        // Still locked: `tx` holds the row until it ends.
+        project = update_locked(tx, LockedProject(project), &name, &description).await?;
     }
     match archived {
-        Some(a) if a != project.archived => set_archived(tx, id, a).await,
+        Some(a) if a != project.archived => set_archived_locked(tx, LockedProject(project), a).await,
         _ => Ok(project),
     }
 }
 
 pub async fn set_archived(tx: &mut TenantTx, id: &str, archived: bool) -> Result<ProjectView, ProjectError> {
-    require_manager(tx)?;
-    let before = get_for_update(tx, id).await?;
+    let before = current_for_write(tx, id).await?;
+    set_archived_locked(tx, before, archived).await
+}
+
+async fn set_archived_locked(
+    tx: &mut TenantTx,
+    LockedProject(before): LockedProject,
+    archived: bool,
+) -> Result<ProjectView, ProjectError> {
+    let id = before.id.as_str();
     // Already in the asked state: nothing written, nothing audited (as `update`).
     if before.archived == archived {
         return Ok(before);
@@ -512,17 +541,34 @@ pub async fn set_archived(tx: &mut TenantTx, id: &str, archived: bool) -> Result
     Ok(after)
 }
 
+/// A project as a write finds it, its row locked by the transaction that read it
+/// ([`current_for_write`]) until that transaction ends: the writes below take it instead of
+/// reading the row again.
+pub struct LockedProject(ProjectView);
+
+impl LockedProject {
+    pub fn view(&self) -> &ProjectView {
+        &self.0
+    }
+}
+
 /// The project as a write would find it: for managers only (403 before anything is read), the
-/// row locked until `tx` ends (404 if it is not this organization's), so a precondition judged
-/// on it (REST's `If-Match`) still holds when the write that follows in `tx` runs.
-pub async fn current_for_write(tx: &mut TenantTx, id: &str) -> Result<ProjectView, ProjectError> {
+/// row locked until `tx` ends (404 if it is not this organization's), so what is judged on it
+/// (the audit's "before", REST's `If-Match`) still holds when the write that follows in `tx`
+/// runs.
+pub async fn current_for_write(tx: &mut TenantTx, id: &str) -> Result<LockedProject, ProjectError> {
     require_manager(tx)?;
-    get_for_update(tx, id).await
+    Ok(LockedProject(get_for_update(tx, id).await?))
 }
 
 pub async fn delete(tx: &mut TenantTx, id: &str) -> Result<(), ProjectError> {
-    require_manager(tx)?;
-    let before = get_for_update(tx, id).await?;
+    let before = current_for_write(tx, id).await?;
+    delete_locked(tx, before).await
+}
+
+/// [`delete`] of the project [`current_for_write`] locked in `tx`.
+pub async fn delete_locked(tx: &mut TenantTx, LockedProject(before): LockedProject) -> Result<(), ProjectError> {
+    let id = before.id.as_str();
     let (org, uid) = (tx.tenant().org_id().to_string(), parse_id(id)?);
     sqlx::query!("DELETE FROM projects WHERE org_id = $1 AND id = $2", org, uid).execute(&mut *tx.tx).await?;
     audit::record(tx, "project.deleted", Some(uid), Some(snapshot(&before)), None).await?;

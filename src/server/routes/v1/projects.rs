@@ -290,24 +290,22 @@ pub async fn update_project(
     ApiJson(body): ApiJson<ProjectChanges>,
 ) -> Result<Response, Problem> {
     let mut tx = tenant.begin(&st.db).await?;
-    check_precondition(&mut tx, &id, &if_match).await?;
-    let p = projects::patch(&mut tx, &id, body.name.as_deref(), body.description.as_deref(), body.archived).await?;
+    let current = projects::current_for_write(&mut tx, &id).await?;
+    check_precondition(&if_match, &current)?;
+    let p = projects::patch_locked(&mut tx, current, body.name.as_deref(), body.description.as_deref(), body.archived)
+        .await?;
     tx.commit().await?;
     tagged(StatusCode::OK, p.into(), None)
 }
 
-/// `If-Match` judged against the project as the write will find it, locked in `tx` until the
-/// write commits (no other write can slip between the check and this one). In RFC 9110
-/// §13.2.2's order: the caller's right (403) and the project's existence (404) first, the
-/// precondition (412) before the request's own content (422).
-async fn check_precondition(
-    tx: &mut crate::server::tenant::TenantTx,
-    id: &str,
-    if_match: &IfMatch,
-) -> Result<(), Problem> {
+/// `If-Match` judged against the project as the write will find it, locked in the write's
+/// transaction until it commits (no other write can slip between the check and this one). In
+/// RFC 9110 §13.2.2's order: the caller's right (403) and the project's existence (404) are
+/// answered by `current_for_write` first, the precondition (412) before the request's own
+/// content (422).
+fn check_precondition(if_match: &IfMatch, current: &projects::LockedProject) -> Result<(), Problem> {
     if if_match.is_given() {
-        let current = projects::current_for_write(tx, id).await?;
-        if_match.check(&entity_tag(&Project::from(current))?)?;
+        if_match.check(&entity_tag(&Project::from(current.view().clone()))?)?;
     }
     Ok(())
 }
@@ -339,8 +337,9 @@ pub async fn delete_project(
     if_match: IfMatch,
 ) -> Result<StatusCode, Problem> {
     let mut tx = tenant.begin(&st.db).await?;
-    check_precondition(&mut tx, &id, &if_match).await?;
-    projects::delete(&mut tx, &id).await?;
+    let current = projects::current_for_write(&mut tx, &id).await?;
+    check_precondition(&if_match, &current)?;
+    projects::delete_locked(&mut tx, current).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
