@@ -116,7 +116,8 @@ impl Application {
             });
         }
         let heartbeat = tokio::spawn(timer_heartbeat());
-        let served = axum::serve(without_nagle(self.listener), self.router).with_graceful_shutdown(shutdown_signal()).await;
+        let served =
+            axum::serve(without_nagle(self.listener), self.router).with_graceful_shutdown(shutdown_signal()).await;
         heartbeat.abort();
         served?;
         self.pool.close().await;
@@ -368,4 +369,3 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutdown signal received; draining");
 }
-
